@@ -67,7 +67,7 @@ func TestMalformedNeverEchoesTheValue(t *testing.T) {
 		canary + "." + canary,
 		"eyJhbGciOiJub25lIn0." + canary + ".sig",
 		"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0." + canary, // no exp
-		"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOjF9." + canary,     // aud of the wrong type
+		"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOjF9." + canary,    // aud of the wrong type
 		"eyJhbGciOiJSUzI1NiJ9." + canary + "." + canary,
 		strings.Repeat(canary, 10000),
 	} {

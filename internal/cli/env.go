@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
+)
+
+// provider is one exchange that `keyless env` and `keyless exec` run when its
+// KEYLESS_* variables are set. Components set them, so several components
+// combine in one job through `extends:`, which merges variables.
+type provider struct {
+	name       string
+	configured func(getenv func(string) string) bool
+	flags      func() []cli.Flag
+	run        func(c *cli.Context, env Env) (*exchange.Credentials, error)
+}
+
+var providers = []provider{
+	{
+		name:       "aws",
+		configured: func(g func(string) string) bool { return g("KEYLESS_AWS_ROLE_ARN") != "" },
+		flags:      awsFlags,
+		run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+			o, err := readAWSOptions(c, env)
+			if err != nil {
+				return nil, err
+			}
+			o.Quiet = o.Quiet || c.Bool("quiet")
+			r, err := runAWS(c.Context, c, env, o)
+			if err != nil {
+				return nil, err
+			}
+			summary(env, o.Quiet, r)
+			return r.env, nil
+		},
+	},
+}
+
+// runProviders runs every configured provider with options taken from the
+// environment alone (each provider's flags parsed from no arguments).
+func runProviders(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	var all []*exchange.Credentials
+	for _, p := range providers {
+		if !p.configured(env.Getenv) {
+			continue
+		}
+		set := flag.NewFlagSet(p.name, flag.ContinueOnError)
+		set.SetOutput(io.Discard)
+		for _, f := range p.flags() {
+			if err := f.Apply(set); err != nil {
+				return nil, &UsageError{Err: err}
+			}
+		}
+		if err := set.Parse(nil); err != nil {
+			return nil, &UsageError{Err: err}
+		}
+		pc := cli.NewContext(c.App, set, c)
+		pc.Context = c.Context
+		creds, err := p.run(pc, env)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, creds)
+	}
+	if len(all) == 0 {
+		return nil, usagef("no provider is configured: set KEYLESS_AWS_ROLE_ARN (or include a keyless component, which sets it)")
+	}
+	return exchange.Merge(all...), nil
+}
+
+func envCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "env",
+		Usage: "print export lines for every provider configured through KEYLESS_* variables",
+		Description: "For eval \"$(keyless env)\" in before_script, as the components do. Every value is\n" +
+			"single-quoted; nothing but the export and unset lines reaches stdout.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "env", Usage: "env or json"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
+			debugFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("env takes no arguments; to run a command use 'keyless exec -- %s'", c.Args().First())
+			}
+			format := c.String("format")
+			if format != "env" && format != "json" {
+				return usagef("--format %q: use env or json", format)
+			}
+			creds, err := runProviders(c, env)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return exchange.WriteEnvJSON(env.Stdout, creds)
+			}
+			return exchange.WriteEnv(env.Stdout, creds)
+		},
+	}
+}
+
+func execCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command with the credentials of every provider configured through KEYLESS_* variables",
+		ArgsUsage: "-- CMD ARGS...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
+			debugFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("exec needs a command: keyless exec -- CMD ARGS...")
+			}
+			creds, err := runProviders(c, env)
+			if err != nil {
+				return err
+			}
+			defer creds.Cleanup()
+			return exchange.Exec(c.Context, exchange.Command{Args: c.Args().Slice(), Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, creds)
+		},
+	}
+}
+
+func cleanupCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "cleanup",
+		Usage: "remove this job's credential files (token files written by --refreshable)",
+		Description: "Components run it in after_script. It removes the job's state directory\n" +
+			"($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID) and is quiet when there is none.",
+		Action: func(c *cli.Context) error {
+			dir, err := exchange.StateDir(env.Getenv)
+			if err != nil {
+				return err
+			}
+			if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
+
+// tokenFlags are shared by every command that reads the job's token; prefix
+// scopes their environment fallbacks (KEYLESS_AWS_TOKEN_VAR, …) so that
+// several components can sit in one job, each with its own audience.
+func tokenFlags(prefix string) []cli.Flag {
+	envs := func(name string) []string {
+		if prefix == "" {
+			return []string{"KEYLESS_" + name}
+		}
+		return []string{"KEYLESS_" + prefix + "_" + name, "KEYLESS_" + name}
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "token-var", Value: idtoken.DefaultVar, Usage: "`NAME` of the variable holding the job's ID token (set by id_tokens:)", EnvVars: envs("TOKEN_VAR")},
+		&cli.StringFlag{Name: "token-file", Usage: "read the ID token from `FILE` instead of a variable", EnvVars: envs("TOKEN_FILE")},
+		&cli.BoolFlag{Name: "verify", Usage: "verify the token's signature against the issuer's published keys before using it", EnvVars: envs("VERIFY")},
+		&cli.StringFlag{Name: "issuer", Usage: "issuer `URL` for --verify (default $CI_SERVER_URL, else the token's iss)", EnvVars: envs("ISSUER")},
+	}
+}
+
+// tokenOptions is what tokenFlags fill.
+type tokenOptions struct {
+	Var, File string
+	Verify    bool
+	Issuer    string
+	Audience  string // expected audience; "" accepts any
+}
+
+func readTokenOptions(c *cli.Context, env Env, audience string) tokenOptions {
+	o := tokenOptions{Var: c.String("token-var"), File: c.String("token-file"), Verify: c.Bool("verify"), Issuer: c.String("issuer"), Audience: audience}
+	if o.Issuer == "" {
+		o.Issuer = env.Getenv("CI_SERVER_URL")
+	}
+	return o
+}
+
+// loadToken finds, decodes and checks the token: lifetime always, audience
+// when one is expected, signature with --verify.
+func loadToken(ctx context.Context, env Env, o tokenOptions, client *http.Client) (*idtoken.Token, error) {
+	tok, err := idtoken.Load(idtoken.Source{Var: o.Var, File: o.File, Getenv: env.Getenv, Audience: o.Audience})
+	if err != nil {
+		return nil, err
+	}
+	if err := tok.CheckTime(env.Now()); err != nil {
+		return nil, err
+	}
+	if err := tok.CheckAudience(o.Audience, o.Var); err != nil {
+		return nil, err
+	}
+	if o.Verify {
+		v := idtoken.Verifier{Issuer: o.Issuer, Audience: o.Audience, Client: client, Now: env.Now}
+		if err := v.Verify(ctx, tok); err != nil {
+			return nil, err
+		}
+	}
+	return tok, nil
+}
+
+func tokenCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "show the claims of the job's ID token (never the token or its signature)",
+		Description: "Prints the claims a trust policy is matched against, with the remaining lifetime.\n" +
+			"With --verify, also checks the signature against the issuer's discovery document and keys.",
+		Flags: append(tokenFlags(""),
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+			&cli.StringFlag{Name: "aud", Usage: "fail unless the token's audience includes `AUD`"},
+			debugFlag,
+		),
+		Action: func(c *cli.Context) error {
+			format := c.String("format")
+			if format != "text" && format != "json" {
+				return usagef("--format %q: use text or json", format)
+			}
+			if c.NArg() > 0 {
+				return usagef("token takes no arguments, got %q", c.Args().First())
+			}
+			o := readTokenOptions(c, env, c.String("aud"))
+			client, err := httpClient(env, "", 30*time.Second)
+			if err != nil {
+				return err
+			}
+			tok, err := idtoken.Load(idtoken.Source{Var: o.Var, File: o.File, Getenv: env.Getenv, Audience: o.Audience})
+			if err != nil {
+				return err
+			}
+			// The claims are shown even for an expired token: that is when
+			// a person most needs to see them.
+			now := env.Now()
+			fields := tok.SafeFields(now)
+			verdict := "not verified (pass --verify to check the signature)"
+			var checkErr error
+			if err := tok.CheckAudience(o.Audience, o.Var); err != nil {
+				checkErr = err
+			} else if err := tok.CheckTime(now); err != nil {
+				checkErr = err
+			} else if o.Verify {
+				ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+				defer cancel()
+				v := idtoken.Verifier{Issuer: o.Issuer, Audience: o.Audience, Client: client, Now: env.Now}
+				if err := v.Verify(ctx, tok); err != nil {
+					checkErr = err
+				} else {
+					verdict = "verified against " + strings.TrimSuffix(firstNonEmpty(o.Issuer, tok.Claims.Issuer), "/")
+				}
+			}
+			if checkErr != nil {
+				verdict = "invalid"
+			}
+			if format == "json" {
+				out := map[string]any{"source": tok.Source, "signature": verdict, "remaining_seconds": int64(tok.Remaining(now).Seconds())}
+				claims := map[string]string{}
+				for _, f := range fields {
+					if f.Name != "expires" {
+						claims[f.Name] = f.Value
+					}
+				}
+				claims["exp"] = tok.Claims.ExpiresAt.UTC().Format(time.RFC3339)
+				out["claims"] = claims
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(env.Stdout, "ID token from %s\n", tok.Source)
+				fmt.Fprint(env.Stdout, idtoken.FormatFields("  ", append(fields, idtoken.Field{Name: "signature", Value: verdict})))
+			}
+			return checkErr
+		},
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

@@ -1,0 +1,218 @@
+// Package aws exchanges a GitLab ID token for temporary AWS credentials with
+// STS AssumeRoleWithWebIdentity (optionally chaining into a second role with
+// AssumeRole), retrying only what is transient, and explains rejections.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
+)
+
+// Options configure one exchange.
+type Options struct {
+	RoleARN     string
+	Region      string
+	STSEndpoint string // custom endpoint URL (MinIO, LocalStack, a VPC endpoint)
+	SessionName string // already sanitised; see SanitizeSessionName
+	Duration    time.Duration
+	Policy      string   // inline session policy (JSON)
+	PolicyARNs  []string // managed session policies
+	// ChainRoleARN, when set, is assumed with the first role's credentials.
+	ChainRoleARN    string
+	ChainExternalID string
+
+	HTTPClient *http.Client
+	// AppID is sent in the User-Agent.
+	AppID string
+	// Backoff returns the wait before retry n (1-based); jittered
+	// exponential when nil.
+	Backoff func(n int) time.Duration
+}
+
+// Credentials are temporary AWS credentials.
+type Credentials struct {
+	AccessKeyID     secret.Token
+	SecretAccessKey secret.Token
+	SessionToken    secret.Token
+	Expiration      time.Time
+	AssumedRoleARN  string
+	Region          string
+	Attempts        int
+}
+
+// DefaultDuration is STS's own default.
+const DefaultDuration = time.Hour
+
+// ResolvedRegion validates the role ARN and returns the region the exchange
+// will use.
+func (o Options) ResolvedRegion() (string, error) {
+	arn, err := parseRoleARN(o.RoleARN, o.STSEndpoint != "")
+	if err != nil {
+		return "", err
+	}
+	return resolveRegion(o.Region, arn, o.STSEndpoint != "")
+}
+
+// Validate checks the options that do not need the network.
+func (o Options) Validate() error {
+	if o.RoleARN == "" {
+		return errors.New("no role to assume: pass --role-arn (or set KEYLESS_AWS_ROLE_ARN), e.g. arn:aws:iam::123456789012:role/gitlab-deploy")
+	}
+	if _, err := o.ResolvedRegion(); err != nil {
+		return err
+	}
+	if o.Duration != 0 && (o.Duration < 15*time.Minute || o.Duration > 12*time.Hour) {
+		return fmt.Errorf("--duration %s is outside STS's range of 15m to 12h", o.Duration)
+	}
+	if o.ChainRoleARN != "" {
+		if _, err := parseRoleARN(o.ChainRoleARN, o.STSEndpoint != ""); err != nil {
+			return fmt.Errorf("--chain-role-arn: %w", err)
+		}
+	}
+	if o.ChainExternalID != "" && o.ChainRoleARN == "" {
+		return errors.New("--chain-external-id needs --chain-role-arn")
+	}
+	return nil
+}
+
+func (o Options) client(region string, creds awssdk.CredentialsProvider) *sts.Client {
+	opts := sts.Options{
+		Region:      region,
+		HTTPClient:  o.HTTPClient,
+		Retryer:     awssdk.NopRetryer{}, // retries are ours: one deadline, only transient errors
+		Credentials: creds,
+		AppID:       o.AppID,
+	}
+	if o.STSEndpoint != "" {
+		opts.BaseEndpoint = awssdk.String(o.STSEndpoint)
+	}
+	return sts.New(opts)
+}
+
+// Exchange trades tok for credentials. The context's deadline bounds every
+// attempt and every wait between attempts.
+func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	region, _ := o.ResolvedRegion()
+	in := &sts.AssumeRoleWithWebIdentityInput{
+		RoleArn:          awssdk.String(o.RoleARN),
+		RoleSessionName:  awssdk.String(o.SessionName),
+		WebIdentityToken: awssdk.String(tok.Raw.Reveal()),
+	}
+	if o.Duration != 0 {
+		in.DurationSeconds = awssdk.Int32(int32(o.Duration / time.Second))
+	}
+	if o.Policy != "" {
+		in.Policy = awssdk.String(o.Policy)
+	}
+	for _, a := range o.PolicyARNs {
+		in.PolicyArns = append(in.PolicyArns, stsPolicyARN(a))
+	}
+	anon := o.client(region, awssdk.AnonymousCredentials{})
+	var out *sts.AssumeRoleWithWebIdentityOutput
+	attempts, err := retry(ctx, o.Backoff, func(ctx context.Context) error {
+		var err error
+		out, err = anon.AssumeRoleWithWebIdentity(ctx, in)
+		return err
+	})
+	if err != nil {
+		return nil, newError(err, o, tok, attempts)
+	}
+	c := fromSTS(out.Credentials, region)
+	c.Attempts = attempts
+	if out.AssumedRoleUser != nil {
+		c.AssumedRoleARN = awssdk.ToString(out.AssumedRoleUser.Arn)
+	}
+	if o.ChainRoleARN == "" {
+		return c, nil
+	}
+	return chain(ctx, o, tok, region, c)
+}
+
+// chain assumes ChainRoleARN with the first role's credentials; the SDK signs
+// the call.
+func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, first *Credentials) (*Credentials, error) {
+	static := awssdk.CredentialsProviderFunc(func(context.Context) (awssdk.Credentials, error) {
+		return awssdk.Credentials{
+			AccessKeyID:     first.AccessKeyID.Reveal(),
+			SecretAccessKey: first.SecretAccessKey.Reveal(),
+			SessionToken:    first.SessionToken.Reveal(),
+			CanExpire:       true,
+			Expires:         first.Expiration,
+			Source:          "keyless",
+		}, nil
+	})
+	in := &sts.AssumeRoleInput{
+		RoleArn:         awssdk.String(o.ChainRoleARN),
+		RoleSessionName: awssdk.String(o.SessionName),
+	}
+	// Role chaining caps the session at one hour.
+	if o.Duration != 0 {
+		in.DurationSeconds = awssdk.Int32(int32(min(o.Duration, time.Hour) / time.Second))
+	}
+	if o.ChainExternalID != "" {
+		in.ExternalId = awssdk.String(o.ChainExternalID)
+	}
+	signed := o.client(region, static)
+	var out *sts.AssumeRoleOutput
+	attempts, err := retry(ctx, o.Backoff, func(ctx context.Context) error {
+		var err error
+		out, err = signed.AssumeRole(ctx, in)
+		return err
+	})
+	if err != nil {
+		e := newError(err, o, tok, attempts)
+		e.Chained = true
+		return nil, e
+	}
+	c := fromSTS(out.Credentials, region)
+	c.Attempts = first.Attempts + attempts
+	if out.AssumedRoleUser != nil {
+		c.AssumedRoleARN = awssdk.ToString(out.AssumedRoleUser.Arn)
+	}
+	return c, nil
+}
+
+// retry calls f until it succeeds, fails with a permanent error, or ctx
+// ends; it returns the number of attempts made.
+func retry(ctx context.Context, backoff func(int) time.Duration, f func(context.Context) error) (int, error) {
+	if backoff == nil {
+		backoff = jittered
+	}
+	for n := 1; ; n++ {
+		err := f(ctx)
+		if err == nil {
+			return n, nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return n, err
+		}
+		t := time.NewTimer(backoff(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, err
+		case <-t.C:
+		}
+	}
+}
+
+// jittered is "full jitter" exponential backoff: a uniform wait in
+// [0, min(5s, 250ms·2^(n-1))).
+func jittered(n int) time.Duration {
+	ceil := 250 * time.Millisecond << min(n-1, 5)
+	ceil = min(ceil, 5*time.Second)
+	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+}

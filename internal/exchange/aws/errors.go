@@ -1,0 +1,242 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
+
+// Sentinel kinds of rejection; test with errors.Is.
+var (
+	ErrAccessDenied = errors.New("access denied")
+	ErrNoProvider   = errors.New("no OIDC provider for the issuer")
+	ErrAudience     = errors.New("audience not accepted")
+	ErrTokenExpired = errors.New("token expired")
+	ErrInvalidToken = errors.New("token rejected")
+	ErrThrottled    = errors.New("throttled")
+	ErrUnreachable  = errors.New("STS could not reach the issuer")
+	ErrTimeout      = errors.New("STS did not answer in time")
+	ErrInvalidInput = errors.New("request rejected as invalid")
+	ErrUnavailable  = errors.New("STS unavailable")
+)
+
+// Error is a failed exchange, explained. Its message never contains the
+// token or a credential: remote messages are scrubbed of anything that
+// looks like a JWT.
+type Error struct {
+	Kind      error // one of the sentinels
+	Code      string
+	Message   string
+	RequestID string
+	Attempts  int
+	Chained   bool // the failure was in the chained AssumeRole
+	RoleARN   string
+	Endpoint  string
+	Claims    idtoken.Claims
+	fields    []idtoken.Field
+	ctxErr    error
+}
+
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes a context error so callers see deadline and cancellation;
+// the SDK's own error is not kept, as it may quote the request.
+func (e *Error) Unwrap() error { return e.ctxErr }
+
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+
+func scrubMessage(msg, raw string) string {
+	if raw != "" {
+		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
+	}
+	return jwtLike.ReplaceAllString(msg, "[REDACTED]")
+}
+
+func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
+	e := &Error{
+		Kind:     ErrUnavailable,
+		Attempts: attempts,
+		RoleARN:  o.RoleARN,
+		Endpoint: o.STSEndpoint,
+		Claims:   tok.Claims,
+		fields:   tok.SafeFields(time.Now()),
+	}
+	var api smithy.APIError
+	var re *smithyhttp.ResponseError
+	switch {
+	case errors.As(err, &api):
+		e.Code = api.ErrorCode()
+		e.Message = scrubMessage(api.ErrorMessage(), tok.Raw.Reveal())
+		e.Kind = classify(e.Code, e.Message)
+		if errors.As(err, &re) {
+			e.RequestID = re.Response.Header.Get("X-Amzn-Requestid")
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
+	case errors.As(err, &re):
+		e.Code = fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
+		e.Kind = ErrUnavailable
+	default:
+		// A transport error: name its class, not its text, which can quote
+		// the URL and nothing else useful.
+		var rse *smithyhttp.RequestSendError
+		if errors.As(err, &rse) {
+			e.Message = scrubMessage(rse.Err.Error(), tok.Raw.Reveal())
+		} else {
+			e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
+		}
+	}
+	return e
+}
+
+func classify(code, msg string) error {
+	lower := strings.ToLower(msg)
+	switch {
+	case code == "AccessDenied" || code == "AccessDeniedException":
+		return ErrAccessDenied
+	case code == "ExpiredTokenException" || code == "ExpiredToken" || strings.Contains(lower, "expired"):
+		return ErrTokenExpired
+	case code == "IDPCommunicationError" || strings.Contains(msg, "Couldn't retrieve verification key"):
+		return ErrUnreachable
+	case strings.Contains(msg, "No OpenIDConnect provider found"):
+		return ErrNoProvider
+	case strings.Contains(lower, "audience") || strings.Contains(lower, "`aud`") || strings.Contains(lower, "`azp`"):
+		return ErrAudience
+	case isThrottle(code):
+		return ErrThrottled
+	case code == "InvalidIdentityToken" || code == "IDPRejectedClaim" || code == "InvalidParameterValue":
+		return ErrInvalidToken
+	case code == "ValidationError" || code == "MalformedPolicyDocument" || code == "PackedPolicyTooLarge" ||
+		code == "RegionDisabledException" || code == "InvalidParameterCombination":
+		return ErrInvalidInput
+	}
+	return ErrUnavailable
+}
+
+func isThrottle(code string) bool {
+	switch code {
+	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled", "SlowDown":
+		return true
+	}
+	return false
+}
+
+// transient reports whether a retry can succeed.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code := api.ErrorCode()
+		if code == "IDPCommunicationError" || isThrottle(code) || code == "ServiceUnavailable" || code == "InternalFailure" || code == "InternalError" {
+			return true
+		}
+		if code == "InvalidIdentityToken" && strings.Contains(api.ErrorMessage(), "Couldn't retrieve verification key") {
+			return true
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		s := re.HTTPStatusCode()
+		return s >= 500 || s == 429
+	}
+	var rse *smithyhttp.RequestSendError
+	return errors.As(err, &rse)
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	op := "AssumeRoleWithWebIdentity"
+	role := e.RoleARN
+	if e.Chained {
+		op = "AssumeRole (role chaining)"
+	}
+	fmt.Fprintf(&b, "aws: STS %s for %s failed", op, role)
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request id %s)", e.RequestID)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	b.WriteString("\n\n")
+	b.WriteString(e.explain())
+	b.WriteString("\nThe job's ID token, as STS saw it (claims only):\n")
+	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *Error) explain() string {
+	c := e.Claims
+	host := idtoken.IssuerHost(c.Issuer)
+	aud := strings.Join(c.Audience, ",")
+	switch e.Kind {
+	case ErrAccessDenied:
+		if e.Chained {
+			return "The first role was assumed, but its credentials may not assume the chained role.\n" +
+				"Allow sts:AssumeRole on the chained role in the first role's permissions, and trust the first\n" +
+				"role (and the external id, if you pass one) in the chained role's trust policy.\n"
+		}
+		return fmt.Sprintf("The role's trust policy does not admit this job. Check that its Principal is the\n"+
+			"OIDC provider for %s (arn:aws:iam::ACCOUNT:oidc-provider/%s), that the role exists, and\n"+
+			"that its conditions hold for this token. These conditions admit exactly this job:\n\n"+
+			"  \"Condition\": {\n    \"StringEquals\": {\n      \"%s:aud\": %q,\n      \"%s:sub\": %q\n    }\n  }\n\n"+
+			"To admit every branch of the project, use StringLike with \"project_path:%s:ref_type:branch:ref:*\".\n",
+			c.Issuer, host, host, aud, host, c.Subject, c.ProjectPath)
+	case ErrNoProvider:
+		return fmt.Sprintf("The AWS account has no IAM OIDC identity provider for this token's issuer. Register one:\n\n"+
+			"  aws iam create-open-id-connect-provider --url %s --client-id-list %s\n\n"+
+			"The URL must equal the token's iss exactly (no trailing slash), and the role's Principal must name it.\n",
+			c.Issuer, aud)
+	case ErrAudience:
+		return fmt.Sprintf("STS does not accept the token's audience %q. Either add it to the OIDC provider's\n"+
+			"audiences (aws iam add-client-id-to-open-id-connect-provider --client-id %s --open-id-connect-provider-arn ARN)\n"+
+			"or request the audience the provider lists, usually sts.amazonaws.com, in the job's id_tokens\n"+
+			"(the component's aud input).\n", aud, aud)
+	case ErrTokenExpired:
+		return "STS considers the ID token expired. GitLab's ID tokens live as long as the job's timeout;\n" +
+			"exchange early in the job, and check that the runner's clock is synchronised.\n"
+	case ErrUnreachable:
+		return fmt.Sprintf("STS could not fetch the issuer's keys from %s/.well-known/openid-configuration and its\n"+
+			"jwks_uri. AWS must reach the issuer over the public internet: a self-managed GitLab that is not\n"+
+			"reachable from AWS needs its discovery document and keys published at a public URL (GitLab's\n"+
+			"ci_id_tokens_issuer_url setting, e.g. a public S3 bucket) and the OIDC provider registered for that URL.\n",
+			strings.TrimSuffix(c.Issuer, "/"))
+	case ErrThrottled:
+		return "STS throttled the request and the retries ran out before the deadline. Raise --timeout, or\n" +
+			"spread concurrent jobs that assume the same role.\n"
+	case ErrTimeout:
+		where := "STS"
+		if e.Endpoint != "" {
+			where = e.Endpoint
+		}
+		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
+			"runner to STS (HTTPS_PROXY, NO_PROXY, a VPC endpoint with --sts-endpoint), or raise --timeout.\n", where)
+	case ErrInvalidInput:
+		return "STS rejected the request's parameters; the message above names the one at fault\n" +
+			"(--duration above the role's maximum session duration, --policy-file, --policy-arn, --session-name).\n"
+	case ErrInvalidToken:
+		return "STS rejected the ID token. Check that the OIDC provider's URL equals the token's iss, that its\n" +
+			"audiences include the token's aud, and that the token is the one GitLab put in the job.\n"
+	}
+	if e.Endpoint != "" {
+		return fmt.Sprintf("STS at %s failed. Check that the endpoint is right and reachable.\n", e.Endpoint)
+	}
+	return "STS failed and the retries ran out before the deadline; try again, or raise --timeout.\n"
+}

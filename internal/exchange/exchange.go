@@ -1,0 +1,100 @@
+// Package exchange is the provider-neutral contract between a credential
+// exchange and the job: the variables a provider hands to the job's command,
+// and the output modes that deliver them (exec, env, files).
+package exchange
+
+import (
+	"sort"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/secret"
+)
+
+// Var is one environment variable a provider sets for the job's command.
+type Var struct {
+	Name  string
+	Value secret.Token
+}
+
+// Credentials is what a provider hands to the job.
+type Credentials struct {
+	// Provider names the provider, e.g. "aws".
+	Provider string
+	// Vars are set in the command's environment.
+	Vars []Var
+	// Unset are inherited variables that would compete with Vars (another
+	// credential source the SDKs would prefer or mix in); they are removed.
+	Unset []string
+	// Expiration is when the credentials stop working; zero if unknown.
+	Expiration time.Time
+	// Files lists files written for the job (token files, profiles) that
+	// hold secrets; Cleanup removes them.
+	Files []string
+}
+
+// Merge combines the credentials of several providers. A variable set by a
+// later provider wins; a name one provider sets is never unset by another.
+func Merge(all ...*Credentials) *Credentials {
+	out := &Credentials{Provider: "merged"}
+	set := map[string]int{}
+	unset := map[string]bool{}
+	for _, c := range all {
+		if c == nil {
+			continue
+		}
+		for _, v := range c.Vars {
+			if i, ok := set[v.Name]; ok {
+				out.Vars[i] = v
+				continue
+			}
+			set[v.Name] = len(out.Vars)
+			out.Vars = append(out.Vars, v)
+		}
+		for _, u := range c.Unset {
+			unset[u] = true
+		}
+		if !c.Expiration.IsZero() && (out.Expiration.IsZero() || c.Expiration.Before(out.Expiration)) {
+			out.Expiration = c.Expiration
+		}
+		out.Files = append(out.Files, c.Files...)
+	}
+	for u := range unset {
+		if _, ok := set[u]; !ok {
+			out.Unset = append(out.Unset, u)
+		}
+	}
+	sort.Strings(out.Unset)
+	if len(all) == 1 && all[0] != nil {
+		out.Provider = all[0].Provider
+	}
+	return out
+}
+
+// Environ returns base with c's Unset and Vars removed and c's Vars
+// appended: the environment of the job's command.
+func (c *Credentials) Environ(base []string) []string {
+	drop := map[string]bool{}
+	for _, u := range c.Unset {
+		drop[u] = true
+	}
+	for _, v := range c.Vars {
+		drop[v.Name] = true
+	}
+	out := make([]string, 0, len(base)+len(c.Vars))
+	for _, kv := range base {
+		name := kv
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				name = kv[:i]
+				break
+			}
+		}
+		if !drop[name] {
+			out = append(out, kv)
+		}
+	}
+	for _, v := range c.Vars {
+		out = append(out, v.Name+"="+v.Value.Reveal())
+	}
+	return out
+}
