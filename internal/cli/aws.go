@@ -19,7 +19,7 @@ import (
 func awsFlags() []cli.Flag {
 	return append(tokenFlags("AWS"),
 		&cli.StringFlag{Name: "role-arn", Usage: "IAM role to assume, arn:aws:iam::ACCOUNT:role/NAME", EnvVars: []string{"KEYLESS_AWS_ROLE_ARN"}},
-		&cli.StringFlag{Name: "region", Usage: "AWS region for STS and the job (default: the role's partition's, us-east-1 for aws)", EnvVars: []string{"KEYLESS_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"}},
+		&cli.StringFlag{Name: "region", Usage: "AWS region for STS and the job (default: the role's partition's, us-east-1 for aws)", EnvVars: []string{"KEYLESS_AWS_REGION"}},
 		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS endpoint `URL` (a VPC endpoint, MinIO); default: the region's", EnvVars: []string{"KEYLESS_AWS_STS_ENDPOINT"}},
 		&cli.StringFlag{Name: "session-name", Usage: "role session name (default gitlab-$CI_PROJECT_ID-$CI_JOB_ID)", EnvVars: []string{"KEYLESS_AWS_SESSION_NAME"}},
 		&cli.StringFlag{Name: "duration", Usage: "session `DURATION`, 15m to 12h, or seconds (default 1h, STS's)", EnvVars: []string{"KEYLESS_AWS_DURATION"}},
@@ -65,8 +65,10 @@ func readAWSOptions(c *cli.Context, env Env) (awsOptions, error) {
 		Quiet:       c.Bool("quiet"),
 	}
 	x := aws.Options{
-		RoleARN:         strings.TrimSpace(c.String("role-arn")),
-		Region:          c.String("region"),
+		RoleARN: strings.TrimSpace(c.String("role-arn")),
+		// An empty KEYLESS_AWS_REGION (a component's empty input) falls
+		// through to the job's own region variables.
+		Region:          firstNonEmpty(c.String("region"), env.Getenv("AWS_REGION"), env.Getenv("AWS_DEFAULT_REGION")),
 		STSEndpoint:     c.String("sts-endpoint"),
 		ChainRoleARN:    c.String("chain-role-arn"),
 		ChainExternalID: c.String("chain-external-id"),

@@ -191,14 +191,22 @@ func retry(ctx context.Context, backoff func(int) time.Duration, f func(context.
 	if backoff == nil {
 		backoff = jittered
 	}
+	var last error // the last answer from STS, which says more than a deadline
 	for n := 1; ; n++ {
 		err := f(ctx)
 		if err == nil {
 			return n, nil
 		}
-		if !transient(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			if last != nil {
+				return n, last
+			}
 			return n, err
 		}
+		if !transient(err) {
+			return n, err
+		}
+		last = err
 		t := time.NewTimer(backoff(n))
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every peer the tests, the demo and the benchmark need, idempotently:
+# a second run checks and returns in about a second.
+#   - Debian: awscli (the AWS CLI v2, at /usr/bin/aws), rsync (gitlab-ci-local needs it),
+#     hyperfine (bench/), curl
+#   - MinIO, pinned, built with go install: the real STS the AWS tests run against
+#   - gitlab-ci-local 4.73.0 from npm (newer releases need Node 22): a real GitLab CI interpreter
+# Everything not from apt goes under $KEYLESS_TOOLS (default ~/.cache/keyless-tools), outside any
+# checkout, so fresh clones and CI runs share one build.
+set -euo pipefail
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+GCL_VERSION=4.73.0
+TOOLS=${KEYLESS_TOOLS:-$HOME/.cache/keyless-tools}
+mkdir -p "$TOOLS/bin"
+
+say() { printf 'install-peers: %s\n' "$*" >&2; }
+
+missing=()
+for pkg in awscli rsync hyperfine curl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  say "apt-get install ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$(cat "$TOOLS/bin/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ] || [ ! -x "$TOOLS/bin/minio" ]; then
+  say "go install github.com/minio/minio@$MINIO_VERSION (about two minutes, once)"
+  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" >"$TOOLS/bin/.minio-version"
+fi
+
+gcl="$TOOLS/gitlab-ci-local/node_modules/.bin/gitlab-ci-local"
+if [ ! -x "$gcl" ] || [ "$("$gcl" --version 2>/dev/null)" != "$GCL_VERSION" ]; then
+  say "npm install gitlab-ci-local@$GCL_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/gitlab-ci-local" "gitlab-ci-local@$GCL_VERSION" >/dev/null
+fi
+ln -sf "$gcl" "$TOOLS/bin/gitlab-ci-local"
+
+say "ready: $TOOLS/bin (minio $MINIO_VERSION, gitlab-ci-local $("$gcl" --version)), $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1)"
