@@ -164,7 +164,9 @@ func logger(c *cli.Context, env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-var debugFlag = &cli.BoolFlag{Name: "debug", Usage: "log each step to stderr (names and identifiers only, never values)", EnvVars: []string{"KEYLESS_DEBUG"}}
+func debugFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "debug", Usage: "log each step to stderr (names and identifiers only, never values)", EnvVars: []string{"KEYLESS_DEBUG"}}
+}
 
 func versionCommand(env Env) *cli.Command {
 	return &cli.Command{

@@ -35,7 +35,7 @@ func awsFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)"},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
-		debugFlag,
+		debugFlag(),
 	)
 }
 

@@ -83,7 +83,7 @@ func envCommand(env Env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "env", Usage: "env or json"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
-			debugFlag,
+			debugFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -112,7 +112,7 @@ func execCommand(env Env) *cli.Command {
 		ArgsUsage: "-- CMD ARGS...",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
-			debugFlag,
+			debugFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {

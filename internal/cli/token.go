@@ -78,7 +78,7 @@ func tokenCommand(env Env) *cli.Command {
 		Flags: append(tokenFlags(""),
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "aud", Usage: "fail unless the token's audience includes `AUD`"},
-			debugFlag,
+			debugFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			format := c.String("format")

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/oidctest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/cli")
+
+// fixture is an issuer and a fake STS for one test.
+type fixture struct {
+	iss *oidctest.Issuer
+	sts *awstest.STS
+}
+
+func newFixture(t *testing.T, faults ...awstest.Fault) fixture {
+	t.Helper()
+	return fixture{iss: oidctest.NewServer(t), sts: awstest.New(t, faults...)}
+}
+
+// clearEnv removes every variable keyless or the AWS SDK reads, for the
+// length of the test, so the developer's shell cannot change a result.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "KEYLESS_") || strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "CI_") || name == "NO_COLOR" {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+}
+
+type outcome struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// keyless runs the CLI in-process with env set for the call.
+func keyless(t *testing.T, env map[string]string, args ...string) outcome {
+	t.Helper()
+	clearEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), append([]string{"keyless"}, args...), Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
+	return outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+}
+
+var (
+	rfc3339  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	lifetime = regexp.MustCompile(`\((?:\d+h)?(?:\d+m)?\d+s (left|ago)\)|expired (?:\d+h)?(?:\d+m)?\d+s ago|"remaining_seconds": \d+`)
+	session  = regexp.MustCompile(`gitlab-local-\d+`)
+)
+
+// normalize replaces what changes from run to run.
+func (f fixture) normalize(s string) string {
+	s = strings.ReplaceAll(s, f.iss.URL, "ISSUER")
+	s = strings.ReplaceAll(s, f.sts.URL, "STS")
+	s = strings.ReplaceAll(s, idtoken.IssuerHost(f.iss.URL), "ISSUER_HOST")
+	s = rfc3339.ReplaceAllString(s, "TIME")
+	s = lifetime.ReplaceAllString(s, "LIFETIME")
+	return session.ReplaceAllString(s, "gitlab-local-NOW")
+}
+
+func golden(t *testing.T, name string, f fixture, o outcome) {
+	t.Helper()
+	got := fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", o.Code, f.normalize(o.Stdout), f.normalize(o.Stderr))
+	path := filepath.Join("..", "..", "testdata", "cli", name+".golden")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
+	}
+}
+
+const role = "arn:aws:iam::123456789012:role/gitlab-deploy"
+
+func TestGolden(t *testing.T) {
+	f := newFixture(t)
+	tok := f.iss.MustMint(t, oidctest.Job{Environment: "production"})
+	other := f.iss.MustMint(t, oidctest.Job{Audience: []string{"https://gitlab.example.com"}})
+	expired := f.iss.MustMint(t, oidctest.Job{IssuedAt: f.iss.Now().Add(-3 * 3600e9)})
+	aws := map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"help", nil, []string{"--help"}},
+		{"aws-help", nil, []string{"aws", "--help"}},
+		{"version", nil, []string{"version"}},
+		{"unknown-flag", nil, []string{"aws", "--nope"}},
+		{"token", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token"}},
+		{"token-json", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token", "--format", "json"}},
+		{"token-verify", map[string]string{"KEYLESS_ID_TOKEN": tok, "CI_SERVER_URL": f.iss.URL}, []string{"token", "--verify"}},
+		{"token-missing", nil, []string{"token", "--aud", "sts.amazonaws.com"}},
+		{"token-malformed", map[string]string{"KEYLESS_ID_TOKEN": "not-a-jwt"}, []string{"token"}},
+		{"token-expired", map[string]string{"KEYLESS_ID_TOKEN": expired}, []string{"token"}},
+		{"token-bad-format", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token", "--format", "yaml"}},
+		{"aws-env", aws, []string{"aws", "--role-arn", role, "--region", "eu-west-1"}},
+		{"aws-json", aws, []string{"aws", "--role-arn", role, "--format", "json"}},
+		{"aws-credential-process", aws, []string{"aws", "--role-arn", role, "--format", "credential-process"}},
+		{"aws-exec-exit-code", aws, []string{"aws", "--role-arn", role, "--", "sh", "-c", `test -n "$AWS_SESSION_TOKEN" && test -z "$AWS_PROFILE" && echo "region=$AWS_REGION"; exit 7`}},
+		{"aws-exec-not-found", aws, []string{"aws", "--role-arn", role, "-q", "--", "keyless-no-such-command"}},
+		{"aws-no-role", aws, []string{"aws"}},
+		{"aws-bad-arn", aws, []string{"aws", "--role-arn", "gitlab-deploy"}},
+		{"aws-bad-duration", aws, []string{"aws", "--role-arn", role, "--duration", "forever"}},
+		{"aws-partition-region", with(aws, "KEYLESS_AWS_STS_ENDPOINT", ""), []string{"aws", "--role-arn", "arn:aws-cn:iam::123456789012:role/x", "--region", "us-east-1"}},
+		{"aws-format-and-command", aws, []string{"aws", "--role-arn", role, "--format", "json", "--", "true"}},
+		{"aws-wrong-audience", with(aws, "KEYLESS_ID_TOKEN", other, "KEYLESS_AWS_AUDIENCE", "sts.amazonaws.com"), []string{"aws", "--role-arn", role}},
+		{"aws-expired", with(aws, "KEYLESS_ID_TOKEN", expired), []string{"aws", "--role-arn", role}},
+		{"aws-no-token", with(aws, "KEYLESS_ID_TOKEN", "", "KEYLESS_AWS_TOKEN_VAR", "KEYLESS_AWS_ID_TOKEN", "KEYLESS_AWS_AUDIENCE", "sts.amazonaws.com"), []string{"aws", "--role-arn", role}},
+		{"env-no-provider", nil, []string{"env"}},
+		{"env-aws", with(aws, "KEYLESS_AWS_ROLE_ARN", role, "KEYLESS_AWS_REGION", "", "AWS_REGION", "eu-central-1"), []string{"env"}},
+		{"exec-no-command", with(aws, "KEYLESS_AWS_ROLE_ARN", role), []string{"exec"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			golden(t, tc.name, f, keyless(t, tc.env, tc.args...))
+		})
+	}
+}
+
+func TestGoldenAccessDenied(t *testing.T) {
+	f := newFixture(t, awstest.AccessDenied)
+	tok := f.iss.MustMint(t, oidctest.Job{})
+	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}, "aws", "--role-arn", role, "--", "true")
+	golden(t, "aws-access-denied", f, o)
+}
