@@ -165,3 +165,24 @@ func TestGoldenAccessDenied(t *testing.T) {
 	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}, "aws", "--role-arn", role, "--", "true")
 	golden(t, "aws-access-denied", f, o)
 }
+
+func TestCAFile(t *testing.T) {
+	sts, cert := awstest.NewTLS(t)
+	iss := oidctest.NewServer(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, cert, 0o644)
+	env := map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": sts.URL}
+
+	o := keyless(t, env, "aws", "--role-arn", role, "--format", "json")
+	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || len(sts.Requests()) != 0 {
+		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, len(sts.Requests()), o.Stderr)
+	}
+	o = keyless(t, env, "aws", "--role-arn", role, "--format", "json", "--ca-file", ca)
+	if o.Code != 0 || !strings.Contains(o.Stdout, sts.AccessKeyID) {
+		t.Fatalf("with --ca-file: exit %d\n%s", o.Code, o.Stderr)
+	}
+	o = keyless(t, env, "aws", "--role-arn", role, "--ca-file", filepath.Join(t.TempDir(), "missing.pem"))
+	if o.Code != ExitUsage {
+		t.Errorf("missing CA file: exit %d\n%s", o.Code, o.Stderr)
+	}
+}

@@ -383,3 +383,32 @@ func TestWriteProfileKeepsOtherProfiles(t *testing.T) {
 		t.Error("wrote through the symlink")
 	}
 }
+
+// hostRecorder answers every request with a connection error after noting
+// which host the SDK resolved.
+type hostRecorder struct{ hosts []string }
+
+func (h *hostRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.hosts = append(h.hosts, r.URL.Scheme+"://"+r.URL.Host)
+	return nil, errors.New("recorded")
+}
+
+func TestEndpointFollowsRegionAndPartition(t *testing.T) {
+	for _, tc := range []struct{ arn, region, host string }{
+		{role, "", "https://sts.us-east-1.amazonaws.com"},
+		{role, "eu-west-1", "https://sts.eu-west-1.amazonaws.com"},
+		{"arn:aws-cn:iam::123456789012:role/x", "", "https://sts.cn-north-1.amazonaws.com.cn"},
+		{"arn:aws-cn:iam::123456789012:role/x", "cn-northwest-1", "https://sts.cn-northwest-1.amazonaws.com.cn"},
+		{"arn:aws-us-gov:iam::123456789012:role/x", "", "https://sts.us-gov-west-1.amazonaws.com"},
+	} {
+		rec := &hostRecorder{}
+		tok := token(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		aws.Exchange(ctx, tok, aws.Options{RoleARN: tc.arn, Region: tc.region, SessionName: "s1", HTTPClient: &http.Client{Transport: rec},
+			Backoff: func(int) time.Duration { return time.Hour }})
+		cancel()
+		if len(rec.hosts) == 0 || rec.hosts[0] != tc.host {
+			t.Errorf("%s in %q: called %v, want %s", tc.arn, tc.region, rec.hosts, tc.host)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package aws
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"regexp"
@@ -26,6 +28,7 @@ var (
 	ErrTimeout      = errors.New("STS did not answer in time")
 	ErrInvalidInput = errors.New("request rejected as invalid")
 	ErrUnavailable  = errors.New("STS unavailable")
+	ErrTLS          = errors.New("STS certificate not trusted")
 )
 
 // Error is a failed exchange, explained. Its message never contains the
@@ -83,7 +86,13 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case errors.As(err, &re):
+	case isTLS(err):
+		e.Kind = ErrTLS
+		var ce *tls.CertificateVerificationError
+		if errors.As(err, &ce) {
+			e.Message = ce.Err.Error()
+		}
+	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
 		e.Code = fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
 		e.Kind = ErrUnavailable
 	default:
@@ -152,7 +161,17 @@ func transient(err error) bool {
 		return s >= 500 || s == 429
 	}
 	var rse *smithyhttp.RequestSendError
-	return errors.As(err, &rse)
+	return errors.As(err, &rse) && !isTLS(err)
+}
+
+// isTLS reports a certificate the client does not trust: retrying cannot
+// help, --ca-file can.
+func isTLS(err error) bool {
+	var ce *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
 }
 
 func (e *Error) Error() string {
@@ -231,6 +250,10 @@ func (e *Error) explain() string {
 	case ErrInvalidInput:
 		return "STS rejected the request's parameters; the message above names the one at fault\n" +
 			"(--duration above the role's maximum session duration, --policy-file, --policy-arn, --session-name).\n"
+	case ErrTLS:
+		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
+			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_AWS_CA_FILE); keyless never\n" +
+			"turns certificate checks off.\n"
 	case ErrInvalidToken:
 		return "STS rejected the ID token. Check that the OIDC provider's URL equals the token's iss, that its\n" +
 			"audiences include the token's aud, and that the token is the one GitLab put in the job.\n"

@@ -5,6 +5,7 @@
 package awstest
 
 import (
+	"encoding/pem"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -70,6 +71,23 @@ func New(t testing.TB, faults ...Fault) *STS {
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// NewTLS starts the fake behind TLS with a self-signed certificate and
+// returns it with that certificate in PEM, for --ca-file tests.
+func NewTLS(t testing.TB, faults ...Fault) (*STS, []byte) {
+	s := &STS{
+		AccessKeyID:     "ASIAFAKEKEYLESS00001",
+		SecretAccessKey: "fake/secret/access/key/for/tests/only00",
+		SessionToken:    "FwoGZXIvYXdzEFAKE//session/token/for/tests",
+		Lifetime:        time.Hour,
+		faults:          faults,
+	}
+	srv := httptest.NewTLSServer(s)
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return s, cert
 }
 
 // Requests returns the requests received so far.
