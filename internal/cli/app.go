@@ -134,6 +134,12 @@ func newApp(env Env) *cli.App {
 		CustomAppHelpTemplate:  cli.AppHelpTemplate + "\n" + exitCodeHelp,
 		ExitErrHandler:         func(*cli.Context, error) {}, // Run maps errors to codes
 		OnUsageError:           onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q: run 'keyless --help' for the commands", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			versionCommand(env),
 			tokenCommand(env),

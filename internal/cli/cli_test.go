@@ -128,6 +128,8 @@ func TestGolden(t *testing.T) {
 		{"aws-help", nil, []string{"aws", "--help"}},
 		{"version", nil, []string{"version"}},
 		{"unknown-flag", nil, []string{"aws", "--nope"}},
+		{"unknown-command", nil, []string{"nope"}},
+		{"bad-env-bool", map[string]string{"KEYLESS_AWS_REFRESHABLE": "maybe"}, []string{"aws", "--role-arn", role}},
 		{"token", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token"}},
 		{"token-json", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token", "--format", "json"}},
 		{"token-verify", map[string]string{"KEYLESS_ID_TOKEN": tok, "CI_SERVER_URL": f.iss.URL}, []string{"token", "--verify"}},
