@@ -127,3 +127,11 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+func TestE2EAWSUnknownRoleNamesTheFlag(t *testing.T) {
+	p := e2e(t)
+	r := run(t, []string{"KEYLESS_ID_TOKEN=" + p.mint(t, "")}, p.Bin, "aws", "--role-arn", "arn:minio:iam:::role/nope", "--sts-endpoint", p.MinioURL)
+	if r.Code != 3 || !strings.Contains(r.Stderr, "is not defined") || !strings.Contains(r.Stderr, "--role-arn") {
+		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
+	}
+}

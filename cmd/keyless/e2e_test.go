@@ -25,7 +25,7 @@ type peers struct {
 	Aud       string // the audience MinIO accepts
 	Bin       string // the keyless binary under test
 	AWS       string // the AWS CLI v2
-	Tools     string // $KEYLESS_TOOLS/bin: minio, gitlab-ci-local
+	Tools     string // $KEYLESS_TOOLS: bin/minio, bin/gitlab-ci-local
 }
 
 func e2e(t *testing.T) peers {

@@ -188,6 +188,7 @@ func runAWS(ctx context.Context, c *cli.Context, env Env, o awsOptions) (*awsRes
 	}
 	x := o.Exchange
 	x.HTTPClient = client
+	x.Log = log
 	log.Debug("exchanging ID token", "provider", "aws", "role", x.RoleARN, "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {

@@ -131,6 +131,7 @@ func TestGolden(t *testing.T) {
 		{"unknown-command", nil, []string{"nope"}},
 		{"bad-env-bool", map[string]string{"KEYLESS_AWS_REFRESHABLE": "maybe"}, []string{"aws", "--role-arn", role}},
 		{"token", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token"}},
+		{"token-component-var", map[string]string{"KEYLESS_AWS_ID_TOKEN": tok, "KEYLESS_AWS_TOKEN_VAR": "KEYLESS_AWS_ID_TOKEN"}, []string{"token"}},
 		{"token-json", map[string]string{"KEYLESS_ID_TOKEN": tok}, []string{"token", "--format", "json"}},
 		{"token-verify", map[string]string{"KEYLESS_ID_TOKEN": tok, "CI_SERVER_URL": f.iss.URL}, []string{"token", "--verify"}},
 		{"token-missing", nil, []string{"token", "--aud", "sts.amazonaws.com"}},

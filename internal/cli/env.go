@@ -15,17 +15,21 @@ import (
 // KEYLESS_* variables are set. Components set them, so several components
 // combine in one job through `extends:`, which merges variables.
 type provider struct {
-	name       string
-	configured func(getenv func(string) string) bool
-	flags      func() []cli.Flag
-	run        func(c *cli.Context, env Env) (*exchange.Credentials, error)
+	name string
+	// tokenVarEnv names the variable that names the provider's token
+	// variable, as its component sets it.
+	tokenVarEnv string
+	configured  func(getenv func(string) string) bool
+	flags       func() []cli.Flag
+	run         func(c *cli.Context, env Env) (*exchange.Credentials, error)
 }
 
 var providers = []provider{
 	{
-		name:       "aws",
-		configured: func(g func(string) string) bool { return g("KEYLESS_AWS_ROLE_ARN") != "" },
-		flags:      awsFlags,
+		name:        "aws",
+		tokenVarEnv: "KEYLESS_AWS_TOKEN_VAR",
+		configured:  func(g func(string) string) bool { return g("KEYLESS_AWS_ROLE_ARN") != "" },
+		flags:       awsFlags,
 		run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
 			o, err := readAWSOptions(c, env)
 			if err != nil {

@@ -89,6 +89,16 @@ func tokenCommand(env Env) *cli.Command {
 				return usagef("token takes no arguments, got %q", c.Args().First())
 			}
 			o := readTokenOptions(c, env, c.String("aud"))
+			if !c.IsSet("token-var") && o.File == "" && env.Getenv(o.Var) == "" {
+				// In a component's job the token sits in the provider's own
+				// variable (KEYLESS_AWS_ID_TOKEN); show that one.
+				for _, p := range providers {
+					if v := env.Getenv(p.tokenVarEnv); v != "" && env.Getenv(v) != "" {
+						o.Var = v
+						break
+					}
+				}
+			}
 			client, err := httpClient(env, "", 30*time.Second)
 			if err != nil {
 				return err

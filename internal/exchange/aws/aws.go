@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -37,6 +38,9 @@ type Options struct {
 	// Backoff returns the wait before retry n (1-based); jittered
 	// exponential when nil.
 	Backoff func(n int) time.Duration
+	// Log receives one debug line per failed attempt (the error's code,
+	// never its text); nil logs nothing.
+	Log *slog.Logger
 }
 
 // Credentials are temporary AWS credentials.
@@ -122,7 +126,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	}
 	anon := o.client(region, awssdk.AnonymousCredentials{})
 	var out *sts.AssumeRoleWithWebIdentityOutput
-	attempts, err := retry(ctx, o.Backoff, func(ctx context.Context) error {
+	attempts, err := retry(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = anon.AssumeRoleWithWebIdentity(ctx, in)
 		return err
@@ -167,7 +171,7 @@ func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, fi
 	}
 	signed := o.client(region, static)
 	var out *sts.AssumeRoleOutput
-	attempts, err := retry(ctx, o.Backoff, func(ctx context.Context) error {
+	attempts, err := retry(ctx, o, func(ctx context.Context) error {
 		var err error
 		out, err = signed.AssumeRole(ctx, in)
 		return err
@@ -187,7 +191,8 @@ func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, fi
 
 // retry calls f until it succeeds, fails with a permanent error, or ctx
 // ends; it returns the number of attempts made.
-func retry(ctx context.Context, backoff func(int) time.Duration, f func(context.Context) error) (int, error) {
+func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
+	backoff := o.Backoff
 	if backoff == nil {
 		backoff = jittered
 	}
@@ -207,7 +212,11 @@ func retry(ctx context.Context, backoff func(int) time.Duration, f func(context.
 			return n, err
 		}
 		last = err
-		t := time.NewTimer(backoff(n))
+		wait := backoff(n)
+		if o.Log != nil {
+			o.Log.Debug("STS attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

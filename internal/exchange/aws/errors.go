@@ -123,6 +123,8 @@ func classify(code, msg string) error {
 		return ErrAudience
 	case isThrottle(code):
 		return ErrThrottled
+	case strings.Contains(lower, "rolearn") || strings.Contains(lower, "role arn"):
+		return ErrInvalidInput
 	case code == "InvalidIdentityToken" || code == "IDPRejectedClaim" || code == "InvalidParameterValue":
 		return ErrInvalidToken
 	case code == "ValidationError" || code == "MalformedPolicyDocument" || code == "PackedPolicyTooLarge" ||
@@ -138,6 +140,20 @@ func isThrottle(code string) bool {
 		return true
 	}
 	return false
+}
+
+// errorClass names an error for a log line without its text, which may
+// quote the request.
+func errorClass(err error) string {
+	var api smithy.APIError
+	var re *smithyhttp.ResponseError
+	switch {
+	case errors.As(err, &api):
+		return api.ErrorCode()
+	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
+		return fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
+	}
+	return "transport error"
 }
 
 // transient reports whether a retry can succeed.
@@ -249,7 +265,8 @@ func (e *Error) explain() string {
 			"runner to STS (HTTPS_PROXY, NO_PROXY, a VPC endpoint with --sts-endpoint), or raise --timeout.\n", where)
 	case ErrInvalidInput:
 		return "STS rejected the request's parameters; the message above names the one at fault\n" +
-			"(--duration above the role's maximum session duration, --policy-file, --policy-arn, --session-name).\n"
+			"(--role-arn, --duration above the role's maximum session duration, --policy-file, --policy-arn,\n" +
+			"--session-name).\n"
 	case ErrTLS:
 		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
 			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_AWS_CA_FILE); keyless never\n" +
