@@ -170,6 +170,10 @@ func logger(c *cli.Context, env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
+func quietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}}
+}
+
 func debugFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "debug", Usage: "log each step to stderr (names and identifiers only, never values)", EnvVars: []string{"KEYLESS_DEBUG"}}
 }

@@ -86,7 +86,7 @@ func envCommand(env Env) *cli.Command {
 			"single-quoted; nothing but the export and unset lines reaches stdout.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "env", Usage: "env or json"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
+			quietFlag(),
 			debugFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -115,7 +115,7 @@ func execCommand(env Env) *cli.Command {
 		Usage:     "run a command with the credentials of every provider configured through KEYLESS_* variables",
 		ArgsUsage: "-- CMD ARGS...",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary line on stderr", EnvVars: []string{"KEYLESS_QUIET"}},
+			quietFlag(),
 			debugFlag(),
 		},
 		Action: func(c *cli.Context) error {

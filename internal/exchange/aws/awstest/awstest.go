@@ -58,15 +58,19 @@ type STS struct {
 	requests []Request
 }
 
-// New starts a fake on loopback for the length of the test.
-func New(t testing.TB, faults ...Fault) *STS {
-	s := &STS{
+func newSTS(faults []Fault) *STS {
+	return &STS{
 		AccessKeyID:     "ASIAFAKEKEYLESS00001",
 		SecretAccessKey: "fake/secret/access/key/for/tests/only00",
 		SessionToken:    "FwoGZXIvYXdzEFAKE//session/token/for/tests",
 		Lifetime:        time.Hour,
 		faults:          faults,
 	}
+}
+
+// New starts a fake on loopback for the length of the test.
+func New(t testing.TB, faults ...Fault) *STS {
+	s := newSTS(faults)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -76,13 +80,7 @@ func New(t testing.TB, faults ...Fault) *STS {
 // NewTLS starts the fake behind TLS with a self-signed certificate and
 // returns it with that certificate in PEM, for --ca-file tests.
 func NewTLS(t testing.TB, faults ...Fault) (*STS, []byte) {
-	s := &STS{
-		AccessKeyID:     "ASIAFAKEKEYLESS00001",
-		SecretAccessKey: "fake/secret/access/key/for/tests/only00",
-		SessionToken:    "FwoGZXIvYXdzEFAKE//session/token/for/tests",
-		Lifetime:        time.Hour,
-		faults:          faults,
-	}
+	s := newSTS(faults)
 	srv := httptest.NewTLSServer(s)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
