@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"syscall"
+	"runtime"
 )
 
 // Command is the job's command for exec mode.
@@ -37,13 +37,19 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// forwarded are the signals passed on to the child, so that a cancelled job
-// (GitLab sends SIGTERM, then SIGKILL) stops the command too.
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-
-// Exec runs cmd with c in its environment, forwards signals, and returns
+// Exec runs cmd with c in its environment, passes signals on, and returns
 // nil when it exits 0 and an *ExitError with its code otherwise. The
 // credentials reach only the child's environment.
+//
+// Signals: GitLab's shell executor cancels a job by signalling the whole
+// process group, and a terminal sends Ctrl-C to the whole foreground group;
+// a child in keyless's group then gets the signal directly, and forwarding
+// it again would make it a second interrupt (which Terraform, for one, takes
+// as "stop now"). So without a terminal the child gets a process group of
+// its own, keyless forwards each signal to that group exactly once, and on
+// Linux the child is killed if keyless is killed; with a terminal the child
+// stays in the foreground group and only signals a terminal does not send
+// are forwarded. ctx does not stop the command: signals do.
 func Exec(ctx context.Context, cmd Command, c *Credentials) error {
 	if len(cmd.Args) == 0 {
 		return &ExitError{Code: 2, Err: errors.New("exec: no command given after --")}
@@ -60,11 +66,16 @@ func Exec(ctx context.Context, cmd Command, c *Credentials) error {
 	child.Env = c.Environ(cmd.Env)
 	child.Dir = cmd.Dir
 	child.Stdin, child.Stdout, child.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
+	own := !isTerminal(cmd.Stdin)
+	child.SysProcAttr = sysProcAttr(own)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, forwarded...)
+	signal.Notify(sigs, forwardedSignals(own)...)
 	defer signal.Stop(sigs)
 
+	// Pdeathsig belongs to the thread that forked the child: keep it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := child.Start(); err != nil {
 		code := 126
 		if errors.Is(err, os.ErrNotExist) {
@@ -77,10 +88,7 @@ func Exec(ctx context.Context, cmd Command, c *Credentials) error {
 	for {
 		select {
 		case s := <-sigs:
-			_ = child.Process.Signal(s)
-		case <-ctx.Done():
-			_ = child.Process.Signal(syscall.SIGTERM)
-			ctx = context.Background() // signal once, then wait for the child
+			forward(child.Process, s, own)
 		case err := <-done:
 			return exitErr(err)
 		}
@@ -93,8 +101,8 @@ func exitErr(err error) error {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &ExitError{Code: 128 + int(ws.Signal())}
+		if sig, ok := signalled(ee); ok {
+			return &ExitError{Code: 128 + sig}
 		}
 		return &ExitError{Code: ee.ExitCode()}
 	}
