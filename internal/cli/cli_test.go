@@ -189,3 +189,26 @@ func TestCAFile(t *testing.T) {
 		t.Errorf("missing CA file: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
+
+func TestProfileStaysOutOfTheProjectDir(t *testing.T) {
+	f := newFixture(t)
+	env := map[string]string{"KEYLESS_ID_TOKEN": f.iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}
+	proj := t.TempDir()
+	env["CI_PROJECT_DIR"] = proj
+	env["AWS_CONFIG_FILE"] = filepath.Join(proj, ".aws", "config")
+	env["AWS_SHARED_CREDENTIALS_FILE"] = filepath.Join(proj, ".aws", "credentials")
+	o := keyless(t, env, "aws", "--role-arn", role, "--profile", "ci")
+	if o.Code != ExitUsage || !strings.Contains(o.Stderr, "inside the project directory") || !strings.Contains(o.Stderr, "--allow-project-dir") {
+		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(proj, ".aws")); !os.IsNotExist(err) {
+		t.Errorf("wrote into the project dir: %v", err)
+	}
+	o = keyless(t, env, "aws", "--role-arn", role, "--profile", "ci", "--allow-project-dir")
+	if o.Code != 0 || !strings.Contains(o.Stderr, `wrote profile "ci"`) || o.Stdout != "" {
+		t.Fatalf("with --allow-project-dir: exit %d\n%s", o.Code, o.Stderr)
+	}
+	if fi, err := os.Stat(env["AWS_SHARED_CREDENTIALS_FILE"]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("credentials file: %v %v", fi, err)
+	}
+}

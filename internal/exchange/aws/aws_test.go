@@ -22,7 +22,7 @@ import (
 
 const role = "arn:aws:iam::123456789012:role/gitlab-deploy"
 
-func token(t *testing.T) *idtoken.Token {
+func token(t testing.TB) *idtoken.Token {
 	t.Helper()
 	iss, err := oidctest.New()
 	if err != nil {
