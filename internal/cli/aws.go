@@ -189,12 +189,12 @@ func runAWS(ctx context.Context, c *cli.Context, env Env, o awsOptions) (*awsRes
 	x := o.Exchange
 	x.HTTPClient = client
 	x.Log = log
-	log.Debug("exchanging ID token", "provider", "aws", "role", x.RoleARN, "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
+	log.Debug("exchanging ID token", "provider", "aws", "role", aws.MaskARN(x.RoleARN), "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {
 		return nil, err
 	}
-	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "assumed", creds.AssumedRoleARN)
+	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "assumed", aws.MaskARN(creds.AssumedRoleARN))
 	r := &awsResult{creds: creds, env: creds.Static()}
 	if o.Refreshable {
 		dir, err := exchange.StateDir(env.Getenv)
@@ -257,5 +257,5 @@ func summary(env Env, quiet bool, r *awsResult) {
 		names = append(names, v.Name)
 	}
 	fmt.Fprintf(env.Stderr, "keyless: aws: assumed %s until %s; set %s\n",
-		firstNonEmpty(r.creds.AssumedRoleARN, "the role"), r.creds.Expiration.UTC().Format(time.RFC3339), strings.Join(names, " "))
+		firstNonEmpty(aws.MaskARN(r.creds.AssumedRoleARN), "the role"), r.creds.Expiration.UTC().Format(time.RFC3339), strings.Join(names, " "))
 }

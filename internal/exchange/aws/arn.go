@@ -108,3 +108,14 @@ func SanitizeSessionName(s string) string {
 	}
 	return out
 }
+
+// MaskARN masks the account id in an ARN to its last four digits, for logs
+// and messages: arn:aws:iam::********9012:role/deploy.
+func MaskARN(s string) string {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || len(parts[4]) <= 4 {
+		return s
+	}
+	parts[4] = strings.Repeat("*", len(parts[4])-4) + parts[4][len(parts[4])-4:]
+	return strings.Join(parts, ":")
+}

@@ -178,7 +178,7 @@ func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, fi
 	})
 	if err != nil {
 		e := newError(err, o, tok, attempts)
-		e.Chained = true
+		e.Chained, e.RoleARN = true, o.ChainRoleARN
 		return nil, e
 	}
 	c := fromSTS(out.Credentials, region)

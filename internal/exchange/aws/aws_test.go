@@ -207,7 +207,7 @@ func TestChainDeniedIsExplainedAsChaining(t *testing.T) {
 	if !errors.Is(err, aws.ErrAccessDenied) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, s := range []string{"AssumeRole (role chaining)", "sts:AssumeRole on the chained role"} {
+	for _, s := range []string{"AssumeRole (role chaining) for arn:aws:iam::********4321:role/target", "sts:AssumeRole on the chained role"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("explanation lacks %q:\n%s", s, err)
 		}
@@ -248,6 +248,19 @@ func TestValidate(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+func TestMaskARN(t *testing.T) {
+	for in, want := range map[string]string{
+		role: "arn:aws:iam::********9012:role/gitlab-deploy",
+		"arn:aws:sts::123456789012:assumed-role/r/s": "arn:aws:sts::********9012:assumed-role/r/s",
+		"arn:minio:iam:::role/abc":                   "arn:minio:iam:::role/abc",
+		"not an arn":                                 "not an arn",
+	} {
+		if got := aws.MaskARN(in); got != want {
+			t.Errorf("MaskARN(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

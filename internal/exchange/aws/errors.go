@@ -193,7 +193,7 @@ func isTLS(err error) bool {
 func (e *Error) Error() string {
 	var b strings.Builder
 	op := "AssumeRoleWithWebIdentity"
-	role := e.RoleARN
+	role := MaskARN(e.RoleARN)
 	if e.Chained {
 		op = "AssumeRole (role chaining)"
 	}
