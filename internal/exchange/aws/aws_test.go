@@ -153,6 +153,28 @@ func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
 	}
 }
 
+func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
+	faults := make([]awstest.Fault, 100)
+	for i := range faults {
+		faults[i] = awstest.IDPComm
+	}
+	sts := awstest.New(t, faults...)
+	tok := token(t)
+	o := opts(sts)
+	o.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err := aws.Exchange(ctx, tok, o)
+	if !errors.Is(err, aws.ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	for _, s := range []string{"IDPCommunicationError", "https://gitlab.example.com/.well-known/openid-configuration", "ci_id_tokens_issuer_url", "attempts"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("explanation lacks %q:\n%s", s, err)
+		}
+	}
+}
+
 func TestRetriesStopAtTheDeadline(t *testing.T) {
 	faults := make([]awstest.Fault, 1000)
 	for i := range faults {

@@ -250,8 +250,10 @@ func (e *Error) explain() string {
 	case ErrUnreachable:
 		return fmt.Sprintf("STS could not fetch the issuer's keys from %s/.well-known/openid-configuration and its\n"+
 			"jwks_uri. AWS must reach the issuer over the public internet: a self-managed GitLab that is not\n"+
-			"reachable from AWS needs its discovery document and keys published at a public URL (GitLab's\n"+
-			"ci_id_tokens_issuer_url setting, e.g. a public S3 bucket) and the OIDC provider registered for that URL.\n",
+			"reachable from AWS needs its discovery document and keys published at a public URL (for example a\n"+
+			"public S3 bucket), the ID tokens' issuer set to it (gitlab_rails['ci_id_tokens_issuer_url'] in\n"+
+			"Omnibus, global.appConfig.ciIdTokens.issuerUrl in the Helm chart), and the OIDC provider registered\n"+
+			"for that URL.\n",
 			strings.TrimSuffix(c.Issuer, "/"))
 	case ErrThrottled:
 		return "STS throttled the request and the retries ran out before the deadline. Raise --timeout, or\n" +
