@@ -153,12 +153,16 @@ func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
 	}
 }
 
-func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
-	faults := make([]awstest.Fault, 100)
-	for i := range faults {
-		faults[i] = awstest.IDPComm
+func repeat(f awstest.Fault, n int) []awstest.Fault {
+	out := make([]awstest.Fault, n)
+	for i := range out {
+		out[i] = f
 	}
-	sts := awstest.New(t, faults...)
+	return out
+}
+
+func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
+	sts := awstest.New(t, repeat(awstest.IDPComm, 100)...)
 	tok := token(t)
 	o := opts(sts)
 	o.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
@@ -176,11 +180,7 @@ func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
 }
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
-	faults := make([]awstest.Fault, 1000)
-	for i := range faults {
-		faults[i] = awstest.Throttling
-	}
-	sts := awstest.New(t, faults...)
+	sts := awstest.New(t, repeat(awstest.Throttling, 1000)...)
 	tok := token(t)
 	o := opts(sts)
 	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
