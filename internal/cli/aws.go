@@ -32,7 +32,7 @@ func awsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (components set it)", EnvVars: []string{"KEYLESS_AWS_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env, json or credential-process (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AWS_FORMAT"}},
 		&cli.StringFlag{Name: "profile", Usage: "write the credentials as profile `NAME` to the shared config and credentials files", EnvVars: []string{"KEYLESS_AWS_PROFILE"}},
-		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)"},
+		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_AWS_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
 		quietFlag(),
 		debugFlag(),
