@@ -140,15 +140,12 @@ func newApp(env Env) *cli.App {
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands: []*cli.Command{
-			versionCommand(env),
-			tokenCommand(env),
-			awsCommand(env),
-			envCommand(env),
-			execCommand(env),
-			cleanupCommand(env),
-		},
 	}
+	app.Commands = []*cli.Command{versionCommand(env), tokenCommand(env)}
+	for _, p := range providers {
+		app.Commands = append(app.Commands, p.command(env))
+	}
+	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env))
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
 		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodeHelp

@@ -133,6 +133,27 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+var awsProvider = provider{
+	name:        "aws",
+	configVar:   "KEYLESS_AWS_ROLE_ARN",
+	tokenVarEnv: "KEYLESS_AWS_TOKEN_VAR",
+	command:     awsCommand,
+	flags:       awsFlags,
+	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+		o, err := readAWSOptions(c, env)
+		if err != nil {
+			return nil, err
+		}
+		o.Quiet = o.Quiet || c.Bool("quiet")
+		r, err := runAWS(c.Context, c, env, o)
+		if err != nil {
+			return nil, err
+		}
+		summary(env, o.Quiet, r)
+		return r.env, nil
+	},
+}
+
 func awsCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:      "aws",

@@ -5,45 +5,33 @@ import (
 	"flag"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 )
 
-// provider is one exchange that `keyless env` and `keyless exec` run when its
-// KEYLESS_* variables are set. Components set them, so several components
-// combine in one job through `extends:`, which merges variables.
+// provider is one credential exchange. Each has its own command
+// (`keyless aws`), and `keyless env` and `keyless exec` run every provider
+// whose configVar is set. Components set those variables, so several
+// components combine in one job through `extends:`, which merges variables.
+// A provider lives in its own file (aws.go, ...); this list is the registry.
+var providers = []provider{awsProvider}
+
 type provider struct {
 	name string
+	// configVar, when set, makes `keyless env` and `keyless exec` run the
+	// provider, e.g. KEYLESS_AWS_ROLE_ARN.
+	configVar string
 	// tokenVarEnv names the variable that names the provider's token
 	// variable, as its component sets it.
 	tokenVarEnv string
-	configured  func(getenv func(string) string) bool
+	command     func(env Env) *cli.Command
 	flags       func() []cli.Flag
-	run         func(c *cli.Context, env Env) (*exchange.Credentials, error)
-}
-
-var providers = []provider{
-	{
-		name:        "aws",
-		tokenVarEnv: "KEYLESS_AWS_TOKEN_VAR",
-		configured:  func(g func(string) string) bool { return g("KEYLESS_AWS_ROLE_ARN") != "" },
-		flags:       awsFlags,
-		run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
-			o, err := readAWSOptions(c, env)
-			if err != nil {
-				return nil, err
-			}
-			o.Quiet = o.Quiet || c.Bool("quiet")
-			r, err := runAWS(c.Context, c, env, o)
-			if err != nil {
-				return nil, err
-			}
-			summary(env, o.Quiet, r)
-			return r.env, nil
-		},
-	},
+	// run exchanges with options read from c and returns what the job's
+	// command gets; it prints the one-line summary unless quiet.
+	run func(c *cli.Context, env Env) (*exchange.Credentials, error)
 }
 
 // runProviders runs every configured provider with options taken from the
@@ -51,7 +39,7 @@ var providers = []provider{
 func runProviders(c *cli.Context, env Env) (*exchange.Credentials, error) {
 	var all []*exchange.Credentials
 	for _, p := range providers {
-		if !p.configured(env.Getenv) {
+		if env.Getenv(p.configVar) == "" {
 			continue
 		}
 		set := flag.NewFlagSet(p.name, flag.ContinueOnError)
@@ -73,7 +61,11 @@ func runProviders(c *cli.Context, env Env) (*exchange.Credentials, error) {
 		all = append(all, creds)
 	}
 	if len(all) == 0 {
-		return nil, usagef("no provider is configured: set KEYLESS_AWS_ROLE_ARN (or include a keyless component, which sets it)")
+		var vars []string
+		for _, p := range providers {
+			vars = append(vars, p.configVar)
+		}
+		return nil, usagef("no provider is configured: set %s (or include a keyless component, which sets it)", strings.Join(vars, " or "))
 	}
 	return exchange.Merge(all...), nil
 }
