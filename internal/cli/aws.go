@@ -229,6 +229,13 @@ func runAWS(ctx context.Context, c *cli.Context, env Env, o awsOptions) (*awsRes
 		}
 		r.env.Expiration = tok.Claims.ExpiresAt.Time
 	}
+	fix := "Use --refreshable (the SDKs then re-exchange) or a longer --duration, within the role's maximum session duration."
+	if o.Refreshable {
+		fix = "GitLab gives ID tokens the job's timeout as their lifetime; check the runner's clock."
+	}
+	if w := lifetimeWarning("aws", env.Getenv, r.env.Expiration, o.Refreshable, fix); w != "" && !o.Quiet {
+		fmt.Fprint(env.Stderr, w)
+	}
 	return r, nil
 }
 

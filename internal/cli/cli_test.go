@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -67,6 +68,7 @@ var (
 	rfc3339  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
 	lifetime = regexp.MustCompile(`\((?:\d+h)?(?:\d+m)?\d+s (left|ago)\)|expired (?:\d+h)?(?:\d+m)?\d+s ago|"remaining_seconds": \d+`)
 	session  = regexp.MustCompile(`gitlab-local-\d+`)
+	before   = regexp.MustCompile(`(?:\d+h)?(?:\d+m)?\d+s before`)
 )
 
 // normalize replaces what changes from run to run.
@@ -76,6 +78,7 @@ func (f fixture) normalize(s string) string {
 	s = strings.ReplaceAll(s, idtoken.IssuerHost(f.iss.URL), "ISSUER_HOST")
 	s = rfc3339.ReplaceAllString(s, "TIME")
 	s = lifetime.ReplaceAllString(s, "LIFETIME")
+	s = before.ReplaceAllString(s, "DURATION before")
 	return session.ReplaceAllString(s, "gitlab-local-NOW")
 }
 
@@ -151,6 +154,8 @@ func TestGolden(t *testing.T) {
 		{"aws-wrong-audience", with(aws, "KEYLESS_ID_TOKEN", other, "KEYLESS_AWS_AUDIENCE", "sts.amazonaws.com"), []string{"aws", "--role-arn", role}},
 		{"aws-expired", with(aws, "KEYLESS_ID_TOKEN", expired), []string{"aws", "--role-arn", role}},
 		{"aws-no-token", with(aws, "KEYLESS_ID_TOKEN", "", "KEYLESS_AWS_TOKEN_VAR", "KEYLESS_AWS_ID_TOKEN", "KEYLESS_AWS_AUDIENCE", "sts.amazonaws.com"), []string{"aws", "--role-arn", role}},
+		{"aws-lifetime-warning", with(aws, "CI_JOB_STARTED_AT", f.iss.Now().UTC().Format(time.RFC3339), "CI_JOB_TIMEOUT", "10800"), []string{"aws", "--role-arn", role, "--format", "json"}},
+		{"aws-lifetime-ok", with(aws, "CI_JOB_STARTED_AT", f.iss.Now().UTC().Format(time.RFC3339), "CI_JOB_TIMEOUT", "1800"), []string{"aws", "--role-arn", role, "--format", "json"}},
 		{"env-no-provider", nil, []string{"env"}},
 		{"env-aws", with(aws, "KEYLESS_AWS_ROLE_ARN", role, "KEYLESS_AWS_REGION", "", "AWS_REGION", "eu-central-1"), []string{"env"}},
 		{"exec-no-command", with(aws, "KEYLESS_AWS_ROLE_ARN", role), []string{"exec"}},
