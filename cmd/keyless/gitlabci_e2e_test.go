@@ -13,7 +13,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -24,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -481,101 +479,4 @@ func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
 	if users == 0 {
 		t.Errorf("no job in %s uses the component:\n%s", examplePath, r.Stdout)
 	}
-}
-
-// The README's inputs table is the spec's inputs, in order: name, default
-// (*(required)* without one, `""` for the empty string) and description, with
-// whitespace collapsed. On a mismatch the error prints the table to paste.
-func TestGitLabCIComponentREADMEInputsMatchSpec(t *testing.T) {
-	f, err := os.Open(templatePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var spec struct {
-		Spec struct {
-			Inputs yaml.Node `yaml:"inputs"`
-		} `yaml:"spec"`
-	}
-	if err := yaml.NewDecoder(f).Decode(&spec); err != nil { // the first document only
-		t.Fatalf("%s: %v", templatePath, err)
-	}
-	in := spec.Spec.Inputs
-	if in.Kind != yaml.MappingNode || len(in.Content) == 0 {
-		t.Fatalf("%s: spec.inputs is not a mapping", templatePath)
-	}
-	var want [][3]string
-	for i := 0; i < len(in.Content); i += 2 {
-		var input struct {
-			Default     *string `yaml:"default"`
-			Description string  `yaml:"description"`
-		}
-		if err := in.Content[i+1].Decode(&input); err != nil {
-			t.Fatalf("%s: input %s: %v", templatePath, in.Content[i].Value, err)
-		}
-		def := "*(required)*"
-		switch {
-		case input.Default == nil:
-		case *input.Default == "":
-			def = "`\"\"`"
-		default:
-			def = "`" + *input.Default + "`"
-		}
-		want = append(want, [3]string{"`" + in.Content[i].Value + "`", def, strings.Join(strings.Fields(input.Description), " ")})
-	}
-
-	readme, err := os.ReadFile(readmePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := inputsTable(string(readme))
-	if err != nil {
-		t.Fatalf("%s: %v", readmePath, err)
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		var b strings.Builder
-		b.WriteString("| Input | Default | Description |\n| --- | --- | --- |\n")
-		for _, r := range want {
-			b.WriteString("| " + strings.Join(r[:], " | ") + " |\n")
-		}
-		t.Errorf("%s's inputs table differs from %s's spec (-spec +README):\n%s\nThe table to paste:\n\n%s", readmePath, templatePath, d, b.String())
-	}
-}
-
-// inputsTable returns the rows of the first table under "## Inputs".
-func inputsTable(md string) ([][3]string, error) {
-	_, after, ok := strings.Cut(md, "\n## Inputs\n")
-	if !ok {
-		return nil, errors.New(`no "## Inputs" section`)
-	}
-	var rows [][3]string
-	inTable := false
-	for _, line := range strings.Split(after, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "## ") {
-			break
-		}
-		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break
-			}
-			continue
-		}
-		inTable = true
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) != 3 {
-			return nil, errors.New("inputs table row without 3 cells: " + line)
-		}
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if cells[0] == "Input" || strings.Trim(cells[0], "-: ") == "" {
-			continue // header and rule
-		}
-		rows = append(rows, [3]string{cells[0], cells[1], cells[2]})
-	}
-	if len(rows) == 0 {
-		return nil, errors.New(`no table under "## Inputs"`)
-	}
-	return rows, nil
 }
