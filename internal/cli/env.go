@@ -17,7 +17,7 @@ import (
 // whose configVar is set. Components set those variables, so several
 // components combine in one job through `extends:`, which merges variables.
 // A provider lives in its own file (aws.go, ...); this list is the registry.
-var providers = []provider{awsProvider}
+var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider}
 
 type provider struct {
 	name string

@@ -1,0 +1,426 @@
+// Package azure exchanges a GitLab ID token for a Microsoft Entra ID access
+// token with the client credentials flow and a federated assertion (workload
+// identity federation), retrying only what is transient, and explains
+// rejections.
+//
+// The exchange is one documented form POST, written here by hand: MSAL and
+// azidentity would add megabytes to the binary for it.
+// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#third-case-access-token-request-with-a-federated-credential
+package azure
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
+)
+
+// Defaults, as Microsoft documents them.
+const (
+	// DefaultAuthorityHost is Entra ID's public cloud.
+	DefaultAuthorityHost = "https://login.microsoftonline.com/"
+	// DefaultScope is Azure Resource Manager's, which the Azure CLI and
+	// Terraform's azurerm provider use.
+	DefaultScope = "https://management.azure.com/.default"
+	// DefaultAudience is the audience Microsoft recommends for federated
+	// identity credentials.
+	DefaultAudience = "api://AzureADTokenExchange"
+	// ClientAssertionType is the client_assertion_type of a JWT assertion.
+	ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// A sovereign cloud has its own authority host, Resource Manager and names
+// in the Azure CLI and Terraform. The hosts and Resource Manager audiences
+// are azcore's (cloud and arm/runtime packages); ARMEnv is azurerm's
+// `environment` (ARM_ENVIRONMENT) and CLIName `az cloud set --name`'s.
+type sovereign struct {
+	Host, Scope, ARMEnv, CLIName string
+}
+
+var clouds = []sovereign{
+	{Host: "login.microsoftonline.com", Scope: DefaultScope, ARMEnv: "public", CLIName: "AzureCloud"},
+	{Host: "login.microsoftonline.us", Scope: "https://management.core.usgovcloudapi.net/.default", ARMEnv: "usgovernment", CLIName: "AzureUSGovernment"},
+	{Host: "login.chinacloudapi.cn", Scope: "https://management.core.chinacloudapi.cn/.default", ARMEnv: "china", CLIName: "AzureChinaCloud"},
+}
+
+func cloudOf(authorityHost string) (sovereign, bool) {
+	u, err := url.Parse(authorityHost)
+	if err != nil {
+		return sovereign{}, false
+	}
+	for _, c := range clouds {
+		if strings.EqualFold(u.Hostname(), c.Host) {
+			return c, true
+		}
+	}
+	return sovereign{}, false
+}
+
+// DefaultScopeFor returns Resource Manager's .default scope in the cloud of
+// authorityHost: the public one unless the host is a known sovereign cloud.
+func DefaultScopeFor(authorityHost string) string {
+	if c, ok := cloudOf(authorityHost); ok {
+		return c.Scope
+	}
+	return DefaultScope
+}
+
+// Options configure one exchange.
+type Options struct {
+	ClientID      string // Application (client) ID of the app registration or managed identity
+	TenantID      string // Directory (tenant) ID or a verified domain
+	AuthorityHost string // e.g. https://login.microsoftonline.com/
+	Scope         string // one resource's .default scope
+
+	HTTPClient *http.Client
+	// UserAgent is sent with the request.
+	UserAgent string
+	// Backoff returns the wait before retry n (1-based); jittered
+	// exponential when nil. A longer Retry-After from Entra wins.
+	Backoff func(n int) time.Duration
+	// Log receives one debug line per failed attempt (status and AADSTS
+	// code, never the text); nil logs nothing.
+	Log *slog.Logger
+	// Now is the clock for the token's expiry; time.Now when nil.
+	Now func() time.Time
+	// RequestID returns the client-request-id of each attempt, which Entra
+	// echoes as the correlation id; a random UUID when nil.
+	RequestID func() string
+}
+
+// Credentials is an Entra ID access token.
+type Credentials struct {
+	AccessToken secret.Token
+	TokenType   string
+	ExpiresOn   time.Time
+	ClientID    string
+	TenantID    string
+	// AuthorityHost is normalised with a trailing slash.
+	AuthorityHost string
+	Scope         string
+	Attempts      int
+}
+
+var (
+	guidRE   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	domainRE = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
+)
+
+// IsGUID reports whether s has the 8-4-4-4-12 hex form of Entra's ids.
+func IsGUID(s string) bool { return guidRE.MatchString(s) }
+
+// Validate checks the options that do not need the network. Its messages
+// name the flags.
+func (o Options) Validate() error {
+	switch {
+	case o.ClientID == "":
+		return errors.New("no client id: pass --client-id (or set KEYLESS_AZURE_CLIENT_ID), the Application (client) ID of the " +
+			"app registration or user-assigned managed identity that trusts this project, e.g. 11111111-2222-3333-4444-555555555555")
+	case !IsGUID(o.ClientID):
+		return fmt.Errorf("--client-id %q is not a GUID: use the Application (client) ID shown on the app registration's or "+
+			"managed identity's overview page, e.g. 11111111-2222-3333-4444-555555555555 (not its name)", o.ClientID)
+	}
+	switch t := strings.ToLower(o.TenantID); {
+	case t == "":
+		return errors.New("no tenant: pass --tenant-id (or set KEYLESS_AZURE_TENANT_ID), the Directory (tenant) ID " +
+			"(a GUID) or a verified domain such as contoso.onmicrosoft.com")
+	case t == "common" || t == "organizations" || t == "consumers":
+		return fmt.Errorf("--tenant-id %q names no tenant: the client credentials flow needs your tenant's Directory (tenant) ID "+
+			"or a verified domain (az account show --query tenantId)", o.TenantID)
+	case !IsGUID(t) && !domainRE.MatchString(t):
+		return fmt.Errorf("--tenant-id %q is neither a GUID nor a domain name: use the Directory (tenant) ID, "+
+			"e.g. aaaabbbb-0000-cccc-1111-dddd2222eeee, or a verified domain such as contoso.onmicrosoft.com", o.TenantID)
+	}
+	if err := checkAuthorityHost(o.AuthorityHost); err != nil {
+		return err
+	}
+	switch s := o.Scope; {
+	case s == "":
+		return errors.New("no scope: pass --scope, e.g. " + DefaultScope)
+	case strings.ContainsAny(s, " \t\n"):
+		return fmt.Errorf("--scope %q names several scopes: the client credentials flow takes one resource's .default scope, e.g. %s", s, DefaultScope)
+	case !strings.HasSuffix(s, "/.default"):
+		return fmt.Errorf("--scope %q does not end in /.default: the client credentials flow takes the resource's identifier with /.default "+
+			"(the app's granted permissions), e.g. %s or https://graph.microsoft.com/.default", s, DefaultScope)
+	}
+	return nil
+}
+
+// checkAuthorityHost accepts an https URL with no query; plain http only on
+// loopback (a local fake or test).
+func checkAuthorityHost(h string) error {
+	if h == "" {
+		return nil // the default
+	}
+	u, err := url.Parse(h)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--authority-host %q is not a URL like %s", h, DefaultAuthorityHost)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return nil
+		}
+	}
+	return fmt.Errorf("--authority-host %q must be an https URL, e.g. %s (https://login.microsoftonline.us/ for Azure Government)", h, DefaultAuthorityHost)
+}
+
+// Authority returns the authority host with a trailing slash, the default
+// when none is set.
+func (o Options) Authority() string {
+	h := o.AuthorityHost
+	if h == "" {
+		h = DefaultAuthorityHost
+	}
+	return strings.TrimRight(h, "/") + "/"
+}
+
+// TokenURL is the tenant's v2.0 token endpoint.
+func (o Options) TokenURL() string {
+	return o.Authority() + url.PathEscape(o.TenantID) + "/oauth2/v2.0/token"
+}
+
+// Exchange trades tok for an access token. The context's deadline bounds
+// every attempt and every wait between attempts.
+func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RequestID == nil {
+		o.RequestID = newUUID
+	}
+	// The body is where the token leaves the process.
+	body := url.Values{
+		"client_id":             {o.ClientID},
+		"scope":                 {o.Scope},
+		"grant_type":            {"client_credentials"},
+		"client_assertion_type": {ClientAssertionType},
+		"client_assertion":      {tok.Raw.Reveal()},
+	}.Encode()
+	var c *Credentials
+	attempts, err := retry(ctx, o, func(ctx context.Context) error {
+		var err error
+		c, err = o.post(ctx, body)
+		return err
+	})
+	if err != nil {
+		return nil, newError(err, o, tok, attempts)
+	}
+	c.Attempts = attempts
+	return c, nil
+}
+
+// tokenResponse is the documented success body.
+type tokenResponse struct {
+	TokenType   string          `json:"token_type"`
+	ExpiresIn   json.RawMessage `json:"expires_in"` // a number; some endpoints send a string
+	AccessToken string          `json:"access_token"`
+}
+
+// entraError is the documented error body.
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes#handling-error-codes-in-your-application
+type entraError struct {
+	Error         string `json:"error"`
+	Description   string `json:"error_description"`
+	ErrorCodes    []int  `json:"error_codes"`
+	Timestamp     string `json:"timestamp"`
+	TraceID       string `json:"trace_id"`
+	CorrelationID string `json:"correlation_id"`
+	ErrorURI      string `json:"error_uri"`
+}
+
+// responseError is a non-200 answer.
+type responseError struct {
+	Status     int
+	RetryAfter time.Duration
+	Entra      *entraError // nil when the body is not Entra's JSON
+	RequestID  string
+}
+
+func (e *responseError) Error() string { return fmt.Sprintf("HTTP %d", e.Status) }
+
+// badResponse is a 200 without a usable token: not Entra, or a proxy.
+type badResponse struct{ Reason string }
+
+func (e *badResponse) Error() string { return e.Reason }
+
+// maxBody bounds what is read of an answer; Entra's are a few KiB.
+const maxBody = 1 << 20
+
+func (o Options) post(ctx context.Context, body string) (*Credentials, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.TokenURL(), strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	rid := o.RequestID()
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("client-request-id", rid)
+	req.Header.Set("return-client-request-id", "true")
+	if o.UserAgent != "" {
+		req.Header.Set("User-Agent", o.UserAgent)
+	}
+	resp, err := o.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		re := &responseError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), o.Now()), RequestID: rid}
+		var ee entraError
+		if json.Unmarshal(b, &ee) == nil && (ee.Error != "" || len(ee.ErrorCodes) > 0) {
+			re.Entra = &ee
+		}
+		return nil, re
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(b, &tr); err != nil {
+		return nil, &badResponse{Reason: "the answer is not JSON"}
+	}
+	if tr.AccessToken == "" {
+		return nil, &badResponse{Reason: "the answer has no access_token"}
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, &badResponse{Reason: fmt.Sprintf("the token_type is %q, not Bearer", tr.TokenType)}
+	}
+	secs, err := parseExpiresIn(tr.ExpiresIn)
+	if err != nil {
+		return nil, &badResponse{Reason: "expires_in " + err.Error()}
+	}
+	return &Credentials{
+		AccessToken:   secret.New(tr.AccessToken),
+		TokenType:     "Bearer",
+		ExpiresOn:     o.Now().Add(time.Duration(secs) * time.Second).UTC().Truncate(time.Second),
+		ClientID:      o.ClientID,
+		TenantID:      o.TenantID,
+		AuthorityHost: o.Authority(),
+		Scope:         o.Scope,
+	}, nil
+}
+
+func parseExpiresIn(raw json.RawMessage) (int64, error) {
+	s := strings.Trim(string(raw), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("is not a positive number of seconds")
+	}
+	return n, nil
+}
+
+// parseRetryAfter reads seconds or an HTTP date; 0 when absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// retry calls f until it succeeds, fails with a permanent error, or ctx
+// ends; it returns the number of attempts made.
+func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
+	backoff := o.Backoff
+	if backoff == nil {
+		backoff = jittered
+	}
+	var last error // the last answer from Entra, which says more than a deadline
+	for n := 1; ; n++ {
+		err := f(ctx)
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			if last != nil {
+				return n, last
+			}
+			return n, err
+		}
+		if !transient(err) {
+			return n, err
+		}
+		last = err
+		wait := backoff(n)
+		var re *responseError
+		if errors.As(err, &re) && re.RetryAfter > wait {
+			wait = re.RetryAfter
+		}
+		// A wait that outlasts the deadline cannot end in an answer.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return n, err
+		}
+		if o.Log != nil {
+			o.Log.Debug("Entra token request failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, err
+		case <-t.C:
+		}
+	}
+}
+
+// jittered is "full jitter" exponential backoff: a uniform wait in
+// [50ms, 50ms+min(5s, 250ms·2^(n-1))).
+func jittered(n int) time.Duration {
+	ceil := 250 * time.Millisecond << min(n-1, 5)
+	ceil = min(ceil, 5*time.Second)
+	return time.Duration(mathrand.Int64N(int64(ceil))) + 50*time.Millisecond
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// MaskID masks an identifier (client or tenant id, domain) to its last four
+// characters for logs and messages, keeping its shape:
+// ********-****-****-****-********5555.
+func MaskID(s string) string {
+	if len(s) <= 4 {
+		return s
+	}
+	b := []byte(s)
+	for i := 0; i < len(b)-4; i++ {
+		if b[i] != '-' && b[i] != '.' {
+			b[i] = '*'
+		}
+	}
+	return string(b)
+}

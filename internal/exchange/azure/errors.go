@@ -1,0 +1,444 @@
+package azure
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
+
+// Sentinel kinds of failure; test with errors.Is.
+var (
+	ErrNoMatch      = errors.New("no matching federated identity credential")
+	ErrTokenTime    = errors.New("assertion not within its valid time range")
+	ErrBlocked      = errors.New("sign-in blocked")
+	ErrIssuer       = errors.New("Entra could not reach the issuer")
+	ErrNoApp        = errors.New("application not found")
+	ErrTenant       = errors.New("tenant not found")
+	ErrScope        = errors.New("scope not valid")
+	ErrInvalidToken = errors.New("token rejected")
+	ErrRejected     = errors.New("request rejected")
+	ErrThrottled    = errors.New("throttled")
+	ErrUnavailable  = errors.New("Entra unavailable")
+	ErrEndpoint     = errors.New("not an Entra token endpoint")
+	ErrTimeout      = errors.New("Entra did not answer in time")
+	ErrTLS          = errors.New("Entra certificate not trusted")
+)
+
+// AADSTS codes keyless explains. Microsoft warns that codes and texts
+// change; the explanations fall back to the generic ones for any other.
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+const (
+	codeNoMatch         = 70021   // no matching federated identity record (issuer, subject and audience in the text)
+	codeNoMatchIssuer   = 700211  // ... for presented assertion issuer
+	codeNoMatchAudience = 700212  // ... for presented assertion audience
+	codeNoMatchSubject  = 700213  // ... for presented assertion subject
+	codeSubjectCase     = 7002138 // ... subject matches only case-insensitively
+	codeTokenTime       = 700024  // client assertion is not within its valid time range
+	codeLocked          = 50053   // IdsLocked, or sign-in from a malicious IP: never retried
+	codeIssuerMetadata  = 501661  // request to external OIDC endpoint failed
+)
+
+// Error is a failed exchange, explained. Its message never contains the
+// token or a credential: remote messages are scrubbed of anything that
+// looks like a JWT, and the client and tenant ids are masked.
+type Error struct {
+	Kind          error // one of the sentinels
+	Status        int   // HTTP status, 0 without an answer
+	OAuthError    string
+	Code          int // the first AADSTS code, 0 when none
+	Message       string
+	TraceID       string
+	CorrelationID string
+	ErrorURI      string
+	RetryAfter    time.Duration
+	Attempts      int
+	ClientID      string
+	TenantID      string
+	AuthorityHost string
+	Scope         string
+	Claims        idtoken.Claims
+	fields        []idtoken.Field
+	ctxErr        error
+}
+
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes a context error so callers see deadline and cancellation;
+// the transport's own error is not kept, as it quotes the URL.
+func (e *Error) Unwrap() error { return e.ctxErr }
+
+var (
+	jwtLike  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+	aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
+)
+
+// scrub removes the token and anything JWT-shaped from a remote message and
+// masks the client and tenant ids Entra quotes back.
+func scrub(msg, raw string, ids ...string) string {
+	if raw != "" {
+		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
+	}
+	msg = jwtLike.ReplaceAllString(msg, "[REDACTED]")
+	for _, id := range ids {
+		if len(id) > 4 {
+			msg = strings.ReplaceAll(msg, id, MaskID(id))
+		}
+	}
+	return msg
+}
+
+// firstPart cuts Entra's description before its Trace ID, Correlation ID
+// and Timestamp lines, which Error shows separately.
+func firstPart(desc string) string {
+	if i := strings.Index(desc, "Trace ID:"); i >= 0 {
+		desc = desc[:i]
+	}
+	desc = strings.ReplaceAll(desc, "\r\n", " ")
+	return strings.TrimSpace(strings.ReplaceAll(desc, "\n", " "))
+}
+
+func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
+	e := &Error{
+		Kind:          ErrUnavailable,
+		Attempts:      attempts,
+		ClientID:      o.ClientID,
+		TenantID:      o.TenantID,
+		AuthorityHost: o.Authority(),
+		Scope:         o.Scope,
+		Claims:        tok.Claims,
+		fields:        tok.SafeFields(o.Now()),
+	}
+	raw := tok.Raw.Reveal()
+	var re *responseError
+	var br *badResponse
+	switch {
+	case errors.As(err, &re):
+		e.Status, e.RetryAfter = re.Status, re.RetryAfter
+		if ee := re.Entra; ee != nil {
+			e.OAuthError = ee.Error
+			e.Code = aadstsCode(ee)
+			e.Message = scrub(firstPart(ee.Description), raw, o.ClientID, o.TenantID)
+			e.TraceID, e.CorrelationID = ee.TraceID, ee.CorrelationID
+			if u, err := url.Parse(ee.ErrorURI); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
+				e.ErrorURI = ee.ErrorURI
+			}
+		} else {
+			e.CorrelationID = re.RequestID
+		}
+		e.Kind = classify(re.Status, e.Code, e.OAuthError)
+	case errors.As(err, &br):
+		e.Kind, e.Message = ErrEndpoint, br.Reason
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
+	case isTLS(err):
+		e.Kind = ErrTLS
+		var ce *tls.CertificateVerificationError
+		if errors.As(err, &ce) {
+			e.Message = ce.Err.Error()
+		}
+	default:
+		// A transport error: keep its cause, not the URL it quotes.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		e.Message = scrub(err.Error(), raw, o.ClientID, o.TenantID)
+	}
+	return e
+}
+
+// aadstsCode is the first of error_codes, else the number that starts the
+// description.
+func aadstsCode(ee *entraError) int {
+	if len(ee.ErrorCodes) > 0 {
+		return ee.ErrorCodes[0]
+	}
+	if m := aadstsRE.FindStringSubmatch(ee.Description); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func classify(status, code int, oauthErr string) error {
+	switch code {
+	case codeNoMatch, codeNoMatchIssuer, codeNoMatchAudience, codeNoMatchSubject, codeSubjectCase:
+		return ErrNoMatch
+	case codeTokenTime, 500133:
+		return ErrTokenTime
+	case codeLocked, 53003, 530032, 530035:
+		return ErrBlocked
+	case codeIssuerMetadata:
+		return ErrIssuer
+	case 700016, 700011, 7000112, 70001:
+		return ErrNoApp
+	case 90002, 90019, 50059, 50128:
+		return ErrTenant
+	case 70011, 700022, 700023, 500011, 28002, 1002012:
+		return ErrScope
+	case 50027, 700027, 50012, 50013, 900384:
+		return ErrInvalidToken
+	case 90055:
+		return ErrThrottled
+	}
+	switch {
+	case status == 429:
+		return ErrThrottled
+	case status >= 500 || oauthErr == "temporarily_unavailable":
+		return ErrUnavailable
+	case oauthErr == "" && (status == 404 || status == 405):
+		return ErrEndpoint
+	case oauthErr == "" && code == 0:
+		return ErrEndpoint // a 4xx that is not Entra's JSON: a proxy, or another server
+	}
+	return ErrRejected
+}
+
+// errorClass names an error for a log line without its text.
+func errorClass(err error) string {
+	var re *responseError
+	if errors.As(err, &re) {
+		if re.Entra != nil {
+			if c := aadstsCode(re.Entra); c != 0 {
+				return fmt.Sprintf("HTTP %d AADSTS%d", re.Status, c)
+			}
+			return fmt.Sprintf("HTTP %d %s", re.Status, re.Entra.Error)
+		}
+		return fmt.Sprintf("HTTP %d", re.Status)
+	}
+	return "transport error"
+}
+
+// transient reports whether a retry can succeed: 5xx, 429 and
+// temporarily_unavailable answers, and connection failures. A lockout
+// (AADSTS50053) is never retried: more attempts prolong it.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var re *responseError
+	if errors.As(err, &re) {
+		if re.Entra != nil {
+			if aadstsCode(re.Entra) == codeLocked {
+				return false
+			}
+			if re.Entra.Error == "temporarily_unavailable" {
+				return true
+			}
+		}
+		return re.Status >= 500 || re.Status == 429
+	}
+	var br *badResponse
+	if errors.As(err, &br) {
+		return false
+	}
+	return !isTLS(err)
+}
+
+// isTLS reports a certificate the client does not trust: retrying cannot
+// help, --ca-file can.
+func isTLS(err error) bool {
+	var ce *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "azure: Entra token request for client %s in tenant %s failed", MaskID(e.ClientID), MaskID(e.TenantID))
+	switch {
+	case e.Message != "" && e.Code != 0 && !strings.HasPrefix(e.Message, "AADSTS"):
+		fmt.Fprintf(&b, ": AADSTS%d: %s", e.Code, e.Message)
+	case e.Message != "":
+		fmt.Fprintf(&b, ": %s", e.Message)
+	case e.Code != 0:
+		fmt.Fprintf(&b, ": AADSTS%d", e.Code)
+	case e.Status != 0:
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	var ids []string
+	if e.OAuthError != "" {
+		ids = append(ids, "error "+e.OAuthError)
+	} else if e.Status != 0 && e.Message != "" {
+		ids = append(ids, fmt.Sprintf("HTTP %d", e.Status))
+	}
+	if e.TraceID != "" {
+		ids = append(ids, "trace id "+e.TraceID)
+	}
+	if e.CorrelationID != "" {
+		ids = append(ids, "correlation id "+e.CorrelationID)
+	}
+	if len(ids) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(ids, ", "))
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	b.WriteString("\n\n")
+	b.WriteString(e.explain())
+	if e.Code != 0 {
+		uri := e.ErrorURI
+		if uri == "" {
+			uri = fmt.Sprintf("%serror?code=%d", e.AuthorityHost, e.Code)
+		}
+		fmt.Fprintf(&b, "\nMicrosoft's description of AADSTS%d: %s\n", e.Code, uri)
+	}
+	b.WriteString("\nThe job's ID token, as Entra saw it (claims only):\n")
+	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// credentialName is a federated identity credential name for the job:
+// 3 to 120 letters, digits, '-' and '_', starting with a letter or digit.
+func credentialName(c idtoken.Claims) string {
+	var b strings.Builder
+	b.WriteString("gitlab")
+	for _, part := range []string{c.ProjectPath, c.Ref} {
+		if part == "" {
+			continue
+		}
+		b.WriteByte('-')
+		for _, r := range part {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+				b.WriteRune(r)
+			default:
+				b.WriteByte('-')
+			}
+		}
+	}
+	s := b.String()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+func (e *Error) explain() string {
+	c := e.Claims
+	aud := strings.Join(c.Audience, ",")
+	iss := strings.TrimSuffix(c.Issuer, "/")
+	switch e.Kind {
+	case ErrNoMatch:
+		var lead string
+		switch e.Code {
+		case codeNoMatchIssuer:
+			lead = "No federated identity credential of the app (or managed identity) names this token's issuer. The\n" +
+				"issuer must equal the token's iss exactly: https, no trailing slash, no path GitLab does not use."
+		case codeNoMatchAudience:
+			lead = "A federated identity credential names this issuer and subject, but not the token's audience. Add the\n" +
+				"audience to the credential, or request the credential's audience in the job's id_tokens (the component's\n" +
+				"aud input and --audience)."
+		case codeSubjectCase:
+			lead = "A federated identity credential's subject matches this token's only if case is ignored, and Entra\n" +
+				"compares subjects case-sensitively. GitLab writes the project path as it is spelled in the project's URL:\n" +
+				"copy the subject below exactly."
+		case codeNoMatchSubject:
+			lead = "No federated identity credential of the app (or managed identity) has this token's subject. Entra\n" +
+				"compares subjects exactly and case-sensitively; a tag pipeline (ref_type:tag), another branch, or a\n" +
+				"moved or renamed project presents a different one."
+		default:
+			lead = "No federated identity credential of the app (or managed identity) matches this token. A credential\n" +
+				"matches when its issuer, subject and audience equal the token's exactly; subjects are compared\n" +
+				"case-sensitively."
+		}
+		name := credentialName(c)
+		return fmt.Sprintf("%s The job presents:\n\n"+
+			"  issuer:    %s\n  subject:   %s\n  audience:  %s\n\n"+
+			"A credential that admits exactly this job, for an app registration (--id takes its client id):\n\n"+
+			"  az ad app federated-credential create --id CLIENT_ID --parameters credential.json\n\n"+
+			"  credential.json: {\"name\": %q, \"issuer\": %q,\n"+
+			"                    \"subject\": %q, \"audiences\": [%q]}\n\n"+
+			"or for a user-assigned managed identity:\n\n"+
+			"  az identity federated-credential create --name %s --identity-name IDENTITY --resource-group GROUP \\\n"+
+			"    --issuer %s --subject '%s' --audiences %s\n\n"+
+			"Compare with the app's credentials: az ad app federated-credential list --id CLIENT_ID (or\n"+
+			"az identity federated-credential list --identity-name IDENTITY --resource-group GROUP). A new credential\n"+
+			"takes several minutes to propagate, and Entra answers AADSTS70021 until it has: retry the job then.\n"+
+			"To admit every branch of the project, use a flexible federated identity credential (app registrations)\n"+
+			"with claims['sub'] matches 'project_path:%s:ref_type:branch:ref:*'.\n",
+			lead, iss, c.Subject, aud, name, iss, c.Subject, aud, name, iss, c.Subject, aud, c.ProjectPath)
+	case ErrTokenTime:
+		return fmt.Sprintf("Entra considers the ID token outside its valid time range: expired (exp %s), or not valid yet.\n"+
+			"GitLab's ID tokens live as long as the job's timeout; exchange early in the job, and check that the\n"+
+			"runner's clock is synchronised (NTP).\n", c.ExpiresAt.UTC().Format(time.RFC3339))
+	case ErrBlocked:
+		if e.Code == codeLocked {
+			return "Entra blocked the sign-in: AADSTS50053 means the account is locked after repeated failed sign-ins,\n" +
+				"or that the request came from an IP address Entra associates with malicious activity. keyless did not\n" +
+				"retry, since more attempts prolong a lockout. The failure reason is in the Microsoft Entra admin center under\n" +
+				"Monitoring & health > Sign-in logs > Service principal sign-ins (error code 50053); if the runner's\n" +
+				"egress IP is flagged, run the job from another network.\n"
+		}
+		return "A Conditional Access or security policy of the tenant blocked this sign-in. Check the policies that\n" +
+			"apply to the service principal (for workload identities, usually a location policy: the runner's egress\n" +
+			"IP) in the Microsoft Entra admin center's sign-in logs for service principals.\n"
+	case ErrIssuer:
+		return fmt.Sprintf("Entra could not fetch the issuer's discovery document (%s/.well-known/openid-configuration)\n"+
+			"or its keys (jwks_uri, /oauth/discovery/keys on GitLab). Entra must reach the issuer over the public\n"+
+			"internet: a self-managed GitLab behind a firewall must allow these two paths, or publish its discovery\n"+
+			"document and keys at a public URL and issue its ID tokens for it (gitlab_rails['ci_id_tokens_issuer_url']\n"+
+			"in Omnibus, global.appConfig.ciIdTokens.issuerUrl in the Helm chart). If they are reachable and this\n"+
+			"persists, clear GitLab's Redis cache, which holds the discovery document.\n", iss)
+	case ErrNoApp:
+		return fmt.Sprintf("Entra has no application with this client id in tenant %s.\n"+
+			"Check that --client-id is the Application (client) ID (not the object ID) of the app registration or\n"+
+			"managed identity, and that --tenant-id is the Directory (tenant) ID shown beside it on its overview page.\n", MaskID(e.TenantID))
+	case ErrTenant:
+		return fmt.Sprintf("Entra does not know the tenant %s at %s. Use the Directory (tenant) ID\n"+
+			"(az account show --query tenantId) or a verified domain, and for a sovereign cloud its authority host\n"+
+			"(--authority-host https://login.microsoftonline.us/ for Azure Government).\n", MaskID(e.TenantID), e.AuthorityHost)
+	case ErrScope:
+		return fmt.Sprintf("Entra rejected the scope %q. The client credentials flow takes one resource's .default scope,\n"+
+			"and the resource must exist in the tenant: %s for Azure Resource Manager (the Azure CLI,\n"+
+			"Terraform), https://graph.microsoft.com/.default for Microsoft Graph, https://vault.azure.net/.default for\n"+
+			"Key Vault. Set it with --scope (the component's scope input).\n", e.Scope, DefaultScopeFor(e.AuthorityHost))
+	case ErrInvalidToken:
+		return "Entra rejected the ID token itself (its format or signature). Check that the token is the one GitLab put\n" +
+			"in the job's id_tokens variable, and that the issuer serves the keys it signs with (keyless token --verify).\n"
+	case ErrThrottled:
+		if e.RetryAfter > 0 {
+			return fmt.Sprintf("Entra throttled the request and asked to wait %s, longer than the deadline left. Raise\n"+
+				"--timeout, or spread jobs that exchange at the same moment.\n", e.RetryAfter.Round(time.Second))
+		}
+		return "Entra throttled the request and the retries ran out before the deadline. Raise --timeout, or\n" +
+			"spread jobs that exchange at the same moment.\n"
+	case ErrTimeout:
+		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
+			"runner (HTTPS_PROXY, NO_PROXY, a firewall allowing the authority host), or raise --timeout.\n", e.AuthorityHost)
+	case ErrTLS:
+		return "The TLS certificate of the authority host (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
+			"Pass the CA bundle that signed it with --ca-file (KEYLESS_AZURE_CA_FILE); keyless never turns\n" +
+			"certificate checks off.\n"
+	case ErrEndpoint:
+		return fmt.Sprintf("%s did not answer like Entra ID's token endpoint. Check --authority-host\n"+
+			"(%s, or https://login.microsoftonline.us/ for Azure Government) and any proxy in between.\n",
+			e.AuthorityHost, DefaultAuthorityHost)
+	case ErrUnavailable:
+		if e.Status != 0 {
+			return "Entra answered with a server error or \"temporarily unavailable\" until the deadline; that is on\n" +
+				"Microsoft's side. Try again, or raise --timeout.\n"
+		}
+	case ErrRejected:
+		return "Entra rejected the request; the message above says why, and Microsoft's page for the code below\n" +
+			"says what to change.\n"
+	}
+	if e.Status == 0 && e.Message != "" {
+		return fmt.Sprintf("keyless could not reach %s and the retries ran out before the deadline. Check the\n"+
+			"runner's DNS and network path (HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.AuthorityHost)
+	}
+	return "Entra failed and the retries ran out before the deadline; try again, or raise --timeout.\n"
+}

@@ -1,0 +1,420 @@
+// Package gcp exchanges a GitLab ID token for a Google Cloud access token
+// with Workload Identity Federation: the Security Token Service's token
+// exchange (RFC 8693) gives a federated token, which is either the access
+// token itself (direct resource access) or is traded for a service
+// account's token with IAM Credentials generateAccessToken (impersonation).
+// It retries only what is transient and explains rejections.
+// https://google.aip.dev/auth/4117
+//
+// The two calls are made here rather than through golang.org/x/oauth2's
+// google/externalaccount, which was weighed first and cannot do what keyless
+// needs: its Config has no delegates, so --delegates would be impossible; it
+// flattens every failure into fmt.Errorf("%v") text, which loses the HTTP
+// status and the transport error's type (context deadline, x509), so neither
+// the retry rule (5xx, 429 and connection errors only) nor the explanations
+// could be decided without parsing its strings; and it binds one context at
+// construction. The calls themselves are two small, documented POSTs. The
+// library stays the oracle: the tests load the external_account file keyless
+// writes with google.CredentialsFromJSON against the fake and compare the
+// requests it sends with ours.
+package gcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
+)
+
+// Protocol constants of the STS token exchange.
+// https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token
+const (
+	GrantType          = "urn:ietf:params:oauth:grant-type:token-exchange"
+	RequestedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+	SubjectTokenType   = "urn:ietf:params:oauth:token-type:jwt"
+	CloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
+	DefaultUniverse    = "googleapis.com"
+	// MaxSubjectBytes is Google's limit on a mapped google.subject.
+	MaxSubjectBytes = 127
+)
+
+// Options configure one exchange.
+type Options struct {
+	// Provider is the workload identity pool provider's resource name.
+	Provider string
+	// ServiceAccount, when set, is impersonated with the federated token.
+	ServiceAccount string
+	// Delegates is the delegation chain to ServiceAccount (emails).
+	Delegates []string
+	// Lifetime of the impersonated token; zero uses the API's hour.
+	Lifetime time.Duration
+	// Scopes of the access token; default cloud-platform.
+	Scopes []string
+	// Universe is the Cloud universe's domain; default googleapis.com.
+	Universe string
+	// STSEndpoint and IAMEndpoint override the services' base URLs
+	// (Private Service Connect, a fake); default https://sts.UNIVERSE and
+	// https://iamcredentials.UNIVERSE.
+	STSEndpoint string
+	IAMEndpoint string
+
+	HTTPClient *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Backoff returns the wait before retry n (1-based); jittered
+	// exponential when nil.
+	Backoff func(n int) time.Duration
+	// Log receives one debug line per failed attempt (its status and code,
+	// never its text); nil logs nothing.
+	Log *slog.Logger
+	// Now is the clock for expirations; time.Now when nil.
+	Now func() time.Time
+}
+
+// Credentials is a Google access token.
+type Credentials struct {
+	AccessToken secret.Token
+	// Expiration is zero when STS did not say.
+	Expiration time.Time
+	// ServiceAccount is the impersonated account; empty for a federated
+	// token used directly.
+	ServiceAccount string
+	Provider       Provider
+	Attempts       int
+}
+
+// ParsedProvider returns the validated provider.
+func (o Options) ParsedProvider() (Provider, error) { return ParseProvider(o.Provider) }
+
+func (o Options) universe() string {
+	if o.Universe == "" {
+		return DefaultUniverse
+	}
+	return o.Universe
+}
+
+// TokenURL is STS's token endpoint.
+func (o Options) TokenURL() string {
+	return strings.TrimSuffix(firstNonEmpty(o.STSEndpoint, "https://sts."+o.universe()), "/") + "/v1/token"
+}
+
+// ImpersonationURL is generateAccessToken for the service account, or ""
+// without one.
+func (o Options) ImpersonationURL() string {
+	if o.ServiceAccount == "" {
+		return ""
+	}
+	return strings.TrimSuffix(firstNonEmpty(o.IAMEndpoint, "https://iamcredentials."+o.universe()), "/") +
+		"/v1/projects/-/serviceAccounts/" + url.PathEscape(o.ServiceAccount) + ":generateAccessToken"
+}
+
+// EffectiveScopes are the scopes asked for: the given ones, else
+// cloud-platform.
+func (o Options) EffectiveScopes() []string {
+	if len(o.Scopes) == 0 {
+		return []string{CloudPlatformScope}
+	}
+	return o.Scopes
+}
+
+// MaxLifetime is the longest lifetime generateAccessToken grants, with the
+// organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension.
+const MaxLifetime = 12 * time.Hour
+
+// Validate checks the options that do not need the network; its messages
+// name the flags.
+func (o Options) Validate() error {
+	if strings.TrimSpace(o.Provider) == "" {
+		return fmt.Errorf("no workload identity provider: pass --provider (or set KEYLESS_GCP_PROVIDER), e.g. %s", Example)
+	}
+	if _, err := o.ParsedProvider(); err != nil {
+		return fmt.Errorf("--provider: %w", err)
+	}
+	if o.ServiceAccount != "" {
+		if err := checkServiceAccount("--service-account", o.ServiceAccount); err != nil {
+			return err
+		}
+	}
+	if len(o.Delegates) > 0 && o.ServiceAccount == "" {
+		return errors.New("--delegates is a delegation chain to the impersonated service account; it needs --service-account")
+	}
+	for _, d := range o.Delegates {
+		if err := checkServiceAccount("--delegates", d); err != nil {
+			return err
+		}
+	}
+	if o.Lifetime != 0 {
+		if o.ServiceAccount == "" {
+			return errors.New("--lifetime is the impersonated token's lifetime and needs --service-account; a federated token lives as long as STS grants, at most one hour")
+		}
+		if o.Lifetime < time.Second || o.Lifetime > MaxLifetime || o.Lifetime%time.Second != 0 {
+			return fmt.Errorf("--lifetime %s is outside IAM Credentials' range of 1s to 12h in whole seconds (above 1h needs the organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)", o.Lifetime)
+		}
+	}
+	if u := o.Universe; u != "" && (!strings.Contains(u, ".") || strings.ContainsAny(u, "/: ")) {
+		return fmt.Errorf("--universe %q is not a domain such as %s", u, DefaultUniverse)
+	}
+	for _, e := range [][2]string{{"--sts-endpoint", o.STSEndpoint}, {"--iamcredentials-endpoint", o.IAMEndpoint}} {
+		if e[1] == "" {
+			continue
+		}
+		if u, err := url.Parse(e[1]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%s %q is not an http(s) URL", e[0], e[1])
+		}
+	}
+	return nil
+}
+
+// Exchange trades tok for an access token. The context's deadline bounds
+// every attempt and every wait between attempts.
+func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	p, _ := o.ParsedProvider()
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	// With impersonation STS grants cloud-platform, which generateAccessToken
+	// needs, and the caller's scopes go to generateAccessToken (AIP-4117).
+	stsScopes := o.EffectiveScopes()
+	if o.ServiceAccount != "" {
+		stsScopes = []string{CloudPlatformScope}
+	}
+	form := url.Values{
+		"grant_type":           {GrantType},
+		"audience":             {p.Audience()},
+		"scope":                {strings.Join(stsScopes, " ")},
+		"requested_token_type": {RequestedTokenType},
+		"subject_token":        {tok.Raw.Reveal()},
+		"subject_token_type":   {SubjectTokenType},
+	}
+	body := []byte(form.Encode())
+	var sts struct {
+		AccessToken     string `json:"access_token"`
+		IssuedTokenType string `json:"issued_token_type"`
+		TokenType       string `json:"token_type"`
+		ExpiresIn       int64  `json:"expires_in"`
+	}
+	attempts, err := retry(ctx, o, "STS", func(ctx context.Context) error {
+		b, err := o.post(ctx, o.TokenURL(), "application/x-www-form-urlencoded", body, "")
+		if err != nil {
+			return err
+		}
+		return decode(b, &sts)
+	})
+	if err == nil && sts.AccessToken == "" {
+		err = errNoToken
+	}
+	if err != nil {
+		return nil, newError(stepSTS, err, o, p, tok, attempts)
+	}
+	c := &Credentials{AccessToken: secret.New(sts.AccessToken), Provider: p, Attempts: attempts}
+	if sts.ExpiresIn > 0 {
+		c.Expiration = now().Add(time.Duration(sts.ExpiresIn) * time.Second)
+	}
+	if o.ServiceAccount == "" {
+		return c, nil
+	}
+	return impersonate(ctx, o, p, tok, c)
+}
+
+// impersonate calls generateAccessToken with the federated token.
+// https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken
+func impersonate(ctx context.Context, o Options, p Provider, tok *idtoken.Token, federated *Credentials) (*Credentials, error) {
+	req := struct {
+		Delegates []string `json:"delegates,omitempty"`
+		Scope     []string `json:"scope"`
+		Lifetime  string   `json:"lifetime,omitempty"`
+	}{Scope: o.EffectiveScopes()}
+	for _, d := range o.Delegates {
+		req.Delegates = append(req.Delegates, "projects/-/serviceAccounts/"+d)
+	}
+	if o.Lifetime != 0 {
+		req.Lifetime = fmt.Sprintf("%ds", int64(o.Lifetime/time.Second))
+	}
+	body, _ := json.Marshal(req)
+	var resp struct {
+		AccessToken string `json:"accessToken"`
+		ExpireTime  string `json:"expireTime"`
+	}
+	attempts, err := retry(ctx, o, "IAM Credentials", func(ctx context.Context) error {
+		b, err := o.post(ctx, o.ImpersonationURL(), "application/json", body, federated.AccessToken.Reveal())
+		if err != nil {
+			return err
+		}
+		return decode(b, &resp)
+	})
+	if err == nil && resp.AccessToken == "" {
+		err = errNoToken
+	}
+	if err != nil {
+		return nil, newError(stepImpersonate, err, o, p, tok, attempts)
+	}
+	c := &Credentials{AccessToken: secret.New(resp.AccessToken), ServiceAccount: o.ServiceAccount, Provider: p, Attempts: federated.Attempts + attempts}
+	if t, err := time.Parse(time.RFC3339, resp.ExpireTime); err == nil {
+		c.Expiration = t
+	}
+	return c, nil
+}
+
+var errNoToken = errors.New("the response has no access token")
+
+// decode reads a 2xx body; a body that is not the JSON expected is a
+// permanent failure.
+func decode(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return &callError{status: http.StatusOK, malformed: true}
+	}
+	return nil
+}
+
+// callError is a failed call: an HTTP status with its body, or a transport
+// error (status 0).
+type callError struct {
+	status    int
+	body      []byte
+	err       error
+	malformed bool // a 2xx whose body is not what the API returns
+}
+
+func (e *callError) Error() string {
+	switch {
+	case e.err != nil:
+		return e.err.Error()
+	case e.malformed:
+		return "malformed response"
+	}
+	return fmt.Sprintf("HTTP %d", e.status)
+}
+
+func (e *callError) Unwrap() error { return e.err }
+
+// maxBody bounds what is read of a response.
+const maxBody = 64 << 10
+
+// post sends one request. bearer, when set, is the Authorization.
+func (o Options) post(ctx context.Context, endpoint, contentType string, body []byte, bearer string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, &callError{err: err}
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	if o.UserAgent != "" {
+		req.Header.Set("User-Agent", o.UserAgent)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	client := o.HTTPClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, &callError{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, &callError{err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &callError{status: resp.StatusCode, body: b}
+	}
+	return b, nil
+}
+
+// retry calls f until it succeeds, fails with a permanent error, or ctx
+// ends; it returns the number of attempts made.
+func retry(ctx context.Context, o Options, service string, f func(context.Context) error) (int, error) {
+	backoff := o.Backoff
+	if backoff == nil {
+		backoff = jittered
+	}
+	var last error // the last answer from Google, which says more than a deadline
+	for n := 1; ; n++ {
+		err := f(ctx)
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			if last != nil {
+				return n, last
+			}
+			return n, err
+		}
+		if !transient(err) {
+			return n, err
+		}
+		last = err
+		wait := backoff(n)
+		if o.Log != nil {
+			o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, err
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether a retry can succeed: 5xx, 429 and connection
+// failures; never a 4xx, a certificate problem or the end of the context.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || isTLS(err) {
+		return false
+	}
+	var ce *callError
+	if !errors.As(err, &ce) || ce.malformed {
+		return false
+	}
+	if ce.status == 0 {
+		return ce.err != nil
+	}
+	return ce.status >= 500 || ce.status == http.StatusTooManyRequests
+}
+
+// errorClass names an error for a log line without its text, which may
+// quote the request.
+func errorClass(err error) string {
+	var ce *callError
+	if errors.As(err, &ce) && ce.status != 0 {
+		code, _ := parseBody(ce.body)
+		return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", ce.status, code))
+	}
+	return "transport error"
+}
+
+// jittered is "full jitter" exponential backoff: a uniform wait in
+// [0, min(5s, 250ms·2^(n-1))), plus 50ms.
+func jittered(n int) time.Duration {
+	ceil := 250 * time.Millisecond << min(n-1, 5)
+	ceil = min(ceil, 5*time.Second)
+	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

@@ -1,0 +1,371 @@
+package sts
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
+
+// Sentinel kinds of failure; test with errors.Is. The OAuth error codes are
+// those of RFC 6749 §5.2 and RFC 8693 §2.2.2.
+var (
+	ErrInvalidRequest     = errors.New("request rejected as invalid")             // invalid_request
+	ErrInvalidClient      = errors.New("client authentication failed")            // invalid_client, HTTP 401
+	ErrInvalidGrant       = errors.New("subject token rejected")                  // invalid_grant
+	ErrUnauthorizedClient = errors.New("client may not use token exchange")       // unauthorized_client
+	ErrUnsupportedGrant   = errors.New("token exchange not supported")            // unsupported_grant_type
+	ErrInvalidScope       = errors.New("scope not allowed")                       // invalid_scope
+	ErrInvalidTarget      = errors.New("audience or resource not allowed")        // invalid_target
+	ErrAccessDenied       = errors.New("access denied")                           // access_denied, HTTP 403
+	ErrRejected           = errors.New("exchange rejected")                       // another error code
+	ErrThrottled          = errors.New("throttled")                               // HTTP 429
+	ErrTimeout            = errors.New("token endpoint did not answer in time")   // the deadline passed
+	ErrUnavailable        = errors.New("token endpoint unavailable")              // 5xx, connection failures
+	ErrTLS                = errors.New("token endpoint certificate not trusted")  // --ca-file can help
+	ErrBadEndpoint        = errors.New("not a token endpoint")                    // 404, 405, redirects, non-OAuth errors
+	ErrBadResponse        = errors.New("token response does not follow RFC 8693") // 2xx without a usable token
+)
+
+var codeKinds = map[string]error{
+	"invalid_request":         ErrInvalidRequest,
+	"invalid_client":          ErrInvalidClient,
+	"invalid_grant":           ErrInvalidGrant,
+	"unauthorized_client":     ErrUnauthorizedClient,
+	"unsupported_grant_type":  ErrUnsupportedGrant,
+	"invalid_scope":           ErrInvalidScope,
+	"invalid_target":          ErrInvalidTarget,
+	"access_denied":           ErrAccessDenied,
+	"slow_down":               ErrThrottled,
+	"temporarily_unavailable": ErrUnavailable,
+	"server_error":            ErrUnavailable,
+}
+
+// Error is a failed exchange, explained. Its message never contains the ID
+// token, the client secret or an issued token: the server's words are
+// scrubbed of them and of anything shaped like a JWT, and a successful
+// answer is never quoted.
+type Error struct {
+	Kind        error // one of the sentinels
+	Status      int   // HTTP status; 0 when there was no answer
+	Code        string
+	Description string
+	URI         string
+	Message     string // transport or TLS detail, scrubbed
+	Location    string // where a redirect pointed
+	RetryAfter  time.Duration
+	Attempts    int
+	TokenURL    string // DisplayURL of the endpoint
+
+	req    Options
+	claims idtoken.Claims
+	fields []idtoken.Field
+	why    string // what is wrong with a 2xx answer
+	ctxErr error
+}
+
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes a context error so callers see deadline and cancellation;
+// the transport's own error is not kept, as it may quote the request.
+func (e *Error) Unwrap() error { return e.ctxErr }
+
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+
+// scrub removes every secret of the request from a remote message, then
+// anything that looks like a JWT.
+func scrub(msg string, secrets ...string) string {
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
+			// A server may echo a form value as it was encoded.
+			if q := url.QueryEscape(s); q != s {
+				msg = strings.ReplaceAll(msg, q, "[REDACTED]")
+			}
+		}
+	}
+	return jwtLike.ReplaceAllString(msg, "[REDACTED]")
+}
+
+// sanitize keeps what RFC 6749 §5.2 allows in error_description (printable
+// ASCII), so a server cannot write terminal escapes into the job log, and
+// bounds the length.
+func sanitize(s string, limit int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= limit {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
+	secrets := []string{tok.Raw.Reveal(), o.ClientSecret.Reveal()}
+	// A server may quote a part of the token, the signature say, on its own.
+	for _, seg := range strings.Split(tok.Raw.Reveal(), ".") {
+		if len(seg) >= 16 {
+			secrets = append(secrets, seg)
+		}
+	}
+	e := &Error{
+		Kind:     ErrUnavailable,
+		Status:   f.status,
+		Attempts: attempts,
+		TokenURL: DisplayURL(o.TokenURL),
+		req:      o,
+		claims:   tok.Claims,
+		fields:   tok.SafeFields(time.Now()),
+	}
+	if f.hasRetry {
+		e.RetryAfter = f.retryAfter
+	}
+	switch {
+	case f.transport != nil:
+		err := f.transport
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
+		case errors.Is(err, context.Canceled):
+			e.Kind, e.ctxErr = ErrTimeout, context.Canceled
+		case isTLS(err):
+			e.Kind = ErrTLS
+			var ce *tls.CertificateVerificationError
+			if errors.As(err, &ce) {
+				err = ce.Err
+			}
+			e.Message = sanitize(scrub(err.Error(), secrets...), 300)
+		default:
+			// url.Error quotes the URL, query included; keep only the cause.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			e.Message = sanitize(scrub(err.Error(), secrets...), 300)
+		}
+		return e
+	case f.badBody != "":
+		e.Kind, e.why = ErrBadResponse, f.badBody
+		return e
+	case f.location != "" || (f.status >= 300 && f.status < 400):
+		e.Kind, e.Location = ErrBadEndpoint, f.location
+		return e
+	}
+	e.Code = sanitize(scrub(f.code, secrets...), 64)
+	e.Description = sanitize(scrub(f.description, secrets...), 400)
+	e.URI = sanitize(scrub(f.uri, secrets...), 200)
+	e.Kind = classify(f.status, f.code)
+	return e
+}
+
+func classify(status int, code string) error {
+	switch {
+	case status == 429:
+		return ErrThrottled
+	case status == 501: // the server does not implement POST there
+		return ErrBadEndpoint
+	case status >= 500:
+		return ErrUnavailable
+	}
+	if k, ok := codeKinds[code]; ok {
+		return k
+	}
+	switch {
+	case status == 401:
+		return ErrInvalidClient
+	case status == 403:
+		return ErrAccessDenied
+	case code != "":
+		return ErrRejected
+	}
+	// A token endpoint answers errors as RFC 6749 §5.2 JSON; a 404, 405 or
+	// an HTML page comes from something else.
+	return ErrBadEndpoint
+}
+
+// isTLS reports a certificate the client does not trust: retrying cannot
+// help, --ca-file can.
+func isTLS(err error) bool {
+	var ce *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sts: token exchange at %s failed", e.TokenURL)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	if e.URI != "" {
+		fmt.Fprintf(&b, " (see %s)", e.URI)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	b.WriteString("\n\n")
+	b.WriteString(e.explain())
+	if r := e.request(); r != "" {
+		b.WriteString("\nThe request (the ID token left out):\n")
+		b.WriteString(r)
+	}
+	b.WriteString("\nThe job's ID token, as the token server saw it (claims only):\n")
+	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// request lists the parameters that decide the outcome, for the kinds of
+// failure where they matter.
+func (e *Error) request() string {
+	switch e.Kind {
+	case ErrInvalidRequest, ErrInvalidGrant, ErrInvalidTarget, ErrInvalidScope, ErrAccessDenied, ErrRejected,
+		ErrInvalidClient, ErrUnauthorizedClient:
+	default:
+		return ""
+	}
+	o := e.req
+	fields := []idtoken.Field{
+		{Name: "subject_token_type", Value: firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)},
+		{Name: "requested_token_type", Value: ExpandTokenType(o.RequestedTokenType)},
+		{Name: "audience", Value: strings.Join(o.Audiences, " ")},
+		{Name: "resource", Value: strings.Join(o.Resources, " ")},
+		{Name: "scope", Value: strings.Join(strings.Fields(o.Scope), " ")},
+		{Name: "client", Value: e.client()},
+	}
+	return idtoken.FormatFields("  ", fields)
+}
+
+// client describes the client authentication, with the id masked.
+func (e *Error) client() string {
+	o := e.req
+	id := "no client_id"
+	if o.ClientID != "" {
+		id = "client_id " + MaskID(o.ClientID)
+	}
+	switch o.Auth {
+	case AuthBasic:
+		return fmt.Sprintf("%s, secret from %s (HTTP Basic)", id, firstNonEmpty(o.SecretSource, "a variable"))
+	case AuthJWTBearer:
+		return id + ", the ID token as a jwt-bearer client assertion"
+	}
+	return id + ", no client authentication"
+}
+
+func (e *Error) explain() string {
+	c := e.claims
+	o := e.req
+	aud := strings.Join(c.Audience, ",")
+	subjType := firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)
+	trust := fmt.Sprintf("Check that the server trusts tokens of the issuer %s (it must reach\n"+
+		"%s/.well-known/openid-configuration and the keys it names), that it accepts\n"+
+		"their audience %q (the job's id_tokens aud, the component's aud input) and the\n"+
+		"subject_token_type %s (--subject-token-type), and that its policy\n"+
+		"admits the subject %q.\n",
+		c.Issuer, strings.TrimSuffix(c.Issuer, "/"), aud, subjType, c.Subject)
+	switch e.Kind {
+	case ErrInvalidGrant:
+		return "The token server rejected the job's ID token (the subject token).\n" + trust
+	case ErrInvalidRequest:
+		return "The token server found the request invalid. RFC 8693 §2.2.2 uses this code for a subject token\n" +
+			"the server cannot accept, too: unless the description above names a parameter, check the ID token.\n" +
+			trust +
+			"Otherwise check --subject-token-type, --requested-token-type, --audience, --resource and --scope.\n"
+	case ErrInvalidTarget:
+		return fmt.Sprintf("The token server will not issue a token for the requested target (audience %s,\n"+
+			"resource %s). Request a target the server allows for this client and subject\n"+
+			"(--audience, --resource), or let its policy admit this job:\n"+
+			"sub %q, project_path %q, ref %q.\n",
+			orNone(o.Audiences), orNone(o.Resources), c.Subject, c.ProjectPath, c.Ref)
+	case ErrInvalidScope:
+		return fmt.Sprintf("The token server refused the scope %q. Request only scopes this client may get for this\n"+
+			"subject (--scope), or leave --scope out to get the server's default.\n", strings.Join(strings.Fields(o.Scope), " "))
+	case ErrInvalidClient:
+		switch o.Auth {
+		case AuthBasic:
+			return fmt.Sprintf("The token server did not accept the client credentials: client_id %s with the secret from %s,\n"+
+				"sent with HTTP Basic (RFC 6749 §2.3.1). Check that they match the client registered on the server,\n"+
+				"that the variable holds its current secret, and that the client may authenticate with client_secret_basic.\n",
+				MaskID(o.ClientID), firstNonEmpty(o.SecretSource, "the variable"))
+		case AuthJWTBearer:
+			return fmt.Sprintf("The token server did not accept the job's ID token as a client assertion (RFC 7523). It must be\n"+
+				"set up to authenticate the client with JWTs of the issuer %s for the subject %q and audience %q;\n"+
+				"otherwise authenticate with --client-id and --client-secret-env.\n", c.Issuer, c.Subject, aud)
+		}
+		return "The token server requires the client to authenticate. Pass --client-id and --client-secret-env NAME\n" +
+			"(NAME is a masked CI/CD variable holding the secret, sent with HTTP Basic), or --client-assertion-type\n" +
+			"jwt-bearer if the server authenticates the client with the job's ID token.\n"
+	case ErrUnauthorizedClient:
+		return fmt.Sprintf("The client (%s) is not allowed to use the token-exchange grant.\n"+
+			"Allow the grant %s for this client on the server.\n", e.client(), GrantType)
+	case ErrUnsupportedGrant:
+		return fmt.Sprintf("The server at %s does not accept the token-exchange grant. Check that --token-url is the\n"+
+			"token endpoint of a server that implements RFC 8693, and that token exchange is enabled there (some\n"+
+			"servers ship it as an optional or preview feature).\n", e.TokenURL)
+	case ErrAccessDenied:
+		return "The token server's policy does not allow this exchange for this job. Compare the policy with the\n" +
+			"claims below (sub, project_path, ref, ref_protected, environment) and the requested target.\n"
+	case ErrRejected:
+		return "The token server refused the exchange; its description above says why.\n"
+	case ErrThrottled:
+		s := "The token server throttled the request and the retries ran out before the deadline. Raise --timeout,\n" +
+			"or spread concurrent jobs that exchange tokens.\n"
+		if e.RetryAfter > 0 {
+			s = fmt.Sprintf("The token server throttled the request and asked to retry after %s, beyond the deadline.\n"+
+				"Raise --timeout, or spread concurrent jobs that exchange tokens.\n", e.RetryAfter)
+		}
+		return s
+	case ErrTimeout:
+		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
+			"runner to it (HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.TokenURL)
+	case ErrTLS:
+		return "The TLS certificate of the token endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
+			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_STS_CA_FILE); keyless never\n" +
+			"turns certificate checks off.\n"
+	case ErrBadEndpoint:
+		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
+			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
+				"carry the ID token elsewhere: pass the final token endpoint URL as --token-url.\n", firstNonEmpty(e.Location, "another URL"))
+		}
+		return fmt.Sprintf("%s does not answer like an OAuth token endpoint (no RFC 6749 §5.2 error). Check\n"+
+			"--token-url: the server's discovery document (/.well-known/openid-configuration or\n"+
+			"/.well-known/oauth-authorization-server) names it as token_endpoint.\n", e.TokenURL)
+	case ErrBadResponse:
+		return fmt.Sprintf("The token server answered with success, but %s (RFC 8693 §2.2.1).\n"+
+			"Check that --token-url is the token-exchange endpoint and what the server is configured to issue.\n", e.why)
+	}
+	return fmt.Sprintf("%s failed and the retries ran out before the deadline; try again, or raise --timeout.\n", e.TokenURL)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,503 @@
+// Package sts exchanges a GitLab ID token for a token of another security
+// domain at any token endpoint that implements OAuth 2.0 Token Exchange
+// (RFC 8693), retrying only what is transient, and explains rejections.
+// https://www.rfc-editor.org/rfc/rfc8693
+package sts
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
+)
+
+// Protocol constants.
+const (
+	// GrantType is the token-exchange grant (RFC 8693 §2.1).
+	GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypePrefix starts the token type URIs RFC 8693 §3 registers.
+	TokenTypePrefix = "urn:ietf:params:oauth:token-type:"
+	// DefaultSubjectTokenType says the subject token is a JWT, which a
+	// GitLab ID token is.
+	DefaultSubjectTokenType = TokenTypePrefix + "jwt"
+	// JWTBearer is the client assertion type of RFC 7523 §2.2.
+	JWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// ClientAuth is how the client authenticates to the token endpoint.
+type ClientAuth string
+
+// Client authentication methods.
+const (
+	// AuthNone sends no credential; client_id goes in the body when set.
+	AuthNone ClientAuth = "none"
+	// AuthBasic sends client_id and the secret with HTTP Basic, each
+	// form-urlencoded first (RFC 6749 §2.3.1).
+	AuthBasic ClientAuth = "basic"
+	// AuthJWTBearer sends the ID token itself as an RFC 7523 client
+	// assertion, for servers that authenticate the client with the same JWT.
+	AuthJWTBearer ClientAuth = "jwt-bearer"
+)
+
+// Options configure one exchange.
+type Options struct {
+	TokenURL           string
+	Audiences          []string // audience parameters (logical names)
+	Resources          []string // resource parameters (absolute URIs)
+	Scope              string   // space-separated
+	RequestedTokenType string   // URI; "" leaves it to the server
+	SubjectTokenType   string   // URI; DefaultSubjectTokenType when empty
+
+	Auth         ClientAuth // AuthNone when empty
+	ClientID     string
+	ClientSecret secret.Token // with AuthBasic
+	// SecretSource names where the secret came from, e.g. "$DEPLOY_SECRET",
+	// for explanations; never the secret itself.
+	SecretSource string
+
+	HTTPClient *http.Client
+	// UserAgent is sent with the request.
+	UserAgent string
+	// Backoff returns the wait before retry n (1-based); jittered
+	// exponential when nil. A server's Retry-After is waited out if longer.
+	Backoff func(n int) time.Duration
+	// Log receives one debug line per failed attempt (the status and error
+	// code, never the text); nil logs nothing.
+	Log *slog.Logger
+	// Now is the clock for the expiration; time.Now when nil.
+	Now func() time.Time
+}
+
+// Credentials are what the token endpoint issued. The refresh token a
+// server may add is dropped unread: keyless never hands it on.
+type Credentials struct {
+	AccessToken     secret.Token
+	IssuedTokenType string
+	TokenType       string
+	Scope           string
+	ExpiresIn       time.Duration // 0 when the server gave none
+	Expiration      time.Time     // zero when the server gave no expires_in
+	Attempts        int
+}
+
+// registered are the short names of the token types RFC 8693 §3 registers.
+var registered = []string{"access_token", "refresh_token", "id_token", "saml1", "saml2", "jwt"}
+
+// ExpandTokenType turns a registered short name (jwt, access_token, …) into
+// its URI and returns anything else unchanged.
+func ExpandTokenType(s string) string {
+	s = strings.TrimSpace(s)
+	for _, r := range registered {
+		if s == r {
+			return TokenTypePrefix + r
+		}
+	}
+	return s
+}
+
+// DisplayURL is u without user info, query or fragment: what messages and
+// logs show of the token endpoint.
+func DisplayURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "the token endpoint"
+	}
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
+}
+
+// MaskID masks an identifier (a client id) to its last four characters.
+func MaskID(s string) string {
+	if len(s) <= 4 {
+		return s
+	}
+	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
+}
+
+// Validate checks the options that do not need the network. Its messages
+// name the flags involved.
+func (o Options) Validate() error {
+	if o.TokenURL == "" {
+		return errors.New("no token endpoint: pass --token-url (or set KEYLESS_STS_TOKEN_URL), e.g. https://sso.example.com/realms/ci/protocol/openid-connect/token")
+	}
+	u, err := url.Parse(o.TokenURL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("--token-url %q is not an http(s) URL", o.TokenURL)
+	case u.User != nil:
+		return errors.New("--token-url carries user info; pass the client id with --client-id and the secret with --client-secret-env, never in the URL")
+	case u.Fragment != "" || strings.Contains(o.TokenURL, "#"):
+		return fmt.Errorf("--token-url %q has a fragment, which a token endpoint URL must not have (RFC 6749 §3.2)", DisplayURL(o.TokenURL))
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		// RFC 6749 §3.2: the token endpoint requires TLS; the request carries
+		// the ID token and perhaps a client secret.
+		return fmt.Errorf("--token-url %q is plain http: the request carries the ID token, so keyless sends it only over https (RFC 6749 §3.2), or http to a loopback address", DisplayURL(o.TokenURL))
+	}
+	for _, r := range o.Resources {
+		ru, err := url.Parse(r)
+		if err != nil || !ru.IsAbs() || ru.Fragment != "" || strings.Contains(r, "#") {
+			return fmt.Errorf("--resource %q must be an absolute URI without a fragment (RFC 8693 §2.1), e.g. https://api.example.com", r)
+		}
+	}
+	for _, a := range o.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return errors.New("--audience is empty")
+		}
+	}
+	for _, s := range strings.Fields(o.Scope) {
+		if !scopeToken(s) {
+			return fmt.Errorf("--scope %q: scopes are space-separated printable ASCII without quotes or backslashes (RFC 6749 §3.3)", o.Scope)
+		}
+	}
+	for flag, t := range map[string]string{"--subject-token-type": o.SubjectTokenType, "--requested-token-type": o.RequestedTokenType} {
+		if t != "" && !tokenTypeURI(ExpandTokenType(t)) {
+			return fmt.Errorf("%s %q is neither a token type URI (urn:ietf:params:oauth:token-type:jwt) nor one of %s", flag, t, strings.Join(registered, ", "))
+		}
+	}
+	switch o.Auth {
+	case "", AuthNone, AuthJWTBearer:
+	case AuthBasic:
+		if o.ClientID == "" {
+			return errors.New("--client-secret-env needs --client-id: HTTP Basic authentication sends both")
+		}
+		if o.ClientSecret.IsZero() {
+			// The variable is not named: the "name" may be the secret itself,
+			// as when a component input is written $SECRET and GitLab expands it.
+			return errors.New("--client-secret-env: the variable it names is empty or not set; put the client secret in a masked CI/CD variable and pass that variable's name, without '$'")
+		}
+	default:
+		return fmt.Errorf("client authentication %q: use none, basic or jwt-bearer", o.Auth)
+	}
+	return nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// scopeToken follows RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func scopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func tokenTypeURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && !strings.ContainsAny(s, " \t\r\n")
+}
+
+// form is the request body of RFC 8693 §2.1, with client authentication in
+// the body where the method puts it there.
+func (o Options) form(tok *idtoken.Token) url.Values {
+	f := url.Values{}
+	f.Set("grant_type", GrantType)
+	f.Set("subject_token", tok.Raw.Reveal())
+	f.Set("subject_token_type", firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType))
+	for _, r := range o.Resources {
+		f.Add("resource", r)
+	}
+	for _, a := range o.Audiences {
+		f.Add("audience", a)
+	}
+	if s := strings.Join(strings.Fields(o.Scope), " "); s != "" {
+		f.Set("scope", s)
+	}
+	if o.RequestedTokenType != "" {
+		f.Set("requested_token_type", ExpandTokenType(o.RequestedTokenType))
+	}
+	switch o.Auth {
+	case AuthBasic:
+		// In the Authorization header only: RFC 6749 §2.3 allows one method.
+	case AuthJWTBearer:
+		f.Set("client_assertion_type", JWTBearer)
+		f.Set("client_assertion", tok.Raw.Reveal())
+		fallthrough
+	default:
+		if o.ClientID != "" {
+			f.Set("client_id", o.ClientID)
+		}
+	}
+	return f
+}
+
+// basicAuth is the Authorization header of RFC 6749 §2.3.1: client id and
+// secret each application/x-www-form-urlencoded, then joined and base64'd,
+// which net/http's SetBasicAuth does not do.
+func basicAuth(id string, sec secret.Token) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(sec.Reveal())))
+}
+
+// maxBody bounds what is read of an answer; token responses are small.
+const maxBody = 1 << 20
+
+// Exchange trades tok for a token. The context's deadline bounds every
+// attempt and every wait between attempts.
+func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Auth == "" {
+		o.Auth = AuthNone
+	}
+	body := o.form(tok).Encode()
+	base := o.HTTPClient
+	if base == nil {
+		base = http.DefaultClient
+	}
+	// A redirect would carry the ID token to wherever the Location points;
+	// report it instead of following it.
+	client := *base
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	var creds *Credentials
+	attempts, f := retry(ctx, o, func(ctx context.Context) *failure {
+		var f *failure
+		creds, f = attempt(ctx, &client, o, body)
+		return f
+	})
+	if f != nil {
+		return nil, newError(f, o, tok, attempts)
+	}
+	creds.Attempts = attempts
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if creds.ExpiresIn > 0 {
+		creds.Expiration = now().Add(creds.ExpiresIn).Truncate(time.Second)
+	}
+	return creds, nil
+}
+
+// failure is one unsuccessful attempt, as much as is safe to keep of it.
+type failure struct {
+	status      int
+	code        string // OAuth error code
+	description string // raw, scrubbed later
+	uri         string
+	contentType string
+	location    string // redirect target
+	retryAfter  time.Duration
+	hasRetry    bool
+	badBody     string // why a 2xx answer is unusable
+	transport   error
+}
+
+func attempt(ctx context.Context, client *http.Client, o Options, body string) (*Credentials, *failure) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.TokenURL, strings.NewReader(body))
+	if err != nil {
+		return nil, &failure{transport: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if o.UserAgent != "" {
+		req.Header.Set("User-Agent", o.UserAgent)
+	}
+	if o.Auth == AuthBasic {
+		req.Header.Set("Authorization", basicAuth(o.ClientID, o.ClientSecret))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, &failure{transport: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, &failure{transport: err}
+	}
+	f := &failure{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		c, why := parseSuccess(b)
+		if why != "" {
+			f.badBody = why
+			return nil, f
+		}
+		return c, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		f.location = DisplayURL(resp.Header.Get("Location"))
+		return nil, f
+	}
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		URI         string `json:"error_uri"`
+	}
+	if json.Unmarshal(b, &e) == nil {
+		f.code, f.description, f.uri = e.Error, e.Description, e.URI
+	}
+	f.retryAfter, f.hasRetry = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return nil, f
+}
+
+// parseSuccess reads a response of RFC 8693 §2.2.1. It returns why the
+// answer is unusable, never quoting it: it holds the issued token.
+func parseSuccess(b []byte) (*Credentials, string) {
+	var r struct {
+		AccessToken     *string         `json:"access_token"`
+		IssuedTokenType string          `json:"issued_token_type"`
+		TokenType       string          `json:"token_type"`
+		ExpiresIn       json.RawMessage `json:"expires_in"`
+		Scope           string          `json:"scope"`
+		// refresh_token is not read: keyless never hands it on.
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Sprintf("its %s is not a string", te.Field)
+		}
+		return nil, "its body is not a JSON object"
+	}
+	if r.AccessToken == nil || *r.AccessToken == "" {
+		return nil, "it has no access_token"
+	}
+	exp, ok := parseExpiresIn(r.ExpiresIn)
+	if !ok {
+		return nil, "its expires_in is not a number of seconds"
+	}
+	return &Credentials{
+		AccessToken:     secret.New(*r.AccessToken),
+		IssuedTokenType: r.IssuedTokenType,
+		TokenType:       r.TokenType,
+		Scope:           r.Scope,
+		ExpiresIn:       exp,
+	}, ""
+}
+
+// parseExpiresIn accepts a JSON number or, as some servers send it, a
+// numeric string; absent or null is 0.
+func parseExpiresIn(raw json.RawMessage) (time.Duration, bool) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return 0, true
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n > 10*365*24*3600 {
+		return 0, false
+	}
+	return time.Duration(n * float64(time.Second)), true
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// retry calls f until it succeeds, fails permanently, or ctx ends; it
+// returns the number of attempts made.
+func retry(ctx context.Context, o Options, f func(context.Context) *failure) (int, *failure) {
+	backoff := o.Backoff
+	if backoff == nil {
+		backoff = jittered
+	}
+	var last *failure // the last answer of the server, which says more than a deadline
+	for n := 1; ; n++ {
+		fl := f(ctx)
+		if fl == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			if last != nil {
+				return n, last
+			}
+			return n, fl
+		}
+		if !fl.transient() {
+			return n, fl
+		}
+		last = fl
+		wait := backoff(n)
+		if fl.hasRetry && fl.retryAfter > wait {
+			wait = fl.retryAfter
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			// Waiting would outlast the deadline: fail now with the answer.
+			return n, fl
+		}
+		if o.Log != nil {
+			o.Log.Debug("token exchange attempt failed, retrying", "attempt", n, "error", fl.class(), "wait", wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, fl
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether a retry can succeed: a 5xx other than 501, a
+// 429, a server that says it is temporarily unavailable, or a connection
+// failure other than an untrusted certificate.
+func (f *failure) transient() bool {
+	if f.transport != nil {
+		return !errors.Is(f.transport, context.Canceled) && !errors.Is(f.transport, context.DeadlineExceeded) && !isTLS(f.transport)
+	}
+	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests ||
+		f.code == "temporarily_unavailable"
+}
+
+// class names a failure for a log line without its text.
+func (f *failure) class() string {
+	switch {
+	case f.transport != nil:
+		return "transport error"
+	case f.code != "":
+		return fmt.Sprintf("HTTP %d %s", f.status, sanitize(f.code, 64))
+	}
+	return fmt.Sprintf("HTTP %d", f.status)
+}
+
+// jittered is "full jitter" exponential backoff: a uniform wait in
+// [50ms, 50ms + min(5s, 250ms·2^(n-1))).
+func jittered(n int) time.Duration {
+	ceil := 250 * time.Millisecond << min(n-1, 5)
+	ceil = min(ceil, 5*time.Second)
+	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
