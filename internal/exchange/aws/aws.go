@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -189,47 +189,15 @@ func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, fi
 	return c, nil
 }
 
-// retry calls f until it succeeds, fails with a permanent error, or ctx
-// ends; it returns the number of attempts made.
+// retry runs f under the shared policy with STS's transient errors.
 func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
-	backoff := o.Backoff
-	if backoff == nil {
-		backoff = jittered
-	}
-	var last error // the last answer from STS, which says more than a deadline
-	for n := 1; ; n++ {
-		err := f(ctx)
-		if err == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			if last != nil {
-				return n, last
+	return exchange.Retry{
+		Backoff:   o.Backoff,
+		Transient: transient,
+		OnRetry: func(n int, err error, wait time.Duration) {
+			if o.Log != nil {
+				o.Log.Debug("STS attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
 			}
-			return n, err
-		}
-		if !transient(err) {
-			return n, err
-		}
-		last = err
-		wait := backoff(n)
-		if o.Log != nil {
-			o.Log.Debug("STS attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, err
-		case <-t.C:
-		}
-	}
-}
-
-// jittered is "full jitter" exponential backoff: a uniform wait in
-// [0, min(5s, 250ms·2^(n-1))).
-func jittered(n int) time.Duration {
-	ceil := 250 * time.Millisecond << min(n-1, 5)
-	ceil = min(ceil, 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+		},
+	}.Do(ctx, f)
 }

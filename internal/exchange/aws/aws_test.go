@@ -139,6 +139,16 @@ func TestPermanentErrorsFailAtOnceAndExplain(t *testing.T) {
 	}
 }
 
+func TestErrorsNeverQuoteAPartOfTheToken(t *testing.T) {
+	tok := token(t)
+	sig := tok.Raw.Reveal()[strings.LastIndexByte(tok.Raw.Reveal(), '.')+1:]
+	sts := awstest.New(t, awstest.Fault{Status: 400, Code: "ValidationError", Message: "bad signature " + sig})
+	_, err := aws.Exchange(context.Background(), tok, opts(sts))
+	if err == nil || strings.Contains(err.Error(), sig) {
+		t.Fatalf("the signature reached the error: %v", err)
+	}
+}
+
 func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
 	sts := awstest.New(t, awstest.Fault{Hang: true})
 	tok := token(t)

@@ -59,6 +59,12 @@ var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z
 func scrubMessage(msg, raw string) string {
 	if raw != "" {
 		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
+		// A server may quote one part of the token on its own (the signature).
+		for _, seg := range strings.Split(raw, ".") {
+			if len(seg) >= 16 {
+				msg = strings.ReplaceAll(msg, seg, "[REDACTED]")
+			}
+		}
 	}
 	return jwtLike.ReplaceAllString(msg, "[REDACTED]")
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -347,57 +347,25 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// retry calls f until it succeeds, fails with a permanent error, or ctx
-// ends; it returns the number of attempts made.
+// retry runs f under the shared policy with Entra's transient errors,
+// honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
-	backoff := o.Backoff
-	if backoff == nil {
-		backoff = jittered
-	}
-	var last error // the last answer from Entra, which says more than a deadline
-	for n := 1; ; n++ {
-		err := f(ctx)
-		if err == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			if last != nil {
-				return n, last
+	return exchange.Retry{
+		Backoff:   o.Backoff,
+		Transient: transient,
+		RetryAfter: func(err error) time.Duration {
+			var re *responseError
+			if errors.As(err, &re) {
+				return re.RetryAfter
 			}
-			return n, err
-		}
-		if !transient(err) {
-			return n, err
-		}
-		last = err
-		wait := backoff(n)
-		var re *responseError
-		if errors.As(err, &re) && re.RetryAfter > wait {
-			wait = re.RetryAfter
-		}
-		// A wait that outlasts the deadline cannot end in an answer.
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return n, err
-		}
-		if o.Log != nil {
-			o.Log.Debug("Entra token request failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, err
-		case <-t.C:
-		}
-	}
-}
-
-// jittered is "full jitter" exponential backoff: a uniform wait in
-// [50ms, 50ms+min(5s, 250ms·2^(n-1))).
-func jittered(n int) time.Duration {
-	ceil := 250 * time.Millisecond << min(n-1, 5)
-	ceil = min(ceil, 5*time.Second)
-	return time.Duration(mathrand.Int64N(int64(ceil))) + 50*time.Millisecond
+			return 0
+		},
+		OnRetry: func(n int, err error, wait time.Duration) {
+			if o.Log != nil {
+				o.Log.Debug("Entra token request failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
+			}
+		},
+	}.Do(ctx, f)
 }
 
 // newUUID returns a random (version 4) UUID.

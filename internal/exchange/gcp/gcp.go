@@ -27,12 +27,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -338,41 +338,17 @@ func (o Options) post(ctx context.Context, endpoint, contentType string, body []
 	return b, nil
 }
 
-// retry calls f until it succeeds, fails with a permanent error, or ctx
-// ends; it returns the number of attempts made.
+// retry runs f under the shared policy with Google's transient errors.
 func retry(ctx context.Context, o Options, service string, f func(context.Context) error) (int, error) {
-	backoff := o.Backoff
-	if backoff == nil {
-		backoff = jittered
-	}
-	var last error // the last answer from Google, which says more than a deadline
-	for n := 1; ; n++ {
-		err := f(ctx)
-		if err == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			if last != nil {
-				return n, last
+	return exchange.Retry{
+		Backoff:   o.Backoff,
+		Transient: transient,
+		OnRetry: func(n int, err error, wait time.Duration) {
+			if o.Log != nil {
+				o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
 			}
-			return n, err
-		}
-		if !transient(err) {
-			return n, err
-		}
-		last = err
-		wait := backoff(n)
-		if o.Log != nil {
-			o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, err
-		case <-t.C:
-		}
-	}
+		},
+	}.Do(ctx, f)
 }
 
 // transient reports whether a retry can succeed: 5xx, 429 and connection
@@ -400,14 +376,6 @@ func errorClass(err error) string {
 		return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", ce.status, code))
 	}
 	return "transport error"
-}
-
-// jittered is "full jitter" exponential backoff: a uniform wait in
-// [0, min(5s, 250ms·2^(n-1))), plus 50ms.
-func jittered(n int) time.Duration {
-	ceil := 250 * time.Millisecond << min(n-1, 5)
-	ceil = min(ceil, 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
 }
 
 func firstNonEmpty(s ...string) string {

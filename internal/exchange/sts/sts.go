@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -419,49 +419,38 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// retry calls f until it succeeds, fails permanently, or ctx ends; it
-// returns the number of attempts made.
+// retry runs f under the shared policy: transient failures are retried,
+// honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) *failure) (int, *failure) {
-	backoff := o.Backoff
-	if backoff == nil {
-		backoff = jittered
-	}
-	var last *failure // the last answer of the server, which says more than a deadline
-	for n := 1; ; n++ {
-		fl := f(ctx)
-		if fl == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			if last != nil {
-				return n, last
+	n, err := exchange.Retry{
+		Backoff:   o.Backoff,
+		Transient: func(err error) bool { return err.(*failure).transient() },
+		RetryAfter: func(err error) time.Duration {
+			if fl := err.(*failure); fl.hasRetry {
+				return fl.retryAfter
 			}
-			return n, fl
+			return 0
+		},
+		OnRetry: func(n int, err error, wait time.Duration) {
+			if o.Log != nil {
+				o.Log.Debug("token exchange attempt failed, retrying", "attempt", n, "error", err.(*failure).class(), "wait", wait)
+			}
+		},
+	}.Do(ctx, func(ctx context.Context) error {
+		if fl := f(ctx); fl != nil {
+			return fl
 		}
-		if !fl.transient() {
-			return n, fl
-		}
-		last = fl
-		wait := backoff(n)
-		if fl.hasRetry && fl.retryAfter > wait {
-			wait = fl.retryAfter
-		}
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
-			// Waiting would outlast the deadline: fail now with the answer.
-			return n, fl
-		}
-		if o.Log != nil {
-			o.Log.Debug("token exchange attempt failed, retrying", "attempt", n, "error", fl.class(), "wait", wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, fl
-		case <-t.C:
-		}
+		return nil
+	})
+	if err == nil {
+		return n, nil
 	}
+	return n, err.(*failure)
 }
+
+// Error lets a failure travel through exchange.Retry; it names the class
+// only, never the server's text.
+func (f *failure) Error() string { return f.class() }
 
 // transient reports whether a retry can succeed: a 5xx other than 501, a
 // 429, a server that says it is temporarily unavailable, or a connection
@@ -483,14 +472,6 @@ func (f *failure) class() string {
 		return fmt.Sprintf("HTTP %d %s", f.status, sanitize(f.code, 64))
 	}
 	return fmt.Sprintf("HTTP %d", f.status)
-}
-
-// jittered is "full jitter" exponential backoff: a uniform wait in
-// [50ms, 50ms + min(5s, 250ms·2^(n-1))).
-func jittered(n int) time.Duration {
-	ceil := 250 * time.Millisecond << min(n-1, 5)
-	ceil = min(ceil, 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
 }
 
 func firstNonEmpty(s ...string) string {

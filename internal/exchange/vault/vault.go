@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -514,48 +514,17 @@ func Revoke(ctx context.Context, token secret.Token, o Options) error {
 	return nil
 }
 
-// retry calls f until it succeeds, fails with a permanent error, or ctx
-// ends.
+// retry runs f under the shared policy with Vault's transient errors.
 func (c *client) retry(ctx context.Context, cl *call, f func(context.Context) error) error {
-	backoff := c.o.Backoff
-	if backoff == nil {
-		backoff = jittered
-	}
-	var last error // Vault's last answer says more than a deadline
-	for n := 1; ; n++ {
-		cl.attempts = n
-		err := f(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			if last != nil {
-				return last
-			}
-			return err
-		}
-		if !transient(err) {
-			return err
-		}
-		last = err
-		wait := backoff(n)
-		c.o.log().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
-}
-
-// jittered is "full jitter" exponential backoff: a uniform wait in
-// [50ms, 50ms+min(5s, 250ms·2^(n-1))).
-func jittered(n int) time.Duration {
-	ceil := 250 * time.Millisecond << min(n-1, 5)
-	ceil = min(ceil, 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+	n, err := exchange.Retry{
+		Backoff:   c.o.Backoff,
+		Transient: transient,
+		OnRetry: func(n int, err error, wait time.Duration) {
+			c.o.log().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
+		},
+	}.Do(ctx, f)
+	cl.attempts = n
+	return err
 }
 
 // Mask shows the last four characters of an identifier (a token
