@@ -139,7 +139,7 @@ var awsProvider = provider{
 	tokenVarEnv: "KEYLESS_AWS_TOKEN_VAR",
 	command:     awsCommand,
 	flags:       awsFlags,
-	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
 		o, err := readAWSOptions(c, env)
 		if err != nil {
 			return nil, err

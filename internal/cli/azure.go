@@ -86,7 +86,7 @@ var azureProvider = provider{
 	tokenVarEnv: "KEYLESS_AZURE_TOKEN_VAR",
 	command:     azureCommand,
 	flags:       azureFlags,
-	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
 		o, err := readAzureOptions(c, env)
 		if err != nil {
 			return nil, err

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"flag"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,14 +33,31 @@ type provider struct {
 	command     func(env Env) *cli.Command
 	flags       func() []cli.Flag
 	// run exchanges with options read from c and returns what the job's
-	// command gets; it prints the one-line summary unless quiet.
-	run func(c *cli.Context, env Env) (*exchange.Credentials, error)
+	// command gets; it prints the one-line summary unless quiet. m says
+	// who gets the credentials: a provider whose credentials outlive the
+	// exchange (a Vault token) keeps them for after_script in modeEnv and
+	// sets Credentials.Close in modeExec.
+	run func(c *cli.Context, env Env, m mode) (*exchange.Credentials, error)
 }
+
+// mode is how `keyless env` or `keyless exec` hands credentials over.
+type mode int
+
+const (
+	modeEnv  mode = iota // printed for eval; after_script cleans up
+	modeExec             // one command; keyless cleans up when it exits
+)
 
 // runProviders runs every configured provider with options taken from the
 // environment alone (each provider's flags parsed from no arguments).
-func runProviders(c *cli.Context, env Env) (*exchange.Credentials, error) {
+func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials, err error) {
 	var all []*exchange.Credentials
+	defer func() {
+		// A provider failed: the others' credentials reach nobody.
+		if err != nil {
+			exchange.Merge(all...).CloseAll(context.WithoutCancel(c.Context))
+		}
+	}()
 	for _, p := range providers {
 		if env.Getenv(p.configVar) == "" {
 			continue
@@ -54,7 +74,7 @@ func runProviders(c *cli.Context, env Env) (*exchange.Credentials, error) {
 		}
 		pc := cli.NewContext(c.App, set, c)
 		pc.Context = c.Context
-		creds, err := p.run(pc, env)
+		creds, err := p.run(pc, env, m)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +109,7 @@ func envCommand(env Env) *cli.Command {
 			if format != "env" && format != "json" {
 				return usagef("--format %q: use env or json", format)
 			}
-			creds, err := runProviders(c, env)
+			creds, err := runProviders(c, env, modeEnv)
 			if err != nil {
 				return err
 			}
@@ -114,12 +134,19 @@ func execCommand(env Env) *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("exec needs a command: keyless exec -- CMD ARGS...")
 			}
-			creds, err := runProviders(c, env)
+			creds, err := runProviders(c, env, modeExec)
 			if err != nil {
 				return err
 			}
-			defer creds.Cleanup()
-			return exchange.Exec(c.Context, exchange.Command{Args: c.Args().Slice(), Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, creds)
+			err = exchange.Exec(c.Context, exchange.Command{Args: c.Args().Slice(), Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, creds)
+			// The context may be cancelled already (a signal ended the
+			// command); revoking must still happen.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 15*time.Second)
+			defer cancel()
+			if cerr := creds.CloseAll(cctx); cerr != nil {
+				fmt.Fprintf(env.Stderr, "keyless: warning: %v\n", cerr)
+			}
+			return err
 		},
 	}
 }

@@ -127,7 +127,7 @@ var gcpProvider = provider{
 	tokenVarEnv: "KEYLESS_GCP_TOKEN_VAR",
 	command:     gcpCommand,
 	flags:       gcpFlags,
-	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
 		o, err := readGCPOptions(c, env)
 		if err != nil {
 			return nil, err

@@ -146,7 +146,7 @@ var stsProvider = provider{
 	tokenVarEnv: "KEYLESS_STS_TOKEN_VAR",
 	command:     stsCommand,
 	flags:       stsFlags,
-	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
 		o, err := readSTSOptions(c, env)
 		if err != nil {
 			return nil, err

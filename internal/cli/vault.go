@@ -143,11 +143,10 @@ var vaultProvider = provider{
 	tokenVarEnv: "KEYLESS_VAULT_TOKEN_VAR",
 	command:     vaultCommand,
 	flags:       vaultFlags,
-	// keyless env and keyless exec: the token is kept for `keyless vault
-	// revoke` (the component's after_script) in the state directory, as in
-	// env mode; the registry has no hook to revoke after keyless exec's
-	// command.
-	run: func(c *cli.Context, env Env) (*exchange.Credentials, error) {
+	// keyless env keeps the token for `keyless vault revoke` (the
+	// component's after_script) in the state directory; keyless exec
+	// revokes it when the command exits.
+	run: func(c *cli.Context, env Env, m mode) (*exchange.Credentials, error) {
 		o, err := readVaultOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -156,6 +155,11 @@ var vaultProvider = provider{
 		r, err := runVault(c.Context, c, env, o)
 		if err != nil {
 			return nil, err
+		}
+		if m == modeExec {
+			r.env.Close = r.close
+			vaultSummary(env, o, r, "revoked when the command exits")
+			return r.env, nil
 		}
 		if err := r.keep(c.Context, env, o); err != nil {
 			return nil, err
@@ -282,17 +286,24 @@ func (r *vaultResult) revoke(ctx context.Context) error {
 	return vault.Revoke(rctx, r.creds.Token, r.x)
 }
 
+// close revokes the token; one that expired or was revoked already is
+// not an error.
+func (r *vaultResult) close(ctx context.Context) error {
+	err := r.revoke(ctx)
+	if err == nil || errors.Is(err, vault.ErrPermissionDenied) {
+		return nil
+	}
+	return fmt.Errorf("vault: the token was not revoked; it expires at %s\n%w", vaultUntil(r.creds.Expiration), err)
+}
+
 // exec runs the command with the secrets, then revokes the token and
 // deletes the files, whatever the command's outcome.
 func (r *vaultResult) exec(ctx context.Context, c *cli.Context, env Env, o vaultOptions, args []string) error {
 	vaultSummary(env, o, r, "revoked when the command exits")
 	err := exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
-	if rerr := r.revoke(ctx); rerr != nil && !errors.Is(rerr, vault.ErrPermissionDenied) {
-		fmt.Fprintf(env.Stderr, "keyless: vault: warning: the token was not revoked; it expires at %s\n%v\n",
-			vaultUntil(r.creds.Expiration), rerr)
-	}
-	if cerr := r.env.Cleanup(); cerr != nil {
-		fmt.Fprintf(env.Stderr, "keyless: vault: warning: %v\n", cerr)
+	r.env.Close = r.close
+	if cerr := r.env.CloseAll(ctx); cerr != nil {
+		fmt.Fprintf(env.Stderr, "keyless: warning: %v\n", cerr)
 	}
 	return err
 }

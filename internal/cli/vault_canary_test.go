@@ -61,7 +61,7 @@ func TestVaultCanary(t *testing.T) {
 		{name: "exec-export-token", args: vaultArgs("--export-token"), child: withToken},
 		{name: "exec-secret-file", args: vaultArgs(), file: true, child: append(both, "tls key")},
 		{name: "keyless-env", args: []string{"env"}, env: component, stdout: both, kept: true},
-		{name: "keyless-exec", args: []string{"exec"}, env: component, child: both, kept: true},
+		{name: "keyless-exec", args: []string{"exec"}, env: component, child: both},
 		{name: "revoke", setup: envMode, args: []string{"vault", "revoke"}},
 		{name: "token", args: []string{"token", "--verify"}},
 		{name: "token-json", args: []string{"token", "--format", "json"}},

@@ -306,21 +306,54 @@ func TestVaultExecRevokesAndDeletes(t *testing.T) {
 	}
 }
 
-// keyless exec runs every configured provider; the Vault token is kept
-// for the component's after_script.
+// keyless exec runs every configured provider; it revokes the Vault token
+// and deletes the secret files once the command exits, and keeps nothing
+// for after_script.
 func TestVaultKeylessExec(t *testing.T) {
 	f := newVaultFixture(t)
-	seen := filepath.Join(t.TempDir(), "seen")
-	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ROLE", "deploy", "KEYLESS_VAULT_SECRETS", "P=secret/ci/db#password,K=kv1/ci/api#port")
-	o := vaultKeyless(t, env, "exec", "--", "sh", "-c", `echo "$P $K" > `+seen)
-	if o.Code != 0 {
-		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
+	dir := t.TempDir()
+	seen := filepath.Join(dir, "seen")
+	file := filepath.Join(dir, "db.user")
+	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ROLE", "deploy",
+		"KEYLESS_VAULT_SECRETS", "P=secret/ci/db#password,K=kv1/ci/api#port",
+		"KEYLESS_VAULT_SECRET_FILES", "secret/ci/db#username="+file)
+	o := vaultKeyless(t, env, "exec", "--", "sh", "-c", `echo "$P $K $(cat `+file+`)" > `+seen+`; exit 5`)
+	if o.Code != 5 {
+		t.Fatalf("exit %d, want the command's 5\n%s", o.Code, o.Stderr)
 	}
-	if b, _ := os.ReadFile(seen); string(b) != "fake-db-password 8443\n" {
+	if b, _ := os.ReadFile(seen); string(b) != "fake-db-password 8443 ci\n" {
 		t.Errorf("the command saw %q", b)
 	}
-	if o := vaultKeyless(t, env, "vault", "revoke"); o.Code != 0 || !f.v.Tokens()[0].Revoked {
-		t.Errorf("revoke after keyless exec: %d %s", o.Code, o.Stderr)
+	if toks := f.v.Tokens(); len(toks) != 1 || !toks[0].Revoked {
+		t.Errorf("the token outlived the command: %+v", toks)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Error("the secret file outlived the command")
+	}
+	if states, _ := filepath.Glob(filepath.Join(f.state, vault.StatePattern)); len(states) != 0 {
+		t.Errorf("keyless exec kept the token: %v", states)
+	}
+	if !strings.Contains(o.Stderr, "revoked when the command exits") {
+		t.Errorf("the summary does not say the token is revoked:\n%s", o.Stderr)
+	}
+}
+
+// A token Vault cannot revoke is reported with its expiry, and the files
+// go anyway; the command's exit code stands.
+func TestVaultKeylessExecWarnsWhenRevokeFails(t *testing.T) {
+	f := newVaultFixture(t, vaulttest.Fault{Path: "auth/token/revoke-self", Status: 400, Errors: []string{"invalid request"}})
+	file := filepath.Join(t.TempDir(), "db.user")
+	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ROLE", "deploy",
+		"KEYLESS_VAULT_SECRET_FILES", "secret/ci/db#username="+file)
+	o := vaultKeyless(t, env, "exec", "--", "true")
+	if o.Code != 0 {
+		t.Fatalf("exit %d, want the command's 0\n%s", o.Code, o.Stderr)
+	}
+	if !strings.Contains(o.Stderr, "the token was not revoked; it expires at") {
+		t.Errorf("no warning:\n%s", o.Stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Error("the secret file outlived the command")
 	}
 }
 

@@ -4,6 +4,8 @@
 package exchange
 
 import (
+	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -30,12 +32,26 @@ type Credentials struct {
 	// Files lists files written for the job (token files, profiles) that
 	// hold secrets; Cleanup removes them.
 	Files []string
+	// Close, when set, ends the credentials at their issuer (it revokes a
+	// Vault token). keyless exec calls it once the command has exited; in
+	// env mode the component's after_script does that job instead.
+	Close func(context.Context) error
+}
+
+// CloseAll calls Close, if any, and Cleanup, and joins their errors.
+func (c *Credentials) CloseAll(ctx context.Context) error {
+	var err error
+	if c.Close != nil {
+		err = c.Close(ctx)
+	}
+	return errors.Join(err, c.Cleanup())
 }
 
 // Merge combines the credentials of several providers. A variable set by a
 // later provider wins; a name one provider sets is never unset by another.
 func Merge(all ...*Credentials) *Credentials {
 	out := &Credentials{Provider: "merged"}
+	var closers []func(context.Context) error
 	set := map[string]int{}
 	unset := map[string]bool{}
 	for _, c := range all {
@@ -57,6 +73,18 @@ func Merge(all ...*Credentials) *Credentials {
 			out.Expiration = c.Expiration
 		}
 		out.Files = append(out.Files, c.Files...)
+		if c.Close != nil {
+			closers = append(closers, c.Close)
+		}
+	}
+	if len(closers) > 0 {
+		out.Close = func(ctx context.Context) error {
+			var errs []error
+			for _, f := range closers {
+				errs = append(errs, f(ctx))
+			}
+			return errors.Join(errs...)
+		}
 	}
 	for u := range unset {
 		if _, ok := set[u]; !ok {
