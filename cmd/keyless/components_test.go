@@ -125,3 +125,63 @@ func inputsTable(md string) ([][3]string, error) {
 	}
 	return rows, nil
 }
+
+// Components combine in one job (extends: [.keyless-aws, .keyless-gcp]):
+// extends replaces arrays, so the job runs the before_script and
+// after_script of the last one listed, and the pipeline gets the
+// keyless:install of the last include. They must be the same in every
+// component, or the order of extends: would decide which credentials a job
+// gets and which are cleaned up.
+func TestComponentsShareInstallAndScripts(t *testing.T) {
+	templates, err := filepath.Glob("../../templates/*.yml")
+	if err != nil || len(templates) < 2 {
+		t.Fatalf("templates: %v %v", templates, err)
+	}
+	type hidden struct {
+		BeforeScript []string `yaml:"before_script"`
+		AfterScript  []string `yaml:"after_script"`
+	}
+	var first string
+	var firstInstall yaml.Node
+	var firstJob hidden
+	for _, path := range templates {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(f)
+		var spec, body map[string]yaml.Node
+		err = errors.Join(dec.Decode(&spec), dec.Decode(&body))
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		install, ok := body["keyless:install"]
+		if !ok {
+			t.Fatalf("%s has no keyless:install job", path)
+		}
+		hiddenNode, ok := body["$[[ inputs.as ]]"]
+		if !ok {
+			t.Fatalf("%s has no job named $[[ inputs.as ]]", path)
+		}
+		var job hidden
+		if err := hiddenNode.Decode(&job); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if !strings.Contains(strings.Join(job.AfterScript, "\n"), "keyless cleanup") {
+			t.Errorf("%s: after_script does not run keyless cleanup", path)
+		}
+		if first == "" {
+			first, firstInstall, firstJob = path, install, job
+			continue
+		}
+		a, _ := yaml.Marshal(&firstInstall)
+		b, _ := yaml.Marshal(&install)
+		if d := cmp.Diff(string(a), string(b)); d != "" {
+			t.Errorf("keyless:install differs between %s and %s:\n%s", first, path, d)
+		}
+		if d := cmp.Diff(firstJob, job); d != "" {
+			t.Errorf("before_script or after_script differs between %s and %s:\n%s", first, path, d)
+		}
+	}
+}

@@ -27,7 +27,7 @@ import (
 )
 
 const (
-	templatePath = "../../templates/aws.yml"
+	templatesDir = "../../templates"
 	readmePath   = "../../components/aws/README.md"
 	examplePath  = "../../components/aws/example.gitlab-ci.yml"
 
@@ -51,9 +51,9 @@ type gclProject struct {
 	bin string // gitlab-ci-local
 }
 
-// newGCLProject commits the component and ciYAML (the .gitlab-ci.yml) to a
-// new repository whose origin is gclOrigin.
-func newGCLProject(t *testing.T, p peers, template, ciYAML string) gclProject {
+// newGCLProject commits every component (templates/) and ciYAML (the
+// .gitlab-ci.yml) to a new repository whose origin is gclOrigin.
+func newGCLProject(t *testing.T, p peers, ciYAML string) gclProject {
 	t.Helper()
 	bin := filepath.Join(p.Tools, "bin", "gitlab-ci-local")
 	if p.Tools == "" {
@@ -67,13 +67,19 @@ func newGCLProject(t *testing.T, p peers, template, ciYAML string) gclProject {
 		t.Fatal("rsync is missing (gitlab-ci-local's --shell-isolation needs it): run scripts/install-peers.sh")
 	}
 	dir := t.TempDir()
-	tmpl, err := os.ReadFile(template)
-	if err != nil {
-		t.Fatal(err)
+	templates, err := filepath.Glob(filepath.Join(templatesDir, "*.yml"))
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("no components in %s: %v", templatesDir, err)
 	}
 	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "templates", "aws.yml"), tmpl, 0o644); err != nil {
-		t.Fatal(err)
+	for _, tmpl := range templates {
+		b, err := os.ReadFile(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "templates", filepath.Base(tmpl)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(ciYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -263,7 +269,7 @@ use-aws:
 func TestE2EGitLabCIComponentInstallPath(t *testing.T) {
 	p := e2e(t)
 	bucket := bucketName("keyless-gcl-path")
-	g := newGCLProject(t, p, templatePath, expand(gclPathPipeline, "{{role}}", p.RoleARN, "{{sts}}", p.MinioURL, "{{bucket}}", bucket))
+	g := newGCLProject(t, p, expand(gclPathPipeline, "{{role}}", p.RoleARN, "{{sts}}", p.MinioURL, "{{bucket}}", bucket))
 	tokens := p.mintIDTokens(t, g, "use-aws")
 	spy := filepath.Join(t.TempDir(), "spy")
 	vars := map[string]string{"KEYLESS_TEST_MINIO": p.MinioURL, "KEYLESS_TEST_SPY": spy}
@@ -337,7 +343,7 @@ func TestE2EGitLabCIComponentInstallArtifact(t *testing.T) {
 	base := pathWithout()
 	// The project directory is known only once it exists; the pipeline is
 	// rewritten before the commit.
-	g := newGCLProject(t, p, templatePath, "")
+	g := newGCLProject(t, p, "")
 	ci := expand(gclArtifactPipeline, "{{role}}", p.RoleARN, "{{sts}}", p.MinioURL, "{{bucket}}", bucket,
 		"{{imagepath}}", filepath.Dir(p.Bin)+string(os.PathListSeparator)+base,
 		"{{installdir}}", filepath.Join(g.Dir, ".gitlab-ci-local", "builds", gclInstallDir))
@@ -397,7 +403,7 @@ func TestE2EGitLabCIComponentInstallArtifact(t *testing.T) {
 func TestE2EGitLabCIComponentWrongAudienceFailsTheJob(t *testing.T) {
 	p := e2e(t)
 	bucket := bucketName("keyless-gcl-aud")
-	g := newGCLProject(t, p, templatePath, expand(gclPathPipeline, "{{role}}", p.RoleARN, "{{sts}}", p.MinioURL, "{{bucket}}", bucket))
+	g := newGCLProject(t, p, expand(gclPathPipeline, "{{role}}", p.RoleARN, "{{sts}}", p.MinioURL, "{{bucket}}", bucket))
 	tok := p.mint(t, "aud=other")
 	vars := map[string]string{"KEYLESS_TEST_MINIO": p.MinioURL, "KEYLESS_TEST_SPY": filepath.Join(t.TempDir(), "spy")}
 	for name := range g.idTokens(t, "use-aws") {
@@ -433,7 +439,7 @@ func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
 	if !include.Match(ex) {
 		t.Fatalf("%s does not include $CI_SERVER_FQDN/keyless-ci/keyless/aws@VERSION", examplePath)
 	}
-	g := newGCLProject(t, p, templatePath, include.ReplaceAllString(string(ex), "$1@$$CI_COMMIT_SHA"))
+	g := newGCLProject(t, p, include.ReplaceAllString(string(ex), "$1@$$CI_COMMIT_SHA"))
 	r := g.run(t, os.Getenv("PATH"), nil, "--preview")
 	if r.Code != 0 {
 		t.Fatalf("gitlab-ci-local --preview: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)

@@ -154,18 +154,31 @@ func execCommand(env Env) *cli.Command {
 func cleanupCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "cleanup",
-		Usage: "remove this job's credential files (token files written by --refreshable)",
-		Description: "Components run it in after_script. It removes the job's state directory\n" +
-			"($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID) and is quiet when there is none.",
+		Usage: "end this job's credentials: revoke kept Vault tokens, remove token and secret files",
+		Description: "Every component runs it in after_script, so its place in extends: does not matter. It revokes\n" +
+			"the Vault tokens keyless env kept (as 'keyless vault revoke' does), deletes their secret files,\n" +
+			"then removes the job's state directory ($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID)\n" +
+			"with the token files --refreshable wrote. It is quiet when there is nothing to do.",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "overall deadline for revoking, retries included", EnvVars: []string{"KEYLESS_VAULT_TIMEOUT", "KEYLESS_TIMEOUT"}},
+			quietFlag(),
+			debugFlag(),
+		},
 		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("cleanup takes no arguments, got %q", c.Args().First())
+			}
+			// The state directory goes even when revoking fails: what it
+			// holds is only useful to a revoke that can no longer happen.
+			rerr := revokeKeptVaultTokens(c, env)
 			dir, err := exchange.StateDir(env.Getenv)
 			if err != nil {
-				return err
+				return errors.Join(rerr, err)
 			}
 			if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
+				return errors.Join(rerr, err)
 			}
-			return nil
+			return rerr
 		},
 	}
 }

@@ -357,60 +357,67 @@ func vaultRevokeCommand(env Env) *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("vault revoke takes no arguments, got %q", c.Args().First())
 			}
-			if c.Duration("timeout") <= 0 {
-				return usagef("--timeout must be positive")
-			}
-			log := logger(c, env)
-			dir, err := exchange.StateDir(env.Getenv)
-			if err != nil {
-				return err
-			}
-			states, loadErr := vault.LoadStates(dir)
-			if len(states) == 0 {
-				log.Debug("no Vault token to revoke", "dir", dir)
-				return loadErr
-			}
-			client, err := httpClient(env, "", 10*time.Second)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-			defer cancel()
-			errs := []error{loadErr}
-			for _, s := range states {
-				st := s.State
-				x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, UserAgent: "keyless/" + Version, Now: env.Now}
-				err := vault.Revoke(ctx, st.Token, x)
-				gone := errors.Is(err, vault.ErrPermissionDenied)
-				if err != nil && !gone {
-					errs = append(errs, err)
-				}
-				// The files go whatever Vault said: they hold secrets.
-				removed := 0
-				for _, f := range append(st.Files, s.Path) {
-					if rerr := os.Remove(f); rerr == nil {
-						removed++
-					} else if !errors.Is(rerr, os.ErrNotExist) {
-						errs = append(errs, rerr)
-					}
-				}
-				if c.Bool("quiet") {
-					continue
-				}
-				what := "revoked the token"
-				if gone {
-					what = "the token had already expired or been revoked"
-				} else if err != nil {
-					what = "could not revoke the token (see below); it expires at " + vaultUntil(st.Expiration)
-				}
-				files := fmt.Sprintf("%d secret files", removed-1)
-				if removed-1 == 1 {
-					files = "1 secret file"
-				}
-				fmt.Fprintf(env.Stderr, "keyless: vault: %s (accessor %s) at %s; removed %s\n",
-					what, vault.Mask(st.Accessor), st.Addr, files)
-			}
-			return errors.Join(errs...)
+			return revokeKeptVaultTokens(c, env)
 		},
 	}
+}
+
+// revokeKeptVaultTokens revokes the tokens env and json modes kept in the
+// job's state directory and deletes their secret files; `keyless vault
+// revoke` and `keyless cleanup` run it. c has the timeout and quiet flags.
+func revokeKeptVaultTokens(c *cli.Context, env Env) error {
+	if c.Duration("timeout") <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	log := logger(c, env)
+	dir, err := exchange.StateDir(env.Getenv)
+	if err != nil {
+		return err
+	}
+	states, loadErr := vault.LoadStates(dir)
+	if len(states) == 0 {
+		log.Debug("no Vault token to revoke", "dir", dir)
+		return loadErr
+	}
+	client, err := httpClient(env, "", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	errs := []error{loadErr}
+	for _, s := range states {
+		st := s.State
+		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, UserAgent: "keyless/" + Version, Now: env.Now}
+		err := vault.Revoke(ctx, st.Token, x)
+		gone := errors.Is(err, vault.ErrPermissionDenied)
+		if err != nil && !gone {
+			errs = append(errs, err)
+		}
+		// The files go whatever Vault said: they hold secrets.
+		removed := 0
+		for _, f := range append(st.Files, s.Path) {
+			if rerr := os.Remove(f); rerr == nil {
+				removed++
+			} else if !errors.Is(rerr, os.ErrNotExist) {
+				errs = append(errs, rerr)
+			}
+		}
+		if c.Bool("quiet") {
+			continue
+		}
+		what := "revoked the token"
+		if gone {
+			what = "the token had already expired or been revoked"
+		} else if err != nil {
+			what = "could not revoke the token (see below); it expires at " + vaultUntil(st.Expiration)
+		}
+		files := fmt.Sprintf("%d secret files", removed-1)
+		if removed-1 == 1 {
+			files = "1 secret file"
+		}
+		fmt.Fprintf(env.Stderr, "keyless: vault: %s (accessor %s) at %s; removed %s\n",
+			what, vault.Mask(st.Accessor), st.Addr, files)
+	}
+	return errors.Join(errs...)
 }

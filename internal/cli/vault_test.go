@@ -268,12 +268,19 @@ func TestVaultRevokeAfterEnvMode(t *testing.T) {
 	if o.Code != 0 || !strings.Contains(o.Stderr, "already expired or been revoked") {
 		t.Errorf("revoking a revoked token: exit %d\n%s", o.Code, o.Stderr)
 	}
-	vaultKeyless(t, env, "vault", "--role", "deploy", "--export-token")
-	if o := vaultKeyless(t, env, "cleanup"); o.Code != 0 {
+	// keyless cleanup, every component's after_script, revokes too.
+	o = vaultKeyless(t, env, "vault", "--role", "deploy", "--export-token", "--secret-file", "secret/ci/db#username="+out)
+	tok = vaultExports(t, o.Stdout)["VAULT_TOKEN"]
+	if o := vaultKeyless(t, env, "cleanup"); o.Code != 0 || !strings.Contains(o.Stderr, "keyless: vault: revoked the token") {
 		t.Fatalf("cleanup: %d %s", o.Code, o.Stderr)
 	}
-	if _, err := os.Stat(f.state); !os.IsNotExist(err) {
-		t.Errorf("keyless cleanup left the state directory with the kept token")
+	if info, _ := f.v.Token(tok); !info.Revoked {
+		t.Error("keyless cleanup did not revoke the kept token")
+	}
+	for _, p := range []string{out, f.state} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("keyless cleanup left %s", p)
+		}
 	}
 }
 
