@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
@@ -206,36 +205,6 @@ func TestAzureGoldenRefusals(t *testing.T) {
 			}
 			f.golden(t, tc.name, o)
 		})
-	}
-}
-
-// Every flag has an environment fallback, and help shows it.
-func TestAzureFlagsHaveEnvFallbacks(t *testing.T) {
-	o := azureKeyless(t, nil, "azure", "--help")
-	for _, fl := range azureFlags() {
-		var envs []string
-		switch f := fl.(type) {
-		case *cli.StringFlag:
-			envs = f.EnvVars
-		case *cli.BoolFlag:
-			envs = f.EnvVars
-		case *cli.DurationFlag:
-			envs = f.EnvVars
-		default:
-			t.Fatalf("flag %v of unexpected type %T", fl.Names(), fl)
-		}
-		if len(envs) == 0 {
-			t.Errorf("--%s has no environment fallback", fl.Names()[0])
-			continue
-		}
-		if n := fl.Names()[0]; n != "quiet" && n != "debug" && !strings.HasPrefix(envs[0], "KEYLESS_AZURE_") {
-			t.Errorf("--%s's first fallback is %s, not KEYLESS_AZURE_*", n, envs[0])
-		}
-		for _, e := range envs {
-			if !strings.Contains(o.Stdout, "$"+e) {
-				t.Errorf("help does not show $%s", e)
-			}
-		}
 	}
 }
 

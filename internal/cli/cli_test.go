@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -215,5 +216,48 @@ func TestProfileStaysOutOfTheProjectDir(t *testing.T) {
 	}
 	if fi, err := os.Stat(env["AWS_SHARED_CREDENTIALS_FILE"]); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("credentials file: %v %v", fi, err)
+	}
+}
+
+// `keyless PROVIDER --help` documents every flag with a usage line and its
+// environment fallbacks, the first of them KEYLESS_<PROVIDER>_* (quiet and
+// debug are shared: KEYLESS_QUIET, KEYLESS_DEBUG), so that a component can
+// set any option through variables.
+func TestEveryProviderFlagHasAnEnvFallbackInHelp(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			o := keyless(t, nil, p.name, "--help")
+			if o.Code != 0 {
+				t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
+			}
+			prefix := "KEYLESS_" + strings.ToUpper(p.name) + "_"
+			for _, fl := range p.flags() {
+				name := fl.Names()[0]
+				d, ok := fl.(cli.DocGenerationFlag)
+				if !ok {
+					t.Fatalf("--%s: %T has no usage or environment variables", name, fl)
+				}
+				if d.GetUsage() == "" {
+					t.Errorf("--%s has no usage line", name)
+				}
+				envs := d.GetEnvVars()
+				switch {
+				case len(envs) == 0:
+					t.Errorf("--%s has no environment fallback", name)
+					continue
+				case name == "quiet" || name == "debug":
+				case !strings.HasPrefix(envs[0], prefix):
+					t.Errorf("--%s's first fallback is %s, not %s*", name, envs[0], prefix)
+				}
+				if !strings.Contains(o.Stdout, "--"+name) {
+					t.Errorf("help does not show --%s", name)
+				}
+				for _, e := range envs {
+					if !strings.Contains(o.Stdout, "$"+e) {
+						t.Errorf("help does not show $%s for --%s", e, name)
+					}
+				}
+			}
+		})
 	}
 }

@@ -423,20 +423,3 @@ func TestVaultTLSFlags(t *testing.T) {
 		t.Errorf("a CA file without a certificate: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
-
-// Every flag has a KEYLESS_VAULT_* fallback, shown in --help.
-func TestVaultFlagsHaveEnvFallbacks(t *testing.T) {
-	for _, fl := range vaultFlags() {
-		name := fl.Names()[0]
-		if name == "quiet" || name == "debug" {
-			continue
-		}
-		found := false
-		for _, e := range fl.(interface{ GetEnvVars() []string }).GetEnvVars() {
-			found = found || strings.HasPrefix(e, "KEYLESS_VAULT_")
-		}
-		if !found {
-			t.Errorf("--%s has no KEYLESS_VAULT_* fallback", name)
-		}
-	}
-}
