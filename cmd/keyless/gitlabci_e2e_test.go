@@ -28,8 +28,6 @@ import (
 
 const (
 	templatesDir = "../../templates"
-	readmePath   = "../../components/aws/README.md"
-	examplePath  = "../../components/aws/example.gitlab-ci.yml"
 
 	// The origin of every throwaway project. gitlab-ci-local 4.73.0 reads a
 	// component from the working tree, not the network, when its path is the
@@ -425,19 +423,30 @@ func TestE2EGitLabCIComponentWrongAudienceFailsTheJob(t *testing.T) {
 	assertNothingLeaks(t, r, g.Dir, map[string]string{"ID token": tok})
 }
 
-// The example pipeline in the component's README folder, with its include
-// pointed at this checkout, is valid for gitlab-ci-local, and every job that
-// uses the component gets its id_tokens and before_script; a job with needs:
-// lists keyless:install, as the README says it must.
-func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
+// The example pipeline of every component (components/<name>/), with its
+// includes pointed at this checkout, is valid for gitlab-ci-local, and every
+// job that uses a component gets its id_tokens and before_script; a job
+// with needs: lists keyless:install, as the READMEs say it must.
+func TestE2EGitLabCIComponentExamplePipelines(t *testing.T) {
 	p := e2e(t)
+	examples, err := filepath.Glob("../../components/*/example.gitlab-ci.yml")
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, examplePath := range examples {
+		name := filepath.Base(filepath.Dir(examplePath))
+		t.Run(name, func(t *testing.T) { checkExamplePipeline(t, p, name, examplePath) })
+	}
+}
+
+func checkExamplePipeline(t *testing.T, p peers, name, examplePath string) {
 	ex, err := os.ReadFile(examplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	include := regexp.MustCompile(`(component: \$CI_SERVER_FQDN/keyless-ci/keyless/aws)@\S+`)
-	if !include.Match(ex) {
-		t.Fatalf("%s does not include $CI_SERVER_FQDN/keyless-ci/keyless/aws@VERSION", examplePath)
+	include := regexp.MustCompile(`(component: \$CI_SERVER_FQDN/keyless-ci/keyless/[a-z0-9-]+)@\S+`)
+	if !regexp.MustCompile(`component: \$CI_SERVER_FQDN/keyless-ci/keyless/` + name + `@\S+`).Match(ex) {
+		t.Fatalf("%s does not include $CI_SERVER_FQDN/keyless-ci/keyless/%s@VERSION", examplePath, name)
 	}
 	g := newGCLProject(t, p, include.ReplaceAllString(string(ex), "$1@$$CI_COMMIT_SHA"))
 	r := g.run(t, os.Getenv("PATH"), nil, "--preview")
@@ -455,9 +464,9 @@ func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := 0
-	for name, n := range pipeline {
+	for jobName, n := range pipeline {
 		var j job
-		if n.Kind != yaml.MappingNode || strings.HasPrefix(name, ".") || n.Decode(&j) != nil || j.Script == nil || name == "keyless:install" {
+		if n.Kind != yaml.MappingNode || strings.HasPrefix(jobName, ".") || n.Decode(&j) != nil || j.Script == nil || jobName == "keyless:install" {
 			continue
 		}
 		if j.IDTokens == nil {
@@ -465,7 +474,7 @@ func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
 		}
 		users++
 		if !strings.Contains(strings.Join(j.BeforeScript, "\n"), "keyless env") {
-			t.Errorf("job %s has the component's id_tokens but not its before_script (a before_script of its own needs !reference [.keyless-aws, before_script])", name)
+			t.Errorf("job %s has the component's id_tokens but not its before_script (a before_script of its own needs !reference [.keyless-%s, before_script])", jobName, name)
 		}
 		if j.Needs != nil {
 			found := false
@@ -478,7 +487,7 @@ func TestE2EGitLabCIComponentExamplePipeline(t *testing.T) {
 				}
 			}
 			if !found {
-				t.Errorf("job %s sets needs: without keyless:install, so it gets no keyless binary", name)
+				t.Errorf("job %s sets needs: without keyless:install, so it gets no keyless binary", jobName)
 			}
 		}
 	}
