@@ -1,0 +1,167 @@
+// Package pipeline reads GitLab CI/CD configuration into a positioned model
+// that resolves as GitLab does: includes, spec:inputs, anchors and << merges,
+// !reference, extends and default: inheritance. Every value keeps the file,
+// line and column where it is written (for a merged value, where it was
+// written, not where it was merged), and problems do not stop the reading:
+// each is recorded and the rest of the configuration is still modelled.
+package pipeline
+
+// Pos is where a value is written. File is slash-separated and relative to
+// the project root; Line and Col are 1-based (0 when unknown).
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// Kind is the kind of a Node.
+type Kind uint8
+
+const (
+	Null Kind = iota
+	Scalar
+	Map
+	Seq
+)
+
+// Node is one YAML value after anchors, aliases, << merges, spec:inputs
+// interpolation and (in resolved jobs) !reference, extends and default:
+// are applied. Scalars keep their text; Tag tells how GitLab reads it.
+type Node struct {
+	Kind Kind
+	// Tag is the resolved YAML tag: "!!str", "!!int", "!!bool", "!!float",
+	// "!!null", or a custom tag such as "!reference" left unresolved.
+	Tag string
+	// Value is a scalar's text, as GitLab reads it (YAML 1.1 booleans such
+	// as yes/on are Tag "!!bool" with Value "true"/"false"; the source
+	// text is Raw).
+	Value string
+	Raw   string
+	Pairs []Pair  // Map, in source order; a repeated key keeps the last
+	Items []*Node // Seq
+	Pos   Pos
+}
+
+// Pair is one key of a Map.
+type Pair struct {
+	Key    string
+	KeyPos Pos
+	Value  *Node
+}
+
+// Get returns the value of key in a Map, or nil.
+func (n *Node) Get(key string) *Node {
+	if n == nil || n.Kind != Map {
+		return nil
+	}
+	for i := range n.Pairs {
+		if n.Pairs[i].Key == key {
+			return n.Pairs[i].Value
+		}
+	}
+	return nil
+}
+
+// Pipeline is a project's CI/CD configuration, resolved.
+type Pipeline struct {
+	// Root is the project directory (or the directory of a lone file).
+	Root string
+	// Files are every file read, the main one first, then includes in
+	// the order GitLab reads them.
+	Files []*File
+	// Global is the merged top level after includes, before jobs are
+	// resolved: stages, variables, default, workflow, and every job as
+	// written (with anchors applied, without extends).
+	Global *Node
+	// Jobs are the jobs in definition order, hidden jobs (".name")
+	// included, each resolved: extends, !reference and default: applied.
+	Jobs []*Job
+	// Includes lists every include: entry met, resolved or not.
+	Includes []*Include
+	// Problems are the syntax and resolution problems, in file order.
+	Problems []Problem
+}
+
+// File is one configuration file read.
+type File struct {
+	Path string // as in Pos.File
+	Src  []byte
+	// Inputs are the spec:inputs values the file was read with.
+	Inputs map[string]string
+}
+
+// Job is one job of the pipeline.
+type Job struct {
+	Name   string
+	Hidden bool // the name starts with "."
+	// Pos is where the job's key is written.
+	Pos Pos
+	// Node is the job after extends, !reference and default: inheritance
+	// (inherit: default honoured); values keep their own positions.
+	Node *Node
+	// Extends is the job's extends chain, nearest first.
+	Extends []string
+}
+
+// IncludeKind is how an include: entry names its file.
+type IncludeKind string
+
+const (
+	IncludeLocal     IncludeKind = "local"
+	IncludeProject   IncludeKind = "project"
+	IncludeRemote    IncludeKind = "remote"
+	IncludeTemplate  IncludeKind = "template"
+	IncludeComponent IncludeKind = "component"
+)
+
+// Include is one include: entry.
+type Include struct {
+	Kind IncludeKind
+	// Location is the local path or glob, the remote URL, the template
+	// name, the component reference, or for project: the file path.
+	Location string
+	Project  string // include:project
+	Ref      string // include:project ref
+	Inputs   map[string]string
+	Pos      Pos
+	// Resolved is true when the included files were read (Files).
+	Resolved bool
+	Files    []string
+	// Conditional is true when the include has rules: (evaluated
+	// conservatively: the file is read as if they matched).
+	Conditional bool
+}
+
+// Problem is a syntax or resolution problem.
+type Problem struct {
+	Pos Pos
+	// Kind is "syntax" (YAML GitLab would refuse), "include" (a file that
+	// cannot be read or is refused), "unresolved" (an include read only
+	// with --online, noted once per kind), "extends", "reference",
+	// "inputs" or "limit" (hostile input cut short).
+	Kind    string
+	Message string
+}
+
+// Options configure reading a project.
+type Options struct {
+	// CIConfig is the main file relative to the project directory;
+	// ".gitlab-ci.yml" when empty.
+	CIConfig string
+	// Inputs are spec:inputs values for the main file (--input k=v); the
+	// inputs' defaults fill the rest.
+	Inputs map[string]string
+	// Fetcher reads project:, remote:, template: and component: includes;
+	// nil leaves them unresolved (one "unresolved" problem per kind).
+	Fetcher Fetcher
+	// MaxFileSize bounds one file (default 8 MiB; GitLab's own limit is
+	// smaller); a larger file is a "limit" problem, not read.
+	MaxFileSize int64
+}
+
+// Fetcher reads an include that is not in the project directory. It
+// returns the file's path for positions (e.g. "project:group/p@ref:/ci.yml")
+// and its content.
+type Fetcher interface {
+	Fetch(inc *Include) (path string, src []byte, err error)
+}
