@@ -1,8 +1,12 @@
 package output
 
 import (
+	"regexp"
+	"unicode/utf8"
+
 	"bytes"
 	"fmt"
+	"gitlab.com/keyless-ci/keyless/internal/detect"
 	"io"
 	"strconv"
 	"strings"
@@ -181,8 +185,14 @@ func (s *sourceLines) snippet(f lint.Finding) (line, pad string, ok bool) {
 	if f.Pos.Line > len(lines) {
 		return "", "", false
 	}
-	text := []rune(strings.TrimSuffix(lines[f.Pos.Line-1], "\r"))
+	raw := strings.TrimSuffix(lines[f.Pos.Line-1], "\r")
+	text := []rune(raw)
 	cut, masked := s.cut[lineKey{f.Pos.File, f.Pos.Line}]
+	// Any line shown is scanned too: a finding of another rule (a syntax
+	// error, say) may sit on a line that holds a secret no rule saw.
+	if c, ok := secretAt(raw); ok && (!masked || c < cut) {
+		cut, masked = c, true
+	}
 	if masked {
 		if cut == 0 {
 			return "", "", false // nothing safe to show
@@ -228,6 +238,31 @@ func (s *sourceLines) snippet(f lint.Finding) (line, pad string, ok bool) {
 	// A column past the shown text (a hidden value, the end of the line)
 	// leaves the caret right after it, under the "…" of a hidden value.
 	return b.String(), p.String(), true
+}
+
+// keyLine is a "KEY: value" line, whose key tells detectors what the
+// value is.
+var keyLine = regexp.MustCompile(`^\s*-?\s*["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*:\s+["']?([^\s"',}\]]+)`)
+
+// secretAt returns the character index of the first secret in line.
+func secretAt(line string) (int, bool) {
+	first := -1
+	for _, m := range detect.Scan(line, detect.Context{Script: true}) {
+		if first < 0 || m.Start < first {
+			first = m.Start
+		}
+	}
+	if m := keyLine.FindStringSubmatchIndex(line); m != nil {
+		for _, d := range detect.Scan(line[m[4]:m[5]], detect.Context{Key: line[m[2]:m[3]]}) {
+			if first < 0 || m[4]+d.Start < first {
+				first = m[4] + d.Start
+			}
+		}
+	}
+	if first < 0 {
+		return 0, false
+	}
+	return utf8.RuneCountInString(line[:first]), true
 }
 
 // printable replaces control characters, so that nothing from a finding

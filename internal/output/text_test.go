@@ -157,3 +157,24 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// A finding that is not about a secret (a syntax error, say) on a line
+// that holds one: the line is scanned and cut before the secret.
+func TestLineOfAnotherRuleIsScannedForSecrets(t *testing.T) {
+	// Synthetic test data shaped as a GitLab token and an AWS secret key.
+	for _, line := range []string{
+		`  - curl -H "PRIVATE-TOKEN: glpat-Zq8Vn2Lr7Tz4Kp1Xw9Hc" "$API" {`,
+		`  AWS_SECRET_ACCESS_KEY: q8Vn2Lr7Tz4Kp1Xw9Hc6Bf3Jm5Sd0Gy8Ua2Ne7Rk }`,
+	} {
+		src := []byte(line)
+		r := &Report{
+			Rules:    []lint.Meta{{ID: "syntax", Group: "syntax"}},
+			Source:   func(string) []byte { return src },
+			Findings: []lint.Finding{{Rule: "syntax", Severity: lint.Major, Message: "did not find expected key", Pos: pipeline.Pos{File: "f.yml", Line: 1, Col: len(line)}}},
+		}
+		out := formatString(t, "text", false, r)
+		if strings.Contains(out, "Zq8Vn2") || strings.Contains(out, "q8Vn2L") || !strings.Contains(out, "…") {
+			t.Errorf("the secret on the line of a syntax finding is shown:\n%s", out)
+		}
+	}
+}
