@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test bench clean
+.PHONY: all build demo test bench bench-sts bench-lint fuzz clean
 
 all: build
 
@@ -18,9 +18,22 @@ demo:
 test:
 	scripts/test.sh
 
-## bench: keyless vs the AWS CLI vs curl against the same MinIO STS
-bench:
+## bench: every benchmark (bench/README.md)
+bench: bench-sts bench-lint
+
+## bench-sts: keyless vs the AWS CLI vs curl against the same MinIO STS
+bench-sts:
 	bench/sts.sh
+
+## bench-lint: keyless lint vs gitleaks on the corpus and a generated 5,000-file monorepo
+bench-lint:
+	bench/lint.sh
+
+## fuzz: the fuzz targets, longer than make test runs them (FUZZTIME=10m make fuzz)
+FUZZTIME ?= 2m
+fuzz:
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/pipeline
+	go test -run '^$$' -fuzz FuzzScan -fuzztime $(FUZZTIME) ./internal/detect
 
 clean:
 	rm -rf bin dist
