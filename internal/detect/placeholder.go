@@ -1,0 +1,171 @@
+package detect
+
+import (
+	"regexp"
+	"strings"
+)
+
+// versionRe matches version strings such as v1.2.3-beta-20240101.
+var versionRe = regexp.MustCompile(`^[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+][0-9A-Za-z.-]+)?$`)
+
+// Placeholder reports whether value is a documented placeholder or an
+// obvious non-secret: a variable reference ($VAR, ${VAR}), an example value
+// (AWS's AKIAIOSFODNN7EXAMPLE, anything ending in EXAMPLE or EXAMPLEKEY),
+// a filler (xxxx, ***, <token>, changeme, REDACTED, dummy, fake), a run of
+// one character or a sequence (1234567890), or a value whose shape says what
+// it is (a public key, a sha256: digest, a 40- or 64-hex commit SHA or
+// checksum, a UUID, a URL without credentials, a path, a number, a version).
+func Placeholder(value string) bool {
+	v := strings.TrimSpace(value)
+	return isPlaceholder(v) || nonSecretShape(v)
+}
+
+// placeholderWords are values that are placeholders when they are the whole
+// value (after trimming quotes), typically on a services: test database.
+var placeholderWords = map[string]bool{
+	"changeme": true, "change_me": true, "change-me": true, "changeit": true,
+	"password": true, "passw0rd": true, "pass": true, "passwd": true, "pwd": true,
+	"secret": true, "secrets": true, "token": true, "apikey": true, "api_key": true,
+	"test": true, "testing": true, "tests": true, "example": true, "sample": true,
+	"redacted": true, "dummy": true, "fake": true, "none": true, "null": true,
+	"nil": true, "empty": true, "todo": true, "tbd": true, "foo": true, "bar": true,
+	"foobar": true, "root": true, "admin": true, "administrator": true, "guest": true,
+	"postgres": true, "mysql": true, "mariadb": true, "default": true, "user": true,
+	"username": true, "letmein": true, "qwerty": true, "hunter2": true,
+	"mypassword": true, "mysecret": true, "yourpassword": true, "yoursecret": true,
+	"notasecret": true, "insecure": true, "unused": true, "anyvalue": true,
+	"anything": true, "value": true, "true": true, "false": true, "xxx": true,
+}
+
+// placeholderParts mark a placeholder wherever they appear in a value.
+var placeholderParts = []string{
+	"example", "changeme", "change_me", "change-me", "redacted", "dummy",
+	"placeholder", "xxxx", "****", "your_", "your-", "yourtoken", "yourkey",
+	"yoursecret", "yourpassword", "fake", "notreal", "not_real", "not-a-real",
+	"sample", "insert", "replace_me", "replaceme", "<", "...", "…",
+	"password", "secret", "testing", "test-", "test_", "-test", "_test",
+}
+
+// isPlaceholder reports the documented placeholders and fillers. Detectors
+// with a prefix check the part after the prefix with it; unlike Placeholder
+// it does not reject hex or UUID shapes, which some tokens have.
+func isPlaceholder(v string) bool {
+	v = strings.Trim(v, "\"' \t\r\n")
+	if v == "" {
+		return true
+	}
+	if reference(v) {
+		return true
+	}
+	lower := strings.ToLower(v)
+	if placeholderWords[lower] {
+		return true
+	}
+	for _, p := range placeholderParts {
+		if strings.Contains(lower, p) {
+			return true
+		}
+	}
+	if strings.HasSuffix(lower, "test") || strings.HasPrefix(lower, "test") {
+		return true
+	}
+	return lowVariety(v)
+}
+
+// lowVariety reports one repeated character, two alternating ones (xx-xxx),
+// or an ascending or descending run (1234567890, abcdef).
+func lowVariety(v string) bool {
+	var seen [256]bool
+	distinct := 0
+	for i := 0; i < len(v); i++ {
+		if !seen[v[i]] {
+			seen[v[i]] = true
+			distinct++
+		}
+	}
+	if distinct <= 2 || (len(v) >= 16 && distinct <= 3) {
+		return true
+	}
+	up, down := true, true
+	for i := 1; i < len(v); i++ {
+		d := int(v[i]) - int(v[i-1])
+		if d != 1 && !(v[i-1] == '9' && v[i] == '0') && !(v[i-1]|0x20 == 'z' && v[i]|0x20 == 'a') {
+			up = false
+		}
+		if d != -1 {
+			down = false
+		}
+	}
+	return up || down
+}
+
+// nonSecretShape reports values whose shape says they are not a secret.
+func nonSecretShape(v string) bool {
+	v = strings.Trim(v, "\"' \t\r\n")
+	switch {
+	case publicKey(v):
+		return true
+	case hasFold(v, "sha256:") || hasFold(v, "sha512:") || hasFold(v, "sha1:"):
+		return true
+	case (len(v) == 40 || len(v) == 64 || len(v) == 128) && all(v, isHex):
+		return true // commit SHAs, SHA-256 and SHA-512 checksums
+	case isUUID(v):
+		return true
+	case strings.Contains(v, "://") && !urlHasCredentials(v):
+		return true
+	case strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/"):
+		return true
+	case all(v, func(c byte) bool { return isDigit(c) || c == '.' || c == '-' || c == '_' || c == 'v' }):
+		return true // numbers, versions, dates
+	case versionRe.MatchString(v):
+		return true
+	}
+	return false
+}
+
+// publicKey reports public keys, certificates and known_hosts lines.
+func publicKey(v string) bool {
+	for _, p := range []string{"ssh-rsa ", "ssh-ed25519 ", "ssh-dss ", "ecdsa-sha2-", "sk-ssh-ed25519", "sk-ecdsa-sha2-"} {
+		if strings.Contains(v, p) {
+			return true
+		}
+	}
+	return strings.Contains(v, "-----BEGIN PUBLIC KEY") ||
+		strings.Contains(v, "-----BEGIN RSA PUBLIC KEY") ||
+		strings.Contains(v, "-----BEGIN CERTIFICATE") ||
+		strings.Contains(v, "-----BEGIN PGP PUBLIC KEY")
+}
+
+// isUUID reports the 8-4-4-4-12 hex form (Azure client and tenant ids).
+func isUUID(v string) bool {
+	if len(v) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if v[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(v[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// urlHasCredentials reports whether some URL in v has a user:password@.
+func urlHasCredentials(v string) bool {
+	for i := 0; ; {
+		j := strings.Index(v[i:], "://")
+		if j < 0 {
+			return false
+		}
+		i += j + 3
+		if _, _, ok := userinfo(v, i); ok {
+			return true
+		}
+	}
+}
