@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// defaultMaxFileSize bounds one file when Options.MaxFileSize is 0.
+const defaultMaxFileSize = 8 << 20
+
+// LoadProject reads dir's CI config (o.CIConfig, default ".gitlab-ci.yml")
+// and everything it includes. The error is only for what stops reading
+// altogether: the main file missing or unreadable (errors.Is(err,
+// fs.ErrNotExist) works). Everything else (YAML errors, bad includes,
+// extends cycles, limits) is a Problem in the result.
+func LoadProject(dir string, o Options) (*Pipeline, error) {
+	name := o.CIConfig
+	if name == "" {
+		name = ".gitlab-ci.yml"
+	}
+	return load(dir, filepath.Join(dir, filepath.FromSlash(name)), o)
+}
+
+// LoadFile reads one YAML file as a pipeline's main file. The project root
+// is the nearest ancestor directory holding .git or .gitlab-ci.yml, else
+// the file's own directory; local includes resolve against it.
+func LoadFile(path string, o Options) (*Pipeline, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("load ci file %q: %w", path, err)
+	}
+	return load(projectRoot(filepath.Dir(abs)), abs, o)
+}
+
+// projectRoot walks up from dir to a directory holding .git or
+// .gitlab-ci.yml.
+func projectRoot(dir string) string {
+	for d := dir; ; {
+		for _, marker := range []string{".git", ".gitlab-ci.yml"} {
+			if _, err := os.Stat(filepath.Join(d, marker)); err == nil {
+				return d
+			}
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return dir
+		}
+		d = up
+	}
+}
+
+func load(root, file string, o Options) (*Pipeline, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("read ci config: %w; check the path or pass the file to lint", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read ci config %q: %w", file, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("read ci config %q: is a directory; pass a YAML file", file)
+	}
+	name := filepath.Base(file)
+	if rel, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(rel, "..") {
+		name = filepath.ToSlash(rel)
+	}
+	l := newLoader(root, o)
+	if st.Size() > l.maxSize() {
+		l.p.Files = append(l.p.Files, &File{Path: name})
+		l.problem(Pos{File: name}, "limit", fmt.Sprintf("file is larger than %d bytes; it is not read (raise the limit if it is really a CI config)", l.maxSize()))
+		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
+		return l.p, nil
+	}
+	src, err := io.ReadAll(io.LimitReader(f, l.maxSize()+1))
+	if err != nil {
+		return nil, fmt.Errorf("read ci config %q: %w", file, err)
+	}
+	return l.run(name, src), nil
+}
+
+// Parse reads src as the main file named name (for positions), with root
+// as the project directory for local includes ("" = no local includes
+// readable). It never fails: every problem is in the result.
+func Parse(root, name string, src []byte, o Options) *Pipeline {
+	return newLoader(root, o).run(name, src)
+}
+
+type loader struct {
+	o         Options
+	root      string
+	p         *Pipeline
+	seen      map[string]*Node
+	seenFiles map[string][]string
+	noted     map[IncludeKind]bool
+	nfiles    int
+	tree      []string
+}
+
+func newLoader(root string, o Options) *loader {
+	return &loader{
+		o: o, root: root,
+		p:         &Pipeline{Root: root},
+		seen:      map[string]*Node{},
+		seenFiles: map[string][]string{},
+		noted:     map[IncludeKind]bool{},
+	}
+}
+
+func (l *loader) maxSize() int64 {
+	if l.o.MaxFileSize > 0 {
+		return l.o.MaxFileSize
+	}
+	return defaultMaxFileSize
+}
+
+func (l *loader) problem(pos Pos, kind, msg string) {
+	l.p.Problems = append(l.p.Problems, Problem{Pos: pos, Kind: kind, Message: msg})
+}
+
+func (l *loader) run(name string, src []byte) *Pipeline {
+	if int64(len(src)) > l.maxSize() {
+		l.p.Files = append(l.p.Files, &File{Path: name})
+		l.problem(Pos{File: name}, "limit", fmt.Sprintf("file is larger than %d bytes; it is not read", l.maxSize()))
+		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
+		return l.p
+	}
+	l.finish(l.loadFile(name, src, incEntry{}, fileCtx{}, 0))
+	return l.p
+}
+
+func (l *loader) finish(global *Node) {
+	l.resolve(global)
+	order := make(map[string]int, len(l.p.Files))
+	for i, f := range l.p.Files {
+		if _, ok := order[f.Path]; !ok {
+			order[f.Path] = i
+		}
+	}
+	rank := func(f string) int {
+		if i, ok := order[f]; ok {
+			return i
+		}
+		return len(order)
+	}
+	sort.SliceStable(l.p.Problems, func(i, j int) bool {
+		a, b := l.p.Problems[i].Pos, l.p.Problems[j].Pos
+		if ra, rb := rank(a.File), rank(b.File); ra != rb {
+			return ra < rb
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// loadFile reads one file and returns its top level with its own includes
+// merged in: included files first, in order, then the file's own keys,
+// which win (https://docs.gitlab.com/ci/yaml/includes/#merge-method-for-include).
+func (l *loader) loadFile(name string, src []byte, e incEntry, ctx fileCtx, depth int) *Node {
+	main := e.inc == nil
+	f := &File{Path: name, Src: src}
+	l.p.Files = append(l.p.Files, f)
+	empty := &Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name, Line: 1, Col: 1}}
+	docs := l.decodeDocs(name, src)
+
+	var header, body *yaml.Node
+	switch {
+	case len(docs) >= 2 && isSpecHeader(docs[0]):
+		header, body = docs[0], docs[1]
+		if len(docs) > 2 {
+			l.problem(Pos{File: name, Line: docs[2].Line}, "syntax", "file has more than two YAML documents; GitLab reads a spec: header and one body")
+		}
+	case len(docs) == 1 && isSpecHeader(docs[0]):
+		header = docs[0]
+	case len(docs) >= 1:
+		body = docs[0]
+		if len(docs) > 2 {
+			l.problem(Pos{File: name, Line: docs[2].Line}, "syntax", "file has more than two YAML documents; GitLab reads a spec: header and one body")
+		}
+	}
+
+	c := &conv{l: l, file: name}
+	var given map[string]*Node
+	where := Pos{File: name, Line: 1, Col: 1}
+	if !main {
+		given, where = e.inputs, e.inc.Pos
+	}
+	if header != nil {
+		h, _, _ := c.node(header, 0)
+		if main {
+			given = l.cliInputs(h, l.o.Inputs, where)
+			if sp := h.Lookup("spec", "inputs"); sp != nil {
+				where = sp.Pos
+			}
+		}
+		ip, values := l.specInputs(name, h, given, where, main)
+		if !main && e.inc.Kind == IncludeComponent {
+			ip.component = componentFields(e.inc.Location)
+		}
+		c.interp, f.Inputs = ip, values
+	} else if len(given) > 0 || (main && len(l.o.Inputs) > 0) {
+		l.problem(where, "inputs", fmt.Sprintf("inputs are given but %s has no spec:inputs header; remove the inputs or add the header", name))
+	}
+
+	if body == nil {
+		if main {
+			l.problem(Pos{File: name, Line: 1, Col: 1}, "syntax", "file has no content; GitLab needs at least one job")
+		} else {
+			l.problem(e.inc.Pos, "include", fmt.Sprintf("included file %q is empty; GitLab refuses it", name))
+		}
+		return empty
+	}
+	top, _, _ := c.node(body, 0)
+	switch top.Kind {
+	case Map:
+	case Null:
+		if main {
+			l.problem(top.Pos, "syntax", "file has no content; GitLab needs at least one job")
+		} else {
+			l.problem(e.inc.Pos, "include", fmt.Sprintf("included file %q is empty; GitLab refuses it", name))
+		}
+		return empty
+	default:
+		l.problem(top.Pos, "syntax", "the top level of a CI file must be a mapping of keywords and jobs")
+		return empty
+	}
+
+	inc := top.Get("include")
+	if inc == nil {
+		return top
+	}
+	var merged *Node
+	for _, e := range l.parseIncludes(inc, ctx) {
+		for _, n := range l.include(e, depth) {
+			merged = deepMerge(merged, n, false)
+		}
+	}
+	own := make([]Pair, 0, len(top.Pairs))
+	for _, p := range top.Pairs {
+		if p.Key != "include" {
+			own = append(own, p)
+		}
+	}
+	return deepMerge(merged, withPairs(top, own), false)
+}
+
+// isSpecHeader is a first document whose top level holds spec:
+// (https://docs.gitlab.com/ci/yaml/#spec).
+func isSpecHeader(d *yaml.Node) bool {
+	if d.Kind == yaml.DocumentNode && len(d.Content) == 1 {
+		d = d.Content[0]
+	}
+	if d.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(d.Content); i += 2 {
+		if d.Content[i].Value == "spec" {
+			return true
+		}
+	}
+	return false
+}
+
+// Job returns the job named name, or nil.
+func (p *Pipeline) Job(name string) *Job {
+	for _, j := range p.Jobs {
+		if j.Name == name {
+			return j
+		}
+	}
+	return nil
+}

@@ -1,0 +1,352 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits that keep hostile input bounded in time and memory.
+const (
+	// maxNodes bounds the nodes one file expands to, aliases included
+	// (a "billion laughs" alias bomb stops here).
+	maxNodes = 1_000_000
+	// maxDepth bounds nesting so that no recursion can exhaust the stack.
+	maxDepth = 512
+	// maxDocs bounds the YAML documents read from one file.
+	maxDocs = 16
+)
+
+// decodeDocs parses src into its YAML documents. yaml.v3 stops at the first
+// syntax error: it is reported once, with its line, and the lines before it
+// are read again on their own so that what precedes the error is kept.
+func (l *loader) decodeDocs(file string, src []byte) []*yaml.Node {
+	if !utf8.Valid(src) {
+		line, col := invalidUTF8At(src)
+		l.problem(Pos{file, line, col}, "syntax",
+			"file is not valid UTF-8 text; save it as UTF-8 (invalid bytes are read as U+FFFD)")
+		src = bytes.ToValidUTF8(src, []byte("\uFFFD"))
+	}
+	docs, err := decodeAll(src)
+	if err == nil {
+		return docs
+	}
+	line, msg := yamlErrLine(err)
+	l.problem(Pos{File: file, Line: line}, "syntax", "invalid YAML: "+msg+"; GitLab refuses this file, fix the YAML syntax")
+	// Keep going with what can be read: retry with the lines before the
+	// error, a few times at most.
+	for try := 0; try < 4 && line > 1; try++ {
+		cut := lineOffset(src, line)
+		src = src[:cut]
+		d, err := decodeAll(src)
+		if err == nil {
+			return d
+		}
+		if line, _ = yamlErrLine(err); line <= 0 || lineOffset(src, line) >= cut {
+			break
+		}
+	}
+	return docs
+}
+
+// decodeAll returns the documents read before an error, and the error.
+func decodeAll(src []byte) (docs []*yaml.Node, err error) {
+	defer func() {
+		// yaml.v3 is not known to panic on input any more, but a parser
+		// bug must not take the linter down.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: parser failure: %v", r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for len(docs) < maxDocs {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return docs, nil
+			}
+			return docs, err
+		}
+		docs = append(docs, &n)
+	}
+	return docs, nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// yamlErrLine splits yaml.v3's "yaml: line N: msg" into N and msg.
+func yamlErrLine(err error) (int, string) {
+	m := yamlLineRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, err.Error()
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n, m[2]
+}
+
+// lineOffset is the byte offset where 1-based line starts.
+func lineOffset(src []byte, line int) int {
+	off := 0
+	for i := 1; i < line; i++ {
+		j := bytes.IndexByte(src[off:], '\n')
+		if j < 0 {
+			return len(src)
+		}
+		off += j + 1
+	}
+	return off
+}
+
+func invalidUTF8At(src []byte) (line, col int) {
+	line, col = 1, 1
+	for len(src) > 0 {
+		r, size := utf8.DecodeRune(src)
+		if r == utf8.RuneError && size <= 1 {
+			return line, col
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		src = src[size:]
+	}
+	return line, col
+}
+
+// conv converts one file's yaml.v3 nodes into Nodes: aliases expanded
+// (sharing the anchor's converted node, so an alias keeps the anchor's
+// position), << merge keys applied, YAML 1.1 scalars typed and
+// $[[ inputs ]] interpolated.
+type conv struct {
+	l      *loader
+	file   string
+	nodes  int
+	limit  bool
+	memo   map[*yaml.Node]*memoNode
+	interp *interp
+	slab   []Node
+}
+
+type memoNode struct {
+	n            *Node
+	size, height int
+	busy         bool
+}
+
+// alloc hands out nodes from slabs: one allocation per 256 nodes.
+func (c *conv) alloc(n Node) *Node {
+	if len(c.slab) == 0 {
+		c.slab = make([]Node, 256)
+	}
+	p := &c.slab[0]
+	*p = n
+	c.slab = c.slab[1:]
+	return p
+}
+
+func (c *conv) pos(yn *yaml.Node) Pos { return Pos{c.file, yn.Line, yn.Column} }
+
+func (c *conv) hitLimit(yn *yaml.Node, msg string) *Node {
+	if !c.limit {
+		c.limit = true
+		c.l.problem(c.pos(yn), "limit", msg)
+	}
+	return nullAt(c.pos(yn))
+}
+
+// node converts yn found at depth; it returns the node, the number of
+// nodes it stands for and its height.
+func (c *conv) node(yn *yaml.Node, depth int) (*Node, int, int) {
+	if depth > maxDepth {
+		return c.hitLimit(yn, fmt.Sprintf("YAML nested deeper than %d levels; the rest of this value is not read", maxDepth)), 1, 1
+	}
+	if c.nodes >= maxNodes {
+		return c.hitLimit(yn, fmt.Sprintf("file expands to more than %d YAML nodes (an alias bomb?); the rest is not read", maxNodes)), 1, 1
+	}
+	switch yn.Kind {
+	case yaml.DocumentNode:
+		if len(yn.Content) == 0 {
+			c.nodes++
+			return nullAt(c.pos(yn)), 1, 1
+		}
+		return c.node(yn.Content[0], depth)
+	case yaml.AliasNode:
+		t := yn.Alias
+		if t == nil {
+			c.nodes++
+			return nullAt(c.pos(yn)), 1, 1
+		}
+		m := c.memo[t]
+		if m == nil {
+			n, size, h := c.node(t, depth)
+			return n, size, h
+		}
+		if m.busy {
+			c.l.problem(c.pos(yn), "syntax", fmt.Sprintf("alias *%s is used inside its own anchor; GitLab refuses recursive aliases", yn.Value))
+			c.nodes++
+			return nullAt(c.pos(yn)), 1, 1
+		}
+		if depth+m.height > maxDepth {
+			return c.hitLimit(yn, fmt.Sprintf("YAML nested deeper than %d levels through aliases; the rest of this value is not read", maxDepth)), 1, 1
+		}
+		if c.nodes+m.size > maxNodes {
+			return c.hitLimit(yn, fmt.Sprintf("file expands to more than %d YAML nodes (an alias bomb?); the rest is not read", maxNodes)), 1, 1
+		}
+		c.nodes += m.size
+		return m.n, m.size, m.height
+	}
+	var m *memoNode
+	if yn.Anchor != "" {
+		if c.memo == nil {
+			c.memo = make(map[*yaml.Node]*memoNode)
+		}
+		m = &memoNode{busy: true}
+		c.memo[yn] = m
+	}
+	var (
+		n    *Node
+		size = 1
+		h    = 1
+	)
+	c.nodes++
+	switch yn.Kind {
+	case yaml.ScalarNode:
+		n = c.scalar(yn)
+	case yaml.SequenceNode:
+		n = c.alloc(Node{Kind: Seq, Tag: seqTag(yn), Pos: c.pos(yn), Items: make([]*Node, 0, len(yn.Content))})
+		for _, it := range yn.Content {
+			x, s, xh := c.node(it, depth+1)
+			n.Items = append(n.Items, x)
+			size += s
+			h = max(h, xh+1)
+		}
+	case yaml.MappingNode:
+		n, size, h = c.mapping(yn, depth)
+	default:
+		n = nullAt(c.pos(yn))
+	}
+	if m != nil {
+		m.n, m.size, m.height, m.busy = n, size, h, false
+	}
+	return n, size, h
+}
+
+func seqTag(yn *yaml.Node) string {
+	if yn.Style&yaml.TaggedStyle != 0 {
+		return yn.Tag
+	}
+	return "!!seq"
+}
+
+func (c *conv) scalar(yn *yaml.Node) *Node {
+	pos := c.pos(yn)
+	text := yn.Value
+	quoted := yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	if c.interp != nil && strings.Contains(text, "$[[") {
+		if r := c.interp.expand(text, pos); r != nil {
+			return r
+		}
+	}
+	var tag, val string
+	switch {
+	case yn.Style&yaml.TaggedStyle != 0:
+		tag, val = yn.Tag, text
+		switch tag {
+		case "!!null":
+			return &Node{Kind: Null, Tag: tag, Raw: text, Pos: pos}
+		case "!!bool", "!!int", "!!float":
+			if t, v := resolvePlain(text); t == tag {
+				val = v
+			}
+		}
+	case quoted:
+		tag, val = "!!str", text
+	default:
+		tag, val = resolvePlain(text)
+	}
+	if tag == "!!null" {
+		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
+	}
+	return c.alloc(Node{Kind: Scalar, Tag: tag, Value: val, Raw: text, Pos: pos})
+}
+
+// isMergeKey is a plain "<<" key (a quoted one is an ordinary key).
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" &&
+		k.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 &&
+		(k.Style&yaml.TaggedStyle == 0 || k.Tag == "!!merge")
+}
+
+// mapping converts a YAML mapping. << merges follow Psych's ToRuby visitor
+// rather than the YAML merge spec: the merged map is applied with
+// Hash#merge! where the << key appears, so keys written before << are
+// overridden by the merged ones and keys after it win; with a list of maps,
+// earlier maps win. A repeated key keeps its first place and its last value.
+func (c *conv) mapping(yn *yaml.Node, depth int) (*Node, int, int) {
+	l := newPairList(len(yn.Content) / 2)
+	size, h := 1, 1
+	for i := 0; i+1 < len(yn.Content); i += 2 {
+		k, v := yn.Content[i], yn.Content[i+1]
+		val, s, vh := c.node(v, depth+1)
+		size += s
+		h = max(h, vh+1)
+		if isMergeKey(k) {
+			if c.merge(l, val) {
+				continue
+			}
+		}
+		key := c.key(k, depth+1)
+		size++
+		l.set(Pair{Key: key, KeyPos: c.pos(k), Value: val})
+	}
+	return c.alloc(Node{Kind: Map, Tag: "!!map", Pos: c.pos(yn), Pairs: l.list()}), size, h
+}
+
+// merge applies a << value; false when it is neither a map nor a list of
+// maps (Psych then keeps "<<" as an ordinary key).
+func (c *conv) merge(l *pairList, v *Node) bool {
+	switch v.Kind {
+	case Map:
+		for _, p := range v.Pairs {
+			l.set(p)
+		}
+		return true
+	case Seq:
+		for _, it := range v.Items {
+			if it.Kind != Map {
+				return false
+			}
+		}
+		merged := newPairList(0)
+		for i := len(v.Items) - 1; i >= 0; i-- {
+			for _, p := range v.Items[i].Pairs {
+				merged.set(p)
+			}
+		}
+		for _, p := range merged.list() {
+			l.set(p)
+		}
+		return true
+	}
+	return false
+}
+
+// key converts a mapping key to the string GitLab sees: YAML 1.1 typing
+// applies (on: is "true"), inputs are interpolated; a complex key is kept
+// in flow form.
+func (c *conv) key(k *yaml.Node, depth int) string {
+	if k.Kind == yaml.ScalarNode {
+		n := c.scalar(k)
+		return n.Value
+	}
+	n, _, _ := c.node(k, depth)
+	return n.String()
+}
