@@ -115,12 +115,32 @@ func nonSecretShape(v string) bool {
 		return true
 	case strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/"):
 		return true
+	case fileName(v):
+		return true
 	case all(v, func(c byte) bool { return isDigit(c) || c == '.' || c == '-' || c == '_' || c == 'v' }):
 		return true // numbers, versions, dates
 	case versionRe.MatchString(v):
 		return true
 	}
 	return false
+}
+
+// fileExts end the names of files that hold or describe secrets; a value
+// that is such a name points at a secret rather than being one.
+var fileExts = []string{".json", ".pem", ".key", ".p12", ".pfx", ".crt", ".cer", ".jks", ".txt", ".yml", ".yaml", ".env", ".cfg", ".conf", ".ini", ".gpg", ".asc"}
+
+// fileName reports a relative file name such as .gcp_temp_cred.json or
+// secrets/deploy.pem: path characters only, ending in a known extension.
+func fileName(v string) bool {
+	lower := strings.ToLower(v)
+	ext := false
+	for _, e := range fileExts {
+		if strings.HasSuffix(lower, e) && len(v) > len(e) {
+			ext = true
+			break
+		}
+	}
+	return ext && all(v, func(c byte) bool { return isAlnum(c) || c == '.' || c == '_' || c == '-' || c == '/' })
 }
 
 // publicKey reports public keys, certificates and known_hosts lines.

@@ -1,0 +1,68 @@
+package lint
+
+import "strings"
+
+// storedGCPKey reports jobs that sign in to Google Cloud with a stored
+// service account key.
+var storedGCPKey = storedRule{
+	rule: rule{Meta{
+		ID:    "stored-gcp-key",
+		Title: "Job uses a stored Google Cloud service account key",
+		Description: "The job activates a service account key (gcloud auth activate-service-account, GOOGLE_APPLICATION_CREDENTIALS pointing at a stored key file, or a key written from a variable to a file). " +
+			"Service account keys do not expire until deleted. Workload identity federation with the keyless gcp component gives the job a short-lived access token for its ID token.",
+		Severity: Major,
+		CWE:      []string{"CWE-798"},
+		Group:    "stored",
+	}},
+	replacement: "gcp",
+	exchanged: func(ji *jobInfo) bool {
+		return ji.extendsAny("keyless-gcp", "oidc") || ji.tokenFor("gcp") ||
+			ji.lineWith("create-cred-config", "external_account", "workloadIdentityPools", "sts.googleapis.com", "keyless env", "keyless gcp", "keyless exec") != nil
+	},
+	signals: func(ji *jobInfo) []signal {
+		var s []signal
+		if l := ji.lineWith("auth activate-service-account"); l != nil {
+			conf := Medium
+			if strings.Contains(l.Value, "key-file") {
+				conf = High
+			}
+			s = append(s, signal{pos: l.Pos, key: "activate", conf: conf, what: "signs in with a service account key (gcloud auth activate-service-account)"})
+		}
+		for _, l := range ji.lines {
+			if !strings.Contains(l.Value, ">") {
+				continue
+			}
+			for _, r := range varRefs(l.Value) {
+				if gcpKeyName(r) {
+					s = append(s, signal{pos: l.Pos, key: "write\x00" + r, conf: High,
+						what: "writes the service account key in $" + r + " to a file"})
+					break
+				}
+			}
+		}
+		if v := lookup(ji.vars, "GOOGLE_APPLICATION_CREDENTIALS"); v != nil {
+			if ref, ok := onlyRef(v.value.Value); ok && !predefined(ref) {
+				s = append(s, signal{pos: v.value.Pos, key: "adc\x00" + ref, conf: Medium,
+					what: "points GOOGLE_APPLICATION_CREDENTIALS at the stored key file $" + ref})
+			}
+		}
+		for _, l := range ji.lines {
+			if ref, ok := assignFrom(l.Value, "GOOGLE_APPLICATION_CREDENTIALS"); ok {
+				s = append(s, signal{pos: l.Pos, key: "adc\x00" + ref, conf: Medium,
+					what: "points GOOGLE_APPLICATION_CREDENTIALS at the stored key file $" + ref})
+			}
+		}
+		return s
+	},
+	fix: "replace the key: " + useComponent("gcp") + ", then delete the key in IAM and its CI/CD variable",
+}
+
+// gcpKeyName reports whether a variable name looks like it holds a
+// Google Cloud service account key.
+func gcpKeyName(name string) bool {
+	n := strings.ToUpper(name)
+	cloud := strings.Contains(n, "GCP") || strings.Contains(n, "GCLOUD") || strings.Contains(n, "GOOGLE") ||
+		strings.Contains(n, "GCE") || strings.Contains(n, "SERVICE_ACCOUNT")
+	key := strings.Contains(n, "KEY") || strings.Contains(n, "JSON") || strings.Contains(n, "CRED")
+	return cloud && key
+}

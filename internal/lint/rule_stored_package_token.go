@@ -1,0 +1,153 @@
+package lint
+
+import (
+	"fmt"
+	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
+
+// storedPackageToken reports jobs that publish to npmjs.com or PyPI with
+// a stored token, where trusted publishing needs none.
+var storedPackageToken = storedPackageTokenRule{rule{Meta{
+	ID:    "stored-package-token",
+	Title: "Job publishes to npm or PyPI with a stored token",
+	Description: "The job publishes a package to npmjs.com or PyPI with a token from a CI/CD variable (NPM_TOKEN, an .npmrc _authToken, TWINE_PASSWORD and the like). " +
+		"Both registries accept trusted publishing from GitLab CI/CD: the job declares an ID token with the registry's audience and no publishing token is stored. " +
+		"keyless has no component for it; the registry's own tools do the exchange. Publishing to GitLab's own package registry (with CI_JOB_TOKEN) is not reported.",
+	Severity: Minor,
+	CWE:      []string{"CWE-798"},
+	Group:    "stored",
+}}}
+
+type storedPackageTokenRule struct{ rule }
+
+// registryKind is a registry with trusted publishing from GitLab CI/CD.
+type registryKind struct {
+	name     string
+	publish  []string // commands that publish
+	tokens   []string // variables that hold its token
+	host     string   // the public registry's host
+	audience string
+	how      string
+}
+
+var packageRegistries = []registryKind{
+	{
+		name:     "npm",
+		publish:  []string{"npm publish", "yarn publish", "yarn npm publish", "pnpm publish", "lerna publish", "semantic-release", "changeset publish"},
+		tokens:   []string{"NPM_TOKEN", "NODE_AUTH_TOKEN", "NPM_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"},
+		host:     "npmjs.org",
+		audience: "npm:registry.npmjs.org",
+		how:      "npmjs.com accepts trusted publishing from GitLab CI/CD: configure the package's trusted publisher, add id_tokens: NPM_ID_TOKEN: aud: npm:registry.npmjs.org to the job, publish with npm 11.5.1 or later and delete the token",
+	},
+	{
+		name:     "pypi",
+		publish:  []string{"twine upload", "poetry publish", "uv publish", "flit publish", "hatch publish", "pdm publish"},
+		tokens:   []string{"TWINE_PASSWORD", "PYPI_TOKEN", "PYPI_API_TOKEN", "POETRY_PYPI_TOKEN_PYPI", "UV_PUBLISH_TOKEN", "FLIT_PASSWORD", "HATCH_INDEX_AUTH", "PDM_PUBLISH_PASSWORD"},
+		host:     "pypi.org",
+		audience: "pypi",
+		how:      "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI, add id_tokens: PYPI_ID_TOKEN: aud: pypi to the job and exchange it for a short-lived upload token (docs.pypi.org/trusted-publishers), then delete the token",
+	},
+}
+
+func (r storedPackageTokenRule) Check(p *Pass) {
+	var sites siteFindings
+	for _, ji := range jobInfos(p.Pipeline) {
+		for _, reg := range packageRegistries {
+			if ji.tokenFor(reg.name) || !publishesTo(ji, reg) {
+				continue
+			}
+			var best *signal
+			for _, s := range packageSignals(ji, reg) {
+				if best == nil || s.conf > best.conf {
+					s := s
+					best = &s
+				}
+			}
+			if best == nil {
+				continue
+			}
+			what, how := best.what, reg.how
+			sites.add(ji.job.Name, Finding{Pos: best.pos, Key: best.key, Confidence: best.conf},
+				func(jobs string) string { return fmt.Sprintf("%s %s: %s", jobs, what, how) })
+		}
+	}
+	sites.report(p)
+}
+
+// publishesTo reports whether the job publishes to reg's public registry:
+// it runs a publish command and names no other registry (GitLab's own
+// package registry, a mirror).
+func publishesTo(ji *jobInfo, reg registryKind) bool {
+	var publishes bool
+	for _, l := range ji.lines {
+		for _, c := range reg.publish {
+			if strings.Contains(l.Value, c) {
+				publishes = true
+			}
+		}
+		if elsewhere(l.Value, reg.host) {
+			return false
+		}
+	}
+	for _, v := range ji.vars {
+		if strings.Contains(v.name, "REGISTRY") || strings.Contains(v.name, "REPOSITORY_URL") {
+			if elsewhere("--registry "+v.value.Value, reg.host) {
+				return false
+			}
+		}
+	}
+	return publishes
+}
+
+// elsewhere reports whether a line targets a registry other than host:
+// GitLab's package registry or a --registry / --repository-url flag.
+func elsewhere(line, host string) bool {
+	if strings.Contains(line, "CI_JOB_TOKEN") || strings.Contains(line, "CI_API_V4_URL") || strings.Contains(line, "/packages/npm") || strings.Contains(line, "/packages/pypi") {
+		return true
+	}
+	for _, f := range []string{"--registry", "--repository-url", "--publish-url", "--index-url"} {
+		if i := strings.Index(line, f); i >= 0 {
+			rest := line[i+len(f):]
+			if nl := strings.IndexAny(rest, "\n;&|"); nl >= 0 {
+				rest = rest[:nl]
+			}
+			if !strings.Contains(rest, host) && strings.TrimSpace(strings.TrimLeft(rest, "= ")) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// packageSignals are the stored-token signals of reg in the job.
+func packageSignals(ji *jobInfo, reg registryKind) []signal {
+	s := varSignals(ji, reg.tokens...)
+	for _, l := range ji.lines {
+		if reg.name == "npm" && strings.Contains(l.Value, "_authToken") {
+			if ref, ok := authTokenRef(l); ok {
+				s = append(s, signal{pos: l.Pos, key: "authToken\x00" + ref, conf: High,
+					what: fmt.Sprintf("writes the stored token $%s into .npmrc (_authToken)", ref)})
+			}
+		}
+		if reg.name == "pypi" && strings.Contains(l.Value, "__token__") {
+			if ref := storedRef(l.Value); ref != "" {
+				s = append(s, signal{pos: l.Pos, key: "token\x00" + ref, conf: High,
+					what: fmt.Sprintf("uploads with the stored API token $%s", ref)})
+			}
+		}
+	}
+	return s
+}
+
+// authTokenRef returns the variable an _authToken= takes its value from.
+func authTokenRef(l *pipeline.Node) (string, bool) {
+	i := strings.Index(l.Value, "_authToken")
+	rest := strings.TrimLeft(l.Value[i+len("_authToken"):], " =\"'")
+	refs := varRefs(rest)
+	if !strings.HasPrefix(rest, "$") || len(refs) == 0 || predefined(refs[0]) {
+		return "", false
+	}
+	return refs[0], true
+}

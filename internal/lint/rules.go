@@ -1,0 +1,30 @@
+package lint
+
+// registry is every rule, in documentation order.
+var registry = []Rule{
+	// secret: secrets written in the configuration
+	hardcodedAWSKey,
+	hardcodedGCPKey,
+	hardcodedAzureSecret,
+	hardcodedVaultToken,
+	hardcodedGitLabToken,
+	hardcodedPrivateKey,
+	hardcodedRegistryPassword,
+	credentialsInURL,
+	hardcodedPackageToken,
+	hardcodedSecret,
+	// stored: stored long-lived credentials that jobs use
+	storedAWSKeys,
+	storedGCPKey,
+	storedAzureSecret,
+	storedVaultToken,
+	storedPackageToken,
+	// oidc: ID token mistakes
+	deprecatedCIJobJWT,
+	idTokensInDefault,
+	sharedAudience,
+	idTokenLeak,
+	idTokensUnprotected,
+	debugTrace,
+	secretsWithoutToken,
+}

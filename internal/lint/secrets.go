@@ -1,0 +1,302 @@
+package lint
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/detect"
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
+
+// This file is the base of the "secret" rules (rule_hardcoded_*.go,
+// rule_credentials_in_url.go): where a pipeline writes values, and the
+// secrets detect finds in them. Each rule keeps the hits of its kinds.
+
+// secretRule reports the secrets of some detect kinds written in the
+// pipeline.
+type secretRule struct {
+	rule
+	kinds []detect.Kind
+	// replacement is the keyless component that replaces the secret.
+	replacement string
+	// fix is what to do instead, the end of the message.
+	fix string
+}
+
+func (r secretRule) Check(p *Pass) {
+	for _, h := range scanSecrets(p.Pipeline) {
+		if !r.owns(h.m.Kind) {
+			continue
+		}
+		f := Finding{
+			Confidence:  confidence(h.m.Confidence),
+			Pos:         h.pos,
+			Key:         h.where + "\x00" + h.m.Detector + "\x00" + h.sum,
+			Replacement: r.replacement,
+		}
+		what := h.m.Description
+		if h.m.Hint != "" {
+			what += " " + h.m.Hint
+		}
+		pair := ""
+		if h.paired {
+			f.Severity = Blocker
+			pair = pairNote(h.m.Detector)
+		}
+		f.Message = fmt.Sprintf("%s written in %s%s: %s", what, h.where, pair, r.fix)
+		p.Report(f)
+	}
+}
+
+func (r secretRule) owns(k detect.Kind) bool {
+	for _, o := range r.kinds {
+		if o == k {
+			return true
+		}
+	}
+	// A kind no rule names is a generic secret.
+	if r.meta.ID == "hardcoded-secret" {
+		_, known := secretKinds[k]
+		return !known
+	}
+	return false
+}
+
+// secretKinds are the kinds a specific rule reports.
+var secretKinds = map[detect.Kind]bool{
+	detect.KindAWSAccessKey: true, detect.KindGCPServiceKey: true, detect.KindAzureSecret: true,
+	detect.KindGitLabToken: true, detect.KindVaultToken: true, detect.KindPrivateKey: true,
+	detect.KindRegistryPassword: true, detect.KindURLCredentials: true, detect.KindPackageToken: true,
+	detect.KindGeneric: true,
+}
+
+func pairNote(detector string) string {
+	if detector == "aws-secret-access-key" {
+		return " together with its access key id in the same job (a complete key pair)"
+	}
+	return " together with its secret access key in the same job (a complete key pair)"
+}
+
+func confidence(c detect.Confidence) Confidence {
+	switch c {
+	case detect.Low:
+		return Low
+	case detect.Medium:
+		return Medium
+	}
+	return High
+}
+
+// secretHit is one secret written in the pipeline.
+type secretHit struct {
+	m      detect.Match
+	pos    pipeline.Pos
+	where  string // "variable AWS_SECRET_ACCESS_KEY", "script"
+	sum    string // SumKey of the secret, for the finding's Key
+	paired bool
+	secret string // for tests that check messages do not hold it
+}
+
+// scanSecrets finds every secret written in p's values, once per place
+// it is written, in the order the places are met. An AWS access key id
+// and a secret access key met in the same job (its own values, the
+// defaults it inherits, the global variables) are paired.
+func scanSecrets(p *pipeline.Pipeline) []secretHit {
+	s := &secretScan{p: p, seen: map[string]int{}}
+	// Global scope: variables, default:, workflow:rules:variables and
+	// include: entries.
+	global := s.scope()
+	s.variables(global, p.Global.Get("variables"), "global variable")
+	s.jobValues(global, p.Global.Get("default"), "default ")
+	for _, r := range items(p.Global.Get("workflow").Get("rules")) {
+		s.variables(global, r.Get("variables"), "workflow rules variable")
+	}
+	for _, inc := range p.Includes {
+		if inc.Kind == pipeline.IncludeRemote {
+			s.value(global, inc.Location, inc.Pos, detect.Context{Key: "remote"}, "include remote URL")
+		}
+		names := make([]string, 0, len(inc.Inputs))
+		for k := range inc.Inputs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			s.value(global, inc.Inputs[k], inc.Pos, detect.Context{Key: k}, "include input "+k)
+		}
+	}
+	s.pair(global, nil)
+	for _, j := range p.Jobs {
+		if j.Node == nil {
+			continue
+		}
+		sc := s.scope()
+		s.jobValues(sc, j.Node, "")
+		s.pair(sc, global)
+	}
+	return s.hits
+}
+
+type secretScan struct {
+	p    *pipeline.Pipeline
+	hits []secretHit
+	seen map[string]int // place and secret -> index in hits
+}
+
+// scope is the hits of one job (indexes into hits).
+type scope struct{ idx []int }
+
+func (s *secretScan) scope() *scope { return &scope{} }
+
+// pair marks the AWS key ids and secret keys of sc (with the global
+// scope's) as paired when both are present.
+func (s *secretScan) pair(sc, global *scope) {
+	var ids, keys []int
+	collect := func(c *scope) {
+		if c == nil {
+			return
+		}
+		for _, i := range c.idx {
+			switch s.hits[i].m.Detector {
+			case "aws-access-key-id":
+				ids = append(ids, i)
+			case "aws-secret-access-key":
+				keys = append(keys, i)
+			}
+		}
+	}
+	collect(sc)
+	collect(global)
+	if len(ids) == 0 || len(keys) == 0 {
+		return
+	}
+	for _, i := range append(ids, keys...) {
+		s.hits[i].paired = true
+	}
+}
+
+// value scans one value written at pos.
+func (s *secretScan) value(sc *scope, v string, pos pipeline.Pos, ctx detect.Context, where string) {
+	if strings.TrimSpace(v) == "" {
+		return
+	}
+	for _, m := range detect.Scan(v, ctx) {
+		if m.Start < 0 || m.End > len(v) || m.Start > m.End {
+			continue
+		}
+		sum := SumKey(v[m.Start:m.End])
+		k := fmt.Sprintf("%s:%d:%d\x00%s\x00%s", pos.File, pos.Line, pos.Col, m.Detector, sum)
+		i, ok := s.seen[k]
+		if !ok {
+			i = len(s.hits)
+			s.seen[k] = i
+			s.hits = append(s.hits, secretHit{m: m, pos: pos, where: where, sum: sum, secret: v[m.Start:m.End]})
+		}
+		sc.idx = append(sc.idx, i)
+	}
+}
+
+func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where string) {
+	if n == nil || n.Kind != pipeline.Scalar || n.Tag != "" && n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
+		return
+	}
+	pos := n.Pos
+	if strings.Contains(n.Raw, "$[[") {
+		// An input's value: report it where the value is written (the
+		// spec:inputs default or the include's inputs:), found by its text.
+		for _, m := range detect.Scan(n.Value, ctx) {
+			if at, ok := s.find(n.Value[m.Start:m.End], pos.File); ok {
+				pos = at
+				break
+			}
+		}
+	}
+	s.value(sc, n.Value, pos, ctx, where)
+}
+
+// find returns where text is written, looking in file first.
+func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
+	files := s.p.Files
+	for pass := 0; pass < 2; pass++ {
+		for _, f := range files {
+			if (f.Path == file) != (pass == 0) {
+				continue
+			}
+			i := bytes.Index(f.Src, []byte(text))
+			if i < 0 {
+				continue
+			}
+			line := 1 + bytes.Count(f.Src[:i], []byte("\n"))
+			col := i - bytes.LastIndexByte(f.Src[:i], '\n')
+			return pipeline.Pos{File: f.Path, Line: line, Col: col}, true
+		}
+	}
+	return pipeline.Pos{}, false
+}
+
+func (s *secretScan) variables(sc *scope, n *pipeline.Node, context string) {
+	for _, v := range variables(n, context) {
+		s.node(sc, v.value, detect.Context{Key: v.name}, context+" "+v.name)
+	}
+}
+
+// jobValues scans the values of a job (or of default:, prefix "default ").
+func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
+	if job == nil || job.Kind != pipeline.Map {
+		return
+	}
+	s.variables(sc, job.Get("variables"), prefix+"variable")
+	for _, r := range items(job.Get("rules")) {
+		s.variables(sc, r.Get("variables"), prefix+"rules variable")
+	}
+	for _, k := range scriptKeys {
+		for _, l := range scalars(job.Get(k)) {
+			s.node(sc, l, detect.Context{Script: true}, prefix+k)
+		}
+	}
+	for _, l := range scalars(job.Get("hooks").Get("pre_get_sources_script")) {
+		s.node(sc, l, detect.Context{Script: true}, prefix+"hooks:pre_get_sources_script")
+	}
+	s.image(sc, job.Get("image"), prefix+"image")
+	for _, svc := range items(job.Get("services")) {
+		s.service(sc, svc, prefix)
+	}
+	if env := job.Get("environment"); env != nil && env.Kind == pipeline.Map {
+		s.node(sc, env.Get("url"), detect.Context{Key: "url"}, prefix+"environment:url")
+	}
+	if inc := job.Get("trigger").Get("include"); inc != nil {
+		walk(inc, nil, func(path []string, n *pipeline.Node) {
+			if len(path) > 0 && path[len(path)-1] == "remote" {
+				s.node(sc, n, detect.Context{Key: "remote"}, prefix+"trigger:include remote URL")
+			}
+		})
+	}
+}
+
+func (s *secretScan) image(sc *scope, n *pipeline.Node, where string) {
+	if n != nil && n.Kind == pipeline.Map {
+		n = n.Get("name")
+	}
+	s.node(sc, n, detect.Context{Key: "image"}, where)
+}
+
+func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
+	if svc == nil {
+		return
+	}
+	if svc.Kind == pipeline.Scalar {
+		s.node(sc, svc, detect.Context{Key: "image"}, prefix+"services image")
+		return
+	}
+	alias := svc.Get("alias").String()
+	s.node(sc, svc.Get("name"), detect.Context{Key: "image"}, prefix+"services image")
+	for _, k := range []string{"entrypoint", "command"} {
+		for _, l := range scalars(svc.Get(k)) {
+			s.node(sc, l, detect.Context{Script: true, Alias: alias}, prefix+"services "+k)
+		}
+	}
+	for _, v := range variables(svc.Get("variables"), "") {
+		s.node(sc, v.value, detect.Context{Key: v.name, Alias: alias}, prefix+"services variable "+v.name)
+	}
+}
