@@ -137,6 +137,12 @@ func TestComponentsShareInstallAndScripts(t *testing.T) {
 	if err != nil || len(templates) < 2 {
 		t.Fatalf("templates: %v %v", templates, err)
 	}
+	compared := 0
+	defer func() {
+		if compared < 4 {
+			t.Errorf("compared %d credential components, want every one of aws, gcp, azure, vault, sts", compared+1)
+		}
+	}()
 	type hidden struct {
 		BeforeScript []string `yaml:"before_script"`
 		AfterScript  []string `yaml:"after_script"`
@@ -156,13 +162,13 @@ func TestComponentsShareInstallAndScripts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
+		hiddenNode, ok := body["$[[ inputs.as ]]"]
+		if !ok {
+			continue // not a credential component (lint)
+		}
 		install, ok := body["keyless:install"]
 		if !ok {
 			t.Fatalf("%s has no keyless:install job", path)
-		}
-		hiddenNode, ok := body["$[[ inputs.as ]]"]
-		if !ok {
-			t.Fatalf("%s has no job named $[[ inputs.as ]]", path)
 		}
 		var job hidden
 		if err := hiddenNode.Decode(&job); err != nil {
@@ -175,6 +181,7 @@ func TestComponentsShareInstallAndScripts(t *testing.T) {
 			first, firstInstall, firstJob = path, install, job
 			continue
 		}
+		compared++
 		a, _ := yaml.Marshal(&firstInstall)
 		b, _ := yaml.Marshal(&install)
 		if d := cmp.Diff(string(a), string(b)); d != "" {

@@ -463,6 +463,21 @@ func checkExamplePipeline(t *testing.T, p peers, name, examplePath string) {
 	if err := yaml.Unmarshal([]byte(r.Stdout), &pipeline); err != nil {
 		t.Fatal(err)
 	}
+	if name == "lint" {
+		var j struct {
+			Script    []string `yaml:"script"`
+			Artifacts struct {
+				Reports struct {
+					CodeQuality any `yaml:"codequality"`
+				} `yaml:"reports"`
+			} `yaml:"artifacts"`
+		}
+		n, ok := pipeline["keyless-lint"]
+		if !ok || n.Decode(&j) != nil || !strings.Contains(strings.Join(j.Script, "\n"), "keyless lint --format codequality") || j.Artifacts.Reports.CodeQuality == nil {
+			t.Errorf("%s: no job keyless-lint that publishes a codequality report:\n%s", examplePath, r.Stdout)
+		}
+		return
+	}
 	users := 0
 	for jobName, n := range pipeline {
 		var j job

@@ -85,6 +85,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	code := ExitCode(err)
+	var fe *findingsError
+	if errors.As(err, &fe) {
+		return code // the findings are the message
+	}
 	var ee *exchange.ExitError
 	if errors.As(err, &ee) && ee.Err == nil {
 		return code // the command's own failure; it has spoken for itself
@@ -145,7 +149,7 @@ func newApp(env Env) *cli.App {
 	for _, p := range providers {
 		app.Commands = append(app.Commands, p.command(env))
 	}
-	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env))
+	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env), lintCommand(env))
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
 		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodeHelp
