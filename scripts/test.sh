@@ -10,3 +10,8 @@ go vet ./...
 . scripts/peers.sh
 peers_start
 KEYLESS_E2E=1 go test -race -count=1 "$@" ./...
+# The fuzz targets, briefly (make fuzz runs them longer); only for a full run.
+if [ $# -eq 0 ]; then
+  go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/pipeline
+  go test -run '^$' -fuzz FuzzScan -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/detect
+fi

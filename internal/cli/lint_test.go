@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// lintProject is a project with synthetic secrets (see its files).
+const lintProject = "../../testdata/cli/lint-project"
+
+// lintSecrets are the synthetic secrets written in lintProject: no output
+// of keyless lint may hold one.
+var lintSecrets = []string{"AKIAZ7Q3K9W2M5T8X4RB", "q8Vn2Lr7Tz4Kp1Xw9Hc6Bf3Jm5Sd0Gy8Ua2Ne7Rk", "glpat-Zq8Vn2Lr7Tz4Kp1Xw9Hc", "Hq3vL9sT2wX7nB4kR8mZ6cJ1"}
+
+// copyProject copies lintProject to a temporary directory, so that tests
+// can change it.
+func copyProject(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(lintProject, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(lintProject, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// lintGolden compares o with testdata/cli/lint-NAME.golden, the project's
+// directory written PROJECT, and checks that no secret is in it.
+func lintGolden(t *testing.T, name, dir string, o outcome) {
+	t.Helper()
+	for _, s := range lintSecrets {
+		if strings.Contains(o.Stdout+o.Stderr, s) {
+			t.Errorf("a secret (%.4s…) is in keyless lint's output", s)
+		}
+	}
+	for _, s := range []*string{&o.Stdout, &o.Stderr} {
+		*s = strings.ReplaceAll(*s, dir, "PROJECT")
+		*s = strings.ReplaceAll(*s, `"version": "`+Version+`"`, `"version": "VERSION"`)
+	}
+	got := "exit " + itoa(o.Code) + "\n--- stdout\n" + o.Stdout + "--- stderr\n" + o.Stderr
+	path := filepath.Join("..", "..", "testdata", "cli", "lint-"+name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/cli -update)", err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s (-want +got):\n%s", path, d)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func TestLintGolden(t *testing.T) {
+	dir := copyProject(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"text", nil},
+		{"json", []string{"--format", "json"}},
+		{"sarif", []string{"--format", "sarif"}},
+		{"codequality", []string{"--format", "codequality"}},
+		{"fail-on-never", []string{"--fail-on", "never", "--format", "json"}},
+		{"fail-on-blocker", []string{"--fail-on", "blocker", "--rule", "deprecated-ci-job-jwt"}},
+		{"rule", []string{"--rule", "hardcoded-aws-key,hardcoded-gitlab-token"}},
+		{"skip-rule", []string{"--skip-rule", "hardcoded-aws-key", "--skip-rule", "include"}},
+		{"bad-rule", []string{"--rule", "hardcoded-aws"}},
+		{"bad-format", []string{"--format", "xml"}},
+		{"bad-fail-on", []string{"--fail-on", "severe"}},
+		{"bad-input", []string{"--input", "novalue"}},
+		{"list-rules", []string{"--list-rules"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := keyless(t, nil, append(append([]string{"lint"}, tc.args...), dir)...)
+			lintGolden(t, tc.name, dir, o)
+		})
+	}
+}
+
+func TestLintPathErrors(t *testing.T) {
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing", []string{filepath.Join(empty, "nope")}, ExitUsage, "no such file or directory"},
+		{"no-config", []string{empty}, ExitUsage, "no .gitlab-ci.yml in it: pass the configuration file itself, --ci-config FILE, or -r to search below it"},
+		{"recursive-none", []string{"-r", empty}, ExitUsage, "no .gitlab-ci.yml below it"},
+		{"ci-config-outside", []string{"--ci-config", "../x.yml", empty}, ExitUsage, "give the path inside the project directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := keyless(t, nil, append([]string{"lint"}, tc.args...)...)
+			if o.Code != tc.code || !strings.Contains(o.Stderr, tc.want) {
+				t.Errorf("exit %d, want %d with %q\n%s", o.Code, tc.code, tc.want, o.Stderr)
+			}
+		})
+	}
+
+	// A configuration file keyless cannot read is a failure (3); the
+	// other projects are still linted and reported.
+	unreadable := t.TempDir()
+	os.Mkdir(filepath.Join(unreadable, ".gitlab-ci.yml"), 0o755) // a directory: read fails
+	ok := copyProject(t)
+	o := keyless(t, nil, "lint", "--format", "json", unreadable, ok)
+	if o.Code != ExitFailure || !strings.Contains(o.Stderr, ".gitlab-ci.yml") || !strings.Contains(o.Stdout, "hardcoded-aws-key") {
+		t.Errorf("an unreadable configuration: exit %d\n%s\n%s", o.Code, o.Stderr, o.Stdout)
+	}
+}
+
+func TestLintOutputFileIsAtomic(t *testing.T) {
+	dir := copyProject(t)
+	out := filepath.Join(t.TempDir(), "gl-code-quality-report.json")
+	o := keyless(t, nil, "lint", "--format", "codequality", "--output", out, dir)
+	if o.Code != ExitFindings || o.Stdout != "" {
+		t.Fatalf("exit %d, stdout %q\n%s", o.Code, o.Stdout, o.Stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cq []map[string]any
+	if err := json.Unmarshal(b, &cq); err != nil || len(cq) == 0 {
+		t.Fatalf("the report is not Code Quality JSON: %v\n%s", err, b)
+	}
+	// Into a directory that does not exist: failure, nothing written.
+	missing := filepath.Join(t.TempDir(), "no", "report.json")
+	if o := keyless(t, nil, "lint", "--format", "json", "--output", missing, dir); o.Code != ExitFailure {
+		t.Errorf("writing into a missing directory: exit %d\n%s", o.Code, o.Stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 1 {
+		t.Errorf("temporary files left beside the report: %v", entries)
+	}
+}
+
+// A baseline accepts today's findings; a secret added later is new even
+// on a line that had a finding, and moving code keeps the baseline valid.
+func TestLintBaseline(t *testing.T) {
+	dir := copyProject(t)
+	base := filepath.Join(t.TempDir(), "baseline.json")
+	if o := keyless(t, nil, "lint", "--baseline", base, "--write-baseline", dir); o.Code != ExitOK || !strings.Contains(o.Stderr, "wrote 6 findings to the baseline") {
+		t.Fatalf("write-baseline: exit %d\n%s", o.Code, o.Stderr)
+	}
+	b, _ := os.ReadFile(base)
+	for _, s := range lintSecrets {
+		if strings.Contains(string(b), s) {
+			t.Errorf("the baseline holds a secret (%.4s…)", s)
+		}
+	}
+	if o := keyless(t, nil, "lint", "--baseline", base, dir); o.Code != ExitOK || !strings.Contains(o.Stdout, "no findings") {
+		t.Errorf("with the baseline: exit %d\n%s", o.Code, o.Stdout)
+	}
+
+	// Move everything down three lines, and add a new token.
+	ci := filepath.Join(dir, ".gitlab-ci.yml")
+	src, _ := os.ReadFile(ci)
+	moved := "# moved\n# down\n# three lines\n" + string(src) + "\nlater:\n  script:\n    - 'curl -H \"PRIVATE-TOKEN: glpat-Mw4Rt8Yp2Qs6Ux1Zc9Vb\" \"$CI_API_V4_URL\"'\n"
+	if err := os.WriteFile(ci, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := keyless(t, nil, "lint", "--baseline", base, "--format", "json", dir)
+	var rep struct {
+		Findings []struct{ Rule, Path string }
+	}
+	if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if o.Code != ExitFindings || len(rep.Findings) != 1 || rep.Findings[0].Rule != "hardcoded-gitlab-token" || rep.Findings[0].Path != ".gitlab-ci.yml" {
+		t.Errorf("after moving code and adding a token: exit %d, %+v", o.Code, rep.Findings)
+	}
+	if o := keyless(t, nil, "lint", "--baseline", filepath.Join(dir, "nope.json"), dir); o.Code != ExitUsage || !strings.Contains(o.Stderr, "--write-baseline") {
+		t.Errorf("a missing baseline: exit %d\n%s", o.Code, o.Stderr)
+	}
+}
+
+// With several projects, paths are relative to the working directory and
+// each project's findings keep their own fingerprints.
+func TestLintRecursive(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a", "b/c"} {
+		dst := filepath.Join(root, name)
+		src := copyProject(t)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err := os.Rename(src, dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(root)
+	o := keyless(t, nil, "lint", "-r", "--format", "json", "--rule", "hardcoded-gitlab-token", ".")
+	var rep struct {
+		Findings []struct{ Path, Fingerprint string }
+	}
+	if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, o.Stderr)
+	}
+	var paths []string
+	for _, f := range rep.Findings {
+		paths = append(paths, f.Path)
+	}
+	if d := cmp.Diff([]string{"a/ci/deploy.yml", "b/c/ci/deploy.yml"}, paths); d != "" {
+		t.Error(d)
+	}
+}
