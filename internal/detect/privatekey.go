@@ -58,7 +58,7 @@ func scanPrivateKey(s *scanner) {
 			}
 		}
 		body := v[bodyStart:bodyEnd]
-		if keyBody(body) < minKeyBody || longestRun(body, isB64) < 40 || lowVariety(body) || hasFold(body, "xxxx") || strings.Contains(body, "...") || strings.Contains(body, "…") {
+		if keyBody(body) < minKeyBody || longestRun(body, isB64) < 40 || lowVariety(body) || hasFold(body, "xxxxxxxx") || strings.Contains(body, "...") || strings.Contains(body, "…") {
 			continue
 		}
 		for end > at && isSpace(v[end-1]) {

@@ -109,6 +109,23 @@ type Finding struct {
 type Pass struct {
 	Pipeline *pipeline.Pipeline
 	report   func(Finding)
+	// memo holds what several rules compute from the same pipeline (the
+	// secrets written in it), computed once per Run.
+	memo map[string]any
+}
+
+// Memo returns the value of key, computing it with f the first time in a
+// Run: rules that share a scan of the pipeline do it once.
+func (p *Pass) Memo(key string, f func() any) any {
+	if p.memo == nil {
+		p.memo = map[string]any{}
+	}
+	v, ok := p.memo[key]
+	if !ok {
+		v = f()
+		p.memo[key] = v
+	}
+	return v
 }
 
 // Report records a finding of the rule.

@@ -1,6 +1,10 @@
 package lint
 
-import "gitlab.com/keyless-ci/keyless/internal/pipeline"
+import (
+	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
 
 // problemRules report what the pipeline model could not read or resolve.
 var problemRules = []Meta{
@@ -40,8 +44,20 @@ func problemRule(kind string) string {
 }
 
 func problemFindings(p *pipeline.Pipeline) []Finding {
+	// When an include was not read, a job or key "not defined" may well be
+	// defined there: the include finding already says what was left out,
+	// so those are not reported one by one.
+	partial := false
+	for _, pr := range p.Problems {
+		if pr.Kind == "include" || pr.Kind == "unresolved" {
+			partial = true
+		}
+	}
 	var out []Finding
 	for _, pr := range p.Problems {
+		if partial && (pr.Kind == "extends" || pr.Kind == "reference") && strings.Contains(pr.Message, "not defined") {
+			continue
+		}
 		id := problemRule(pr.Kind)
 		var sev Severity
 		for _, m := range problemRules {

@@ -25,7 +25,7 @@ type idTokenLeakRule struct{ rule }
 
 func (r idTokenLeakRule) Check(p *Pass) {
 	var sites siteFindings
-	for _, ji := range jobInfos(p.Pipeline) {
+	for _, ji := range p.jobInfos() {
 		toks := map[string][]string{} // token variable -> its audiences
 		for _, t := range ji.tokens {
 			toks[t.name] = t.audiences()

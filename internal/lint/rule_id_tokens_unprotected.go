@@ -36,7 +36,7 @@ func (r idTokensUnprotectedRule) Check(p *Pass) {
 	if !wfOpen {
 		return
 	}
-	for _, ji := range jobInfos(p.Pipeline) {
+	for _, ji := range p.jobInfos() {
 		n := ji.job.Node
 		if !exchangeable(ji) || n.Get("environment") != nil {
 			continue

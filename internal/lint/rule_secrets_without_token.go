@@ -17,7 +17,7 @@ type secretsWithoutTokenRule struct{ rule }
 
 func (r secretsWithoutTokenRule) Check(p *Pass) {
 	var sites siteFindings
-	for _, ji := range jobInfos(p.Pipeline) {
+	for _, ji := range p.jobInfos() {
 		if len(ji.tokens) < 2 {
 			continue
 		}

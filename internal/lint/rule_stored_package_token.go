@@ -53,7 +53,7 @@ var packageRegistries = []registryKind{
 
 func (r storedPackageTokenRule) Check(p *Pass) {
 	var sites siteFindings
-	for _, ji := range jobInfos(p.Pipeline) {
+	for _, ji := range p.jobInfos() {
 		for _, reg := range packageRegistries {
 			if ji.tokenFor(reg.name) || !publishesTo(ji, reg) {
 				continue

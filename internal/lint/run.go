@@ -77,12 +77,13 @@ func Run(p *pipeline.Pipeline, o Options) ([]Finding, error) {
 		return false
 	}
 	var all []Finding
+	memo := map[string]any{}
 	for _, r := range registry {
 		m := r.Meta()
 		if !on(m.ID) {
 			continue
 		}
-		pass := &Pass{Pipeline: p, report: func(f Finding) {
+		pass := &Pass{Pipeline: p, memo: memo, report: func(f Finding) {
 			if f.Rule == "" {
 				f.Rule = m.ID
 			}

@@ -26,7 +26,8 @@ type secretRule struct {
 }
 
 func (r secretRule) Check(p *Pass) {
-	for _, h := range scanSecrets(p.Pipeline) {
+	hits := p.Memo("secrets", func() any { return scanSecrets(p.Pipeline) }).([]secretHit)
+	for _, h := range hits {
 		if !r.owns(h.m.Kind) {
 			continue
 		}

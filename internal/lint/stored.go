@@ -192,7 +192,7 @@ type storedRule struct {
 
 func (r storedRule) Check(p *Pass) {
 	var sites siteFindings
-	for _, ji := range jobInfos(p.Pipeline) {
+	for _, ji := range p.jobInfos() {
 		if r.exchanged(ji) {
 			continue
 		}
@@ -320,4 +320,10 @@ func (ji *jobInfo) firstRun(cmd string) *pipeline.Node {
 		}
 	}
 	return nil
+}
+
+// jobInfos returns what several rules read of each job, computed once per
+// Run. Rules must not change it.
+func (p *Pass) jobInfos() []*jobInfo {
+	return p.Memo("jobInfos", func() any { return jobInfos(p.Pipeline) }).([]*jobInfo)
 }
