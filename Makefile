@@ -2,13 +2,17 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test bench bench-sts bench-lint fuzz clean
+.PHONY: all build build-slim demo test bench bench-sts bench-lint fuzz clean
 
 all: build
 
 ## build: the static, stripped helper binary at bin/keyless
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyless ./cmd/keyless
+
+## build-slim: the credential helper alone (no lint), for CI jobs that download it, at bin/keyless-slim
+build-slim:
+	CGO_ENABLED=0 go build -trimpath -tags keyless_slim -ldflags '$(LDFLAGS)' -o bin/keyless-slim ./cmd/keyless
 
 ## demo: the whole AWS exchange on this machine: test issuer, MinIO's STS, keyless, the AWS CLI
 demo:

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 export KEYLESS_TOOLS=${KEYLESS_TOOLS:-$HOME/.cache/keyless-tools}
 scripts/install-peers.sh
 go vet ./...
+go vet -tags keyless_slim ./...   # the helper-only build (make build-slim) compiles too
 # shellcheck source=scripts/peers.sh
 . scripts/peers.sh
 peers_start

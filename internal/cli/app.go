@@ -64,6 +64,13 @@ func usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
+// findingsError ends keyless lint with exit code 1, silently: the findings
+// have spoken.
+type findingsError struct{ n int }
+
+func (e *findingsError) Error() string { return fmt.Sprintf("%d findings", e.n) }
+func (e *findingsError) ExitCode() int { return ExitFindings }
+
 // Run runs keyless with args (args[0] is the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, env Env) int {
@@ -149,7 +156,8 @@ func newApp(env Env) *cli.App {
 	for _, p := range providers {
 		app.Commands = append(app.Commands, p.command(env))
 	}
-	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env), lintCommand(env))
+	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env))
+	app.Commands = append(app.Commands, toolCommands(env)...)
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
 		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodeHelp

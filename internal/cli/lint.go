@@ -1,3 +1,5 @@
+//go:build !keyless_slim
+
 package cli
 
 import (
@@ -211,13 +213,6 @@ type lintResult struct {
 	sources  map[string][]byte
 	err      error
 }
-
-// findingsError ends keyless lint with exit code 1, silently: the findings
-// have spoken.
-type findingsError struct{ n int }
-
-func (e *findingsError) Error() string { return fmt.Sprintf("%d findings", e.n) }
-func (e *findingsError) ExitCode() int { return ExitFindings }
 
 func runLint(env Env, o lintOptions) error {
 	// Linting allocates many short-lived nodes: collect garbage when the

@@ -1,0 +1,13 @@
+//go:build !keyless_slim
+
+package cli
+
+import "github.com/urfave/cli/v2"
+
+// toolCommands are the commands beyond the credential helper: lint (and
+// the GitLab API client it reads includes with). The keyless_slim build
+// tag leaves them out of a helper-only binary, which CI jobs download
+// (make build-slim).
+func toolCommands(env Env) []*cli.Command {
+	return []*cli.Command{lintCommand(env)}
+}
