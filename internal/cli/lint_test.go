@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/keyless-ci/keyless/internal/gitlabapi/gitlabtest"
 )
 
 // lintProject is a project with synthetic secrets (see its files).
@@ -229,5 +231,46 @@ func TestLintRecursive(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"a/ci/deploy.yml", "b/c/ci/deploy.yml"}, paths); d != "" {
 		t.Error(d)
+	}
+}
+
+// --online reads project: and template: includes through the GitLab API
+// (the fake GitLab, through client-go), so a secret in an included file of
+// another project is found there.
+func TestLintOnline(t *testing.T) {
+	gl := gitlabtest.New(t)
+	gl.AddProject("platform/ci-templates")
+	// Synthetic test data shaped as a GitLab token.
+	gl.AddFile("platform/ci-templates", "main", "deploy.yml", ".deploy:\n  script:\n    - 'curl -H \"PRIVATE-TOKEN: glpat-Rt5Yu8Io2Pa4Sd6Fg1Hj\" \"$CI_API_V4_URL\"'\n")
+	gl.AddTemplate("Jobs/Build", "build:\n  script: [make]\n")
+	dir := t.TempDir()
+	ci := "include:\n  - project: platform/ci-templates\n    ref: main\n    file: deploy.yml\n  - template: Jobs/Build.gitlab-ci.yml\n\ndeploy:\n  extends: .deploy\n"
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(ci), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITLAB_TOKEN": gl.Token}
+	o := keyless(t, env, "lint", "--online", "--gitlab-url", gl.URL, "--format", "json", dir)
+	var rep struct {
+		Findings []struct{ Rule, Path string }
+	}
+	if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, o.Stderr)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Rule+"@"+f.Path)
+	}
+	if d := cmp.Diff([]string{"hardcoded-gitlab-token@project:platform/ci-templates@main:/deploy.yml"}, got); d != "" {
+		t.Errorf("online findings (-want +got):\n%s\n%s", d, o.Stderr)
+	}
+	if strings.Contains(o.Stdout+o.Stderr, gl.Token) || strings.Contains(o.Stdout+o.Stderr, "glpat-Rt5Yu8") {
+		t.Error("a token is in the output")
+	}
+	// Offline the same project notes what it did not read.
+	if o := keyless(t, nil, "lint", "--format", "json", dir); !strings.Contains(o.Stdout, "read them") {
+		t.Errorf("offline: %s", o.Stdout)
+	}
+	if o := keyless(t, map[string]string{"GITLAB_TOKEN": ""}, "lint", "--online", dir); o.Code != ExitUsage || !strings.Contains(o.Stderr, "set GITLAB_TOKEN") {
+		t.Errorf("--online without a token: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
