@@ -1,9 +1,9 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -212,7 +212,7 @@ func componentFields(ref string) map[string]string {
 func (l *loader) includeLocal(e incEntry, depth int) []*Node {
 	inc := e.inc
 	loc := inc.Location
-	if l.root == "" {
+	if l.root == "" && l.o.FS == nil {
 		l.problem(inc.Pos, "include", fmt.Sprintf("local include %q cannot be read without a project directory; lint the project directory instead", loc))
 		return nil
 	}
@@ -222,7 +222,11 @@ func (l *loader) includeLocal(e incEntry, depth int) []*Node {
 	}
 	var paths []string
 	if strings.ContainsAny(loc, "*") {
-		paths = l.glob(strings.TrimPrefix(loc, "/"))
+		var err error
+		if paths, err = l.glob(strings.TrimPrefix(loc, "/")); err != nil {
+			l.problem(inc.Pos, "include", fmt.Sprintf("local include %q is a glob and the project's files cannot be listed (%v); name the files one by one to have them checked", loc, err))
+			return nil
+		}
 	} else {
 		p := path.Clean(strings.TrimPrefix(loc, "/"))
 		if p == ".." || strings.HasPrefix(p, "../") || p == "." {
@@ -244,20 +248,23 @@ func (l *loader) includeLocal(e incEntry, depth int) []*Node {
 			inc.Resolved = true
 			continue
 		}
-		full := filepath.Join(l.root, filepath.FromSlash(p))
-		st, err := os.Stat(full)
-		if err != nil || st.IsDir() {
-			l.problem(inc.Pos, "include", fmt.Sprintf("local include %q does not exist in the project; add the file or fix the path", p))
+		size, err := l.statLocal(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				l.problem(inc.Pos, "include", fmt.Sprintf("local include %q does not exist in the project; add the file or fix the path", p))
+			} else {
+				l.problem(inc.Pos, "include", fmt.Sprintf("read local include %q: %v", p, err))
+			}
 			continue
 		}
 		if !l.countFile(inc) {
 			break
 		}
-		if st.Size() > l.maxSize() {
+		if size > l.maxSize() {
 			l.problem(inc.Pos, "limit", fmt.Sprintf("included file %q is larger than %d bytes; it is not read", p, l.maxSize()))
 			continue
 		}
-		src, err := os.ReadFile(full)
+		src, err := l.readLocal(p)
 		if err != nil {
 			l.problem(inc.Pos, "include", fmt.Sprintf("read local include %q: %v", p, err))
 			continue
@@ -272,7 +279,12 @@ func (l *loader) includeLocal(e incEntry, depth int) []*Node {
 }
 
 // glob matches pattern against the project's files, sorted.
-func (l *loader) glob(pattern string) []string {
+func (l *loader) glob(pattern string) ([]string, error) {
+	if l.o.FS != nil {
+		if err := l.fsTree(); err != nil {
+			return nil, err
+		}
+	}
 	if l.tree == nil {
 		l.tree = []string{}
 		_ = filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
@@ -297,7 +309,7 @@ func (l *loader) glob(pattern string) []string {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // globMatch matches name against pattern: * any run of characters but

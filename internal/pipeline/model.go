@@ -6,6 +6,8 @@
 // each is recorded and the rest of the configuration is still modelled.
 package pipeline
 
+import "io/fs"
+
 // Pos is where a value is written. File is slash-separated and relative to
 // the project root; Line and Col are 1-based (0 when unknown).
 type Pos struct {
@@ -157,6 +159,12 @@ type Options struct {
 	// MaxFileSize bounds one file (default 8 MiB; GitLab's own limit is
 	// smaller); a larger file is a "limit" problem, not read.
 	MaxFileSize int64
+	// FS, when set, holds the project's files (paths relative to the
+	// project root, without a leading slash): LoadFS reads the main file
+	// from it, and local includes are read from it instead of the disk.
+	// A glob include needs fs.ReadDir; where FS cannot list directories
+	// (an API-backed FS) the glob is an "include" problem.
+	FS fs.FS
 }
 
 // Fetcher reads an include that is not in the project directory. It
