@@ -46,8 +46,27 @@ type Server struct {
 	RateLimit int
 	// RetryAfter is the Retry-After of a 429 (default 1 s).
 	RetryAfter time.Duration
-	// Now is the server's clock (default: a fixed time that Advance moves).
+	// Now is the server's clock (default: a fixed time that Advance moves;
+	// time.Now for NewServer).
 	Now func() time.Time
+	// Latency, when positive, delays every request by that long before it
+	// is answered (the request's context ends the wait early), standing
+	// for the network and GitLab's own time. /-/stats is not delayed.
+	Latency time.Duration
+	// TokenRateLimit, when positive, is GitLab's authenticated API limit:
+	// requests allowed per minute per token (GitLab.com: 2,000), counted in
+	// windows aligned on the minute of Now as Rack::Attack does. Every
+	// answer carries RateLimit-Name, -Limit, -Observed, -Remaining, -Reset
+	// and -ResetTime; the requests past the limit are answered 429 with
+	// Retry-After, the whole seconds to the window's end (at least 1).
+	// Throttled requests count too, as in GitLab.
+	TokenRateLimit int
+	// NoRequestLog stops recording requests for Requests (a long-running
+	// server would grow without bound); Stats still counts them.
+	NoRequestLog bool
+	// StatsEndpoint serves GET /-/stats: Stats as JSON, outside the API
+	// (no token, latency or rate limit). NewServer sets it.
+	StatsEndpoint bool
 
 	mu        sync.Mutex
 	clock     time.Time
@@ -66,6 +85,19 @@ type Server struct {
 	inWindow  int
 	requests  []Request
 	nextID    int64
+
+	// Indexes of the slices above, for instances of thousands of
+	// projects. Lookups check what they find against the fields (which
+	// tests may change) and fall back to a scan.
+	projByID    map[int64]*Project
+	projByPath  map[string]*Project // lower-cased path
+	groupByID   map[int64]*Group
+	groupByPth  map[string]*Group // lower-cased path
+	refs        map[string]bool   // fileKey(id, ref, "")
+	tokWindows  map[string]*tokenWindow
+	stats       Stats
+	statsRoutes map[string]int64
+	statsCodes  map[int]int64
 }
 
 type user struct {
@@ -129,24 +161,38 @@ type Request struct {
 
 // New starts a fake closed when t ends.
 func New(t testing.TB) *Server {
+	s := newServer()
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newServer is a Server with its data and clock, without an HTTP server.
+func newServer() *Server {
 	s := &Server{
-		Token:     "glpat-gitlabtest-token",
-		clock:     time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
-		users:     map[string]*user{},
-		vars:      map[string][]Variable{},
-		files:     map[string]string{},
-		templates: map[string]string{},
-		releases:  map[int64][]string{},
-		issues:    map[int64][]*issue{},
-		nextID:    100,
+		Token:       "glpat-gitlabtest-token",
+		clock:       time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
+		users:       map[string]*user{},
+		vars:        map[string][]Variable{},
+		files:       map[string]string{},
+		templates:   map[string]string{},
+		releases:    map[int64][]string{},
+		issues:      map[int64][]*issue{},
+		nextID:      100,
+		projByID:    map[int64]*Project{},
+		projByPath:  map[string]*Project{},
+		groupByID:   map[int64]*Group{},
+		groupByPth:  map[string]*Group{},
+		refs:        map[string]bool{},
+		tokWindows:  map[string]*tokenWindow{},
+		statsRoutes: map[string]int64{},
+		statsCodes:  map[int]int64{},
 	}
 	s.Now = func() time.Time {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.clock
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -183,6 +229,8 @@ func (s *Server) addGroup(fullPath string) *Group {
 	s.nextID++
 	g := &Group{ID: s.nextID, FullPath: fullPath, ParentID: parent}
 	s.groups = append(s.groups, g)
+	s.groupByID[g.ID] = g
+	s.groupByPth[strings.ToLower(fullPath)] = g
 	return g
 }
 
@@ -205,6 +253,8 @@ func (s *Server) AddProject(pathWithNamespace string) *Project {
 		IDTokenSubClaimComponents: []string{"project_path", "ref_type", "ref"},
 	}
 	s.projects = append(s.projects, p)
+	s.projByID[p.ID] = p
+	s.projByPath[strings.ToLower(pathWithNamespace)] = p
 	return p
 }
 
@@ -241,6 +291,7 @@ func (s *Server) AddFile(project, ref, path, content string) {
 		panic("gitlabtest: no project " + project)
 	}
 	s.files[fileKey(p.ID, ref, strings.TrimPrefix(path, "/"))] = content
+	s.refs[fileKey(p.ID, ref, "")] = true
 }
 
 func fileKey(id int64, ref, path string) string { return fmt.Sprintf("%d\x00%s\x00%s", id, ref, path) }
@@ -340,6 +391,9 @@ func (s *Server) user(token string) *user {
 }
 
 func (s *Server) groupByPath(p string) *Group {
+	if g := s.groupByPth[strings.ToLower(p)]; g != nil && strings.EqualFold(g.FullPath, p) {
+		return g
+	}
 	for _, g := range s.groups {
 		if strings.EqualFold(g.FullPath, p) {
 			return g
@@ -349,6 +403,9 @@ func (s *Server) groupByPath(p string) *Group {
 }
 
 func (s *Server) projectByPath(p string) *Project {
+	if pr := s.projByPath[strings.ToLower(p)]; pr != nil && strings.EqualFold(pr.PathWithNamespace, p) {
+		return pr
+	}
 	for _, pr := range s.projects {
 		if strings.EqualFold(pr.PathWithNamespace, p) {
 			return pr
@@ -360,6 +417,9 @@ func (s *Server) projectByPath(p string) *Project {
 // group finds a group by ID or full path (the decoded :id).
 func (s *Server) group(id string) *Group {
 	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+		if g := s.groupByID[n]; g != nil && g.ID == n {
+			return g
+		}
 		for _, g := range s.groups {
 			if g.ID == n {
 				return g
@@ -372,6 +432,9 @@ func (s *Server) group(id string) *Group {
 
 func (s *Server) project(id string) *Project {
 	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+		if p := s.projByID[n]; p != nil && p.ID == n {
+			return p
+		}
 		for _, p := range s.projects {
 			if p.ID == n {
 				return p
@@ -383,6 +446,9 @@ func (s *Server) project(id string) *Project {
 }
 
 func (s *Server) groupPath(id int64) string {
+	if g := s.groupByID[id]; g != nil && g.ID == id {
+		return g.FullPath
+	}
 	for _, g := range s.groups {
 		if g.ID == id {
 			return g.FullPath
@@ -409,11 +475,21 @@ func jsonResp(status int, v any) resp {
 func message(status int, msg string) resp { return jsonResp(status, map[string]string{"message": msg}) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.StatsEndpoint && r.URL.Path == statsPath {
+		s.serveStats(w, r)
+		return
+	}
+	if !s.delay(r) {
+		return // the client is gone
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	now := s.Now()
 	s.mu.Lock()
 	out := s.handle(r, body, now)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Status: out.status})
+	if !s.NoRequestLog {
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Status: out.status})
+	}
+	s.count(r, out.status)
 	s.mu.Unlock()
 	for k, v := range out.header {
 		w.Header()[k] = v
@@ -423,11 +499,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle answers r; s.mu is held.
-func (s *Server) handle(r *http.Request, body []byte, now time.Time) resp {
+func (s *Server) handle(r *http.Request, body []byte, now time.Time) (res resp) {
 	// Rate limiting comes first, as GitLab's Rack::Attack runs before
 	// authentication. https://docs.gitlab.com/security/rate_limits/#headers
 	if out, limited := s.rateLimit(now); limited {
 		return out
+	}
+	if s.TokenRateLimit > 0 {
+		out, limited, lh := s.tokenRateLimit(r, now)
+		if limited {
+			return out
+		}
+		defer func() { // every answer carries the limit's headers
+			if res.header == nil {
+				res.header = http.Header{}
+			}
+			res.header = mergeHeader(res.header, lh)
+		}()
 	}
 	if len(s.faults) > 0 {
 		st := s.faults[0]
@@ -586,6 +674,9 @@ func (s *Server) groupJSON(g *Group) map[string]any {
 // (order_by=id only, as GitLab), else offset.
 // https://docs.gitlab.com/api/rest/#keyset-based-pagination
 func (s *Server) listProjects(r *http.Request, ps []*Project, q url.Values) resp {
+	if out, ok := s.listProjectsFast(r, ps, q); ok {
+		return out
+	}
 	ps = slices.Clone(ps)
 	if q.Get("archived") == "false" {
 		ps = slices.DeleteFunc(ps, func(p *Project) bool { return p.Archived })
@@ -619,11 +710,13 @@ func (s *Server) listProjects(r *http.Request, ps []*Project, q url.Values) resp
 		}
 		return res
 	}
-	items := make([]any, len(ps))
-	for i, p := range ps {
-		items[i] = s.projectJSON(p)
-	}
-	return s.offset(r, items, q)
+	return s.offsetFunc(r, len(ps), func(lo, hi int) []any {
+		out := make([]any, 0, hi-lo)
+		for _, p := range ps[lo:hi] {
+			out = append(out, s.projectJSON(p))
+		}
+		return out
+	}, q)
 }
 
 func perPage(q url.Values) int {
@@ -639,22 +732,27 @@ func perPage(q url.Values) int {
 // 10,000 items, as GitLab does.
 // https://docs.gitlab.com/api/rest/#pagination-link-header
 func (s *Server) offset(r *http.Request, items []any, q url.Values) resp {
+	return s.offsetFunc(r, len(items), func(lo, hi int) []any { return items[lo:hi] }, q)
+}
+
+// offsetFunc is offset over total items, of which page(lo, hi) returns
+// items [lo, hi): only the page asked for is built.
+func (s *Server) offsetFunc(r *http.Request, total int, page func(lo, hi int) []any, q url.Values) resp {
 	n := perPage(q)
-	page, err := strconv.Atoi(q.Get("page"))
-	if err != nil || page < 1 {
-		page = 1
+	pageNo, err := strconv.Atoi(q.Get("page"))
+	if err != nil || pageNo < 1 {
+		pageNo = 1
 	}
-	total := len(items)
 	pages := max((total+n-1)/n, 1)
-	lo := min((page-1)*n, total)
+	lo := min((pageNo-1)*n, total)
 	hi := min(lo+n, total)
-	out := items[lo:hi]
+	out := page(lo, hi)
 	if out == nil {
 		out = []any{}
 	}
 	res := jsonResp(http.StatusOK, out)
 	h := res.header
-	h.Set("X-Page", strconv.Itoa(page))
+	h.Set("X-Page", strconv.Itoa(pageNo))
 	h.Set("X-Per-Page", strconv.Itoa(n))
 	h.Set("X-Next-Page", "")
 	h.Set("X-Prev-Page", "")
@@ -668,13 +766,13 @@ func (s *Server) offset(r *http.Request, items []any, q url.Values) resp {
 		return fmt.Sprintf("<%s%s?%s>; rel=\"%s\"", s.URL, r.URL.EscapedPath(), nq.Encode(), rel)
 	}
 	var links []string
-	if page > 1 {
-		h.Set("X-Prev-Page", strconv.Itoa(page-1))
-		links = append(links, link(page-1, "prev"))
+	if pageNo > 1 {
+		h.Set("X-Prev-Page", strconv.Itoa(pageNo-1))
+		links = append(links, link(pageNo-1, "prev"))
 	}
 	if hi < total {
-		h.Set("X-Next-Page", strconv.Itoa(page+1))
-		links = append(links, link(page+1, "next"))
+		h.Set("X-Next-Page", strconv.Itoa(pageNo+1))
+		links = append(links, link(pageNo+1, "next"))
 	}
 	links = append(links, link(1, "first"))
 	if total <= 10000 {
@@ -837,13 +935,7 @@ func (s *Server) projectRoute(r *http.Request, u *user, p *Project, rest []strin
 }
 
 func (s *Server) refExists(id int64, ref string) bool {
-	pre := fmt.Sprintf("%d\x00%s\x00", id, ref)
-	for k := range s.files {
-		if strings.HasPrefix(k, pre) {
-			return true
-		}
-	}
-	return false
+	return s.refs[fileKey(id, ref, "")]
 }
 
 func issueJSON(is *issue) map[string]any {
