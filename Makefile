@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build build-slim demo test bench bench-sts bench-lint fuzz clean
+.PHONY: all build build-slim demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
 
 all: build
 
@@ -18,16 +18,28 @@ build-slim:
 demo:
 	scripts/demo.sh
 
+## report-demo: keyless report against the fake GitLab; writes report-demo/report.md and report.html
+report-demo:
+	scripts/report-demo.sh
+
+## fake-gitlab: the fake GitLab on 127.0.0.1:8929 until interrupted (token in .fake-gitlab-token)
+fake-gitlab:
+	go run ./cmd/keyless-fake-gitlab -addr 127.0.0.1:8929 -token-file .fake-gitlab-token
+
 ## test: install every peer the tests need (idempotent), start them, run all tests
 test:
 	scripts/test.sh
 
 ## bench: every benchmark (bench/README.md)
-bench: bench-sts bench-lint
+bench: bench-sts bench-lint bench-report
 
 ## bench-sts: keyless vs the AWS CLI vs curl against the same MinIO STS
 bench-sts:
 	bench/sts.sh
+
+## bench-report: keyless report over 10,000 fake projects at GitLab's rate limit, whole and in 4 shards
+bench-report:
+	bench/report.sh
 
 ## bench-lint: keyless lint vs gitleaks on the corpus and a generated 5,000-file monorepo
 bench-lint:

@@ -463,18 +463,25 @@ func checkExamplePipeline(t *testing.T, p peers, name, examplePath string) {
 	if err := yaml.Unmarshal([]byte(r.Stdout), &pipeline); err != nil {
 		t.Fatal(err)
 	}
-	if name == "lint" {
+	if name == "lint" || name == "report" {
 		var j struct {
 			Script    []string `yaml:"script"`
 			Artifacts struct {
+				Paths   []string `yaml:"paths"`
 				Reports struct {
 					CodeQuality any `yaml:"codequality"`
 				} `yaml:"reports"`
 			} `yaml:"artifacts"`
 		}
-		n, ok := pipeline["keyless-lint"]
-		if !ok || n.Decode(&j) != nil || !strings.Contains(strings.Join(j.Script, "\n"), "keyless lint --format codequality") || j.Artifacts.Reports.CodeQuality == nil {
-			t.Errorf("%s: no job keyless-lint that publishes a codequality report:\n%s", examplePath, r.Stdout)
+		n, ok := pipeline["keyless-"+name]
+		if !ok || n.Decode(&j) != nil || !strings.Contains(strings.Join(j.Script, "\n"), "keyless "+name) {
+			t.Fatalf("%s: no job keyless-%s that runs keyless %s:\n%s", examplePath, name, name, r.Stdout)
+		}
+		if name == "lint" && j.Artifacts.Reports.CodeQuality == nil {
+			t.Errorf("%s: keyless-lint publishes no codequality report", examplePath)
+		}
+		if name == "report" && len(j.Artifacts.Paths) == 0 {
+			t.Errorf("%s: keyless-report keeps no artifact", examplePath)
 		}
 		return
 	}
