@@ -30,6 +30,9 @@ const maxTokenBytes = 64 << 10
 type Token struct {
 	Raw    secret.Token
 	Claims Claims
+	// Set is every claim of the payload as JSON decodes it, the ones Claims
+	// names and any other: what trust policies are evaluated against.
+	Set map[string]any
 	// Source names where the token came from, e.g. "$KEYLESS_ID_TOKEN".
 	Source string
 }
@@ -109,13 +112,17 @@ func Decode(raw secret.Token) (*Token, error) {
 	if err := decodeSegment(parts[1], &c); err != nil {
 		return nil, &MalformedError{Reason: "claims: " + err.Error()}
 	}
+	var set map[string]any
+	if err := decodeSegment(parts[1], &set); err != nil {
+		return nil, &MalformedError{Reason: "claims: " + err.Error()}
+	}
 	if parts[2] == "" {
 		return nil, &MalformedError{Reason: "the signature is empty"}
 	}
 	if c.Issuer == "" || c.ExpiresAt.IsZero() {
 		return nil, &MalformedError{Reason: "the claims lack iss or exp"}
 	}
-	return &Token{Raw: raw, Claims: c}, nil
+	return &Token{Raw: raw, Claims: c, Set: set}, nil
 }
 
 func decodeSegment(seg string, v any) error {

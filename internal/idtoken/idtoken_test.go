@@ -32,6 +32,10 @@ func TestLoadDecodesGitLabClaims(t *testing.T) {
 	if tok.Raw.Reveal() != raw {
 		t.Error("raw token not kept")
 	}
+	// Set holds every claim as JSON decodes it, for trust evaluation.
+	if tok.Set["project_path"] != "keyless-ci/demo" || tok.Set["environment"] != "production" || tok.Set["aud"] != "sts.amazonaws.com" {
+		t.Errorf("Set = %v", tok.Set)
+	}
 }
 
 func TestLoadFromFileAndNamedVar(t *testing.T) {
