@@ -149,12 +149,13 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 	use := fmt.Sprintf("Add the include above to the pipeline of %s and `extends: .keyless-%s` to %s.", projectList(c), r.Component, jobCount(c))
 	run := "Run the pipelines, including scheduled ones, and check that the jobs pass without the stored credential."
 	del := fmt.Sprintf("Delete the variable %s %s (Settings > CI/CD > Variables) and run the pipelines again: nothing may depend on it any more.", c.Key, where)
+	gen := policyStep(r.Component, subs)
 	switch r.Component {
 	case "aws":
 		r.Trust = rc.awsTrust(subs)
 		r.Steps = []string{
 			fmt.Sprintf("Create the IAM OIDC identity provider once per account (aws iam create-open-id-connect-provider --url %s --client-id-list sts.amazonaws.com) and a role with the trust policy shown and the IAM user's permissions (aws iam list-attached-user-policies --user-name USER).", rc.issuer),
-			use, run,
+			gen, use, run,
 			"Deactivate the access key (aws iam update-access-key --user-name USER --access-key-id AKIA... --status Inactive) and watch for anything still using it (aws iam get-access-key-last-used --access-key-id AKIA...).",
 			del,
 			"When nothing has failed for a while, delete the access key (aws iam delete-access-key), and the IAM user if it has no other use.",
@@ -163,6 +164,7 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 		r.Trust = rc.gcpTrust(subs)
 		r.Steps = []string{
 			"Create the workload identity pool and its OIDC provider with the attribute condition shown, and let the projects' jobs impersonate the service account the key belongs to (the binding shown).",
+			gen,
 			use + " Remove gcloud auth activate-service-account from the scripts.",
 			run,
 			"Disable the key (gcloud iam service-accounts keys disable KEY_ID --iam-account=SERVICE_ACCOUNT) and watch for anything still using it (Policy Intelligence: service account key usage, or the audit logs).",
@@ -173,6 +175,7 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 		r.Trust = rc.azureTrust(subs)
 		r.Steps = []string{
 			"Add the federated identity credential(s) shown to the same app registration (az ad app federated-credential create --id APP_ID --parameters credential.json), so its role assignments stay as they are.",
+			gen,
 			use + " Set KEYLESS_AZURE_REFRESHABLE: \"true\" in jobs that run Terraform, the SDKs or the Azure CLI.",
 			run,
 			"Watch the app's service principal sign-ins (Entra admin center > Sign-in logs > Service principal sign-ins) for sign-ins that do not come from the pipelines.",
@@ -183,6 +186,7 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 		r.Trust = rc.vaultTrust(c, subs)
 		r.Steps = []string{
 			"Enable and configure the JWT auth method, then write a policy with what the stored token may read (vault token lookup lists its policies) and the role shown.",
+			gen,
 			use + " Jobs that run the vault CLI themselves can keep doing so with export_token: \"true\".",
 			run,
 			del,
@@ -190,6 +194,21 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 		}
 	}
 	return r
+}
+
+// policyStep points at keyless policy, which writes the same trust for
+// one project in every form the cloud takes (Terraform included), and at
+// keyless explain, which checks trust that already exists.
+func policyStep(component string, subs []subject) string {
+	project, ref := "PROJECT", "main"
+	if len(subs) > 0 && !strings.Contains(subs[0].project, "PROJECT") {
+		project = subs[0].project
+	}
+	if len(subs) > 0 && subs[0].ref != "" {
+		ref = subs[0].ref
+	}
+	doc := map[string]string{"aws": "--trust-policy", "azure": "--federated-credential", "gcp": "--provider-file", "vault": "--role-file"}[component]
+	return fmt.Sprintf("For one project's trust in another form (Terraform, say), run keyless policy %s --project %s --ref-type branch --ref %s --format terraform; keyless explain %s %s FILE checks trust that exists against a job's token.", component, project, ref, component, doc)
 }
 
 // otherSteps say what to do with a credential that no ID token exchange
