@@ -22,14 +22,15 @@ import (
 // Exit codes, the documented contract (README, --help).
 const (
 	ExitOK       = 0
-	ExitFindings = 1 // lint and report found something at or above --fail-on
+	ExitFindings = 1 // lint and report found something at or above --fail-on; explain: refused; doctor: a check failed
 	ExitUsage    = 2 // bad flags, arguments or configuration
 	ExitFailure  = 3 // the work failed: no or bad token, exchange refused, network
 )
 
 const exitCodeHelp = `EXIT CODES:
    0    success
-   1    findings at or above --fail-on (lint, report)
+   1    findings at or above --fail-on (lint, report); the trust refuses the token (explain);
+        a check failed (doctor)
    2    usage error: unknown flag, invalid value, missing configuration
    3    failure: no or invalid ID token, exchange refused, issuer or STS unreachable
    N    exec mode (keyless aws -- CMD, keyless exec -- CMD): CMD's own exit code;
@@ -93,8 +94,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	code := ExitCode(err)
 	var fe *findingsError
-	if errors.As(err, &fe) {
-		return code // the findings are the message
+	var re refusedError
+	var de doctorFailedError
+	if errors.As(err, &fe) || errors.As(err, &re) || errors.As(err, &de) {
+		return code // the findings, the evaluation or the checks are the message
 	}
 	var ee *exchange.ExitError
 	if errors.As(err, &ee) && ee.Err == nil {
@@ -156,7 +159,8 @@ func newApp(env Env) *cli.App {
 	for _, p := range providers {
 		app.Commands = append(app.Commands, p.command(env))
 	}
-	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env))
+	app.Commands = append(app.Commands, envCommand(env), execCommand(env), cleanupCommand(env),
+		policyCommand(env), explainCommand(env), doctorCommand(env))
 	app.Commands = append(app.Commands, toolCommands(env)...)
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError

@@ -34,6 +34,7 @@ func awsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "profile", Usage: "write the credentials as profile `NAME` to the shared config and credentials files", EnvVars: []string{"KEYLESS_AWS_PROFILE"}},
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_AWS_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
+		trustDocFlag("aws", "trust-policy", "the role's trust policy"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -51,6 +52,7 @@ type awsOptions struct {
 	AllowInProj bool
 	Refreshable bool
 	Quiet       bool
+	TrustPolicy string
 }
 
 func readAWSOptions(c *cli.Context, env Env) (awsOptions, error) {
@@ -63,6 +65,7 @@ func readAWSOptions(c *cli.Context, env Env) (awsOptions, error) {
 		AllowInProj: c.Bool("allow-project-dir"),
 		Refreshable: c.Bool("refreshable"),
 		Quiet:       c.Bool("quiet"),
+		TrustPolicy: c.String("trust-policy"),
 	}
 	x := aws.Options{
 		RoleARN: strings.TrimSpace(c.String("role-arn")),
@@ -213,6 +216,9 @@ func runAWS(ctx context.Context, c *cli.Context, env Env, o awsOptions) (*awsRes
 	log.Debug("exchanging ID token", "provider", "aws", "role", aws.MaskARN(x.RoleARN), "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {
+		if refusal(err, aws.ErrAccessDenied, aws.ErrNoProvider, aws.ErrAudience) {
+			err = explainRejection(err, "aws", o.TrustPolicy, tok)
+		}
 		return nil, err
 	}
 	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "assumed", aws.MaskARN(creds.AssumedRoleARN))

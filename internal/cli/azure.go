@@ -23,6 +23,7 @@ func azureFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_AZURE_TIMEOUT", "KEYLESS_TIMEOUT"}},
 		&cli.StringFlag{Name: "format", Usage: "env, json or az-login (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AZURE_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs and Terraform a token file instead of an access token, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AZURE_REFRESHABLE"}},
+		trustDocFlag("azure", "federated-credential", "the app's federated identity credentials (az ad app federated-credential list)"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -38,6 +39,7 @@ type azureOptions struct {
 	Format      string
 	Refreshable bool
 	Quiet       bool
+	TrustDoc    string
 }
 
 func readAzureOptions(c *cli.Context, env Env) (azureOptions, error) {
@@ -52,6 +54,7 @@ func readAzureOptions(c *cli.Context, env Env) (azureOptions, error) {
 		Format:      c.String("format"),
 		Refreshable: c.Bool("refreshable"),
 		Quiet:       c.Bool("quiet"),
+		TrustDoc:    c.String("federated-credential"),
 		Exchange: azure.Options{
 			ClientID:      firstNonEmpty(strings.TrimSpace(c.String("client-id")), env.Getenv("AZURE_CLIENT_ID")),
 			TenantID:      firstNonEmpty(strings.TrimSpace(c.String("tenant-id")), env.Getenv("AZURE_TENANT_ID")),
@@ -169,6 +172,9 @@ func runAzure(ctx context.Context, c *cli.Context, env Env, o azureOptions) (*az
 		"authority", x.Authority(), "scope", x.Scope, "token_source", tok.Source)
 	creds, err := azure.Exchange(ctx, tok, x)
 	if err != nil {
+		if refusal(err, azure.ErrNoMatch, azure.ErrInvalidToken) {
+			err = explainRejection(err, "azure", o.TrustDoc, tok)
+		}
 		return nil, err
 	}
 	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.ExpiresOn)

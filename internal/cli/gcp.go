@@ -30,6 +30,7 @@ func gcpFlags() []cli.Flag {
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (default //iam.googleapis.com/PROVIDER)", EnvVars: []string{"KEYLESS_GCP_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_GCP_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand gcloud and the SDKs an external_account credential file instead of a token, so they re-exchange", EnvVars: []string{"KEYLESS_GCP_REFRESHABLE"}},
+		trustDocFlag("gcp", "provider-file", "the workload identity pool provider (gcloud iam workload-identity-pools providers describe --format json)"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -50,6 +51,7 @@ type gcpOptions struct {
 	Format          string
 	Refreshable     bool
 	Quiet           bool
+	TrustDoc        string
 }
 
 // gcpList splits a comma- or space-separated list, dropping empties (a
@@ -66,6 +68,7 @@ func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
 		Format:      c.String("format"),
 		Refreshable: c.Bool("refreshable"),
 		Quiet:       c.Bool("quiet"),
+		TrustDoc:    c.String("provider-file"),
 	}
 	x := gcp.Options{
 		Provider:       strings.TrimSpace(c.String("provider")),
@@ -233,6 +236,9 @@ func runGCP(ctx context.Context, c *cli.Context, env Env, o gcpOptions) (*gcpRes
 		"service_account", x.ServiceAccount, "sts", x.TokenURL(), "token_source", tok.Source)
 	creds, err := gcp.Exchange(ctx, tok, x)
 	if err != nil {
+		if refusal(err, gcp.ErrAttributeCondition, gcp.ErrAudience, gcp.ErrIssuer, gcp.ErrSubjectTooLong, gcp.ErrInvalidToken) {
+			err = explainRejection(err, "gcp", o.TrustDoc, tok)
+		}
 		return nil, err
 	}
 	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "service_account", creds.ServiceAccount)

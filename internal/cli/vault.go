@@ -32,6 +32,7 @@ func vaultFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for login and reads, retries included", EnvVars: []string{"KEYLESS_VAULT_TIMEOUT", "KEYLESS_TIMEOUT"}},
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling Vault unless the token's aud includes `AUD` (default: any; components set it)", EnvVars: []string{"KEYLESS_VAULT_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_VAULT_FORMAT"}},
+		trustDocFlag("vault", "role-file", "the JWT role (vault read -format=json auth/jwt/role/NAME)"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -46,6 +47,7 @@ type vaultOptions struct {
 	Format      string
 	ExportToken bool
 	Quiet       bool
+	TrustDoc    string
 }
 
 // vaultSlice splits a repeatable flag's values on newlines too, so that a
@@ -69,6 +71,7 @@ func readVaultOptions(c *cli.Context, env Env) (vaultOptions, error) {
 		Format:      c.String("format"),
 		ExportToken: c.Bool("export-token"),
 		Quiet:       c.Bool("quiet"),
+		TrustDoc:    c.String("role-file"),
 	}
 	// An empty KEYLESS_VAULT_* (a component's empty input) falls through
 	// to the vault CLI's own variable.
@@ -246,6 +249,9 @@ func runVault(ctx context.Context, c *cli.Context, env Env, o vaultOptions) (*va
 		var ce *vault.ConfigError
 		if errors.As(err, &ce) {
 			return nil, &UsageError{Err: err}
+		}
+		if refusal(err, vault.ErrAudience, vault.ErrClaims, vault.ErrIssuer, vault.ErrInvalidToken) {
+			err = explainRejection(err, "vault", o.TrustDoc, tok)
 		}
 		return nil, err
 	}
