@@ -68,8 +68,12 @@ func TestPolicyRoundTrip(t *testing.T) {
 				"another project": func(j *oidctest.Job) {
 					j.ProjectPath, j.ProjectID, j.Subject = "acme/other", "43", "project_path:acme/other:ref_type:branch:ref:main:ref_protected:true"
 				},
-				"another branch":  func(j *oidctest.Job) { j.Ref, j.Subject = "dev", "project_path:acme/web:ref_type:branch:ref:dev:ref_protected:true" },
-				"unprotected ref": func(j *oidctest.Job) { j.RefProtected, j.Subject = false, "project_path:acme/web:ref_type:branch:ref:main:ref_protected:false" },
+				"another branch": func(j *oidctest.Job) {
+					j.Ref, j.Subject = "dev", "project_path:acme/web:ref_type:branch:ref:dev:ref_protected:true"
+				},
+				"unprotected ref": func(j *oidctest.Job) {
+					j.RefProtected, j.Subject = false, "project_path:acme/web:ref_type:branch:ref:main:ref_protected:false"
+				},
 				"another audience": func(j *oidctest.Job) { j.Audience = []string{"https://other.example.com"} },
 			} {
 				j := job

@@ -18,8 +18,7 @@ import (
 // empty list is [] and an empty map {}, never null.
 type jsonRenderer struct{}
 
-//
-// The output is what json.Encoder with a two-space indent writes, but the
+// Render writes what json.Encoder with a two-space indent writes, but the
 // three long lists are encoded one element at a time: an instance's report
 // runs to a hundred megabytes, and encoding it whole would hold that, and
 // its indented copy, in memory at once (bench/report.sh).
