@@ -15,4 +15,7 @@ KEYLESS_E2E=1 go test -race -count=1 "$@" ./...
 if [ $# -eq 0 ]; then
   go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/pipeline
   go test -run '^$' -fuzz FuzzScan -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/detect
+  for p in aws azure gcp vault; do
+    go test -run '^$' -fuzz FuzzExplain -fuzztime "${KEYLESS_FUZZTIME:-5s}" ./internal/policy/$p
+  done
 fi
