@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build build-slim demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
+.PHONY: all build build-slim release-build demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
 
 all: build
 
@@ -13,6 +13,10 @@ build:
 ## build-slim: the credential helper alone (no lint), for CI jobs that download it, at bin/keyless-slim
 build-slim:
 	CGO_ENABLED=0 go build -trimpath -tags keyless_slim -ldflags '$(LDFLAGS)' -o bin/keyless-slim ./cmd/keyless
+
+## release-build: static binaries for every platform and SHA256SUMS in dist/ (VERSION=1.2.3)
+release-build:
+	scripts/release-build.sh
 
 ## demo: the whole AWS exchange on this machine: test issuer, MinIO's STS, keyless, the AWS CLI
 demo:
