@@ -185,7 +185,7 @@ func (d *doctor) checkToken(ctx context.Context, src idtoken.Source, name string
 		var nt *idtoken.NoTokenError
 		fix := "check the file or variable"
 		if errors.As(err, &nt) {
-			fix = "declare it in the job: id_tokens: { " + strings.TrimPrefix(name, "$") + ": { aud: AUDIENCE } } (the components do)"
+			fix = "" // the error shows the id_tokens: to add
 		}
 		d.add(verdictFail, "token "+name, err.Error(), fix)
 		return

@@ -168,7 +168,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 	for i := range results {
 		r := &results[i]
 		if r.matched && r.effect == "Deny" {
-			res.Verdict = fmt.Sprintf("refused: Statement[%d] denies it explicitly, and a Deny overrides every Allow", r.index)
+			res.Verdict = fmt.Sprintf("Statement[%d] denies it explicitly, and a Deny overrides every Allow", r.index)
 			res.Fix = fmt.Sprintf("narrow Statement[%d]'s conditions so that they do not match this job, or remove the statement", r.index)
 			return res, nil
 		}
@@ -200,7 +200,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 		}
 	}
 	if best == nil {
-		res.Verdict = "refused: no statement allows anything (IAM denies what no Allow statement allows)"
+		res.Verdict = "no statement allows anything (IAM denies what no Allow statement allows)"
 		res.Fix = fmt.Sprintf("add an Allow statement for %s (keyless policy aws writes one)", action)
 		return res, nil
 	}
@@ -210,7 +210,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 			fixes = append(fixes, c.fix)
 		}
 	}
-	res.Verdict = fmt.Sprintf("refused: no statement allows it; in Statement[%d], the closest, %d of %d checks failed", best.index, bestFailed, len(best.checks))
+	res.Verdict = fmt.Sprintf("no statement allows it; in Statement[%d], the closest, %d of %d checks failed", best.index, bestFailed, len(best.checks))
 	res.Fix = strings.Join(fixes, "; and ")
 	return res, nil
 }
