@@ -382,7 +382,8 @@ func lintOne(t lintTarget, o lintOptions) lintResult {
 	for i := range r.findings {
 		f := &r.findings[i]
 		path := f.Pos.File
-		if t.prefix != "" && t.prefix != "." {
+		// A file target's findings already name it as given.
+		if t.prefix != "" && t.prefix != "." && !strings.HasPrefix(path, t.prefix+"/") {
 			f.Pos.File = t.prefix + "/" + path
 		}
 		if o.Format == "text" {

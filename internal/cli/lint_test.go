@@ -234,6 +234,28 @@ func TestLintRecursive(t *testing.T) {
 	}
 }
 
+// Files named one by one keep the path they were given, once.
+func TestLintSeveralFiles(t *testing.T) {
+	root := t.TempDir()
+	for _, dir := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(root, dir), 0o755)
+		if err := os.WriteFile(filepath.Join(root, dir, "ci.yml"), []byte("job:\n  script:\n    - echo $CI_JOB_JWT_V2\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(root)
+	o := keyless(t, nil, "lint", "--format", "json", "a/ci.yml", "b/ci.yml")
+	var rep struct{ Findings []struct{ Path string } }
+	if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil || len(rep.Findings) == 0 {
+		t.Fatalf("%v %+v\n%s", err, rep, o.Stderr)
+	}
+	for _, f := range rep.Findings {
+		if f.Path != "a/ci.yml" && f.Path != "b/ci.yml" {
+			t.Errorf("finding path %q, want a/ci.yml or b/ci.yml", f.Path)
+		}
+	}
+}
+
 // --online reads project: and template: includes through the GitLab API
 // (the fake GitLab, through client-go), so a secret in an included file of
 // another project is found there.
