@@ -45,7 +45,7 @@ func TestE2EGitLabCIProjectPipeline(t *testing.T) {
 		// audience and the MinIO role.
 		var aws struct {
 			IDTokens  map[string]struct{ Aud string } `yaml:"id_tokens"`
-			Variables map[string]string              `yaml:"variables"`
+			Variables map[string]string               `yaml:"variables"`
 		}
 		node = pipeline["component-test:aws"]
 		if err := node.Decode(&aws); err != nil {
