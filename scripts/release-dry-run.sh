@@ -77,8 +77,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/home/nonro
 chmod 1777 "$tmp/base/tmp"
 tar -C "$tmp/base" --owner=0 --group=0 --numeric-owner -cf "$tmp/base.tar" .
 base="127.0.0.1:$port/keyless-base:busybox"
-"$TOOLS/bin/crane" append --platform linux/amd64 -f "$tmp/base.tar" -t "$base" >/dev/null
-"$TOOLS/bin/crane" mutate --env PATH=/bin "$base" >/dev/null
+"$TOOLS/bin/crane" append --platform linux/amd64 -f "$tmp/base.tar" -t "$base" >/dev/null 2>"$tmp/crane.log"
+"$TOOLS/bin/crane" mutate --env PATH=/bin "$base" >/dev/null 2>>"$tmp/crane.log"
 say "ko build (linux/amd64 on a local busybox base; CI builds linux/amd64 and linux/arm64 on .ko.yaml's)"
 KO_DOCKER_REPO=registry.gitlab.com/keyless-ci/keyless KO_DEFAULTBASEIMAGE="$base" \
   "$TOOLS/bin/ko" build --bare --platform=linux/amd64 --push=false --tarball=dist/keyless-image.tar \
