@@ -5,30 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
-// IAM's policy evaluation logic, as far as a role trust policy and
-// AssumeRoleWithWebIdentity go:
+// IAM's policy evaluation logic for a role trust policy and
+// AssumeRoleWithWebIdentity: a statement applies when its principal,
+// action and every condition match; an applicable Deny wins over any
+// Allow; without an applicable Allow the request is denied implicitly.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
-// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
-// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
-
-// oidcKeys are the claims IAM passes to conditions as <provider>:<claim>
-// for an OIDC provider:
-// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif
-var oidcKeys = map[string]bool{"aud": true, "sub": true, "azp": true, "amr": true, "oaud": true}
 
 // maxStatements and maxValues bound the work a hostile document can ask
-// for; IAM's own limit on a trust policy is 2,048 characters by default.
+// for; IAM's own limit on a trust policy is 2,048 characters by default
+// (4,096 at most).
 const (
 	maxStatements = 100
 	maxValues     = 1000
 )
+
+// getRole is where a person finds the document Explain reads.
+const getRole = "aws iam get-role --role-name ROLE --query Role.AssumeRolePolicyDocument > trust-policy.json"
 
 type rawStatement struct {
 	Sid          string                                `json:"Sid"`
@@ -40,48 +39,76 @@ type rawStatement struct {
 	Condition    map[string]map[string]json.RawMessage `json:"Condition"`
 }
 
-// parse reads a trust policy: the document itself, or `aws iam get-role`'s
-// output around it.
-func parse(doc []byte) ([]rawStatement, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &top); err != nil || top == nil {
-		return nil, errors.New("not a JSON object: give the role's trust policy (aws iam get-role --role-name ROLE --query Role.AssumeRolePolicyDocument)")
+type document struct {
+	version    string
+	statements []rawStatement
+}
+
+// parse reads a role trust policy: the document itself, or aws iam
+// get-role's output around it (the API's form URL-encodes it).
+func parse(doc []byte) (document, error) {
+	for depth := 0; ; depth++ {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(doc, &top); err != nil || top == nil {
+			reason := "null"
+			if err != nil {
+				reason = err.Error()
+			}
+			return document{}, fmt.Errorf("not a JSON object (%s): give the role's trust policy, e.g. %s", reason, getRole)
+		}
+		inner, wrapped := top["Role"]
+		if !wrapped {
+			inner, wrapped = top["AssumeRolePolicyDocument"]
+		}
+		if !wrapped || depth == 2 {
+			return parseDocument(top)
+		}
+		var s string
+		if json.Unmarshal(inner, &s) == nil {
+			if u, err := url.PathUnescape(s); err == nil && strings.HasPrefix(strings.TrimSpace(s), "%7B") {
+				s = u
+			}
+			inner = []byte(s)
+		}
+		doc = inner
 	}
-	for _, wrap := range []string{"Role", "AssumeRolePolicyDocument"} {
-		if inner, ok := top[wrap]; ok {
-			if wrap == "Role" {
-				return parse(inner)
-			}
-			// get-role may print the document URL-encoded as a string.
-			var s string
-			if json.Unmarshal(inner, &s) == nil {
-				return parse([]byte(s))
-			}
-			return parse(inner)
+}
+
+func parseDocument(top map[string]json.RawMessage) (document, error) {
+	var d document
+	if v, ok := top["Version"]; ok {
+		if err := json.Unmarshal(v, &d.version); err != nil {
+			return d, errors.New("the Version is not a string: use \"2012-10-17\"")
 		}
 	}
 	raw, ok := top["Statement"]
 	if !ok {
-		return nil, errors.New("no Statement: give the role's trust policy (aws iam get-role --role-name ROLE --query Role.AssumeRolePolicyDocument)")
+		return d, fmt.Errorf("no Statement: this is not a role trust policy; give the role's, e.g. %s", getRole)
 	}
 	raw = bytes.TrimSpace(raw)
-	var stmts []rawStatement
+	var list []json.RawMessage
 	if len(raw) > 0 && raw[0] == '{' {
-		var one rawStatement
-		if err := json.Unmarshal(raw, &one); err != nil {
-			return nil, fmt.Errorf("Statement: %v", err)
+		list = []json.RawMessage{raw}
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return d, errors.New("the Statement is neither an object nor a list of objects: a role trust policy has \"Statement\": [{\"Effect\": \"Allow\", ...}]")
+	}
+	if len(list) == 0 {
+		return d, errors.New("the Statement list is empty: a role trust policy needs an Allow statement (keyless policy aws writes one)")
+	}
+	if len(list) > maxStatements {
+		return d, fmt.Errorf("%d statements: more than %d is not a role trust policy", len(list), maxStatements)
+	}
+	for i, r := range list {
+		var st rawStatement
+		if err := json.Unmarshal(r, &st); err != nil {
+			return d, fmt.Errorf("in Statement[%d]: %v: a statement is an object with Effect, Principal, Action and Condition", i, err)
 		}
-		stmts = []rawStatement{one}
-	} else if err := json.Unmarshal(raw, &stmts); err != nil {
-		return nil, fmt.Errorf("Statement is neither an object nor a list of them: %v", err)
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return d, fmt.Errorf("in Statement[%d]: Effect %q: use Allow or Deny, spelled so (IAM compares it case-sensitively)", i, st.Effect)
+		}
+		d.statements = append(d.statements, st)
 	}
-	if len(stmts) == 0 {
-		return nil, errors.New("Statement is empty: a role trust policy needs at least one statement")
-	}
-	if len(stmts) > maxStatements {
-		return nil, fmt.Errorf("%d statements: more than %d is not a trust policy", len(stmts), maxStatements)
-	}
-	return stmts, nil
+	return d, nil
 }
 
 // values reads a policy element that is a string, a number, a boolean or a
@@ -90,48 +117,45 @@ func values(raw json.RawMessage) ([]string, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
 	var v any
-	if err := d.Decode(&v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	one := func(x any) (string, error) {
-		switch x := x.(type) {
-		case string:
-			return x, nil
-		case json.Number:
-			return x.String(), nil
-		case bool:
-			return strconv.FormatBool(x), nil
-		}
-		return "", fmt.Errorf("%s is not a string", strings.TrimSpace(string(raw)))
+	list, isList := v.([]any)
+	if !isList {
+		list = []any{v}
 	}
-	if list, ok := v.([]any); ok {
-		if len(list) > maxValues {
-			return nil, fmt.Errorf("%d values: too many", len(list))
-		}
-		out := make([]string, 0, len(list))
-		for _, x := range list {
-			s, err := one(x)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
-		return out, nil
+	if len(list) > maxValues {
+		return nil, fmt.Errorf("%d values: more than %d", len(list), maxValues)
 	}
-	s, err := one(v)
-	if err != nil {
-		return nil, err
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, ok := policy.Claims{"v": x}.String("v")
+		if !ok {
+			return nil, fmt.Errorf("%s is not a string or a list of strings", strings.TrimSpace(string(raw)))
+		}
+		out = append(out, s)
 	}
-	return []string{s}, nil
+	return out, nil
 }
 
-// check is a policy.Check with the change that would make it hold.
+// check is a policy.Check with why it failed, for the verdict, and the
+// change that would make it hold, for the fix.
 type check struct {
 	policy.Check
-	fix string
+	why, fix string
+}
+
+func (c *check) addNote(n string) {
+	switch {
+	case n == "" || strings.Contains(c.Note, n):
+	case c.Note == "":
+		c.Note = n
+	default:
+		c.Note += "; " + n
+	}
 }
 
 type stmtResult struct {
@@ -141,154 +165,112 @@ type stmtResult struct {
 	matched bool
 }
 
+func (r stmtResult) failed() []check {
+	var out []check
+	for _, c := range r.checks {
+		if !c.Held {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error) {
-	stmts, err := parse(doc)
+	d, err := parse(doc)
 	if err != nil {
 		return nil, err
 	}
-	iss, _ := claims.String("iss")
-	host := strings.TrimPrefix(strings.TrimPrefix(iss, "https://"), "http://")
-	res := &policy.Result{Provider: "aws"}
+	r := newRequest(claims, d.version)
+	res := &policy.Result{Provider: "aws", Checks: []policy.Check{}}
 	var results []stmtResult
-	for i, st := range stmts {
-		r, err := evalStatement(i, st, claims, host)
+	for i, st := range d.statements {
+		sr, err := evalStatement(i, st, r)
 		if err != nil {
 			return nil, err
 		}
-		results = append(results, r)
-		for _, c := range r.checks {
+		results = append(results, sr)
+		for _, c := range sr.checks {
 			res.Checks = append(res.Checks, c.Check)
 		}
 	}
-	res.Warnings = documentWarnings(stmts, host)
+	res.Warnings = documentWarnings(d, r)
 
-	// An explicit Deny wins over any Allow; without a matching Allow the
-	// request is denied implicitly.
-	var allow *stmtResult
-	for i := range results {
-		r := &results[i]
-		if r.matched && r.effect == "Deny" {
-			res.Verdict = fmt.Sprintf("Statement[%d] denies it explicitly, and a Deny overrides every Allow", r.index)
-			res.Fix = fmt.Sprintf("narrow Statement[%d]'s conditions so that they do not match this job, or remove the statement", r.index)
+	for _, sr := range results {
+		if sr.matched && sr.effect == "Deny" {
+			res.Verdict = fmt.Sprintf("Statement[%d] denies it explicitly, and an explicit Deny overrides every Allow", sr.index)
+			res.Fix = denyFix(sr)
 			return res, nil
 		}
-		if r.matched && r.effect == "Allow" && allow == nil {
-			allow = r
+	}
+	for _, sr := range results {
+		if sr.matched && sr.effect == "Allow" {
+			res.Admitted = true
+			res.Verdict = fmt.Sprintf("Statement[%d] allows %s for this token", sr.index, action)
+			return res, nil
 		}
 	}
-	if allow != nil {
-		res.Admitted = true
-		res.Verdict = fmt.Sprintf("Statement[%d] allows %s for this token", allow.index, action)
-		return res, nil
-	}
-	// The closest Allow: the one with the fewest failed checks.
+	// The closest Allow is the one with the fewest failed checks: its
+	// fixes are the smallest change.
 	var best *stmtResult
-	bestFailed := 0
 	for i := range results {
-		r := &results[i]
-		if r.effect != "Allow" {
-			continue
-		}
-		failed := 0
-		for _, c := range r.checks {
-			if !c.Held {
-				failed++
-			}
-		}
-		if best == nil || failed < bestFailed {
-			best, bestFailed = r, failed
+		sr := &results[i]
+		if sr.effect == "Allow" && (best == nil || len(sr.failed()) < len(best.failed())) {
+			best = sr
 		}
 	}
 	if best == nil {
-		res.Verdict = "no statement allows anything (IAM denies what no Allow statement allows)"
+		res.Verdict = "no statement allows it: the policy has only Deny statements, and IAM denies what no Allow allows"
 		res.Fix = fmt.Sprintf("add an Allow statement for %s (keyless policy aws writes one)", action)
 		return res, nil
 	}
+	failed := best.failed()
+	res.Verdict = fmt.Sprintf("no statement allows it: in Statement[%d], %s", best.index, failed[0].why)
+	switch n := len(failed) - 1; {
+	case n == 1:
+		res.Verdict += ", and one more check fails"
+	case n > 1:
+		res.Verdict += fmt.Sprintf(", and %d more checks fail", n)
+	}
 	var fixes []string
-	for _, c := range best.checks {
-		if !c.Held && c.fix != "" {
+	for _, c := range failed {
+		if c.fix != "" && !contains(fixes, c.fix) {
 			fixes = append(fixes, c.fix)
 		}
 	}
-	res.Verdict = fmt.Sprintf("no statement allows it; in Statement[%d], the closest, %d of %d checks failed", best.index, bestFailed, len(best.checks))
 	res.Fix = strings.Join(fixes, "; and ")
 	return res, nil
 }
 
-func evalStatement(i int, st rawStatement, claims policy.Claims, host string) (stmtResult, error) {
+// denyFix is the change that stops a matching Deny from matching.
+func denyFix(sr stmtResult) string {
+	var conds []string
+	for _, c := range sr.checks {
+		if strings.Contains(c.Where, ".Condition.") {
+			conds = append(conds, c.Test)
+		}
+	}
+	if len(conds) == 0 {
+		return fmt.Sprintf("remove Statement[%d], or give it a condition that this job does not meet", sr.index)
+	}
+	return fmt.Sprintf("change Statement[%d]'s conditions so that they do not all hold for this job (%s), or remove the statement", sr.index, strings.Join(conds, "; "))
+}
+
+func evalStatement(i int, st rawStatement, r request) (stmtResult, error) {
 	where := fmt.Sprintf("Statement[%d]", i)
-	r := stmtResult{index: i, effect: st.Effect}
-	if st.Effect != "Allow" && st.Effect != "Deny" {
-		return r, fmt.Errorf("%s: Effect %q: use Allow or Deny (IAM compares it case-sensitively)", where, st.Effect)
+	sr := stmtResult{index: i, effect: st.Effect}
+	pc, err := evalPrincipal(where, st, r)
+	if err != nil {
+		return sr, err
 	}
-	iss, _ := claims.String("iss")
-
-	// Principal: the OIDC provider of the token's issuer.
-	pc := check{Check: policy.Check{Where: where + ".Principal.Federated", Claim: "iss", Value: claims.Display("iss")}}
-	switch {
-	case len(st.NotPrincipal) > 0:
-		pc.Test = "NotPrincipal"
-		pc.Note = "NotPrincipal has no place in a role trust policy; IAM documents it for Deny statements of resource policies only"
-		pc.fix = fmt.Sprintf("replace %s's NotPrincipal with Principal.Federated", where)
-	case strings.TrimSpace(string(st.Principal)) == `"*"`:
-		pc.Test = `Principal "*"`
-		pc.Held = true
-		pc.Note = "any principal: only the conditions keep other identity providers' tokens out"
-	default:
-		var p map[string]json.RawMessage
-		if err := json.Unmarshal(st.Principal, &p); err != nil {
-			return r, fmt.Errorf("%s.Principal: neither \"*\" nor an object", where)
-		}
-		var fed []string
-		for k, v := range p {
-			if strings.EqualFold(k, "Federated") {
-				var err error
-				if fed, err = values(v); err != nil {
-					return r, fmt.Errorf("%s.Principal.Federated: %v", where, err)
-				}
-			}
-		}
-		want := "oidc-provider/" + host
-		pc.Test = fmt.Sprintf("Federated %s is the OIDC provider %s", strings.Join(fed, ", "), want)
-		account := "ACCOUNT_ID"
-		for _, f := range fed {
-			resource, acct := arnResource(f)
-			if acct != "" {
-				account = acct
-			}
-			if resource == want {
-				pc.Held = true
-			}
-		}
-		if !pc.Held {
-			pc.fix = fmt.Sprintf("set %s.Principal.Federated to arn:aws:iam::%s:oidc-provider/%s", where, account, host)
-			pc.Note = principalNote(fed, host, iss)
-		}
+	sr.checks = append(sr.checks, pc)
+	ac, err := evalAction(where, st)
+	if err != nil {
+		return sr, err
 	}
-	r.checks = append(r.checks, pc)
+	sr.checks = append(sr.checks, ac)
 
-	// Action.
-	ac := check{Check: policy.Check{Where: where + ".Action", Test: "includes " + action}}
-	if len(st.NotAction) > 0 {
-		acts, err := values(st.NotAction)
-		if err != nil {
-			return r, fmt.Errorf("%s.NotAction: %v", where, err)
-		}
-		ac.Where, ac.Test = where+".NotAction", "excludes "+action
-		ac.Held = !anyAction(acts)
-		ac.fix = fmt.Sprintf("remove %s from %s.NotAction", action, where)
-	} else {
-		acts, err := values(st.Action)
-		if err != nil {
-			return r, fmt.Errorf("%s.Action: %v", where, err)
-		}
-		ac.Value = strings.Join(acts, ", ")
-		ac.Held = anyAction(acts)
-		ac.fix = fmt.Sprintf("add %q to %s.Action (sts:AssumeRole is for AWS principals, not OIDC tokens)", action, where)
-	}
-	r.checks = append(r.checks, ac)
-
-	// Conditions, in a stable order: operators, then keys.
+	// Conditions in a stable order: operators, then keys. Operators and
+	// keys are ANDed, a key's values ORed.
 	ops := make([]string, 0, len(st.Condition))
 	for op := range st.Condition {
 		ops = append(ops, op)
@@ -303,365 +285,342 @@ func evalStatement(i int, st rawStatement, claims policy.Claims, host string) (s
 		for _, key := range keys {
 			want, err := values(st.Condition[op][key])
 			if err != nil {
-				return r, fmt.Errorf("%s.Condition.%s[%q]: %v", where, op, key, err)
+				return sr, fmt.Errorf("in %s.Condition.%s[%q]: %v", where, op, key, err)
 			}
-			r.checks = append(r.checks, evalCondition(where, op, key, want, claims, host))
+			sr.checks = append(sr.checks, evalCondition(where, op, key, want, r))
 		}
 	}
-	r.matched = true
-	for _, c := range r.checks {
-		if !c.Held {
-			r.matched = false
+	sr.matched = len(sr.failed()) == 0
+	if st.Effect == "Deny" && !sr.matched {
+		for i := range sr.checks {
+			if !sr.checks[i].Held {
+				sr.checks[i].addNote("this is a Deny statement: since this check fails, the statement does not deny")
+			}
 		}
 	}
-	return r, nil
+	return sr, nil
 }
 
-// arnResource splits arn:aws:iam::123456789012:oidc-provider/gitlab.com
-// into its resource and account.
-func arnResource(arn string) (resource, account string) {
+// principals reads a Principal or NotPrincipal object: its Federated
+// values, the names of its other kinds (AWS, Service, CanonicalUser) and
+// their values.
+func principals(raw json.RawMessage) (fed, others, otherValues []string, err error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &p); err != nil || p == nil {
+		return nil, nil, nil, errors.New(`neither "*" nor an object`)
+	}
+	kinds := make([]string, 0, len(p))
+	for k := range p {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		vs, err := values(p[k])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %v", k, err)
+		}
+		if strings.EqualFold(k, "Federated") {
+			fed = append(fed, vs...)
+		} else {
+			others, otherValues = append(others, k), append(otherValues, vs...)
+		}
+	}
+	return fed, others, otherValues, nil
+}
+
+// arnParts splits arn:aws:iam::123456789012:oidc-provider/gitlab.com into
+// its partition, account and resource; ok is false for what is not an IAM
+// ARN.
+func arnParts(arn string) (partition, account, resource string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" {
-		return arn, ""
+		return "", "", arn, false
 	}
-	return parts[5], parts[4]
+	return parts[1], parts[4], parts[5], true
 }
 
-func principalNote(fed []string, host, iss string) string {
-	for _, f := range fed {
-		res, _ := arnResource(f)
-		name := strings.TrimPrefix(res, "oidc-provider/")
-		switch {
-		case !strings.HasPrefix(res, "oidc-provider/"):
-			return fmt.Sprintf("%s is not an OIDC provider ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST)", f)
-		case strings.HasPrefix(name, "https://") || strings.HasPrefix(name, "http://"):
-			return "the provider ARN names the host without https://"
-		case strings.TrimSuffix(name, "/") == host:
-			return "the provider ARN ends with a slash; the token's iss has none"
-		case strings.EqualFold(name, host):
-			return "the provider differs from the token's issuer only in case"
-		}
-	}
-	return fmt.Sprintf("the token was issued by %s: the role must trust the OIDC provider for that issuer", iss)
-}
-
-// anyAction reports whether the action patterns (IAM matches actions
-// case-insensitively, with * and ?) cover AssumeRoleWithWebIdentity.
-func anyAction(acts []string) bool {
-	for _, a := range acts {
-		if glob(strings.ToLower(a), strings.ToLower(action)) {
-			return true
-		}
-	}
-	return false
-}
-
-// contextValues returns what IAM puts in the request context for key, and
-// a note when the key is not one IAM sets from the token.
-func contextValues(key string, claims policy.Claims, host string) ([]string, bool, string) {
-	lk := strings.ToLower(key)
-	i := strings.LastIndex(lk, ":")
-	if i < 0 {
-		return nil, false, fmt.Sprintf("%q is not a key IAM sets for a web identity (<provider>:sub, <provider>:aud)", key)
-	}
-	prefix, claim := lk[:i], lk[i+1:]
-	if strings.HasPrefix(prefix, "aws:") || strings.HasPrefix(prefix, "sts:") || prefix == "aws" || prefix == "sts" {
-		return nil, false, fmt.Sprintf("%s is a global or STS key; keyless does not know its value for this request, so it is taken as absent", key)
-	}
-	if prefix != strings.ToLower(host) {
-		note := fmt.Sprintf("the key names provider %q, the token's issuer is %q: IAM sets no such key", prefix, host)
-		switch {
-		case strings.HasPrefix(prefix, "https://") || strings.HasPrefix(prefix, "http://"):
-			note = fmt.Sprintf("condition keys name the provider without https://: %s:%s", host, claim)
-		case strings.TrimSuffix(prefix, "/") == strings.ToLower(host):
-			note = fmt.Sprintf("the key's provider ends with a slash: %s:%s", host, claim)
-		}
-		return nil, false, note
-	}
-	if !oidcKeys[claim] {
-		return nil, false, fmt.Sprintf("IAM passes only aud, sub, azp, amr and oaud of an OIDC token to conditions; %s is never set (GitLab's other claims reach AWS only through the sub claim's components)", key)
-	}
-	vs, ok := claims.Strings(claim)
-	return vs, ok && len(vs) > 0, ""
-}
-
-// evalCondition evaluates one condition key of one operator.
-func evalCondition(where, op, key string, want []string, claims policy.Claims, host string) check {
-	c := check{Check: policy.Check{Where: fmt.Sprintf("%s.Condition.%s[%q]", where, op, key), Test: fmt.Sprintf("%s %s %s", key, op, quoteAll(want))}}
-	got, present, note := contextValues(key, claims, host)
-	c.Note = note
-	claimName := key[strings.LastIndex(key, ":")+1:]
-	if present || note == "" {
-		c.Claim = strings.ToLower(claimName)
-		c.Value = claims.Display(c.Claim)
-	} else {
-		c.Value = "(not in the request context)"
-	}
-
-	base, set, ifExists := op, "", false
-	if i := strings.Index(base, ":"); i >= 0 {
-		set, base = base[:i], base[i+1:]
-		if set != "ForAnyValue" && set != "ForAllValues" {
-			c.Note = fmt.Sprintf("unknown set operator %q (ForAnyValue or ForAllValues): IAM refuses such a policy", set)
-			return c
-		}
-	}
-	if strings.HasSuffix(base, "IfExists") && base != "Null" {
-		base, ifExists = strings.TrimSuffix(base, "IfExists"), true
-	}
-	match, negated, known := matcher(base)
-	if base == "Null" {
-		// Null: "true" asks for the key to be absent, "false" present.
-		wantAbsent := len(want) > 0 && strings.EqualFold(want[0], "true")
-		c.Held = wantAbsent != present
-		if !c.Held {
-			c.fix = fmt.Sprintf("remove the Null condition on %q from %s", key, where)
-		}
-		return c
-	}
-	if !known {
-		c.Note = fmt.Sprintf("unknown condition operator %q: IAM refuses such a policy", op)
-		c.fix = fmt.Sprintf("use a string operator (StringEquals, StringLike) for %q in %s", key, where)
-		return c
-	}
-	anyMatch := func(v string) bool {
-		for _, w := range want {
-			if match(w, v) {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case !present && ifExists:
-		c.Held = true
-		addNote(&c, "the key is absent and the operator ends with IfExists, so the condition holds")
-	case set == "ForAllValues":
-		// True when every value in the context matches; an absent or empty
-		// key has no value to fail, so it is true.
-		c.Held = true
-		for _, v := range got {
-			if anyMatch(v) == negated {
-				c.Held = false
-			}
-		}
-		if !present {
-			addNote(&c, "ForAllValues holds for an absent key: this condition admits a token without the claim")
-		}
-	case set == "ForAnyValue":
-		for _, v := range got {
-			if anyMatch(v) != negated {
-				c.Held = true
-			}
-		}
-	case !present:
-		// A negated operator holds when the key is absent.
-		c.Held = negated
-	case negated:
-		c.Held = true
-		for _, v := range got {
-			if anyMatch(v) {
-				c.Held = false
-			}
-		}
-	default:
-		for _, v := range got {
-			if anyMatch(v) {
-				c.Held = true
-			}
-		}
-	}
-	if c.Held {
-		return c
-	}
-	// Why it failed, and the smallest change.
-	value := ""
-	if len(got) > 0 {
-		value = got[0]
-	}
-	switch {
-	case negated:
-		c.fix = fmt.Sprintf("remove %q from %s's %s values for %q", value, where, op, key)
-	case note != "" && present:
-	case note != "":
-		if strings.Contains(note, "without https://") || strings.Contains(note, "ends with a slash") {
-			c.fix = fmt.Sprintf("rename the condition key %q to %q in %s", key, host+":"+claimName, where)
-		} else {
-			c.fix = fmt.Sprintf("remove the condition on %q from %s, or pin what you need through the sub claim", key, where)
-		}
-	case (base == "StringEquals" || base == "StringEqualsIgnoreCase") && hasWildcard(want) && anyGlob(want, got):
-		addNote(&c, "StringEquals takes * and ? literally; StringLike treats them as wildcards")
-		c.fix = fmt.Sprintf("use StringLike instead of %s for %q in %s", op, key, where)
-	default:
-		for _, w := range want {
-			for _, v := range got {
-				switch {
-				case strings.EqualFold(w, v):
-					addNote(&c, fmt.Sprintf("%q differs from the claim only in case: %s compares case-sensitively", w, base))
-				case strings.TrimSuffix(w, "/") == v || w == strings.TrimSuffix(v, "/"):
-					addNote(&c, fmt.Sprintf("%q differs from the claim by a trailing slash", w))
-				}
-			}
-		}
-		if c.Claim == "sub" {
-			if n := subNote(want, value); n != "" {
-				addNote(&c, n)
-			}
-		}
-		c.fix = fmt.Sprintf("set %q in %s.Condition.%s to %q", key, where, op, value)
-		if len(want) > 1 {
-			c.fix = fmt.Sprintf("add %q to %q in %s.Condition.%s", value, key, where, op)
-		}
-	}
-	return c
-}
-
-// subNote explains a sub that does not match because the project
-// customised its sub claim (ci_id_token_sub_claim_components).
-func subNote(want []string, got string) string {
-	gc := policy.ComponentsOf(got)
-	if gc == nil {
-		gc = policy.DefaultSubComponents
-	}
-	for _, w := range want {
-		wc := policy.ComponentsOf(w)
-		if wc == nil && strings.HasPrefix(w, "project_path:") && strings.Count(w, ":") == 5 {
-			wc = policy.DefaultSubComponents
-		}
-		if wc != nil && strings.Join(wc, ",") != strings.Join(gc, ",") {
-			return fmt.Sprintf("the token's sub is built from %s, the condition expects %s: the project's ci_id_token_sub_claim_components differ from what the policy was written for", strings.Join(gc, ","), strings.Join(wc, ","))
+// providerOf is the host of an OIDC provider ARN, "" for another
+// principal.
+func providerOf(arn string) string {
+	if _, _, res, ok := arnParts(arn); ok {
+		if host, found := strings.CutPrefix(res, "oidc-provider/"); found {
+			return host
 		}
 	}
 	return ""
 }
 
-func addNote(c *check, n string) {
-	if c.Note == "" {
-		c.Note = n
-	} else {
-		c.Note += "; " + n
+func evalPrincipal(where string, st rawStatement, r request) (check, error) {
+	want := "oidc-provider/" + r.host
+	c := check{Check: policy.Check{Where: where + ".Principal", Claim: "iss", Value: r.claims.Display("iss")}}
+	if r.iss == "" {
+		c.addNote("the claims have no iss: give the token's whole decoded payload")
 	}
-}
-
-// matcher returns the comparison of a string operator, whether it is
-// negated, and whether the operator is known.
-func matcher(base string) (func(want, got string) bool, bool, bool) {
-	switch base {
-	case "StringEquals":
-		return func(w, g string) bool { return w == g }, false, true
-	case "StringNotEquals":
-		return func(w, g string) bool { return w == g }, true, true
-	case "StringEqualsIgnoreCase":
-		return strings.EqualFold, false, true
-	case "StringNotEqualsIgnoreCase":
-		return strings.EqualFold, true, true
-	case "StringLike":
-		return glob, false, true
-	case "StringNotLike":
-		return glob, true, true
-	case "Null":
-		return nil, false, true
-	}
-	return nil, false, false
-}
-
-func hasWildcard(vs []string) bool {
-	for _, v := range vs {
-		if strings.ContainsAny(v, "*?") {
-			return true
-		}
-	}
-	return false
-}
-
-// anyGlob reports whether a pattern would have matched as a glob.
-func anyGlob(want, got []string) bool {
-	for _, w := range want {
-		for _, g := range got {
-			if glob(w, g) {
+	names := func(fed []string) bool {
+		for _, f := range fed {
+			if _, _, res, ok := arnParts(f); ok && res == want {
 				return true
 			}
 		}
+		return false
 	}
-	return false
-}
-
-// glob matches IAM's StringLike: * any run of characters (slashes and
-// colons too), ? one character; case-sensitive. Iterative, so a hostile
-// pattern costs O(len(p)*len(s)) at most.
-func glob(p, s string) bool {
-	pr, sr := []rune(p), []rune(s)
-	pi, si := 0, 0
-	star, mark := -1, 0
-	for si < len(sr) {
-		switch {
-		case pi < len(pr) && (pr[pi] == '?' || pr[pi] == sr[si]):
-			pi++
-			si++
-		case pi < len(pr) && pr[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
+	if len(st.NotPrincipal) > 0 {
+		c.Where = where + ".NotPrincipal"
+		fed, _, _, err := principals(st.NotPrincipal)
+		if err != nil {
+			return c, fmt.Errorf("in %s.NotPrincipal: %v", where, err)
+		}
+		c.Test = "NotPrincipal leaves out the OIDC provider " + r.host
+		c.Held = !names(fed)
+		c.addNote("NotPrincipal applies the statement to every principal except those it lists; AWS advises against it in trust policies")
+		if !c.Held {
+			c.why = "its NotPrincipal lists the OIDC provider of the token's issuer"
+			c.fix = fmt.Sprintf("replace %s's NotPrincipal with a Principal.Federated naming the OIDC provider %s", where, r.host)
+		}
+		return c, nil
+	}
+	if len(st.Principal) == 0 {
+		return c, fmt.Errorf("in %s: no Principal: a role trust policy names who may assume the role; for GitLab, \"Principal\": {\"Federated\": \"arn:aws:iam::ACCOUNT_ID:oidc-provider/%s\"}", where, r.host)
+	}
+	var star string
+	if json.Unmarshal(st.Principal, &star) == nil {
+		if star != "*" {
+			return c, fmt.Errorf("in %s: Principal %q: a principal is \"*\" or an object, e.g. {\"Federated\": \"arn:aws:iam::ACCOUNT_ID:oidc-provider/%s\"}", where, star, r.host)
+		}
+		c.Test = `Principal "*" (anyone)`
+		c.Held = true
+		if st.Effect == "Allow" {
+			c.addNote("any principal: only the conditions keep other identity providers' tokens out")
+		}
+		return c, nil
+	}
+	fed, others, otherValues, err := principals(st.Principal)
+	if err != nil {
+		return c, fmt.Errorf("in %s.Principal: %v", where, err)
+	}
+	c.Test = fmt.Sprintf("Principal (%s) includes the OIDC provider %s", strings.Join(others, ", "), r.host)
+	if len(fed) > 0 {
+		c.Where = where + ".Principal.Federated"
+		c.Test = fmt.Sprintf("Federated %s is the OIDC provider %s", quoteAll(fed), r.host)
+	}
+	c.Held = names(fed)
+	if c.Held {
+		return c, nil
+	}
+	partition, account := "aws", "ACCOUNT_ID"
+	for _, f := range append(otherValues, fed...) {
+		if p, a, _, ok := arnParts(f); ok && a != "" {
+			partition, account = p, a
 		}
 	}
-	for pi < len(pr) && pr[pi] == '*' {
-		pi++
+	c.fix = fmt.Sprintf("set %s.Principal.Federated to arn:%s:iam::%s:oidc-provider/%s", where, partition, account, r.host)
+	c.why = fmt.Sprintf("the principal is not the OIDC provider of the token's issuer %s", r.host)
+	if len(fed) == 0 {
+		c.addNote(fmt.Sprintf("%s principals are IAM users, roles, accounts or services; a web identity is admitted by Principal.Federated", strings.Join(others, " and ")))
+		return c, nil
 	}
-	return pi == len(pr)
+	c.addNote(principalNote(fed, r))
+	return c, nil
 }
 
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = strconv.Quote(v)
+func principalNote(fed []string, r request) string {
+	for _, f := range fed {
+		_, _, res, ok := arnParts(f)
+		name, isOIDC := strings.CutPrefix(res, "oidc-provider/")
+		bare := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(name, "https://"), "http://"), "/")
+		switch {
+		case !ok || !isOIDC:
+			return fmt.Sprintf("%s is not an IAM OIDC provider ARN (arn:aws:iam::ACCOUNT:oidc-provider/HOST)", f)
+		case strings.Contains(name, "://"):
+			return "the provider ARN names the host without https://"
+		case bare == r.host:
+			return "the provider ARN ends with a slash; the token's iss has none"
+		case strings.EqualFold(name, r.host):
+			return "the provider differs from the token's issuer only in case"
+		}
 	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return "[" + strings.Join(q, ", ") + "]"
+	return fmt.Sprintf("the token was issued by %s: the role must trust the OIDC provider for that issuer", r.iss)
 }
 
-// documentWarnings are about the trust policy itself, whatever the token.
-func documentWarnings(stmts []rawStatement, host string) []policy.Warning {
+func evalAction(where string, st rawStatement) (check, error) {
+	c := check{Check: policy.Check{Where: where + ".Action", Test: "includes " + action}}
+	// IAM matches actions case-insensitively, with * and ?.
+	covers := func(acts []string) bool {
+		for _, a := range acts {
+			if glob(strings.ToLower(a), strings.ToLower(action)) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(st.NotAction) > 0 {
+		acts, err := values(st.NotAction)
+		if err != nil {
+			return c, fmt.Errorf("in %s.NotAction: %v", where, err)
+		}
+		c.Where, c.Test, c.Value = where+".NotAction", "leaves out "+action, strings.Join(acts, ", ")
+		c.Held = !covers(acts)
+		c.why = "its NotAction covers " + action
+		c.fix = fmt.Sprintf("take %s out of %s.NotAction", action, where)
+		return c, nil
+	}
+	acts, err := values(st.Action)
+	if err != nil {
+		return c, fmt.Errorf("in %s.Action: %v", where, err)
+	}
+	c.Value = strings.Join(acts, ", ")
+	c.Held = covers(acts)
+	if len(acts) == 0 {
+		c.addNote("the statement has no Action, which IAM refuses")
+	}
+	c.why = "its Action does not include " + action
+	c.fix = fmt.Sprintf("add %q to %s.Action (sts:AssumeRole is for AWS principals, not OIDC tokens)", action, where)
+	return c, nil
+}
+
+// documentWarnings are about the trust policy itself, whatever the token:
+// too broad, or conditioned on keys IAM never sets.
+func documentWarnings(d document, r request) []policy.Warning {
 	var w []policy.Warning
-	for i, st := range stmts {
+	add := func(id, msg string) {
+		for _, x := range w {
+			if x.ID == id && x.Message == msg {
+				return
+			}
+		}
+		w = append(w, policy.Warning{ID: id, Message: msg})
+	}
+	for i, st := range d.statements {
 		if st.Effect != "Allow" {
 			continue
 		}
-		hasSub := false
-		for op, keys := range st.Condition {
-			if op == "Null" {
-				continue
-			}
-			for k, raw := range keys {
-				if !strings.HasSuffix(strings.ToLower(k), ":sub") {
-					continue
-				}
-				hasSub = true
-				vs, _ := values(raw)
-				for _, v := range vs {
-					if v == "*" || strings.HasPrefix(v, "project_path:*") {
-						w = append(w, policy.Warning{ID: "any-project", Message: fmt.Sprintf("Statement[%d] admits every project on the instance (%s %q)", i, op, v)})
-					} else if strings.HasSuffix(strings.SplitN(strings.TrimPrefix(v, "project_path:"), ":", 2)[0], "/*") {
-						w = append(w, policy.Warning{ID: "group-wildcard", Message: fmt.Sprintf("Statement[%d] admits every project under a group (%q), including ones created later", i, v)})
-					}
-				}
-				if strings.HasPrefix(op, "StringLike") && !hasWildcard(vs) {
-					w = append(w, policy.Warning{ID: "stringlike-without-wildcard", Message: fmt.Sprintf("Statement[%d] uses %s on %s without a wildcard: StringEquals says the same more plainly", i, op, k)})
-				}
-			}
-		}
-		if !hasSub {
-			w = append(w, policy.Warning{ID: "no-sub-condition", Message: fmt.Sprintf("Statement[%d] has no condition on %s:sub: every project's jobs on %s can assume this role", i, host, host)})
+		host, ok := statementHost(st, r)
+		if !ok {
+			continue // a statement for AWS principals is not about tokens
 		}
 		if strings.TrimSpace(string(st.Principal)) == `"*"` {
-			w = append(w, policy.Warning{ID: "any-principal", Message: fmt.Sprintf("Statement[%d] has Principal \"*\": name the OIDC provider in Principal.Federated", i)})
+			add("any-principal", fmt.Sprintf("Statement[%d] has Principal \"*\": name the OIDC provider in Principal.Federated", i))
+		}
+		// pinned: a sub condition narrows who is admitted; blocked: a
+		// condition no token meets, so the statement admits nobody and
+		// breadth is not its problem.
+		pinned, blocked := false, false
+		ops := make([]string, 0, len(st.Condition))
+		for op := range st.Condition {
+			ops = append(ops, op)
+		}
+		sort.Strings(ops)
+		for _, op := range ops {
+			o, known := parseOperator(op)
+			positive := known && !o.negated && !o.ifExists && o.set != "ForAllValues" && o.base != "Null"
+			keys := make([]string, 0, len(st.Condition[op]))
+			for k := range st.Condition[op] {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				vs, _ := values(st.Condition[op][k])
+				lk := strings.ToLower(k)
+				if strings.HasPrefix(lk, "aws:") || strings.HasPrefix(lk, "sts:") {
+					continue
+				}
+				if !known {
+					blocked = true
+					continue
+				}
+				prefix, claim, _ := cutLast(lk, ":")
+				switch {
+				case prefix != strings.ToLower(host):
+					add("condition-key-host", fmt.Sprintf("Statement[%d] conditions on %q, a key IAM never sets for provider %s: name keys after the provider, as in %s:%s", i, k, host, host, claim))
+					blocked = blocked || positive
+					continue
+				case !oidcKeys[claim]:
+					add("unsupported-key", fmt.Sprintf("Statement[%d] conditions on %q, which IAM never sets: AWS passes only aud, sub, amr, azp, email and oaud of an OIDC token to conditions; pin GitLab's other claims through sub (ci_id_token_sub_claim_components)", i, k))
+					blocked = blocked || positive
+					continue
+				case claim != "sub" || o.base == "Null" || o.other || o.negated:
+					continue // excluding some subjects pins none
+				}
+				pinned = true
+				if o.set == "ForAllValues" {
+					add("set-operator-on-sub", fmt.Sprintf("Statement[%d] uses %s on %s: sub is single-valued, and ForAllValues also holds for a token without it; use %s", i, op, k, strings.TrimPrefix(op, "ForAllValues:")))
+				}
+				if o.like && !hasWildcard(vs) {
+					add("stringlike-without-wildcard", fmt.Sprintf("Statement[%d] uses %s on %s without a wildcard: harmless, but StringEquals says the same more plainly", i, op, k))
+				}
+				if !o.like {
+					continue
+				}
+				for _, v := range vs {
+					if id, msg := subBreadth(v); id != "" {
+						add(id, fmt.Sprintf("Statement[%d] admits %s (%s %q)", i, msg, op, v))
+					}
+				}
+			}
+		}
+		if !pinned && !blocked {
+			msg := fmt.Sprintf("critical: Statement[%d] has no condition on %s:sub, so the jobs of every project on %s can assume this role: add \"StringEquals\": {\"%s:sub\": \"project_path:GROUP/PROJECT:ref_type:branch:ref:main\"}", i, host, host, host)
+			if host == "gitlab.com" {
+				// gitlab.com is one of the shared providers IAM requires a
+				// sub condition for when a trust policy is saved.
+				// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_oidc_secure-by-default.html
+				msg += " (IAM now refuses to save such a policy for gitlab.com; roles saved before keep it)"
+			}
+			add("no-sub-condition", msg)
 		}
 	}
 	return w
+}
+
+// statementHost is the provider whose keys a statement's conditions
+// should name: its Federated OIDC provider, or the token's issuer when the
+// principal is "*", or names that issuer but for a detail Explain already
+// reports (https://, a trailing slash, case). ok is false for a statement
+// that names no OIDC provider.
+func statementHost(st rawStatement, r request) (host string, ok bool) {
+	fed, _, _, err := principals(st.Principal)
+	if err != nil {
+		return r.host, true
+	}
+	for _, f := range fed {
+		if h := providerOf(f); h != "" {
+			host, ok = h, true
+		}
+	}
+	bare := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
+	if ok && strings.EqualFold(bare, r.host) {
+		host = r.host
+	}
+	return host, ok
+}
+
+// subBreadth says how many projects a StringLike sub pattern admits, when
+// more than one: every project, every project under a group, or every
+// project whose path merely starts alike.
+func subBreadth(v string) (id, msg string) {
+	rest, ok := strings.CutPrefix(v, "project_path:")
+	if !ok {
+		if strings.HasPrefix(v, "*") {
+			return "any-project", "every project on the instance"
+		}
+		return "", ""
+	}
+	path, _, _ := strings.Cut(rest, ":")
+	i := strings.IndexAny(path, "*?")
+	switch {
+	case i < 0:
+		return "", ""
+	case i == 0:
+		return "any-project", "every project on the instance"
+	case path[i-1] == '/':
+		return "group-wildcard", fmt.Sprintf("every project under %s, including ones created later", path[:i-1])
+	}
+	return "path-prefix-wildcard", fmt.Sprintf("every project whose path starts with %q, such as %s-other/x, not one group's", path[:i], path[:i])
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
 }
