@@ -2,6 +2,14 @@
 // credential that lets GitLab CI/CD jobs exchange their ID token for an
 // Entra token, and evaluates credentials against a token's claims as Entra
 // matches them.
+//
+// Entra compares a credential's issuer, subject and audience with the
+// token's iss, sub and aud exactly and case-sensitively; wildcards are not
+// supported in any property:
+// https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation-considerations
+// A flexible federated identity credential (preview) replaces subject with
+// a claimsMatchingExpression:
+// https://learn.microsoft.com/en-us/entra/workload-id/workload-identities-flexible-federated-identity-credentials
 package azure
 
 import (
@@ -15,6 +23,10 @@ import (
 // DefaultAudience is the audience Microsoft recommends for federated
 // identity credentials.
 const DefaultAudience = "api://AzureADTokenExchange"
+
+// armAPIVersion is the Microsoft.ManagedIdentity API version that takes
+// claimsMatchingExpression on a user-assigned managed identity.
+const armAPIVersion = "2025-01-31-preview"
 
 type provider struct{}
 
@@ -49,8 +61,8 @@ func audience(spec policy.Spec) string {
 	return DefaultAudience
 }
 
-// credentialName is a valid name (3 to 120 characters of letters,
-// digits, - and _) derived from the spec.
+// credentialName is a valid name derived from the spec: 3 to 120
+// letters, digits, - and _, the first alphanumeric.
 func credentialName(spec policy.Spec) string {
 	base := spec.ProjectPath
 	if base == "" {
@@ -83,13 +95,17 @@ func newCredential(spec policy.Spec) credential {
 		Audiences:   []string{audience(spec)},
 		Description: "GitLab CI/CD jobs with sub " + sub + " (keyless policy azure)",
 	}
-	if wildcard {
-		// A flexible federated identity credential: Entra matches sub
-		// against the pattern.
-		c.ClaimsMatchingExpression = &expression{Value: "claims['sub'] matches '" + sub + "'", LanguageVersion: 1}
-	} else {
+	if !wildcard {
 		c.Subject = sub
+		return c
 	}
+	// Entra requires project_id beside a GitLab sub built from the
+	// (mutable) project path; a group spans many ids, so it has none.
+	v := "claims['sub'] matches " + quote(sub)
+	if spec.ProjectID != "" {
+		v += " and claims['project_id'] eq " + quote(spec.ProjectID)
+	}
+	c.ClaimsMatchingExpression = &expression{Value: v, LanguageVersion: 1}
 	return c
 }
 
@@ -99,12 +115,12 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 	}
 	w := append(spec.Warnings(), warnings(spec)...)
 	c := newCredential(spec)
-	body, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return nil, nil, err
-	}
 	switch format {
 	case "json":
+		body, err := json.MarshalIndent(c, "", "  ")
+		if err != nil {
+			return nil, nil, err
+		}
 		return []policy.Document{
 			{Name: "credential.json", Format: "json", Body: string(body) + "\n"},
 			{Name: "create.sh", Format: "shell", Body: createScript(c)},
@@ -112,24 +128,49 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 	case "terraform":
 		return []policy.Document{{Name: "main.tf", Format: "terraform", Body: terraform(c)}}, w, nil
 	}
-	return nil, nil, fmt.Errorf("format %q: azure writes json or terraform", format)
+	return nil, nil, fmt.Errorf("format %q: azure writes json or terraform; pass --format json or --format terraform", format)
 }
+
+// otherAudiences are other services' audiences: a token minted for one of
+// them should not also open Entra.
+var otherAudiences = []string{"sts.amazonaws.com", "//iam.googleapis.com/", "https://iam.googleapis.com/"}
 
 func warnings(spec policy.Spec) []policy.Warning {
 	var w []policy.Warning
 	comps := spec.Components()
+	aud := audience(spec)
+	shared := strings.Contains(strings.ToLower(aud), "vault")
+	for _, other := range otherAudiences {
+		shared = shared || strings.HasPrefix(aud, other)
+	}
+	switch {
+	case shared:
+		w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q belongs to another service: a token minted for that service would also sign in as this app, so whoever receives one holds both; give Entra its own id_tokens: entry with aud %s", aud, DefaultAudience)})
+	case aud != DefaultAudience:
+		w = append(w, policy.Warning{ID: "nondefault-audience", Message: fmt.Sprintf("audience %q: Microsoft's documentation gives %s for every federated credential; keep a custom one only if the app expects it", aud, DefaultAudience)})
+	}
 	if spec.Environment != "" {
-		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: fmt.Sprintf("Entra matches issuer, subject and audience, and GitLab's sub does not name the environment: %q is not pinned. Protect the environment and add environment_protected or deployment_tier to ci_id_token_sub_claim_components (--sub-components)", spec.Environment)})
+		msg := fmt.Sprintf("Entra matches only issuer, audience and sub, and GitLab's sub never names the environment: %q is not pinned. ", spec.Environment)
+		if contains(comps, "deployment_tier") || contains(comps, "environment_protected") {
+			msg += "The sub's deployment_tier and environment_protected are * here: set them in the subject (e.g. deployment_tier:production, environment_protected:true) and protect the environment"
+		} else {
+			msg += "Protect the environment, add deployment_tier and environment_protected to the project's ci_id_token_sub_claim_components (Projects API), pass the same --sub-components, and set those components in the subject (e.g. environment_protected:true)"
+		}
+		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: msg})
 	}
 	if spec.ProtectedOnly && !contains(comps, "ref_protected") {
-		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "the default sub does not say whether the ref is protected: add ref_protected to the project's ci_id_token_sub_claim_components and pass --sub-components project_path,ref_type,ref,ref_protected"})
+		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "GitLab's default sub does not say whether the ref is protected, so Entra cannot require it: add ref_protected to the project's ci_id_token_sub_claim_components (Projects API) and pass --sub-components project_path,ref_type,ref,ref_protected"})
 	}
 	if _, wildcard := spec.Subject(); wildcard {
-		w = append(w, policy.Warning{ID: "flexible-credential", Message: "a wildcard needs a flexible federated identity credential (claimsMatchingExpression), which Entra supports on app registrations and user-assigned managed identities through Microsoft Graph (beta) and the portal; an exact subject per ref works everywhere"})
-	}
-	for _, other := range []string{"sts.amazonaws.com", "//iam.googleapis.com/", "https://iam.googleapis.com/"} {
-		if strings.HasPrefix(audience(spec), other) {
-			w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is another cloud's: a token minted for it would also be accepted by Entra; use %s", audience(spec), DefaultAudience)})
+		w = append(w, policy.Warning{ID: "flexible-credential-preview", Message: "a wildcard needs a flexible federated identity credential (claimsMatchingExpression), which is in preview: Microsoft Graph beta or Azure Resource Manager " + armAPIVersion + " create it, and az ad app federated-credential neither creates nor lists it; an exact subject per ref works everywhere"})
+		if !gitlabFlexibleIssuer(spec.Issuer) {
+			w = append(w, policy.Warning{ID: "flexible-credential-issuer", Message: fmt.Sprintf("Entra documents flexible credentials for GitLab issuers https://gitlab.com and https://gitlab.NAME.com or .ca only, not %q: it may refuse this one; use an exact subject per ref", spec.Issuer)})
+		}
+		switch {
+		case spec.Group != "":
+			w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: "Entra requires a GitLab expression on a project_path sub to also match claims['project_id'] with eq, which a group-wide credential cannot: Entra may refuse it. Create one credential per project (--project with --project-id)"})
+		case spec.ProjectID == "":
+			w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: "Entra requires a GitLab expression on a project_path sub to also match claims['project_id'] with eq: pass --project-id"})
 		}
 	}
 	return w
@@ -148,8 +189,16 @@ func createScript(c credential) string {
 	var b strings.Builder
 	b.WriteString("# " + c.Description + "\n")
 	if c.ClaimsMatchingExpression != nil {
-		b.WriteString("# A flexible credential: Microsoft Graph (beta) creates it on the app registration.\n")
-		b.WriteString("az rest --method POST --uri \"https://graph.microsoft.com/beta/applications/APP_OBJECT_ID/federatedIdentityCredentials\" --body @credential.json\n")
+		arm, _ := json.Marshal(map[string]any{"properties": map[string]any{
+			"issuer": c.Issuer, "audiences": c.Audiences, "claimsMatchingExpression": c.ClaimsMatchingExpression,
+		}})
+		b.WriteString("# A flexible credential (preview): az ad app federated-credential cannot create it.\n")
+		b.WriteString("# On the app registration (APP_OBJECT_ID: its object id), through Microsoft Graph beta:\n")
+		b.WriteString("az rest --method POST --uri \"https://graph.microsoft.com/beta/applications/APP_OBJECT_ID/federatedIdentityCredentials\" \\\n")
+		b.WriteString("  --headers \"Content-Type=application/json\" --body @credential.json\n\n")
+		b.WriteString("# Or on a user-assigned managed identity, through Azure Resource Manager:\n")
+		fmt.Fprintf(&b, "az rest --method PUT --uri \"https://management.azure.com/subscriptions/SUBSCRIPTION_ID/resourceGroups/RESOURCE_GROUP/providers/Microsoft.ManagedIdentity/userAssignedIdentities/IDENTITY/federatedIdentityCredentials/%s?api-version=%s\" \\\n", c.Name, armAPIVersion)
+		fmt.Fprintf(&b, "  --headers \"Content-Type=application/json\" --body %s\n", shellQuote(string(arm)))
 		return b.String()
 	}
 	b.WriteString("# On the app registration (APP_ID: its application id):\n")
@@ -167,7 +216,18 @@ func terraform(c credential) string {
 	var b strings.Builder
 	b.WriteString("# " + c.Description + "\n")
 	if c.ClaimsMatchingExpression != nil {
-		b.WriteString("# The azuread provider has no flexible credentials yet: create credential.json with\n# keyless policy azure --format json and az rest (see its create.sh).\n")
+		// https://registry.terraform.io/providers/hashicorp/azuread/latest/docs/resources/application_flexible_federated_identity_credential
+		b.WriteString("# A flexible credential (preview): azuread 3.7 or later.\n")
+		b.WriteString("resource \"azuread_application_flexible_federated_identity_credential\" \"gitlab\" {\n")
+		b.WriteString("  application_id             = \"/applications/APP_OBJECT_ID\"\n")
+		fmt.Fprintf(&b, "  display_name               = %q\n  description                = %q\n  audience                   = %q\n  issuer                     = %q\n  claims_matching_expression = %q\n}\n\n",
+			c.Name, c.Description, c.Audiences[0], c.Issuer, c.ClaimsMatchingExpression.Value)
+		b.WriteString("# Or on a user-assigned managed identity (azurerm has no claims_matching_expression; azapi does):\n")
+		b.WriteString("# resource \"azapi_resource\" \"gitlab\" {\n")
+		fmt.Fprintf(&b, "#   type      = \"Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@%s\"\n", armAPIVersion)
+		fmt.Fprintf(&b, "#   name      = %q\n#   parent_id = azurerm_user_assigned_identity.IDENTITY.id\n", c.Name)
+		fmt.Fprintf(&b, "#   body = {\n#     properties = {\n#       issuer    = %q\n#       audiences = [%q]\n#       claimsMatchingExpression = {\n#         value           = %q\n#         languageVersion = 1\n#       }\n#     }\n#   }\n# }\n",
+			c.Issuer, c.Audiences[0], c.ClaimsMatchingExpression.Value)
 		return b.String()
 	}
 	b.WriteString("resource \"azuread_application_federated_identity_credential\" \"gitlab\" {\n")

@@ -5,72 +5,136 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
-// Entra matches a token against an app's (or managed identity's)
-// federated identity credentials: a credential admits the token when its
-// issuer and one of its audiences equal the token's iss and aud exactly,
-// and its subject equals sub exactly (case-sensitively), or its
-// claimsMatchingExpression holds:
-// https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation
+// Entra admits a token when any one of the app's (or managed identity's)
+// federated identity credentials matches it: the credential's issuer
+// equals iss, its audience equals aud, and its subject equals sub, all
+// exactly and case-sensitively, or its claimsMatchingExpression holds:
+// https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation-considerations
 // https://learn.microsoft.com/en-us/entra/workload-id/workload-identities-flexible-federated-identity-credentials
 
 // maxCredentials is Entra's limit per application or identity.
 const maxCredentials = 20
 
-// readCredentials reads one credential, a JSON list of them (az ad app
-// federated-credential list), or Graph's {"value": [...]}.
+// readCredentials reads the credentials as `az ad app federated-credential
+// show` (one object) or `list` (a JSON array), Microsoft Graph
+// ({"value": [...]}) or Azure Resource Manager ({"properties": {...}})
+// print them.
 func readCredentials(doc []byte) ([]credential, error) {
 	doc = bytes.TrimSpace(doc)
-	var list []credential
+	var raws []json.RawMessage
 	switch {
 	case len(doc) > 0 && doc[0] == '[':
-		if err := json.Unmarshal(doc, &list); err != nil {
-			return nil, fmt.Errorf("not a list of federated identity credentials: %v", err)
+		if err := json.Unmarshal(doc, &raws); err != nil {
+			return nil, fmt.Errorf("not a JSON list of federated identity credentials (%v): give them as az ad app federated-credential list --id APP_ID prints them", err)
 		}
 	default:
 		var top map[string]json.RawMessage
 		if err := json.Unmarshal(doc, &top); err != nil || top == nil {
-			return nil, errors.New("not JSON: give the credentials as az ad app federated-credential list --id APP_ID prints them")
+			return nil, errors.New("not a JSON object or list: give the credentials as az ad app federated-credential list --id APP_ID prints them (or Microsoft Graph's federatedIdentityCredentials response)")
 		}
 		if v, ok := top["value"]; ok {
-			if err := json.Unmarshal(v, &list); err != nil {
-				return nil, fmt.Errorf("value: %v", err)
+			if err := json.Unmarshal(v, &raws); err != nil {
+				return nil, fmt.Errorf("value: not a list of federated identity credentials (%v)", err)
 			}
 		} else {
-			var c credential
-			if err := json.Unmarshal(doc, &c); err != nil {
-				return nil, fmt.Errorf("not a federated identity credential: %v", err)
-			}
-			list = []credential{c}
+			raws = []json.RawMessage{doc}
 		}
 	}
-	if len(list) == 0 {
-		return nil, errors.New("no federated identity credential: the app has none, so Entra refuses every token (keyless policy azure writes one)")
+	if len(raws) == 0 {
+		return nil, errors.New("no federated identity credential: an app without one refuses every token; create one with keyless policy azure")
 	}
-	if len(list) > maxCredentials {
-		return nil, fmt.Errorf("%d credentials: Entra allows at most %d per app or identity", len(list), maxCredentials)
-	}
-	for i, c := range list {
-		switch {
-		case c.Issuer == "":
-			return nil, fmt.Errorf("credential %d (%s) has no issuer", i, c.Name)
-		case c.Subject != "" && c.ClaimsMatchingExpression != nil:
-			return nil, fmt.Errorf("credential %d (%s) has both subject and claimsMatchingExpression; Entra takes one or the other", i, c.Name)
-		case c.Subject == "" && c.ClaimsMatchingExpression == nil:
-			return nil, fmt.Errorf("credential %d (%s) has neither subject nor claimsMatchingExpression", i, c.Name)
+	list := make([]credential, 0, len(raws))
+	for i, raw := range raws {
+		c, err := readCredential(raw)
+		if err != nil {
+			return nil, fmt.Errorf("credential %d: %w", i, err)
 		}
+		list = append(list, c)
 	}
 	return list, nil
 }
 
+// readCredential reads one credential, flattening Resource Manager's
+// properties.
+func readCredential(raw json.RawMessage) (credential, error) {
+	var c credential
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return c, errors.New("not a JSON object")
+	}
+	if props, ok := fields["properties"]; ok {
+		var inner map[string]json.RawMessage
+		if err := json.Unmarshal(props, &inner); err != nil || inner == nil {
+			return c, errors.New("properties: not a JSON object")
+		}
+		for k, v := range inner {
+			fields[k] = v
+		}
+	}
+	str := func(k string) (string, error) {
+		var s *string
+		if v, ok := fields[k]; ok {
+			if err := json.Unmarshal(v, &s); err != nil {
+				return "", fmt.Errorf("%s: not a string", k)
+			}
+		}
+		if s == nil {
+			return "", nil
+		}
+		return *s, nil
+	}
+	var err error
+	if c.Name, err = str("name"); err != nil {
+		return c, err
+	}
+	if c.Issuer, err = str("issuer"); err != nil {
+		return c, err
+	}
+	if c.Subject, err = str("subject"); err != nil {
+		return c, err
+	}
+	if v, ok := fields["audiences"]; ok {
+		if err := json.Unmarshal(v, &c.Audiences); err != nil {
+			return c, errors.New("audiences: not a list of strings")
+		}
+	}
+	if v, ok := fields["claimsMatchingExpression"]; ok && string(bytes.TrimSpace(v)) != "null" {
+		var e expression
+		if err := json.Unmarshal(v, &e); err != nil {
+			return c, errors.New(`claimsMatchingExpression: not an object: write {"value": "claims['sub'] matches '...'", "languageVersion": 1}`)
+		}
+		c.ClaimsMatchingExpression = &e
+	}
+	switch {
+	case c.Issuer == "":
+		return c, fmt.Errorf("%q has no issuer: Entra requires one (the GitLab instance's URL, e.g. https://gitlab.com)", c.Name)
+	case c.Subject != "" && c.ClaimsMatchingExpression != nil:
+		return c, fmt.Errorf("%q has both subject and claimsMatchingExpression, which Entra takes one at a time: drop one", c.Name)
+	case c.Subject == "" && c.ClaimsMatchingExpression == nil:
+		return c, fmt.Errorf("%q has neither subject nor claimsMatchingExpression: Entra needs one of them to match sub", c.Name)
+	}
+	return c, nil
+}
+
+// check is an evaluated condition and the change that would make it hold.
 type check struct {
 	policy.Check
 	fix string
+}
+
+// evaluated is one credential's checks.
+type evaluated struct {
+	c      credential
+	label  string
+	checks []check
+	failed []string
 }
 
 func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error) {
@@ -79,201 +143,277 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 		return nil, err
 	}
 	res := &policy.Result{Provider: "azure"}
-	iss, _ := claims.String("iss")
-	auds, _ := claims.Strings("aud")
-	sub, _ := claims.String("sub")
-	bestFailed, bestFix, bestName := -1, "", ""
+	var admitted, best *evaluated
 	for i, c := range creds {
-		where := fmt.Sprintf("[%d] %s", i, c.Name)
-		var checks []check
-		ic := check{Check: policy.Check{Where: where + " issuer", Test: "issuer is " + strconv.Quote(c.Issuer), Claim: "iss", Value: claims.Display("iss")}}
-		ic.Held = c.Issuer == iss
-		if !ic.Held {
-			ic.Note = near(c.Issuer, iss)
-			ic.fix = fmt.Sprintf("set %q's issuer to %q", c.Name, iss)
+		ev, err := evaluate(i, c, claims)
+		if err != nil {
+			return nil, err
 		}
-		checks = append(checks, ic)
-
-		ac := check{Check: policy.Check{Where: where + " audiences", Test: "aud is one of " + quoteAll(c.Audiences), Claim: "aud", Value: claims.Display("aud")}}
-		for _, a := range c.Audiences {
-			for _, t := range auds {
-				if a == t {
-					ac.Held = true
-				}
-			}
-		}
-		if !ac.Held {
-			for _, a := range c.Audiences {
-				ac.Note = near(a, first(auds))
-			}
-			ac.fix = fmt.Sprintf("set %q's audiences to [%q], or the jobs' id_tokens: aud to %q", c.Name, first(auds), first(c.Audiences))
-		}
-		if len(c.Audiences) > 1 {
-			addNote(&ac, "Entra accepts one audience per credential")
-		}
-		checks = append(checks, ac)
-
-		if c.ClaimsMatchingExpression == nil {
-			sc := check{Check: policy.Check{Where: where + " subject", Test: "subject is " + strconv.Quote(c.Subject), Claim: "sub", Value: claims.Display("sub")}}
-			sc.Held = c.Subject == sub
-			if !sc.Held {
-				sc.Note = near(c.Subject, sub)
-				if strings.Contains(c.Subject, "*") {
-					addNote(&sc, "subject takes * literally; a wildcard needs claimsMatchingExpression (a flexible credential)")
-				}
-				if n := subShape(c.Subject, sub); n != "" {
-					addNote(&sc, n)
-				}
-				sc.fix = fmt.Sprintf("set %q's subject to %q", c.Name, sub)
-			}
-			checks = append(checks, sc)
-		} else {
-			ec, err := evalExpression(where, c, claims)
-			if err != nil {
-				return nil, err
-			}
-			checks = append(checks, ec...)
-		}
-		failed := 0
-		var fixes []string
-		for _, ch := range checks {
+		for _, ch := range ev.checks {
 			res.Checks = append(res.Checks, ch.Check)
-			if !ch.Held {
-				failed++
-				fixes = append(fixes, ch.fix)
-			}
 		}
-		if failed == 0 {
-			res.Admitted = true
-			res.Verdict = fmt.Sprintf("credential %q admits the token", c.Name)
-			res.Fix = ""
-			return res, nil
-		}
-		if bestFailed < 0 || failed < bestFailed {
-			bestFailed, bestFix, bestName = failed, strings.Join(fixes, "; and "), c.Name
+		res.Warnings = append(res.Warnings, credentialWarnings(ev.label, c)...)
+		switch {
+		case len(ev.failed) == 0 && admitted == nil:
+			admitted = ev
+		case len(ev.failed) > 0 && (best == nil || len(ev.failed) < len(best.failed)):
+			best = ev
 		}
 	}
-	res.Verdict = fmt.Sprintf("no federated identity credential matches the token (AADSTS70021); the closest, %q, fails %d check(s)", bestName, bestFailed)
-	res.Fix = bestFix
+	if len(creds) > maxCredentials {
+		res.Warnings = append(res.Warnings, policy.Warning{ID: "too-many-credentials", Message: fmt.Sprintf("%d credentials: Entra allows at most %d per app or managed identity", len(creds), maxCredentials)})
+	}
+	if admitted != nil {
+		res.Admitted = true
+		res.Verdict = fmt.Sprintf("credential %q admits the token: issuer, audience and %s match", admitted.c.Name, matchedBy(admitted.c))
+		return res, nil
+	}
+	res.Verdict = fmt.Sprintf("no federated identity credential matches the token, so Entra answers AADSTS70021 (no matching federated identity record); the closest, %q, fails on %s", best.c.Name, strings.Join(best.failed, ", "))
+	var fixes []string
+	for _, ch := range best.checks {
+		if !ch.Held && ch.fix != "" {
+			fixes = append(fixes, ch.fix)
+		}
+	}
+	res.Fix = strings.Join(fixes, "; and ")
+	if len(creds) > 1 {
+		res.Fix += fmt.Sprintf(" (credential %q)", best.c.Name)
+	}
 	return res, nil
 }
 
-// evalExpression evaluates a flexible credential's claimsMatchingExpression:
-// terms of the form claims['NAME'] OP 'VALUE', OP being matches (with *
-// wildcards) or eq, joined with " and ".
-func evalExpression(where string, c credential, claims policy.Claims) ([]check, error) {
+func matchedBy(c credential) string {
+	if c.ClaimsMatchingExpression != nil {
+		return "claimsMatchingExpression"
+	}
+	return "subject"
+}
+
+func evaluate(i int, c credential, claims policy.Claims) (*evaluated, error) {
+	ev := &evaluated{c: c, label: c.Name}
+	if ev.label == "" {
+		ev.label = fmt.Sprintf("[%d]", i)
+	}
+	iss, _ := claims.String("iss")
+	auds, _ := claims.Strings("aud")
+	sub, _ := claims.String("sub")
+
+	ic := check{Check: policy.Check{Where: ev.label + ".issuer", Test: "issuer equals iss: " + strconv.Quote(c.Issuer), Claim: "iss", Value: claims.Display("iss")}}
+	ic.Held = c.Issuer == iss
+	if !ic.Held {
+		ic.Note = issuerNote(c.Issuer, iss)
+		ic.fix = fmt.Sprintf("set \"issuer\" to %q", iss)
+	}
+	ev.add(ic)
+
+	ac := check{Check: policy.Check{Where: ev.label + ".audiences", Test: "audiences holds aud: " + quoteAll(c.Audiences), Claim: "aud", Value: claims.Display("aud")}}
+	for _, a := range c.Audiences {
+		ac.Held = ac.Held || contains(auds, a)
+	}
+	if !ac.Held {
+		for _, a := range c.Audiences {
+			if ac.Note == "" {
+				ac.Note = near(a, first(auds))
+			}
+		}
+		if first(c.Audiences) == DefaultAudience && len(auds) > 0 {
+			ac.fix = fmt.Sprintf("set the jobs' id_tokens: aud to %q, as the credential expects", DefaultAudience)
+		} else {
+			ac.fix = fmt.Sprintf("set \"audiences\" to [%q]", first(auds))
+		}
+	}
+	if len(c.Audiences) != 1 {
+		addNote(&ac.Check, "Entra requires exactly one audience per credential")
+	}
+	ev.add(ac)
+
+	if c.ClaimsMatchingExpression == nil {
+		sc := check{Check: policy.Check{Where: ev.label + ".subject", Test: "subject equals sub: " + strconv.Quote(c.Subject), Claim: "sub", Value: claims.Display("sub")}}
+		sc.Held = c.Subject == sub
+		if !sc.Held {
+			sc.Note = subjectNote(c.Subject, sub)
+			sc.fix = fmt.Sprintf("set \"subject\" to %q", sub)
+			if strings.ContainsAny(c.Subject, "*?") {
+				sc.fix = fmt.Sprintf(`replace "subject" with "claimsMatchingExpression": {"value": %q, "languageVersion": 1} (a flexible credential)`, "claims['sub'] matches "+quote(adaptPattern(c.Subject, sub)))
+			}
+		}
+		ev.add(sc)
+		return ev, nil
+	}
 	e := c.ClaimsMatchingExpression
 	if e.LanguageVersion != 1 {
-		return nil, fmt.Errorf("credential %s: claimsMatchingExpression languageVersion %d: Entra knows version 1", c.Name, e.LanguageVersion)
+		return nil, fmt.Errorf("%q: claimsMatchingExpression languageVersion %d: Entra knows only version 1; set \"languageVersion\": 1", c.Name, e.LanguageVersion)
 	}
 	terms, err := parseExpression(e.Value)
 	if err != nil {
-		return nil, fmt.Errorf("credential %s: claimsMatchingExpression %q: %v", c.Name, e.Value, err)
+		return nil, fmt.Errorf("%q: claimsMatchingExpression %q: %w", c.Name, e.Value, err)
 	}
-	var out []check
+	gitlab := gitlabIssuer(c.Issuer)
+	for j, t := range terms {
+		ev.add(evalTerm(fmt.Sprintf("%s.claimsMatchingExpression[%d]", ev.label, j), t, claims, gitlab))
+	}
+	return ev, nil
+}
+
+func (ev *evaluated) add(c check) {
+	ev.checks = append(ev.checks, c)
+	if !c.Held {
+		ev.failed = append(ev.failed, strings.TrimPrefix(c.Where, ev.label+"."))
+	}
+}
+
+// evalTerm evaluates one term of an expression; a claim the token lacks,
+// or holds as a list, fails it.
+func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
+	got, ok := claims.String(t.claim)
+	ch := check{Check: policy.Check{Where: where, Test: t.String(), Claim: t.claim, Value: claims.Display(t.claim)}}
+	switch t.op {
+	case "eq":
+		ch.Held = ok && got == t.value
+	case "matches":
+		ch.Held = ok && matches(t.value, got)
+	}
+	if gitlab && !supported(t) {
+		addNote(&ch.Check, fmt.Sprintf("for GitLab tokens Entra accepts only claims['sub'] (eq, matches) and claims['project_id'] (eq), not claims['%s'] %s", t.claim, t.op))
+	}
+	if ch.Held {
+		return ch
+	}
+	if !ok {
+		addNote(&ch.Check, fmt.Sprintf("the token has no string claim %q", t.claim))
+		ch.fix = fmt.Sprintf("remove %s from \"claimsMatchingExpression.value\"", t)
+		return ch
+	}
+	match := func(w, g string) bool { return w == g }
+	if t.op == "matches" {
+		match = matches
+	}
+	if n := near(t.value, got); n != "" {
+		addNote(&ch.Check, n)
+	} else if t.claim == "sub" {
+		addNote(&ch.Check, subDiff(t.value, got, match))
+	}
+	if t.op == "eq" && strings.ContainsAny(t.value, "*?") {
+		addNote(&ch.Check, "eq takes * and ? literally: use matches for a wildcard")
+	}
+	fixed := t
+	fixed.value = got
+	if t.op == "matches" {
+		fixed.value = adaptPattern(t.value, got)
+	}
+	ch.fix = fmt.Sprintf("in \"claimsMatchingExpression.value\", replace %s with %s", t, fixed)
+	return ch
+}
+
+// supported reports whether Entra takes t in an expression for a GitLab
+// issuer.
+func supported(t term) bool {
+	return t.claim == "sub" || t.claim == "project_id" && t.op == "eq"
+}
+
+// credentialWarnings are about a credential itself, whatever the token.
+func credentialWarnings(label string, c credential) []policy.Warning {
+	var w []policy.Warning
+	if c.ClaimsMatchingExpression == nil || !gitlabIssuer(c.Issuer) {
+		return w
+	}
+	terms, _ := parseExpression(c.ClaimsMatchingExpression.Value)
+	hasProjectID, pathSub := false, false
 	for _, t := range terms {
-		got, ok := claims.String(t.claim)
-		ch := check{Check: policy.Check{Where: where + " claimsMatchingExpression", Test: fmt.Sprintf("claims['%s'] %s '%s'", t.claim, t.op, t.value), Claim: t.claim, Value: claims.Display(t.claim)}}
-		switch t.op {
-		case "eq":
-			ch.Held = ok && got == t.value
-		case "matches":
-			ch.Held = ok && wildcard(t.value, got)
+		switch {
+		case t.claim == "project_id" && t.op == "eq":
+			hasProjectID = true
+		case t.claim == "sub" && strings.HasPrefix(t.value, "project_path:"):
+			pathSub = true
+			if path, _, _ := strings.Cut(strings.TrimPrefix(t.value, "project_path:"), ":"); t.op == "matches" && strings.ContainsAny(path, "*?") {
+				w = append(w, policy.Warning{ID: "group-wildcard", Message: fmt.Sprintf("%s admits every project whose path matches %q, including ones created later: name each project", label, path)})
+			}
 		}
-		if !ch.Held {
-			ch.Note = near(t.value, got)
-			ch.fix = fmt.Sprintf("change %q's expression so that claims['%s'] %s accepts %q", c.Name, t.claim, t.op, got)
-		}
-		out = append(out, ch)
 	}
-	return out, nil
+	if pathSub && !hasProjectID {
+		w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: fmt.Sprintf("%s matches a project_path sub without claims['project_id'] eq: Microsoft's documentation requires the project id beside GitLab's mutable sub, and a path can be taken over after a rename; add \" and claims['project_id'] eq 'ID'\"", label)})
+	}
+	if !gitlabFlexibleIssuer(c.Issuer) {
+		w = append(w, policy.Warning{ID: "flexible-credential-issuer", Message: fmt.Sprintf("%s: Entra documents flexible credentials for GitLab issuers https://gitlab.com and https://gitlab.NAME.com or .ca only, not %q", label, c.Issuer)})
+	}
+	return w
 }
 
-type term struct{ claim, op, value string }
-
-// parseExpression parses the flexible credential language. It accepts
-// nothing it does not understand: Entra would refuse it too.
-func parseExpression(s string) ([]term, error) {
-	if len(s) > 4096 {
-		return nil, errors.New("longer than 4096 characters")
-	}
-	var terms []term
-	rest := strings.TrimSpace(s)
-	for {
-		if !strings.HasPrefix(rest, "claims['") {
-			return nil, fmt.Errorf("expected claims['NAME'] at %q", clip(rest))
-		}
-		rest = rest[len("claims['"):]
-		end := strings.Index(rest, "']")
-		if end <= 0 {
-			return nil, errors.New("unterminated claims['NAME']")
-		}
-		t := term{claim: rest[:end]}
-		rest = rest[end+2:]
-		if !strings.HasPrefix(rest, " ") {
-			return nil, errors.New("one space must separate the claim lookup and the operator")
-		}
-		rest = rest[1:]
-		sp := strings.IndexByte(rest, ' ')
-		if sp < 0 {
-			return nil, errors.New("expected an operator and a quoted value")
-		}
-		t.op = rest[:sp]
-		if t.op != "matches" && t.op != "eq" {
-			return nil, fmt.Errorf("unknown operator %q (matches or eq)", t.op)
-		}
-		rest = rest[sp+1:]
-		if !strings.HasPrefix(rest, "'") {
-			return nil, errors.New("the value must be in single quotes")
-		}
-		end = strings.IndexByte(rest[1:], '\'')
-		if end < 0 {
-			return nil, errors.New("unterminated quoted value")
-		}
-		t.value = rest[1 : 1+end]
-		rest = strings.TrimSpace(rest[end+2:])
-		terms = append(terms, t)
-		if rest == "" {
-			return terms, nil
-		}
-		if !strings.HasPrefix(rest, "and ") {
-			return nil, fmt.Errorf("expected and at %q", clip(rest))
-		}
-		rest = strings.TrimSpace(rest[len("and "):])
-		if len(terms) > 20 {
-			return nil, errors.New("too many terms")
-		}
-	}
-}
-
-func clip(s string) string {
-	if len(s) > 20 {
-		return s[:20] + "…"
-	}
-	return s
-}
-
-// wildcard matches * against any run of characters, case-sensitively.
-func wildcard(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
+// gitlabIssuer reports whether iss is not one of the other issuers Entra
+// takes flexible credentials from (GitHub Actions, HCP Terraform), whose
+// expressions follow other rules.
+func gitlabIssuer(iss string) bool {
+	switch strings.TrimSuffix(iss, "/") {
+	case "https://token.actions.githubusercontent.com", "https://app.terraform.io", "https://app.eu.terraform.io":
 		return false
 	}
-	s = s[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return true
 }
 
-// near says why a near miss missed.
+// gitlabFlexibleIssuer reports whether Entra documents flexible
+// credentials for iss: https://gitlab.com, or https://gitlab.NAME.com or
+// https://gitlab.NAME.ca.
+func gitlabFlexibleIssuer(iss string) bool {
+	u, err := url.Parse(iss)
+	if err != nil || u.Scheme != "https" || u.Path != "" && u.Path != "/" {
+		return false
+	}
+	h := u.Host
+	return h == "gitlab.com" || strings.HasPrefix(h, "gitlab.") && (strings.HasSuffix(h, ".com") || strings.HasSuffix(h, ".ca")) && strings.Count(h, ".") >= 2
+}
+
+// issuerNote says why an issuer that looks right is not.
+func issuerNote(want, got string) string {
+	switch {
+	case strings.TrimSpace(want) != want:
+		return "the credential's issuer has leading or trailing whitespace, which Entra refuses"
+	case strings.TrimSuffix(want, "/") == strings.TrimSuffix(got, "/"):
+		return "differs from iss by a trailing slash: GitLab's iss has none, and Entra compares exactly"
+	case strings.Replace(want, "http://", "https://", 1) == got:
+		return "http instead of https: GitLab's iss is https"
+	case strings.EqualFold(want, got):
+		return "differs from iss only in case: Entra compares case-sensitively"
+	}
+	return ""
+}
+
+// subjectNote says why a subject that looks right is not.
+func subjectNote(want, got string) string {
+	var notes []string
+	switch {
+	case strings.EqualFold(want, got):
+		notes = append(notes, "differs from sub only in case: Entra compares case-sensitively (AADSTS7002138); GitLab writes the path as the project's URL spells it")
+	case strings.TrimSpace(want) != want:
+		notes = append(notes, "the subject has leading or trailing whitespace")
+	}
+	if strings.ContainsAny(want, "*?") {
+		notes = append(notes, "subject takes * and ? literally; a wildcard needs claimsMatchingExpression (a flexible credential)")
+	}
+	wc, gc := policy.ComponentsOf(want), policy.ComponentsOf(got)
+	switch {
+	case strings.HasPrefix(got, "project_id:") && !strings.HasPrefix(want, "project_id:"):
+		notes = append(notes, "the token's sub leads with project_id (the project's ci_id_token_sub_claim_components): write the subject the same way")
+	case strings.HasPrefix(want, "project_path:") && strings.HasPrefix(got, "project_path:") && strings.Join(wc, ",") != strings.Join(gc, ","):
+		notes = append(notes, fmt.Sprintf("the token's sub is built from other components than the subject (the project's ci_id_token_sub_claim_components: %s)", componentList(got)))
+	case len(notes) == 0:
+		if d := subDiff(want, got, func(w, g string) bool { return w == g }); d != "" {
+			notes = append(notes, d)
+		}
+	}
+	return strings.Join(notes, "; ")
+}
+
+// componentList names a sub's components, e.g. "project_path, ref, ref_protected".
+func componentList(sub string) string {
+	parts := strings.Split(sub, ":")
+	var names []string
+	for i := 0; i < len(parts); i += 2 {
+		names = append(names, parts[i])
+	}
+	return strings.Join(names, ", ")
+}
+
+// near says why a near miss missed: case, a trailing slash, whitespace.
 func near(want, got string) string {
 	switch {
 	case want == got:
@@ -282,26 +422,18 @@ func near(want, got string) string {
 		return "differs from the token's only in case: Entra compares case-sensitively"
 	case strings.TrimSuffix(want, "/") == strings.TrimSuffix(got, "/"):
 		return "differs from the token's by a trailing slash"
-	case strings.TrimSpace(want) != want:
-		return "has leading or trailing spaces"
+	case strings.TrimSpace(want) == got:
+		return "has leading or trailing whitespace"
 	}
 	return ""
 }
 
-// subShape explains a subject written for GitLab's default sub when the
-// project customised it, and the other way round.
-func subShape(want, got string) string {
-	wc, gc := policy.ComponentsOf(want), policy.ComponentsOf(got)
-	if strings.HasPrefix(want, "project_path:") && strings.Join(wc, ",") != strings.Join(gc, ",") {
-		return "the token's sub has other components than the subject (ci_id_token_sub_claim_components)"
-	}
-	return ""
-}
-
-func addNote(c *check, n string) {
-	if c.Note == "" {
+func addNote(c *policy.Check, n string) {
+	switch {
+	case n == "":
+	case c.Note == "":
 		c.Note = n
-	} else {
+	default:
 		c.Note += "; " + n
 	}
 }
