@@ -23,11 +23,22 @@ func (provider) Formats() []string    { return []string{"shell", "json", "terraf
 func (provider) DocumentFlag() string { return "role-file" }
 
 // placeholderAudience stands for the Vault server's URL, the audience
-// GitLab's Vault documentation gives id_tokens: when --aud is not set.
+// GitLab's Vault documentation gives id_tokens: when --aud is not set:
+// https://docs.gitlab.com/ci/secrets/hashicorp_vault_tutorial/
 const placeholderAudience = "https://vault.example.com"
+
+// Token lifetimes: long enough for a job's secret reads, short enough
+// that a leaked token is soon useless.
+const (
+	tokenTTL    = 15 * 60
+	tokenMaxTTL = 60 * 60
+)
 
 // role is the JWT role body, as `vault write auth/jwt/role/NAME` takes it:
 // https://developer.hashicorp.com/vault/api-docs/auth/jwt#create-update-role
+//
+// token_type stays Vault's default (service): a job can then revoke its
+// token when done (vault token revoke -self), which a batch token cannot.
 type role struct {
 	RoleType        string            `json:"role_type"`
 	BoundAudiences  []string          `json:"bound_audiences"`
@@ -49,11 +60,19 @@ func audience(spec policy.Spec) string {
 
 // newRole is the least-privilege role for spec.
 //
-// user_claim is project_id, not user_email as in GitLab's example: the
-// role admits a project's jobs, so the project is the identity. One
-// entity per project, whoever triggered the pipeline, keeps Vault's client
-// count down and survives renames; claim_mappings put the path, ref, job
-// and user into the alias metadata that audit logs show.
+// bound_audiences is always set: Vault 1.16.3 and later refuse a token
+// with an aud claim (every GitLab ID token has one) when the role binds
+// no audience:
+// https://developer.hashicorp.com/vault/docs/upgrading/upgrade-to-1.17.x#jwt-auth-login-requires-bound-audiences-on-the-role
+//
+// user_claim is project_id, not GitLab's example's user_email. The user
+// claim names the entity alias, and so the audit log's display_name and
+// the entity Vault counts as a client: one per project (not per person,
+// nor per ref as sub would give) is the identity the role admits, and an
+// id, unlike project_path, is never re-used by another project that takes
+// over a renamed path and would inherit the alias's entity policies.
+// claim_mappings copy the path, ref, pipeline, job and triggering user
+// into the token's metadata, which the audit log records on every request.
 func newRole(spec policy.Spec) role {
 	r := role{
 		RoleType:        "jwt",
@@ -69,15 +88,18 @@ func newRole(spec policy.Spec) role {
 		TokenTTL:      "15m",
 		TokenMaxTTL:   "1h",
 	}
-	switch {
-	case spec.Group != "":
+	if spec.Group != "" {
 		r.BoundClaims["project_path"] = spec.Group + "/*"
-	case spec.ProjectID != "":
-		// The id, not the path: a path can be taken by another project
-		// after a rename or deletion.
-		r.BoundClaims["project_id"] = spec.ProjectID
-	default:
+		if spec.NamespaceID != "" {
+			r.BoundClaims["namespace_id"] = spec.NamespaceID
+		}
+	} else {
 		r.BoundClaims["project_path"] = spec.ProjectPath
+		// The id as well: a path can be taken by another project after a
+		// rename or deletion.
+		if spec.ProjectID != "" {
+			r.BoundClaims["project_id"] = spec.ProjectID
+		}
 	}
 	if spec.RefType != "" {
 		r.BoundClaims["ref_type"] = spec.RefType
@@ -86,11 +108,15 @@ func newRole(spec policy.Spec) role {
 		r.BoundClaims["ref"] = spec.Ref
 	}
 	if spec.ProtectedOnly {
+		// GitLab writes booleans as strings; a JSON true would never match.
 		r.BoundClaims["ref_protected"] = "true"
 	}
 	if spec.Environment != "" {
 		r.BoundClaims["environment"] = spec.Environment
 	}
+	// One type for the whole role: glob only when a value needs it. Git
+	// refs and GitLab paths cannot hold *, so no other value changes
+	// meaning.
 	for _, v := range r.BoundClaims {
 		if strings.Contains(v, "*") {
 			r.BoundClaimsType = "glob"
@@ -103,15 +129,7 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
-	w := spec.Warnings()
-	if spec.Audience == "" {
-		w = append(w, policy.Warning{ID: "placeholder-audience", Message: "no --aud: the role binds the placeholder " + placeholderAudience + "; pass your Vault's URL, the aud of the jobs' id_tokens:"})
-	}
-	for _, other := range []string{"sts.amazonaws.com", "api://AzureADTokenExchange", "//iam.googleapis.com/", "https://iam.googleapis.com/"} {
-		if strings.HasPrefix(audience(spec), other) {
-			w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is another cloud's: a token minted for it would also log in to Vault; use the Vault server's URL", audience(spec))})
-		}
-	}
+	w := append(spec.Warnings(), warnings(spec)...)
 	r := newRole(spec)
 	body, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -134,7 +152,30 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 	case "terraform":
 		return []policy.Document{{Name: "main.tf", Format: "terraform", Body: head + terraform(spec, r)}}, w, nil
 	}
-	return nil, nil, fmt.Errorf("format %q: vault writes shell, json or terraform", format)
+	return nil, nil, fmt.Errorf("format %q: vault writes shell, json or terraform; pass one of them to --format", format)
+}
+
+// otherAudiences are other clouds' audiences: a token minted for one of
+// them should not also log in to Vault.
+var otherAudiences = []string{"sts.amazonaws.com", "api://AzureADTokenExchange", "//iam.googleapis.com/", "https://iam.googleapis.com/"}
+
+func warnings(spec policy.Spec) []policy.Warning {
+	var w []policy.Warning
+	if spec.Audience == "" {
+		w = append(w, policy.Warning{ID: "placeholder-audience", Message: "no --aud: the role binds the placeholder " + placeholderAudience + "; pass your Vault's URL with --aud, the aud the jobs' id_tokens: ask for"})
+	}
+	for _, other := range otherAudiences {
+		if strings.HasPrefix(audience(spec), other) {
+			w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is another cloud's: a token minted for it would also log in to Vault, and whoever holds a token for Vault could present it there; use the Vault server's URL", audience(spec))})
+		}
+	}
+	switch {
+	case spec.ProjectPath != "" && spec.ProjectID == "":
+		w = append(w, policy.Warning{ID: "path-not-id", Message: "the role pins the project by path only: after a rename or deletion another project can take the path; pass --project-id to bind project_id too"})
+	case spec.Group != "" && spec.NamespaceID != "":
+		w = append(w, policy.Warning{ID: "namespace-direct-only", Message: "namespace_id is a project's direct parent: projects in subgroups of the group carry their subgroup's id, and this role refuses them"})
+	}
+	return w
 }
 
 func terraform(spec policy.Spec, r role) string {
@@ -151,7 +192,7 @@ func terraform(spec policy.Spec, r role) string {
 	b.WriteString("  bound_claims = {\n" + hclMap(r.BoundClaims, "    ") + "  }\n")
 	b.WriteString("  claim_mappings = {\n" + hclMap(r.ClaimMappings, "    ") + "  }\n")
 	b.WriteString("  token_policies         = [\"POLICY\"]\n")
-	fmt.Fprintf(&b, "  token_ttl              = %d\n  token_explicit_max_ttl = %d\n}\n", 15*60, 60*60)
+	fmt.Fprintf(&b, "  token_ttl              = %d\n  token_explicit_max_ttl = %d\n}\n", tokenTTL, tokenMaxTTL)
 	return b.String()
 }
 
