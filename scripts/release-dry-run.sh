@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make release-dry-run`: everything a release does, on this machine, without publishing.
 #   1. the binaries and SHA256SUMS (make release-build), checked, sized, and the linux/amd64 one run;
-#   2. the image with ko, to a tarball: no Docker daemon and no registry access here, so ko's base
-#      is built locally (Debian's static busybox, CA certificates) and served by go-containerregistry's
-#      registry on loopback; the binary is then run out of the image's layer;
+#   2. the image with ko, for linux/amd64 and linux/arm64, as an OCI layout tarball: no Docker daemon
+#      and no registry access here, so ko's base is built locally (Debian's static busybox of each
+#      architecture, CA certificates) and served by go-containerregistry's registry on loopback; each
+#      platform's binary is then taken out of its image, and the amd64 one run;
 #   3. the catalog's rules for templates/, and gitlab-ci-local on .gitlab-ci.yml (a branch and a tag
 #      pipeline), every component's example, and the components' jobs against the test issuer and
 #      MinIO (the e2e tests, through scripts/peers.sh).
@@ -65,29 +66,72 @@ done
   die "dist/keyless-linux-amd64 policy aws failed"
 
 # --- 2. image ----------------------------------------------------------------------------------
+# ko's base, built here for both platforms: Debian's static busybox of each architecture (apt-get
+# download; arm64's package lists need `dpkg --add-architecture arm64` once), CA certificates and
+# a passwd file, as an index on an in-memory registry on loopback.
+if ! dpkg --print-foreign-architectures | grep -qx arm64 && [ "$(dpkg --print-architecture)" != arm64 ]; then
+  say "dpkg --add-architecture arm64 (package lists only: the arm64 busybox of the image's base)"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$TOOLS/bin/registry" -port "$port" >"$tmp/registry.log" 2>&1 &
 reg_pid=$!
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-mkdir -p "$tmp/base/bin" "$tmp/base/etc/ssl/certs" "$tmp/base/tmp"
-cp /bin/busybox "$tmp/base/bin/busybox"
-for a in sh ls cp mkdir cat chmod rm mv env sha256sum wget id test tr sed grep; do ln -s busybox "$tmp/base/bin/$a"; done
-cp /etc/ssl/certs/ca-certificates.crt "$tmp/base/etc/ssl/certs/"
-printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/sh\n' >"$tmp/base/etc/passwd"
-chmod 1777 "$tmp/base/tmp"
-tar -C "$tmp/base" --owner=0 --group=0 --numeric-owner -cf "$tmp/base.tar" .
-base="127.0.0.1:$port/keyless-base:busybox"
-"$TOOLS/bin/crane" append --platform linux/amd64 -f "$tmp/base.tar" -t "$base" >/dev/null 2>"$tmp/crane.log"
-"$TOOLS/bin/crane" mutate --env PATH=/bin "$base" >/dev/null 2>>"$tmp/crane.log"
-say "ko build (linux/amd64 on a local busybox base; CI builds linux/amd64 and linux/arm64 on .ko.yaml's)"
-KO_DOCKER_REPO=registry.gitlab.com/keyless-ci/keyless KO_DEFAULTBASEIMAGE="$base" \
-  "$TOOLS/bin/ko" build --bare --platform=linux/amd64 --push=false --tarball=dist/keyless-image.tar \
+base="127.0.0.1:$port/keyless-base"
+for arch in amd64 arm64; do
+  root="$tmp/base-$arch"
+  mkdir -p "$root/bin" "$root/etc/ssl/certs" "$root/tmp" "$tmp/deb-$arch"
+  (cd "$tmp/deb-$arch" && apt-get download -qq "busybox-static:$arch" >/dev/null 2>&1) || die "apt-get download busybox-static:$arch failed"
+  dpkg-deb -x "$tmp/deb-$arch"/busybox-static_*.deb "$tmp/deb-$arch/x"
+  cp "$tmp/deb-$arch/x/bin/busybox" "$root/bin/busybox"
+  for a in sh ls cp mkdir cat chmod rm mv env sha256sum wget id test tr sed grep uname; do ln -s busybox "$root/bin/$a"; done
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/home/nonroot:/bin/sh\n' >"$root/etc/passwd"
+  chmod 1777 "$root/tmp"
+  tar -C "$root" --owner=0 --group=0 --numeric-owner -cf "$tmp/base-$arch.tar" .
+  "$TOOLS/bin/crane" append --platform "linux/$arch" -f "$tmp/base-$arch.tar" -t "$base:$arch" >/dev/null 2>>"$tmp/crane.log"
+  "$TOOLS/bin/crane" mutate --set-platform "linux/$arch" --env PATH=/bin -t "$base:$arch" "$base:$arch" >/dev/null 2>>"$tmp/crane.log"
+done
+"$TOOLS/bin/crane" index append -t "$base:busybox" -m "$base:amd64" -m "$base:arm64" >/dev/null 2>>"$tmp/crane.log"
+say "ko build for linux/amd64 and linux/arm64 (CI builds on .ko.yaml's base and pushes on a tag)"
+# ko takes the layout path for a repository name: lower case only, so not under mktemp's.
+oci="$PWD/dist/.oci-layout"
+rm -rf "$oci"
+KO_DOCKER_REPO=registry.gitlab.com/keyless-ci/keyless KO_DEFAULTBASEIMAGE="$base:busybox" \
+  "$TOOLS/bin/ko" build --bare --platform=linux/amd64,linux/arm64 --push=false --oci-layout-path="$oci" \
   --tags="$VERSION" ./cmd/keyless >"$tmp/ko.out" 2>"$tmp/ko.err" || { cat "$tmp/ko.err" >&2; die "ko build failed"; }
-# The binary, out of the image's last layer, at its fixed path.
-mkdir -p "$tmp/image" && tar -C "$tmp/image" -xf dist/keyless-image.tar
-layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Layers"][-1])' "$tmp/image/manifest.json")
-tar -C "$tmp/image" -xf "$tmp/image/$layer" --wildcards '*ko-app/keyless' 2>/dev/null
-[ "$("$tmp/image/ko-app/keyless" version)" = "keyless $VERSION" ] || die "the image's /ko-app/keyless does not say keyless $VERSION"
+tar -C "$oci" --owner=0 --group=0 --numeric-owner -cf dist/keyless-image.tar .
+# Each platform's binary, out of its image's last layer, at the fixed path /ko-app/keyless.
+python3 - "$oci" >"$tmp/layers" <<'PY'
+import json, sys, os
+root = sys.argv[1]
+def blob(d): return os.path.join(root, "blobs", *d.split(":"))
+index = json.load(open(os.path.join(root, "index.json")))
+def walk(desc):
+    m = json.load(open(blob(desc["digest"])))
+    if "manifests" in m:
+        for d in m["manifests"]:
+            walk(d)
+    else:
+        p = desc.get("platform", {})
+        size = m["config"]["size"] + sum(l["size"] for l in m["layers"])
+        print(p.get("architecture", "?"), blob(m["layers"][-1]["digest"]), size)
+for d in index["manifests"]:
+    walk(d)
+PY
+archs=""
+while read -r arch layer size; do
+  echo "$arch $size" >>"$tmp/image-sizes"
+  mkdir -p "$tmp/img-$arch" && tar -C "$tmp/img-$arch" -xzf "$layer" --wildcards '*ko-app/keyless' 2>/dev/null ||
+    die "the $arch image has no /ko-app/keyless"
+  archs="$archs $arch"
+done <"$tmp/layers"
+[ "$(echo $archs | tr ' ' '\n' | sort | tr '\n' ' ')" = "amd64 arm64 " ] || die "the image's platforms are$archs, want amd64 arm64"
+[ "$("$tmp/img-amd64/ko-app/keyless" version)" = "keyless $VERSION" ] || die "the amd64 image's /ko-app/keyless does not say keyless $VERSION"
+file -b "$tmp/img-arm64/ko-app/keyless" | grep -q aarch64 || die "the arm64 image's binary is not an arm64 binary"
+rm -rf "$oci"
 (cd dist && sha256sum keyless-image.tar >>SHA256SUMS)
 
 # --- 3. pipeline, templates, components ------------------------------------------------------------
@@ -101,5 +145,6 @@ KEYLESS_E2E=1 go test -count=1 -run 'TestCatalogRules|TestComponent|TestE2EGitLa
 echo
 echo "keyless $VERSION, release dry run:"
 (cd dist && for f in keyless-*; do printf '  %-30s %10d bytes\n' "$f" "$(wc -c <"$f")"; done)
-echo "  image: registry.gitlab.com/keyless-ci/keyless:$VERSION (linux/amd64 here), /ko-app/keyless"
+echo "  image: registry.gitlab.com/keyless-ci/keyless:$VERSION, linux/amd64 and linux/arm64, /ko-app/keyless (dist/keyless-image.tar: its OCI layout)"
+while read -r arch size; do printf '  image linux/%-17s %10d bytes (compressed layers)\n' "$arch" "$size"; done <"$tmp/image-sizes"
 echo "  checksums: dist/SHA256SUMS ($(wc -l <dist/SHA256SUMS) files, verified)"
