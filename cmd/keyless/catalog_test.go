@@ -117,3 +117,29 @@ func checkComponentFile(t *testing.T, path string) {
 		}
 	}
 }
+
+// A component included as @1.2.3 runs helper 1.2.3: every image the
+// templates run is tagged with the component's version, and install:
+// download fetches that version.
+func TestComponentsPinTheirVersion(t *testing.T) {
+	templates, err := filepath.Glob("../../templates/*.yml")
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("templates: %v %v", templates, err)
+	}
+	image := regexp.MustCompile(`(?m)^\s+name: (\S+)$`)
+	for _, path := range templates {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, body, _ := strings.Cut(string(b), "\n---\n")
+		for _, m := range image.FindAllStringSubmatch(body, -1) {
+			if m[1] != "$[[ inputs.image ]]:$[[ component.version ]]" {
+				t.Errorf("%s: image %s is not the release image of the component's version", path, m[1])
+			}
+		}
+		if strings.Contains(body, "KEYLESS_INSTALL") && !strings.Contains(body, "KEYLESS_RELEASE: $[[ component.version ]]") {
+			t.Errorf("%s: install: download does not fetch the component's version (KEYLESS_RELEASE: $[[ component.version ]])", path)
+		}
+	}
+}
