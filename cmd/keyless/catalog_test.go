@@ -126,14 +126,18 @@ func TestComponentsPinTheirVersion(t *testing.T) {
 	if err != nil || len(templates) == 0 {
 		t.Fatalf("templates: %v %v", templates, err)
 	}
-	image := regexp.MustCompile(`(?m)^\s+name: (\S+)$`)
+	image := regexp.MustCompile(`(?m)^\s+image:\s*\n\s+name: (.+)$`)
 	for _, path := range templates {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, body, _ := strings.Cut(string(b), "\n---\n")
-		for _, m := range image.FindAllStringSubmatch(body, -1) {
+		images := image.FindAllStringSubmatch(body, -1)
+		if len(images) == 0 {
+			t.Errorf("%s runs no release image", path)
+		}
+		for _, m := range images {
 			if m[1] != "$[[ inputs.image ]]:$[[ component.version ]]" {
 				t.Errorf("%s: image %s is not the release image of the component's version", path, m[1])
 			}
