@@ -36,7 +36,7 @@ func TestE2EGitLabCIProjectPipeline(t *testing.T) {
 		if got := strings.Join(stages, ","); !strings.Contains(got, "test,self-lint,component-test,build,release") {
 			t.Errorf("stages %s", got)
 		}
-		for _, job := range []string{"test", "vet", "self-lint", "component-test:aws", "component-test:lint", "build", "container-image", "upload", "release"} {
+		for _, job := range []string{"test", "vet", "self-lint", "component-test:aws", "component-test:lint", "component-test:fakes", "build", "container-image", "upload", "release"} {
 			if _, ok := pipeline[job]; !ok {
 				t.Errorf("no job %s in the expanded pipeline", job)
 			}
