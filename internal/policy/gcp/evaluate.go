@@ -257,18 +257,22 @@ func issuerCheck(d providerDoc, claims policy.Claims) check {
 	if c.Held {
 		return c
 	}
+	// GitLab's Google Cloud guide has long told people to write the issuer
+	// with a trailing slash ("The address must end in a trailing slash",
+	// https://gitlab.com/gitlab-org/gitlab/-/merge_requests/89172), and
+	// those providers accept GitLab's tokens, whose iss has none: Google
+	// does not count the slash.
+	if ok && strings.TrimSuffix(d.OIDC.IssuerURI, "/") == strings.TrimSuffix(iss, "/") {
+		c.Held = true
+		c.Note = "differs from iss only by a trailing slash, which Google does not count (GitLab's guide writes the issuer with one)"
+		return c
+	}
 	c.refusal = "invalid_grant: The issuer in ID Token " + iss + " does not match the expected one in config"
 	if !ok {
 		c.fix = "give the claims of a GitLab ID token: these have no iss"
 		return c
 	}
 	c.Note = near(d.OIDC.IssuerURI, iss)
-	if strings.TrimSuffix(d.OIDC.IssuerURI, "/") == iss {
-		// GitLab's guide tells people to add the slash; Google's GitLab
-		// example has none. keyless, like its exchange error, reads
-		// Google as comparing exactly.
-		c.Note += " (Google compares the two exactly; GitLab's guide writes the slash, Google's GitLab example does not)"
-	}
 	c.fix = fmt.Sprintf("set oidc.issuerUri to %q: gcloud iam workload-identity-pools providers update-oidc %s --issuer-uri %s", iss, gcloudArgs(d), iss)
 	return c
 }
