@@ -136,10 +136,15 @@ rm -rf "$oci"
 
 # --- 3. pipeline, templates, components ------------------------------------------------------------
 say "catalog rules, .gitlab-ci.yml and the components with gitlab-ci-local"
-# shellcheck source=scripts/peers.sh
-. scripts/peers.sh
-peers_start
-KEYLESS_E2E=1 go test -count=1 -run 'TestCatalogRules|TestComponent|TestE2EGitLabCI' ./cmd/keyless
+kill "$reg_pid" 2>/dev/null
+reg_pid=
+# In a subshell: peers.sh sets its own EXIT trap (peers_stop), which would replace this script's.
+(
+  # shellcheck source=scripts/peers.sh
+  . scripts/peers.sh
+  peers_start
+  KEYLESS_E2E=1 go test -count=1 -run 'TestCatalogRules|TestComponent|TestE2EGitLabCI' ./cmd/keyless
+)
 
 # --- report --------------------------------------------------------------------------------------
 echo
