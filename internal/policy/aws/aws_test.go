@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
+	"gitlab.com/keyless-ci/keyless/internal/policy/policytest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -37,48 +37,15 @@ var goldenSpecs = map[string]policy.Spec{
 }
 
 func TestGenerateGolden(t *testing.T) {
-	for name, spec := range goldenSpecs {
-		for _, format := range New().Formats() {
-			t.Run(name+"."+format, func(t *testing.T) {
-				docs, warnings, err := New().Generate(spec, format)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var b strings.Builder
-				for _, d := range docs {
-					switch d.Format {
-					case "json":
-						if !json.Valid([]byte(d.Body)) {
-							t.Errorf("%s: not JSON", d.Name)
-						}
-					case "cloudformation":
-						var v map[string]any
-						if err := yaml.Unmarshal([]byte(d.Body), &v); err != nil || v["Resources"] == nil {
-							t.Errorf("%s: not a CloudFormation template: %v", d.Name, err)
-						}
-					}
-					b.WriteString("==> " + d.Name + " (" + d.Format + ")\n" + d.Body)
-				}
-				for _, w := range warnings {
-					b.WriteString("warning [" + w.ID + "]: " + w.Message + "\n")
-				}
-				path := filepath.Join("testdata", name+"."+format+".golden")
-				if *update {
-					if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (go test ./internal/policy/aws -update writes it)", err)
-				}
-				if d := cmp.Diff(string(want), b.String()); d != "" {
-					t.Errorf("%s (-want +got):\n%s", path, d)
-				}
-			})
+	policytest.CheckGenerated(t, New(), goldenSpecs, *update, func(t *testing.T, d policy.Document) {
+		if d.Format != "cloudformation" {
+			return
 		}
-	}
+		var v map[string]any
+		if err := yaml.Unmarshal([]byte(d.Body), &v); err != nil || v["Resources"] == nil {
+			t.Errorf("%s: not a CloudFormation template: %v", d.Name, err)
+		}
+	})
 }
 
 func TestGenerateErrors(t *testing.T) {

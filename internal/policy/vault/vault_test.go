@@ -3,14 +3,13 @@ package vault
 import (
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
+	"gitlab.com/keyless-ci/keyless/internal/policy/policytest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -415,38 +414,7 @@ var goldenSpecs = map[string]policy.Spec{
 }
 
 func TestGenerateGolden(t *testing.T) {
-	for name, spec := range goldenSpecs {
-		for _, format := range New().Formats() {
-			docs, warnings, err := New().Generate(spec, format)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b strings.Builder
-			for _, d := range docs {
-				if d.Format == "json" && !json.Valid([]byte(d.Body)) {
-					t.Errorf("%s %s: %s is not JSON", name, format, d.Name)
-				}
-				b.WriteString("==> " + d.Name + " (" + d.Format + ")\n" + d.Body)
-			}
-			for _, w := range warnings {
-				b.WriteString("warning [" + w.ID + "]: " + w.Message + "\n")
-			}
-			path := filepath.Join("testdata", name+"."+format+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./internal/policy/vault -update writes it)", err)
-			}
-			if d := cmp.Diff(string(want), b.String()); d != "" {
-				t.Errorf("%s (-want +got):\n%s", path, d)
-			}
-		}
-	}
+	policytest.CheckGenerated(t, New(), goldenSpecs, *update, nil)
 }
 
 func TestGenerateErrors(t *testing.T) {
