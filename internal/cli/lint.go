@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -78,7 +79,7 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 	if len(o.Paths) == 0 {
 		o.Paths = []string{"."}
 	}
-	if !contains(output.Names(), o.Format) {
+	if !slices.Contains(output.Names(), o.Format) {
 		return o, usagef("--format %q: use one of %s", o.Format, strings.Join(output.Names(), ", "))
 	}
 	if f := c.String("fail-on"); f != "never" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -95,7 +96,7 @@ func policySubcommand(env Env, p policy.Provider) *cli.Command {
 				return usagef("policy %s takes no arguments, got %q (flags go before nothing else)", p.Name(), c.Args().First())
 			}
 			format := c.String("format")
-			if !contains(p.Formats(), format) {
+			if !slices.Contains(p.Formats(), format) {
 				return usagef("--format %q: keyless policy %s writes %s", format, p.Name(), strings.Join(p.Formats(), ", "))
 			}
 			spec, err := readSpec(c, env)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +133,7 @@ func readReportOptions(c *cli.Context, env Env) (reportOptions, error) {
 	if o.Format == "" {
 		o.Format = "markdown"
 	}
-	if !contains(report.Formats(), o.Format) {
+	if !slices.Contains(report.Formats(), o.Format) {
 		return o, usagef("--format %q: use one of %s", o.Format, strings.Join(report.Formats(), ", "))
 	}
 	return o, nil
@@ -346,7 +347,7 @@ func reportMergeCommand(env Env) *cli.Command {
 			}
 			tuneReportGC(env)
 			format := c.String("format")
-			if !contains(report.Formats(), format) {
+			if !slices.Contains(report.Formats(), format) {
 				return usagef("--format %q: use one of %s", format, strings.Join(report.Formats(), ", "))
 			}
 			var parts []*report.Report

@@ -162,12 +162,3 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

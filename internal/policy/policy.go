@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,7 +122,7 @@ func (s Spec) Validate() error {
 		}
 		seen := map[string]bool{}
 		for _, c := range s.SubComponents {
-			if !contains(SubComponentNames, c) {
+			if !slices.Contains(SubComponentNames, c) {
 				return fmt.Errorf("--sub-components: %q is not a sub claim component; use %s", c, strings.Join(SubComponentNames, ", "))
 			}
 			if seen[c] {
@@ -295,14 +296,7 @@ func (c Claims) Strings(name string) ([]string, bool) {
 // Display is a claim's value as Result shows it: quoted, or "(absent)".
 func (c Claims) Display(name string) string {
 	if vs, ok := c.Strings(name); ok {
-		if len(vs) == 1 {
-			return strconv.Quote(vs[0])
-		}
-		q := make([]string, len(vs))
-		for i, v := range vs {
-			q[i] = strconv.Quote(v)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
+		return QuoteList(vs)
 	}
 	if _, ok := c[name]; ok {
 		return "(not a string)"
@@ -351,13 +345,27 @@ type Result struct {
 	Warnings []Warning `json:"warnings,omitempty"`
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// AddNote appends n to the check's note, once.
+func (c *Check) AddNote(n string) {
+	switch {
+	case n == "" || strings.Contains(c.Note, n):
+	case c.Note == "":
+		c.Note = n
+	default:
+		c.Note += "; " + n
 	}
-	return false
+}
+
+// QuoteList quotes values as checks show them: "a", or ["a", "b"].
+func QuoteList(vs []string) string {
+	if len(vs) == 1 {
+		return strconv.Quote(vs[0])
+	}
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // SpecFromClaims returns the tightest spec that admits the job whose
@@ -405,7 +413,7 @@ func ComponentsOf(sub string) []string {
 	}
 	var out []string
 	for i := 0; i < len(parts); i += 2 {
-		if !contains(SubComponentNames, parts[i]) {
+		if !slices.Contains(SubComponentNames, parts[i]) {
 			return nil
 		}
 		out = append(out, parts[i])

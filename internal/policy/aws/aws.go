@@ -32,12 +32,3 @@ func (provider) DocumentFlag() string { return "trust-policy" }
 func issuerHost(iss string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(iss, "https://"), "http://")
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

@@ -2,7 +2,7 @@ package aws
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
@@ -195,7 +195,7 @@ func (o operator) eval(want []string, cv contextValue, r request) (held bool, ma
 		for i, p := range pats {
 			if p != nil && p.match([]rune(v), o.like, o.fold) {
 				hit = true
-				if !contains(matched, want[i]) {
+				if !slices.Contains(matched, want[i]) {
 					matched = append(matched, want[i])
 				}
 			}
@@ -372,34 +372,23 @@ func hasWildcard(vs []string) bool {
 	return false
 }
 
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = strconv.Quote(v)
-	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
 // evalCondition evaluates the values want of one key under one operator
 // of a statement, and says why it failed and what would make it hold.
 func evalCondition(where, op, key string, want []string, r request) check {
 	c := check{Check: policy.Check{
 		Where: fmt.Sprintf("%s.Condition.%s[%q]", where, op, key),
-		Test:  fmt.Sprintf("%s %s %s", key, op, quoteAll(want)),
+		Test:  fmt.Sprintf("%s %s %s", key, op, policy.QuoteList(want)),
 	}}
 	cv := r.lookup(key)
 	if cv.claim != "" {
 		c.Claim, c.Value = cv.claim, r.claims.Display(cv.claim)
 	} else {
 		c.Value = "(not in the request context)"
-		c.addNote(cv.unset)
+		c.AddNote(cv.unset)
 	}
 	o, known := parseOperator(op)
 	if !known {
-		c.addNote(fmt.Sprintf("IAM has no condition operator %q and refuses the policy: use StringEquals, StringLike or one of their variants", op))
+		c.AddNote(fmt.Sprintf("IAM has no condition operator %q and refuses the policy: use StringEquals, StringLike or one of their variants", op))
 		c.fix = fmt.Sprintf("replace %s's operator %q with StringEquals or StringLike", where, op)
 		c.why = fmt.Sprintf("%q is not a condition operator", op)
 		return c
@@ -407,18 +396,18 @@ func evalCondition(where, op, key string, want []string, r request) check {
 	held, matched, notes := o.eval(want, cv, r)
 	c.Held = held
 	for _, n := range notes {
-		c.addNote(n)
+		c.AddNote(n)
 	}
 	absent := !cv.present || o.set == "ForAllValues" && allEmpty(cv.values)
 	switch {
 	case o.set != "" && cv.claim == "sub":
-		c.addNote("sub is a single-valued key: AWS advises against ForAnyValue and ForAllValues on it, and ForAllValues holds even for a token without it")
+		c.AddNote("sub is a single-valued key: AWS advises against ForAnyValue and ForAllValues on it, and ForAllValues holds even for a token without it")
 	case held && absent && o.set == "ForAllValues":
-		c.addNote(fmt.Sprintf("ForAllValues holds when the key is absent or empty, so this condition also admits a token without %s", key))
+		c.AddNote(fmt.Sprintf("ForAllValues holds when the key is absent or empty, so this condition also admits a token without %s", key))
 	case held && absent && o.ifExists:
-		c.addNote("the key is absent and the operator ends with IfExists, so the condition holds")
+		c.AddNote("the key is absent and the operator ends with IfExists, so the condition holds")
 	case held && absent && o.negated && o.base != "Null":
-		c.addNote("a negated operator holds when the key is absent")
+		c.AddNote("a negated operator holds when the key is absent")
 	}
 	if held {
 		return c
@@ -443,29 +432,29 @@ func evalCondition(where, op, key string, want []string, r request) check {
 	case o.other:
 		c.fix = fmt.Sprintf("compare %q with a string operator (StringEquals or StringLike) in %s", key, where)
 	case o.negated:
-		c.addNote(fmt.Sprintf("the claim matches %s, which %s excludes", quoteAll(matched), op))
+		c.AddNote(fmt.Sprintf("the claim matches %s, which %s excludes", policy.QuoteList(matched), op))
 		if len(matched) == len(want) {
 			c.fix = fmt.Sprintf("remove the %s condition on %q from %s, which excludes this job", op, key, where)
 		} else {
-			c.fix = fmt.Sprintf("remove %s from %s.Condition.%s[%q]", quoteAll(matched), where, op, key)
+			c.fix = fmt.Sprintf("remove %s from %s.Condition.%s[%q]", policy.QuoteList(matched), where, op, key)
 		}
 	case absent:
-		c.addNote(fmt.Sprintf("the token has no %s claim", cv.claim))
+		c.AddNote(fmt.Sprintf("the token has no %s claim", cv.claim))
 		c.fix = fmt.Sprintf("remove the %s condition on %q from %s: the token has no %s claim", op, key, where, cv.claim)
 	case !o.like && hasWildcard(want) && anyGlob(want, cv.values):
-		c.addNote(fmt.Sprintf("%s takes * and ? literally; StringLike treats them as wildcards", o.base))
+		c.AddNote(fmt.Sprintf("%s takes * and ? literally; StringLike treats them as wildcards", o.base))
 		c.fix = fmt.Sprintf("use StringLike instead of %s for %q in %s", o.base, key, where)
 	default:
 		for _, w := range want {
 			for _, v := range cv.values {
 				if n := nearMiss(w, v, o); n != "" {
-					c.addNote(n)
+					c.AddNote(n)
 				}
 			}
 		}
 		if cv.claim == "sub" {
 			if n := subNote(want, value); n != "" {
-				c.addNote(n)
+				c.AddNote(n)
 			}
 		}
 		if len(want) > 1 || o.like && hasWildcard(want) {

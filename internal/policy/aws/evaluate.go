@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -148,16 +149,6 @@ type check struct {
 	why, fix string
 }
 
-func (c *check) addNote(n string) {
-	switch {
-	case n == "" || strings.Contains(c.Note, n):
-	case c.Note == "":
-		c.Note = n
-	default:
-		c.Note += "; " + n
-	}
-}
-
 type stmtResult struct {
 	index   int
 	effect  string
@@ -233,7 +224,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 	}
 	var fixes []string
 	for _, c := range failed {
-		if c.fix != "" && !contains(fixes, c.fix) {
+		if c.fix != "" && !slices.Contains(fixes, c.fix) {
 			fixes = append(fixes, c.fix)
 		}
 	}
@@ -294,7 +285,7 @@ func evalStatement(i int, st rawStatement, r request) (stmtResult, error) {
 	if st.Effect == "Deny" && !sr.matched {
 		for i := range sr.checks {
 			if !sr.checks[i].Held {
-				sr.checks[i].addNote("this is a Deny statement: since this check fails, the statement does not deny")
+				sr.checks[i].AddNote("this is a Deny statement: since this check fails, the statement does not deny")
 			}
 		}
 	}
@@ -354,7 +345,7 @@ func evalPrincipal(where string, st rawStatement, r request) (check, error) {
 	want := "oidc-provider/" + r.host
 	c := check{Check: policy.Check{Where: where + ".Principal", Claim: "iss", Value: r.claims.Display("iss")}}
 	if r.iss == "" {
-		c.addNote("the claims have no iss: give the token's whole decoded payload")
+		c.AddNote("the claims have no iss: give the token's whole decoded payload")
 	}
 	names := func(fed []string) bool {
 		for _, f := range fed {
@@ -372,7 +363,7 @@ func evalPrincipal(where string, st rawStatement, r request) (check, error) {
 		}
 		c.Test = "NotPrincipal leaves out the OIDC provider " + r.host
 		c.Held = !names(fed)
-		c.addNote("NotPrincipal applies the statement to every principal except those it lists; AWS advises against it in trust policies")
+		c.AddNote("NotPrincipal applies the statement to every principal except those it lists; AWS advises against it in trust policies")
 		if !c.Held {
 			c.why = "its NotPrincipal lists the OIDC provider of the token's issuer"
 			c.fix = fmt.Sprintf("replace %s's NotPrincipal with a Principal.Federated naming the OIDC provider %s", where, r.host)
@@ -390,7 +381,7 @@ func evalPrincipal(where string, st rawStatement, r request) (check, error) {
 		c.Test = `Principal "*" (anyone)`
 		c.Held = true
 		if st.Effect == "Allow" {
-			c.addNote("any principal: only the conditions keep other identity providers' tokens out")
+			c.AddNote("any principal: only the conditions keep other identity providers' tokens out")
 		}
 		return c, nil
 	}
@@ -401,7 +392,7 @@ func evalPrincipal(where string, st rawStatement, r request) (check, error) {
 	c.Test = fmt.Sprintf("Principal (%s) includes the OIDC provider %s", strings.Join(others, ", "), r.host)
 	if len(fed) > 0 {
 		c.Where = where + ".Principal.Federated"
-		c.Test = fmt.Sprintf("Federated %s is the OIDC provider %s", quoteAll(fed), r.host)
+		c.Test = fmt.Sprintf("Federated %s is the OIDC provider %s", policy.QuoteList(fed), r.host)
 	}
 	c.Held = names(fed)
 	if c.Held {
@@ -416,10 +407,10 @@ func evalPrincipal(where string, st rawStatement, r request) (check, error) {
 	c.fix = fmt.Sprintf("set %s.Principal.Federated to arn:%s:iam::%s:oidc-provider/%s", where, partition, account, r.host)
 	c.why = fmt.Sprintf("the principal is not the OIDC provider of the token's issuer %s", r.host)
 	if len(fed) == 0 {
-		c.addNote(fmt.Sprintf("%s principals are IAM users, roles, accounts or services; a web identity is admitted by Principal.Federated", strings.Join(others, " and ")))
+		c.AddNote(fmt.Sprintf("%s principals are IAM users, roles, accounts or services; a web identity is admitted by Principal.Federated", strings.Join(others, " and ")))
 		return c, nil
 	}
-	c.addNote(principalNote(fed, r))
+	c.AddNote(principalNote(fed, r))
 	return c, nil
 }
 
@@ -471,7 +462,7 @@ func evalAction(where string, st rawStatement) (check, error) {
 	c.Value = strings.Join(acts, ", ")
 	c.Held = covers(acts)
 	if len(acts) == 0 {
-		c.addNote("the statement has no Action, which IAM refuses")
+		c.AddNote("the statement has no Action, which IAM refuses")
 	}
 	c.why = "its Action does not include " + action
 	c.fix = fmt.Sprintf("add %q to %s.Action (sts:AssumeRole is for AWS principals, not OIDC tokens)", action, where)

@@ -3,6 +3,7 @@ package aws
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
@@ -110,7 +111,7 @@ func warnings(spec policy.Spec) []policy.Warning {
 		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: fmt.Sprintf(
 			"AWS compares only aud and sub of a GitLab token, and sub does not name the environment: %q is not pinned. Protect the environment and add environment_protected (or deployment_tier) to the project's ci_id_token_sub_claim_components, then pass --sub-components", spec.Environment)})
 	}
-	if spec.ProtectedOnly && !contains(spec.Components(), "ref_protected") {
+	if spec.ProtectedOnly && !slices.Contains(spec.Components(), "ref_protected") {
 		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "AWS compares only aud and sub, and the default sub does not say whether the ref is protected: add ref_protected to the project's ci_id_token_sub_claim_components and pass --sub-components project_path,ref_type,ref,ref_protected"})
 	}
 	if other := sharedAudience(audience(spec), spec.Issuer); other != "" {

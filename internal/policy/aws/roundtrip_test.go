@@ -2,6 +2,7 @@ package aws
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,7 +189,7 @@ func TestRoundTrip(t *testing.T) {
 				ids = append(ids, w.ID)
 			}
 			for _, id := range tc.warnings {
-				if !contains(ids, id) {
+				if !slices.Contains(ids, id) {
 					t.Errorf("Generate warned %v, not %s", ids, id)
 				}
 			}

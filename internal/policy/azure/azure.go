@@ -15,6 +15,7 @@ package azure
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/policy"
@@ -151,14 +152,14 @@ func warnings(spec policy.Spec) []policy.Warning {
 	}
 	if spec.Environment != "" {
 		msg := fmt.Sprintf("Entra matches only issuer, audience and sub, and GitLab's sub never names the environment: %q is not pinned. ", spec.Environment)
-		if contains(comps, "deployment_tier") || contains(comps, "environment_protected") {
+		if slices.Contains(comps, "deployment_tier") || slices.Contains(comps, "environment_protected") {
 			msg += "The sub's deployment_tier and environment_protected are * here: set them in the subject (e.g. deployment_tier:production, environment_protected:true) and protect the environment"
 		} else {
 			msg += "Protect the environment, add deployment_tier and environment_protected to the project's ci_id_token_sub_claim_components (Projects API), pass the same --sub-components, and set those components in the subject (e.g. environment_protected:true)"
 		}
 		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: msg})
 	}
-	if spec.ProtectedOnly && !contains(comps, "ref_protected") {
+	if spec.ProtectedOnly && !slices.Contains(comps, "ref_protected") {
 		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "GitLab's default sub does not say whether the ref is protected, so Entra cannot require it: add ref_protected to the project's ci_id_token_sub_claim_components (Projects API) and pass --sub-components project_path,ref_type,ref,ref_protected"})
 	}
 	if _, wildcard := spec.Subject(); wildcard {
@@ -174,15 +175,6 @@ func warnings(spec policy.Spec) []policy.Warning {
 		}
 	}
 	return w
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func createScript(c credential) string {

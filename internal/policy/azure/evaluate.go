@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -208,7 +209,7 @@ func evaluate(i int, c credential, claims policy.Claims) (*evaluated, error) {
 
 	ac := check{Check: policy.Check{Where: ev.label + ".audiences", Test: "audiences holds aud: " + quoteAll(c.Audiences), Claim: "aud", Value: claims.Display("aud")}}
 	for _, a := range c.Audiences {
-		ac.Held = ac.Held || contains(auds, a)
+		ac.Held = ac.Held || slices.Contains(auds, a)
 	}
 	if !ac.Held {
 		for _, a := range c.Audiences {
@@ -223,7 +224,7 @@ func evaluate(i int, c credential, claims policy.Claims) (*evaluated, error) {
 		}
 	}
 	if len(c.Audiences) != 1 {
-		addNote(&ac.Check, "Entra requires exactly one audience per credential")
+		ac.Check.AddNote("Entra requires exactly one audience per credential")
 	}
 	ev.add(ac)
 
@@ -274,13 +275,13 @@ func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
 		ch.Held = ok && matches(t.value, got)
 	}
 	if gitlab && !supported(t) {
-		addNote(&ch.Check, fmt.Sprintf("for GitLab tokens Entra accepts only claims['sub'] (eq, matches) and claims['project_id'] (eq), not claims['%s'] %s", t.claim, t.op))
+		ch.Check.AddNote(fmt.Sprintf("for GitLab tokens Entra accepts only claims['sub'] (eq, matches) and claims['project_id'] (eq), not claims['%s'] %s", t.claim, t.op))
 	}
 	if ch.Held {
 		return ch
 	}
 	if !ok {
-		addNote(&ch.Check, fmt.Sprintf("the token has no string claim %q", t.claim))
+		ch.Check.AddNote(fmt.Sprintf("the token has no string claim %q", t.claim))
 		ch.fix = fmt.Sprintf("remove %s from \"claimsMatchingExpression.value\"", t)
 		return ch
 	}
@@ -289,12 +290,12 @@ func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
 		match = matches
 	}
 	if n := near(t.value, got); n != "" {
-		addNote(&ch.Check, n)
+		ch.Check.AddNote(n)
 	} else if t.claim == "sub" {
-		addNote(&ch.Check, subDiff(t.value, got, match))
+		ch.Check.AddNote(subDiff(t.value, got, match))
 	}
 	if t.op == "eq" && strings.ContainsAny(t.value, "*?") {
-		addNote(&ch.Check, "eq takes * and ? literally: use matches for a wildcard")
+		ch.Check.AddNote("eq takes * and ? literally: use matches for a wildcard")
 	}
 	fixed := t
 	fixed.value = got
@@ -426,16 +427,6 @@ func near(want, got string) string {
 		return "has leading or trailing whitespace"
 	}
 	return ""
-}
-
-func addNote(c *policy.Check, n string) {
-	switch {
-	case n == "":
-	case c.Note == "":
-		c.Note = n
-	default:
-		c.Note += "; " + n
-	}
 }
 
 func first(vs []string) string {

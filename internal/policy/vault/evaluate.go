@@ -228,7 +228,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 		if !sc.Held {
 			sc.Note = closeness([]string{r.BoundSubject}, []string{sub})
 			if strings.Contains(r.BoundSubject, "*") {
-				addNote(&sc.Check, "bound_subject takes * literally: match sub with bound_claims and bound_claims_type glob instead")
+				sc.Check.AddNote("bound_subject takes * literally: match sub with bound_claims and bound_claims_type glob instead")
 			}
 			sc.fix = fmt.Sprintf("set bound_subject to %q", sub)
 		}
@@ -286,7 +286,7 @@ func audienceCheck(auds []string, claims policy.Claims) check {
 		ac.Test = "no bound_audiences, and the token has no aud"
 		ac.Held = true
 	default:
-		ac.Test = "aud is one of " + quoteAll(auds)
+		ac.Test = "aud is one of " + policy.QuoteList(auds)
 		ac.Held = intersects(auds, tokAud)
 		if !ac.Held {
 			ac.Note = closeness(auds, tokAud)
@@ -355,7 +355,7 @@ func boundClaimCheck(k string, bound any, isGlob bool, claims policy.Claims) che
 	case !present:
 		c.Note = fmt.Sprintf("the token has no %s claim: Vault refuses the login (claim %q is missing)", k, k)
 		if k == "environment" || strings.HasPrefix(k, "environment_") || k == "deployment_tier" {
-			addNote(&c.Check, "GitLab sets it only for jobs with an environment:")
+			c.Check.AddNote("GitLab sets it only for jobs with an environment:")
 		}
 		c.fix = fmt.Sprintf("remove %s from bound_claims, or run the job where GitLab sets it", k)
 		return c
@@ -394,7 +394,7 @@ func boundClaimCheck(k string, bound any, isGlob bool, claims policy.Claims) che
 	default:
 		c.Note = closeness(strs(want), strs(got))
 		if !isGlob && anyWildcard(want) {
-			addNote(&c.Check, `bound_claims_type is "string", so * is literal`)
+			c.Check.AddNote(`bound_claims_type is "string", so * is literal`)
 		}
 		if len(want) > 1 || len(got) > 1 {
 			c.fix = fmt.Sprintf("add %s to bound_claims.%s", first, k)
@@ -431,7 +431,7 @@ func userClaimCheck(r *roleFile, claims policy.Claims) check {
 			uc.Note = fmt.Sprintf("claim %q could not be converted to string", r.UserClaim)
 		}
 		if strings.HasPrefix(r.UserClaim, "/") && !r.UserClaimJSONPointer {
-			addNote(&uc.Check, "a JSON pointer user_claim needs user_claim_json_pointer=true")
+			uc.Check.AddNote("a JSON pointer user_claim needs user_claim_json_pointer=true")
 		}
 		uc.fix = fmt.Sprintf("set user_claim to a string claim every GitLab token has, such as \"project_id\" (not %q)", r.UserClaim)
 	}
@@ -677,27 +677,6 @@ func closeness(want, got []string) string {
 		}
 	}
 	return ""
-}
-
-func addNote(c *policy.Check, n string) {
-	switch {
-	case n == "":
-	case c.Note == "":
-		c.Note = n
-	default:
-		c.Note += "; " + n
-	}
-}
-
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = strconv.Quote(v)
-	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func clip(s string) string {
