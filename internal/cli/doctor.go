@@ -253,33 +253,32 @@ func (d *doctor) checkToken(ctx context.Context, src idtoken.Source, name string
 // checkTrust evaluates the trust document a provider's exchange would face.
 func (d *doctor) checkTrust(u tokenUse, tok *idtoken.Token) {
 	check := "trust " + u.provider
-	for _, q := range policyProviders() {
-		if q.Name() != u.provider {
-			continue
-		}
-		doc, err := readSmallFile(u.trustDoc, 1<<20)
-		if err != nil {
-			d.add(verdictFail, check, err.Error(), "point the variable at the trust document, or unset it")
-			return
-		}
-		res, err := q.Explain(doc, tokenClaims(tok))
-		if err != nil {
-			d.add(verdictFail, check, u.trustDoc+": "+err.Error(), "")
-			return
-		}
-		if res.Admitted {
-			d.add(verdictOK, check, u.trustDoc+" admits the token: "+res.Verdict, "")
-			return
-		}
-		for _, ch := range res.Checks {
-			if !ch.Held && strings.Contains(ch.Claim+ch.Test, "ref_protected") && tok.Claims.RefProtected != "true" {
-				d.add(verdictFail, "protected ref "+u.provider, fmt.Sprintf("%s requires a protected ref; %s is not protected", u.trustDoc, tok.Claims.Ref), "run the job on a protected branch or tag, or protect "+tok.Claims.Ref+" (Settings > Repository)")
-			}
-		}
-		d.add(verdictFail, check, u.trustDoc+" refuses the token: "+res.Verdict, res.Fix)
+	p := policyByName(u.provider)
+	if p == nil {
+		d.add(verdictWarn, check, "cannot evaluate "+u.trustDoc+": "+policySlimNote, "")
 		return
 	}
-	d.add(verdictWarn, check, "cannot evaluate "+u.trustDoc+": "+policySlimNote, "")
+	doc, err := readSmallFile(u.trustDoc, 1<<20)
+	if err != nil {
+		d.add(verdictFail, check, err.Error(), "point the variable at the trust document, or unset it")
+		return
+	}
+	res, err := p.Explain(doc, tokenClaims(tok))
+	if err != nil {
+		d.add(verdictFail, check, u.trustDoc+": "+err.Error(), "")
+		return
+	}
+	if res.Admitted {
+		d.add(verdictOK, check, u.trustDoc+" admits the token: "+res.Verdict, "")
+		return
+	}
+	for _, ch := range res.Checks {
+		if !ch.Held && strings.Contains(ch.Claim+ch.Test, "ref_protected") && tok.Claims.RefProtected != "true" {
+			d.add(verdictFail, "protected ref "+u.provider, fmt.Sprintf("%s requires a protected ref; %s is not protected", u.trustDoc, tok.Claims.Ref), "run the job on a protected branch or tag, or protect "+tok.Claims.Ref+" (Settings > Repository)")
+			break
+		}
+	}
+	d.add(verdictFail, check, u.trustDoc+" refuses the token: "+res.Verdict, res.Fix)
 }
 
 // checkIssuer fetches the issuer's discovery document and keys once.

@@ -165,12 +165,7 @@ func explainRejection(err error, name, path string, tok *idtoken.Token) error {
 	if path == "" || tok == nil {
 		return err
 	}
-	var p policy.Provider
-	for _, q := range policyProviders() {
-		if q.Name() == name {
-			p = q
-		}
-	}
+	p := policyByName(name)
 	if p == nil {
 		return &explainedError{err, "keyless could not explain the refusal: " + policySlimNote}
 	}

@@ -196,6 +196,9 @@ type lintTarget struct {
 	// root) so that, with several projects, they are relative to the
 	// working directory.
 	prefix string
+	// rootPrefix asks for the prefix of a lone file's project root, which
+	// is known once the file is loaded (LoadFile walks up to it).
+	rootPrefix bool
 }
 
 // lintResult is one target's findings, and the sources of the files they
@@ -324,7 +327,7 @@ func lintTargets(o lintOptions) ([]lintTarget, error) {
 		}
 		switch {
 		case !fi.IsDir():
-			out = append(out, lintTarget{file: p, prefix: prefix(filepath.Dir(p))})
+			out = append(out, lintTarget{file: p, prefix: filepath.ToSlash(filepath.Clean(p)), rootPrefix: prefix(p) != ""})
 		case o.Recursive:
 			found := 0
 			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -355,8 +358,23 @@ func lintTargets(o lintOptions) ([]lintTarget, error) {
 			out = append(out, lintTarget{dir: p, prefix: prefix(p)})
 		}
 	}
+	// A lone file's prefix is its path until its root is known: the order.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].prefix < out[j].prefix })
 	return out, nil
+}
+
+// relToWorkdir is dir relative to the working directory, slash-separated;
+// dir itself when it is elsewhere.
+func relToWorkdir(dir string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return filepath.ToSlash(dir)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(dir)
+	}
+	return filepath.ToSlash(rel)
 }
 
 func lintOne(t lintTarget, o lintOptions) lintResult {
@@ -371,6 +389,12 @@ func lintOne(t lintTarget, o lintOptions) lintResult {
 	if err != nil {
 		return lintResult{err: fmt.Errorf("lint: %w", err)}
 	}
+	if t.file != "" {
+		t.prefix = ""
+		if t.rootPrefix {
+			t.prefix = relToWorkdir(p.Root)
+		}
+	}
 	fs, err := lint.Run(p, o.Lint)
 	if err != nil {
 		return lintResult{err: &UsageError{Err: err}}
@@ -383,8 +407,7 @@ func lintOne(t lintTarget, o lintOptions) lintResult {
 	for i := range r.findings {
 		f := &r.findings[i]
 		path := f.Pos.File
-		// A file target's findings already name it as given.
-		if t.prefix != "" && t.prefix != "." && !strings.HasPrefix(path, t.prefix+"/") {
+		if t.prefix != "" && t.prefix != "." {
 			f.Pos.File = t.prefix + "/" + path
 		}
 		if o.Format == "text" {

@@ -62,6 +62,16 @@ func policyCommand(env Env) *cli.Command {
 	return cmd
 }
 
+// policyByName is the provider named name, nil when this build has none.
+func policyByName(name string) policy.Provider {
+	for _, p := range policyProviders() {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
 func policyNames() []string {
 	var names []string
 	for _, p := range policyProviders() {

@@ -109,11 +109,8 @@ func Decode(raw secret.Token) (*Token, error) {
 		return nil, &MalformedError{Reason: "the header names no signing algorithm"}
 	}
 	var c Claims
-	if err := decodeSegment(parts[1], &c); err != nil {
-		return nil, &MalformedError{Reason: "claims: " + err.Error()}
-	}
 	var set map[string]any
-	if err := decodeSegment(parts[1], &set); err != nil {
+	if err := decodeSegment(parts[1], &c, &set); err != nil {
 		return nil, &MalformedError{Reason: "claims: " + err.Error()}
 	}
 	if parts[2] == "" {
@@ -125,17 +122,20 @@ func Decode(raw secret.Token) (*Token, error) {
 	return &Token{Raw: raw, Claims: c, Set: set}, nil
 }
 
-func decodeSegment(seg string, v any) error {
+// decodeSegment decodes a base64url JSON segment into each of vs.
+func decodeSegment(seg string, vs ...any) error {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 	if err != nil {
 		return errors.New("not base64url")
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return fmt.Errorf("field %q has the wrong type", ute.Field)
+	for _, v := range vs {
+		if err := json.Unmarshal(b, v); err != nil {
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) {
+				return fmt.Errorf("field %q has the wrong type", ute.Field)
+			}
+			return errors.New("not a JSON object")
 		}
-		return errors.New("not a JSON object")
 	}
 	return nil
 }
