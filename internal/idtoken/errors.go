@@ -36,9 +36,18 @@ func (e *NoTokenError) Error() string {
 // any part of the value.
 type MalformedError struct {
 	Reason string
+	// Claim names the claim whose JSON type could not be read, if that is
+	// the problem.
+	Claim string
 }
 
 func (e *MalformedError) Error() string {
+	if e.Claim != "" {
+		return "malformed ID token: " + e.Reason + "\n" +
+			"keyless reads the claims GitLab documents (https://docs.gitlab.com/ci/secrets/id_token_authentication/#token-payload) " +
+			"in the types GitLab sends; check that the variable holds the token GitLab issued, and if your GitLab version sends this claim in another type, " +
+			"report the claim's name, its type and your GitLab version at https://gitlab.com/keyless-ci/keyless/-/issues"
+	}
 	return "malformed ID token: " + e.Reason + "\n" +
 		"The variable must hold the JWT that GitLab puts in an id_tokens variable; " +
 		"check that nothing in the job overwrites it (a CI/CD variable of the same name takes precedence)"

@@ -4,6 +4,7 @@
 package idtoken
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -108,10 +109,21 @@ func Decode(raw secret.Token) (*Token, error) {
 	if hdr.Alg == "" || strings.EqualFold(hdr.Alg, "none") {
 		return nil, &MalformedError{Reason: "the header names no signing algorithm"}
 	}
-	var c Claims
-	var set map[string]any
-	if err := decodeSegment(parts[1], &c, &set); err != nil {
+	payload, err := segment(parts[1])
+	if err != nil {
 		return nil, &MalformedError{Reason: "claims: " + err.Error()}
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, &MalformedError{Reason: "claims: " + err.Error(), Claim: claimOf(err)}
+	}
+	// Set keeps numbers as json.Number: runner_id stays 12270835, not a
+	// float, and the evaluators see the JSON type GitLab sent.
+	var set map[string]any
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if err := d.Decode(&set); err != nil {
+		return nil, &MalformedError{Reason: "claims: not a JSON object"}
 	}
 	if parts[2] == "" {
 		return nil, &MalformedError{Reason: "the signature is empty"}
@@ -122,22 +134,34 @@ func Decode(raw secret.Token) (*Token, error) {
 	return &Token{Raw: raw, Claims: c, Set: set}, nil
 }
 
-// decodeSegment decodes a base64url JSON segment into each of vs.
-func decodeSegment(seg string, vs ...any) error {
+// segment decodes a base64url segment.
+func segment(seg string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
 	if err != nil {
-		return errors.New("not base64url")
+		return nil, errors.New("not base64url")
 	}
-	for _, v := range vs {
-		if err := json.Unmarshal(b, v); err != nil {
-			var ute *json.UnmarshalTypeError
-			if errors.As(err, &ute) {
-				return fmt.Errorf("field %q has the wrong type", ute.Field)
-			}
-			return errors.New("not a JSON object")
-		}
+	return b, nil
+}
+
+// decodeSegment decodes a base64url JSON segment into v.
+func decodeSegment(seg string, v any) error {
+	b, err := segment(seg)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errors.New("not a JSON object")
 	}
 	return nil
+}
+
+// claimOf names the claim a decoding error is about, if any.
+func claimOf(err error) string {
+	var ce *ClaimError
+	if errors.As(err, &ce) {
+		return ce.Claim
+	}
+	return ""
 }
 
 // Leeway is the clock skew tolerated on exp and nbf.

@@ -11,19 +11,24 @@ import (
 // It is served only by the test process, on loopback.
 const MintPath = "/-/mint"
 
-// MintHandler mints a token from query parameters: aud (repeatable or
-// comma-separated), project_path, project_id, ref, ref_type, protected,
+// MintHandler mints a token from query parameters: shape (a name from
+// Shapes), aud (repeatable or comma-separated), project_path, project_id, ref, ref_type, protected,
 // environment, sub, ttl (a Go duration) and age (how long ago it was issued).
 func (i *Issuer) MintHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		j := Job{
+			Shape:       q.Get("shape"),
 			ProjectPath: q.Get("project_path"),
 			ProjectID:   q.Get("project_id"),
 			Ref:         q.Get("ref"),
 			RefType:     q.Get("ref_type"),
 			Environment: q.Get("environment"),
 			Subject:     q.Get("sub"),
+		}
+		if _, ok := ShapeNamed(j.Shape); j.Shape != "" && !ok {
+			http.Error(w, "shape: no such shape in testdata/gitlab/id-tokens", http.StatusBadRequest)
+			return
 		}
 		for _, a := range q["aud"] {
 			j.Audience = append(j.Audience, strings.Split(a, ",")...)

@@ -1,7 +1,8 @@
 // Package oidctest is a GitLab-shaped OpenID Connect issuer for tests: it
 // serves discovery at /.well-known/openid-configuration and keys at
-// /oauth/discovery/keys (GitLab's paths), mints RS256 ID tokens with GitLab's
-// claim set and types, and rotates keys. It runs in-process (NewServer) or as
+// /oauth/discovery/keys (GitLab's paths), mints RS256 ID tokens in the
+// shapes GitLab sends (testdata/gitlab/id-tokens: every claim, every JSON
+// type, each from a cited source), and rotates keys. It runs in-process (NewServer) or as
 // a small process for end-to-end scripts (cmd/keyless-test-issuer).
 package oidctest
 
@@ -13,14 +14,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
 // Paths GitLab serves.
@@ -67,6 +65,21 @@ func NewServer(t testing.TB) *Issuer {
 	srv := httptest.NewServer(i.Handler())
 	t.Cleanup(srv.Close)
 	i.URL = srv.URL
+	return i
+}
+
+// NewServerAt is NewServer for an instance under a relative URL root:
+// the issuer URL, and so iss, discovery and keys, carry prefix (e.g.
+// "/gitlab", as https://example.com/gitlab).
+func NewServerAt(t testing.TB, prefix string) *Issuer {
+	t.Helper()
+	i, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix(prefix, i.Handler()))
+	t.Cleanup(srv.Close)
+	i.URL = srv.URL + prefix
 	return i
 }
 
@@ -154,16 +167,21 @@ var claimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "name
 	"pipeline_source", "job_id", "ref", "ref_type", "ref_path", "ref_protected", "environment",
 	"environment_protected", "deployment_tier", "runner_id", "runner_environment", "sha"}
 
-// Job describes the CI job a token is minted for. Zero fields take the
-// defaults of DefaultJob.
+// Job describes the CI job a token is minted for.
+//
+// With no Shape, zero fields take the defaults of DefaultJob and the token
+// has the DefaultShape's claims. With a Shape, the token is that shape as
+// GitLab sent it, and only the fields set here replace its claims.
 type Job struct {
+	// Shape names a shape of testdata/gitlab/id-tokens (see Shapes).
+	Shape          string
 	Audience       []string
 	ProjectPath    string
 	ProjectID      string
 	NamespaceID    string
 	Ref            string
 	RefType        string // branch or tag
-	RefProtected   bool
+	RefProtected   bool   // used when Ref is set
 	Environment    string
 	PipelineSource string
 	JobID          string
@@ -188,8 +206,22 @@ var DefaultJob = Job{
 	TTL:            time.Hour,
 }
 
-// Claims returns the claims GitLab would put in the token of job j.
-func (i *Issuer) Claims(j Job) idtoken.Claims {
+// Claims returns the claims GitLab would put in the token of job j, with
+// the JSON types GitLab sends.
+func (i *Issuer) Claims(j Job) (map[string]any, error) {
+	name := j.Shape
+	if name == "" {
+		name = DefaultShape
+		j = withDefaults(j)
+	}
+	s, ok := ShapeNamed(name)
+	if !ok {
+		return nil, fmt.Errorf("no shape %q in testdata/gitlab/id-tokens", name)
+	}
+	return s.claims(i.URL, j, i.Now()), nil
+}
+
+func withDefaults(j Job) Job {
 	d := DefaultJob
 	if len(j.Audience) == 0 {
 		j.Audience = d.Audience
@@ -219,59 +251,16 @@ func (i *Issuer) Claims(j Job) idtoken.Claims {
 	if j.TTL == 0 {
 		j.TTL = d.TTL
 	}
-	iat := j.IssuedAt
-	if iat.IsZero() {
-		iat = i.Now()
-	}
-	ns := j.ProjectPath
-	if k := strings.LastIndex(ns, "/"); k >= 0 {
-		ns = ns[:k]
-	}
-	refPath := "refs/heads/" + j.Ref
-	if j.RefType == "tag" {
-		refPath = "refs/tags/" + j.Ref
-	}
-	sub := j.Subject
-	if sub == "" {
-		sub = fmt.Sprintf("project_path:%s:ref_type:%s:ref:%s", j.ProjectPath, j.RefType, j.Ref)
-	}
-	c := idtoken.Claims{
-		Issuer:            i.URL,
-		Subject:           sub,
-		Audience:          j.Audience,
-		IssuedAt:          idtoken.NumericDate{Time: iat.Truncate(time.Second)},
-		NotBefore:         idtoken.NumericDate{Time: iat.Add(-5 * time.Second).Truncate(time.Second)},
-		ExpiresAt:         idtoken.NumericDate{Time: iat.Add(j.TTL).Truncate(time.Second)},
-		ID:                fmt.Sprintf("%x", iat.UnixNano()),
-		NamespaceID:       j.NamespaceID,
-		NamespacePath:     ns,
-		ProjectID:         j.ProjectID,
-		ProjectPath:       j.ProjectPath,
-		ProjectVisibility: "private",
-		UserID:            "1",
-		UserLogin:         "demo-user",
-		PipelineID:        "100",
-		PipelineSource:    j.PipelineSource,
-		JobID:             j.JobID,
-		Ref:               j.Ref,
-		RefType:           j.RefType,
-		RefPath:           refPath,
-		RefProtected:      fmt.Sprint(j.RefProtected),
-		RunnerID:          "1",
-		RunnerEnvironment: "self-hosted",
-		SHA:               "0123456789abcdef0123456789abcdef01234567",
-	}
-	if j.Environment != "" {
-		c.Environment = j.Environment
-		c.EnvironmentProtected = "false"
-		c.DeploymentTier = "other"
-	}
-	return c
+	return j
 }
 
 // Mint signs a token for job j with the current key.
 func (i *Issuer) Mint(j Job) (string, error) {
-	return i.Sign(i.Claims(j))
+	c, err := i.Claims(j)
+	if err != nil {
+		return "", err
+	}
+	return i.Sign(c)
 }
 
 // Sign signs arbitrary claims with the current key.
