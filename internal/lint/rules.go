@@ -24,6 +24,7 @@ var registry = []Rule{
 	idTokensInDefault,
 	sharedAudience,
 	idTokenLeak,
+	plainHTTPExchange,
 	idTokensUnprotected,
 	debugTrace,
 	secretsWithoutToken,

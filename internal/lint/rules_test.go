@@ -111,3 +111,74 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestAssignedValue(t *testing.T) {
+	for _, c := range []struct {
+		line, name, v string
+		ok            bool
+	}{
+		{`export VAULT_ADDR=http://vault.example.com:8200`, "VAULT_ADDR", "http://vault.example.com:8200", true},
+		{`VAULT_ADDR="http://vault:8200" vault status`, "VAULT_ADDR", "http://vault:8200", true},
+		{`$env:VAULT_ADDR = 'http://vault:8200'`, "VAULT_ADDR", "http://vault:8200", true},
+		{`export VAULT_ADDR=http://vault:8200; vault status`, "VAULT_ADDR", "http://vault:8200", true},
+		{`test "$VAULT_ADDR" = http://vault:8200`, "VAULT_ADDR", "", false},
+		{`[ ${VAULT_ADDR} == http://vault:8200 ]`, "VAULT_ADDR", "", false},
+		{`export KEYLESS_VAULT_ADDR=https://vault:8200`, "VAULT_ADDR", "", false},
+	} {
+		v, ok := assignedValue(c.line, c.name)
+		if v != c.v || ok != c.ok {
+			t.Errorf("assignedValue(%q, %q) = %q, %v; want %q, %v", c.line, c.name, v, ok, c.v, c.ok)
+		}
+	}
+}
+
+func TestPlainHTTP(t *testing.T) {
+	for v, want := range map[string]string{
+		"http://vault.example.com:8200":    "vault.example.com",
+		`"HTTP://vault.example.com/v1/"`:   "vault.example.com",
+		"http://[::1]:8200":                "::1",
+		"http://user:pw@vault.example.com": "vault.example.com",
+		"https://vault.example.com":        "",
+		"$VAULT_ADDR":                      "",
+		"http://$VAULT_HOST:8200":          "",
+		"http://${VAULT_HOST}:8200":        "",
+		"http://":                          "",
+	} {
+		got := ""
+		if u := plainHTTP(v); u != nil {
+			got = u.Hostname()
+		}
+		if got != want {
+			t.Errorf("plainHTTP(%q) host %q; want %q", v, got, want)
+		}
+	}
+}
+
+func TestDisplayURLHidesUserInfo(t *testing.T) {
+	plain, secure := displayURL(plainHTTP("http://user:pw@vault.example.com:8200/v1/auth?token=x#f"))
+	if plain != "http://vault.example.com:8200/v1/auth" || secure != "https://vault.example.com:8200/v1/auth" {
+		t.Errorf("displayURL = %q, %q", plain, secure)
+	}
+}
+
+func TestServiceAliases(t *testing.T) {
+	p := pipeline.Parse(".", ".gitlab-ci.yml", []byte(`
+job:
+  services:
+    - registry.example.com:5000/group/vault:1.18@sha256:abc
+    - name: hashicorp/vault:1.18
+      alias: vault,secrets
+    - name: $REGISTRY/minio
+  script: [./test]
+`), pipeline.Options{})
+	got := serviceAliases(p.Jobs[0].Node)
+	want := map[string]string{
+		"registry.example.com__group__vault": "registry.example.com__group__vault",
+		"registry.example.com-group-vault":   "registry.example.com-group-vault",
+		"vault":                              "vault", "secrets": "secrets",
+		"hashicorp__vault": "hashicorp__vault", "hashicorp-vault": "hashicorp-vault",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("serviceAliases (-want +got):\n%s", d)
+	}
+}
