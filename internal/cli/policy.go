@@ -113,12 +113,18 @@ func policySubcommand(env Env, p policy.Provider) *cli.Command {
 			if err != nil {
 				return err
 			}
+			spec.ChooseAudience(p, policyProviders())
 			docs, warnings, err := p.Generate(spec, format)
 			if err != nil {
 				return &UsageError{Err: err}
 			}
 			for _, w := range warnings {
 				fmt.Fprintf(env.Stderr, "keyless: warning: %s [%s]\n", w.Message, w.ID)
+			}
+			if len(docs) == 0 {
+				// A spec the cloud cannot express (an Azure flexible
+				// credential it would refuse) is a usage error, not a success.
+				return usagef("keyless policy %s wrote no trust: %s cannot express what was asked; follow the warnings above", p.Name(), p.Name())
 			}
 			if dir := c.String("output-dir"); dir != "" {
 				return writeDocuments(env.Stderr, dir, docs)

@@ -237,3 +237,12 @@ func mintFor(t *testing.T, url string) string {
 	other.URL = url
 	return other.MustMint(t, oidctest.Job{})
 }
+
+// Trust the cloud cannot express is a usage error with the reason on
+// stderr, never an empty success a script would take for a policy.
+func TestPolicyNothingGeneratedIsAnError(t *testing.T) {
+	o := keyless(t, nil, "policy", "azure", "--group", "acme", "--issuer", "https://gitlab.com")
+	if o.Code != ExitUsage || o.Stdout != "" || !strings.Contains(o.Stderr, "wrote no trust") || !strings.Contains(o.Stderr, "warning:") {
+		t.Errorf("policy azure --group: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+}

@@ -47,6 +47,10 @@ type Spec struct {
 	// Audience is the aud the job's id_tokens: entry asks for; "" takes
 	// the provider's default.
 	Audience string
+	// TokenAudiences are the audiences of the token a spec was read from
+	// when it has several (an id_tokens: aud list); ChooseAudience picks
+	// the provider's own among them.
+	TokenAudiences []string
 	// ProjectPath admits one project ("group/sub/project"); Group admits
 	// every project under a group ("group/sub"). Exactly one is set.
 	ProjectPath string
@@ -368,6 +372,41 @@ func QuoteList(vs []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// An AudienceOwner recognises the audiences its cloud's jobs ask for
+// (sts.amazonaws.com, api://AzureADTokenExchange, a workload identity
+// provider's name), so that a token with several audiences can be read.
+type AudienceOwner interface {
+	OwnsAudience(aud string) bool
+}
+
+// ChooseAudience sets Audience, when unset, from TokenAudiences: the
+// first that p owns, else (a provider with no audience of its own, such
+// as Vault) the first that none of all owns, else the first.
+func (s *Spec) ChooseAudience(p Provider, all []Provider) {
+	if s.Audience != "" || len(s.TokenAudiences) == 0 {
+		return
+	}
+	owns := func(p Provider, aud string) bool {
+		o, ok := p.(AudienceOwner)
+		return ok && o.OwnsAudience(aud)
+	}
+	for _, a := range s.TokenAudiences {
+		if owns(p, a) {
+			s.Audience = a
+			return
+		}
+	}
+	if _, ok := p.(AudienceOwner); !ok {
+		for _, a := range s.TokenAudiences {
+			if !slices.ContainsFunc(all, func(q Provider) bool { return owns(q, a) }) {
+				s.Audience = a
+				return
+			}
+		}
+	}
+	s.Audience = s.TokenAudiences[0]
+}
+
 // SpecFromClaims returns the tightest spec that admits the job whose
 // claims these are: its project (by path and id), ref type, ref, and
 // environment, protected-only when the ref is protected. components is
@@ -387,6 +426,8 @@ func SpecFromClaims(c Claims, components []string) (Spec, error) {
 	}
 	if auds, ok := c.Strings("aud"); ok && len(auds) == 1 {
 		s.Audience = auds[0]
+	} else if ok {
+		s.TokenAudiences = auds
 	}
 	if s.ProjectPath == "" {
 		return Spec{}, errors.New("the token has no project_path claim: it is not a GitLab CI/CD ID token")

@@ -137,3 +137,41 @@ func TestWarnings(t *testing.T) {
 		}
 	}
 }
+
+// fakeProvider owns the audiences with its prefix; an empty prefix owns none
+// (and does not implement AudienceOwner).
+type fakeProvider struct {
+	Provider
+	prefix string
+}
+
+type owningProvider struct{ fakeProvider }
+
+func (p owningProvider) OwnsAudience(aud string) bool { return strings.HasPrefix(aud, p.prefix) }
+
+// A token with several audiences (an id_tokens: aud list) gives each
+// provider its own one.
+func TestChooseAudience(t *testing.T) {
+	aws, gcp := owningProvider{fakeProvider{prefix: "sts."}}, owningProvider{fakeProvider{prefix: "https://iam."}}
+	vault := fakeProvider{}
+	all := []Provider{aws, gcp, vault}
+	auds := []string{"https://iam.example/p", "sts.amazonaws.com", "https://vault.example.com"}
+	for _, tc := range []struct {
+		p    Provider
+		want string
+	}{{aws, "sts.amazonaws.com"}, {gcp, "https://iam.example/p"}, {vault, "https://vault.example.com"}} {
+		s := Spec{TokenAudiences: auds}
+		s.ChooseAudience(tc.p, all)
+		if s.Audience != tc.want {
+			t.Errorf("%v: Audience = %q, want %q", tc.p, s.Audience, tc.want)
+		}
+	}
+	s := Spec{Audience: "set", TokenAudiences: auds}
+	if s.ChooseAudience(vault, all); s.Audience != "set" {
+		t.Errorf("an audience already set was replaced: %q", s.Audience)
+	}
+	c, _ := ParseClaims([]byte(`{"iss": "https://gitlab.com", "project_path": "a/b", "aud": ["x", "y"], "sub": "project_path:a/b:ref_type:branch:ref:main"}`))
+	if spec, err := SpecFromClaims(c, nil); err != nil || spec.Audience != "" || len(spec.TokenAudiences) != 2 {
+		t.Errorf("SpecFromClaims with two audiences: %+v %v", spec, err)
+	}
+}

@@ -23,6 +23,11 @@ type provider struct{}
 // "trust-policy".
 func New() policy.Provider { return provider{} }
 
+// OwnsAudience recognises the audience this cloud's jobs ask for.
+func (provider) OwnsAudience(aud string) bool {
+	return aud == DefaultAudience || strings.HasSuffix(aud, ".amazonaws.com")
+}
+
 func (provider) Name() string         { return "aws" }
 func (provider) Formats() []string    { return []string{"json", "terraform", "cloudformation"} }
 func (provider) DocumentFlag() string { return "trust-policy" }

@@ -34,6 +34,11 @@ type provider struct{}
 // New returns Azure's trust provider.
 func New() policy.Provider { return provider{} }
 
+// OwnsAudience recognises the audience this cloud's jobs ask for.
+func (provider) OwnsAudience(aud string) bool {
+	return strings.HasPrefix(aud, "api://AzureADTokenExchange")
+}
+
 func (provider) Name() string         { return "azure" }
 func (provider) Formats() []string    { return []string{"json", "terraform"} }
 func (provider) DocumentFlag() string { return "federated-credential" }
@@ -88,9 +93,12 @@ func credentialName(spec policy.Spec) string {
 	return name
 }
 
-func newCredential(spec policy.Spec) credential {
+// newCredential returns the credential spec asks for. ok is false when
+// that takes a flexible credential Entra would refuse (see platforms): w
+// then says why and what to do instead.
+func newCredential(spec policy.Spec) (c credential, w []policy.Warning, ok bool) {
 	sub, wildcard := spec.Subject()
-	c := credential{
+	c = credential{
 		Name:        credentialName(spec),
 		Issuer:      spec.Issuer,
 		Audiences:   []string{audience(spec)},
@@ -98,38 +106,69 @@ func newCredential(spec policy.Spec) credential {
 	}
 	if !wildcard {
 		c.Subject = sub
-		return c
+		return c, nil, true
 	}
-	// Entra requires project_id beside a GitLab sub built from the
-	// (mutable) project path; a group spans many ids, so it has none.
-	v := "claims['sub'] matches " + quote(sub)
+	terms := []term{{claim: "sub", op: "matches", value: sub}}
 	if spec.ProjectID != "" {
-		v += " and claims['project_id'] eq " + quote(spec.ProjectID)
+		terms = append(terms, term{claim: "project_id", op: "eq", value: spec.ProjectID})
 	}
-	c.ClaimsMatchingExpression = &expression{Value: v, LanguageVersion: 1}
-	return c
+	exact := "admit each ref with an exact subject instead: set every component of the sub (--ref and --ref-type), one credential per ref"
+	p := flexiblePlatform(spec.Issuer)
+	if p == nil {
+		return c, []policy.Warning{{ID: "flexible-credential-issuer", Message: fmt.Sprintf("%s needs a flexible federated identity credential, and %s, so it would refuse one; no credential written: %s", sub, noFlexible(spec.Issuer), exact)}}, false
+	}
+	for _, t := range terms {
+		if !p.supports(t) {
+			return c, []policy.Warning{{ID: "flexible-credential-claim", Message: p.unsupported(t, spec.Issuer) + "; no credential written: " + exact}}, false
+		}
+	}
+	if claim, why := p.missing(terms); claim != "" {
+		msg := fmt.Sprintf("%s needs a flexible federated identity credential, and %s; no credential written: ", sub, why)
+		switch {
+		case claim == "project_id" && spec.Group != "":
+			msg += "no one credential can pin the ids of a group's many projects, so create one per project (--project PATH --project-id ID)"
+		case claim == "project_id":
+			msg += "pass --project-id (the number on the project's overview page), or " + exact
+		default:
+			msg += exact
+		}
+		return c, []policy.Warning{{ID: "flexible-credential-" + strings.ReplaceAll(claim, "_", "-"), Message: msg}}, false
+	}
+	var v []string
+	for _, t := range terms {
+		v = append(v, t.String())
+	}
+	c.ClaimsMatchingExpression = &expression{Value: strings.Join(v, " and "), LanguageVersion: 1}
+	return c, nil, true
 }
 
 func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []policy.Warning, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
+	if format != "json" && format != "terraform" {
+		return nil, nil, fmt.Errorf("format %q: azure writes json or terraform; pass --format json or --format terraform", format)
+	}
 	w := append(spec.Warnings(), warnings(spec)...)
-	c := newCredential(spec)
-	switch format {
-	case "json":
-		body, err := json.MarshalIndent(c, "", "  ")
-		if err != nil {
-			return nil, nil, err
-		}
-		return []policy.Document{
-			{Name: "credential.json", Format: "json", Body: string(body) + "\n"},
-			{Name: "create.sh", Format: "shell", Body: createScript(c)},
-		}, w, nil
-	case "terraform":
+	c, cw, ok := newCredential(spec)
+	w = append(w, cw...)
+	switch {
+	case !ok:
+		return nil, w, nil
+	case c.ClaimsMatchingExpression != nil:
+		w = append(w, policy.Warning{ID: "flexible-credential-preview", Message: "a wildcard needs a flexible federated identity credential (claimsMatchingExpression), which is in preview: Microsoft Graph beta or Azure Resource Manager " + armAPIVersion + " create it, and az ad app federated-credential neither creates nor lists it; an exact subject per ref works everywhere"})
+	}
+	if format == "terraform" {
 		return []policy.Document{{Name: "main.tf", Format: "terraform", Body: terraform(c)}}, w, nil
 	}
-	return nil, nil, fmt.Errorf("format %q: azure writes json or terraform; pass --format json or --format terraform", format)
+	body, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return []policy.Document{
+		{Name: "credential.json", Format: "json", Body: string(body) + "\n"},
+		{Name: "create.sh", Format: "shell", Body: createScript(c)},
+	}, w, nil
 }
 
 // otherAudiences are other services' audiences: a token minted for one of
@@ -151,7 +190,7 @@ func warnings(spec policy.Spec) []policy.Warning {
 		w = append(w, policy.Warning{ID: "nondefault-audience", Message: fmt.Sprintf("audience %q: Microsoft's documentation gives %s for every federated credential; keep a custom one only if the app expects it", aud, DefaultAudience)})
 	}
 	if spec.Environment != "" {
-		msg := fmt.Sprintf("Entra matches only issuer, audience and sub, and GitLab's sub never names the environment: %q is not pinned. ", spec.Environment)
+		msg := fmt.Sprintf("Entra matches a GitLab token by issuer, audience and sub (and project_id, in a flexible credential), and GitLab's sub never names the environment: %q is not pinned. ", spec.Environment)
 		if slices.Contains(comps, "deployment_tier") || slices.Contains(comps, "environment_protected") {
 			msg += "The sub's deployment_tier and environment_protected are * here: set them in the subject (e.g. deployment_tier:production, environment_protected:true) and protect the environment"
 		} else {
@@ -161,18 +200,6 @@ func warnings(spec policy.Spec) []policy.Warning {
 	}
 	if spec.ProtectedOnly && !slices.Contains(comps, "ref_protected") {
 		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "GitLab's default sub does not say whether the ref is protected, so Entra cannot require it: add ref_protected to the project's ci_id_token_sub_claim_components (Projects API) and pass --sub-components project_path,ref_type,ref,ref_protected"})
-	}
-	if _, wildcard := spec.Subject(); wildcard {
-		w = append(w, policy.Warning{ID: "flexible-credential-preview", Message: "a wildcard needs a flexible federated identity credential (claimsMatchingExpression), which is in preview: Microsoft Graph beta or Azure Resource Manager " + armAPIVersion + " create it, and az ad app federated-credential neither creates nor lists it; an exact subject per ref works everywhere"})
-		if !gitlabFlexibleIssuer(spec.Issuer) {
-			w = append(w, policy.Warning{ID: "flexible-credential-issuer", Message: fmt.Sprintf("Entra documents flexible credentials for GitLab issuers https://gitlab.com and https://gitlab.NAME.com or .ca only, not %q: it may refuse this one; use an exact subject per ref", spec.Issuer)})
-		}
-		switch {
-		case spec.Group != "":
-			w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: "Entra requires a GitLab expression on a project_path sub to also match claims['project_id'] with eq, which a group-wide credential cannot: Entra may refuse it. Create one credential per project (--project with --project-id)"})
-		case spec.ProjectID == "":
-			w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: "Entra requires a GitLab expression on a project_path sub to also match claims['project_id'] with eq: pass --project-id"})
-		}
 	}
 	return w
 }

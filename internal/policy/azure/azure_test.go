@@ -3,6 +3,9 @@ package azure
 import (
 	"encoding/json"
 	"flag"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,8 +123,8 @@ func TestExplain(t *testing.T) {
 		doc    string
 		claims policy.Claims
 		want   outcome
-		// note must appear among the checks' notes.
-		note string
+		// note must appear among the checks' notes, verdict in the verdict.
+		note, verdict string
 	}{
 		{
 			name:   "the credential GitLab's Azure guide creates",
@@ -199,14 +202,82 @@ func TestExplain(t *testing.T) {
 		},
 		{
 			name:   "a flexible credential on another branch",
-			doc:    flexible("acme-main", "claims['sub'] matches 'project_path:acme/*:ref_type:branch:ref:main'"),
+			doc:    flexible("acme-main", "claims['sub'] matches 'project_path:acme/*:ref_type:branch:ref:main' and claims['project_id'] eq '42'"),
 			claims: job(t, defaultSub, set("sub", "project_path:acme/web:ref_type:branch:ref:dev")),
 			want: outcome{
 				Failed:   []string{"acme-main.claimsMatchingExpression[0]"},
 				Fix:      `in "claimsMatchingExpression.value", replace claims['sub'] matches 'project_path:acme/*:ref_type:branch:ref:main' with claims['sub'] matches 'project_path:acme/*:ref_type:branch:ref:dev'`,
-				Warnings: []string{"group-wildcard", "flexible-credential-project-id"},
+				Warnings: []string{"group-wildcard"},
 			},
-			note: `ref is "main" in the credential, "dev" in the token`,
+			note:    `ref is "main" in the credential, "dev" in the token`,
+			verdict: `the closest, "acme-main", fails on claimsMatchingExpression[0]`,
+		},
+		{
+			name:   "a project_path sub without project_id, which Entra requires for GitLab",
+			doc:    flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:ref_type:branch:ref:*'"),
+			claims: job(t, defaultSub),
+			want: outcome{
+				Failed: []string{"acme-web.claimsMatchingExpression"},
+				Fix:    `append " and claims['project_id'] eq '42'" to "claimsMatchingExpression.value"`,
+			},
+			note:    "Entra requires a GitLab expression on a mutable sub",
+			verdict: `the closest, "acme-web", never can: Entra requires a GitLab expression on a mutable sub (one that leads with project_path, which a rename can hand to another project) to also match claims['project_id'] with eq`,
+		},
+		{
+			name:   "an immutable sub (project_id first) needs no project_id claim",
+			doc:    flexible("acme-web", "claims['sub'] matches 'project_id:42:ref_type:branch:ref:*'"),
+			claims: job(t, set("sub", "project_id:42:ref_type:branch:ref:main")),
+			want:   outcome{Admitted: true},
+		},
+		{
+			name:   "an immutable sub with a wildcard for the id is still mutable",
+			doc:    flexible("acme-any", "claims['sub'] matches 'project_id:*'"),
+			claims: job(t, set("sub", "project_id:42:ref_type:branch:ref:main")),
+			want: outcome{
+				Failed: []string{"acme-any.claimsMatchingExpression"},
+				Fix:    `append " and claims['project_id'] eq '42'" to "claimsMatchingExpression.value"`,
+			},
+			verdict: "claims['project_id'] with eq",
+		},
+		{
+			name:   "an exact sub and project_id, both with eq",
+			doc:    flexible("acme-web", "claims['sub'] eq 'project_path:acme/web:ref_type:branch:ref:main' and claims['project_id'] eq '42'"),
+			claims: job(t, defaultSub),
+			want:   outcome{Admitted: true},
+		},
+		{
+			// Microsoft's table lists project_id (eq) for GitLab: pinning a
+			// project id is what Entra asks for, not something it refuses.
+			name:   "project_id eq '4242' is a claim Entra takes for GitLab",
+			doc:    flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '4242'"),
+			claims: job(t, defaultSub, set("project_id", "4242")),
+			want:   outcome{Admitted: true},
+		},
+		{
+			name:   "project_id with matches, an operator Entra does not take on it",
+			doc:    flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] matches '4*'"),
+			claims: job(t, defaultSub),
+			want: outcome{
+				Failed: []string{"acme-web.claimsMatchingExpression[1]"},
+				Fix:    `in "claimsMatchingExpression.value", replace claims['project_id'] matches '4*' with claims['project_id'] eq '42'`,
+			},
+			verdict: `the closest, "acme-web", never can: Entra does not support operator matches on claims['project_id'] in a flexible federated identity credential for a GitLab issuer ("https://gitlab.com"): it supports only claims['sub'] (eq, matches) and claims['project_id'] (eq)`,
+		},
+		{
+			name:   "a self-managed issuer Entra takes flexible credentials from",
+			doc:    strings.Replace(flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42'"), "https://gitlab.com", "https://gitlab.acme.ca", 1),
+			claims: job(t, defaultSub, set("iss", "https://gitlab.acme.ca")),
+			want:   outcome{Admitted: true},
+		},
+		{
+			name:   "a self-managed issuer Entra takes no flexible credential from",
+			doc:    strings.Replace(flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42'"), "https://gitlab.com", "https://git.acme.example", 1),
+			claims: job(t, defaultSub, set("iss", "https://git.acme.example")),
+			want: outcome{
+				Failed: []string{"acme-web.claimsMatchingExpression"},
+				Fix:    `replace "claimsMatchingExpression" with "subject": "project_path:acme/web:ref_type:branch:ref:main" (an exact subject, one credential per ref)`,
+			},
+			verdict: `never can: Entra does not support flexible federated identity credentials for issuer "https://git.acme.example", only for GitHub (https://token.actions.githubusercontent.com), GitLab (https://gitlab.com, https://gitlab.NAME.com, https://gitlab.NAME.ca) and Terraform Cloud`,
 		},
 		{
 			name:   "a flexible credential pinning another project id",
@@ -237,8 +308,30 @@ func TestExplain(t *testing.T) {
 			name:   "a claim Entra does not match for GitLab",
 			doc:    flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42' and claims['environment'] eq 'production'"),
 			claims: job(t, defaultSub),
-			want:   outcome{Admitted: true},
-			note:   "Entra accepts only claims['sub'] (eq, matches) and claims['project_id'] (eq)",
+			want: outcome{
+				Failed: []string{"acme-web.claimsMatchingExpression[2]"},
+				Fix:    `remove claims['environment'] eq 'production' from "claimsMatchingExpression.value"`,
+			},
+			verdict: `the closest, "acme-web", never can: Entra does not support claims['environment'] in a flexible federated identity credential for a GitLab issuer ("https://gitlab.com"): it supports only claims['sub'] (eq, matches) and claims['project_id'] (eq), and Microsoft Graph refuses to create such a credential`,
+		},
+		{
+			name:   "a sub component as a claim of its own",
+			doc:    flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42' and claims['ref'] eq 'main'"),
+			claims: job(t, defaultSub),
+			want: outcome{
+				Failed: []string{"acme-web.claimsMatchingExpression[2]"},
+				Fix:    `remove claims['ref'] eq 'main' from "claimsMatchingExpression.value"`,
+			},
+			note:    "GitLab's sub can carry ref: match it in claims['sub']",
+			verdict: "Entra does not support claims['ref']",
+		},
+		{
+			name: "a valid credential admits beside one Entra refuses",
+			doc: `[` + flexible("with-ref", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42' and claims['ref'] eq 'main'") + `, ` +
+				flexible("acme-web", "claims['sub'] matches 'project_path:acme/web:*' and claims['project_id'] eq '42'") + `]`,
+			claims:  job(t, defaultSub),
+			want:    outcome{Admitted: true, Failed: []string{"with-ref.claimsMatchingExpression[2]"}},
+			verdict: `credential "acme-web" admits the token`,
 		},
 		{
 			name:   "the second credential of az's list matches",
@@ -275,8 +368,8 @@ func TestExplain(t *testing.T) {
 			if !strings.Contains(notes, tc.note) {
 				t.Errorf("no note holds %q:\n%s", tc.note, notes)
 			}
-			if res.Verdict == "" {
-				t.Error("no verdict")
+			if res.Verdict == "" || !strings.Contains(res.Verdict, tc.verdict) {
+				t.Errorf("verdict %q, want one holding %q", res.Verdict, tc.verdict)
 			}
 		})
 	}
@@ -403,8 +496,10 @@ func TestAdaptPattern(t *testing.T) {
 	}
 }
 
-// TestRoundTrip generates a credential from a job's claims (and for a
-// group) and evaluates it: it admits the job and refuses every other.
+// TestRoundTrip generates a credential from a job's claims (and from
+// specs with wildcards, which take a flexible credential) and evaluates
+// it: it admits the job, refuses every other, and names only claims Entra
+// takes from the issuer.
 func TestRoundTrip(t *testing.T) {
 	fromToken, err := policy.SpecFromClaims(job(t), nil)
 	if err != nil {
@@ -414,15 +509,39 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("SpecFromClaims = %+v", fromToken)
 	}
 	protectedSub := []string{"project_path", "ref_type", "ref", "ref_protected"}
-	for name, spec := range map[string]policy.Spec{
-		"from the token":             fromToken,
-		"a group's protected main":   {Issuer: "https://gitlab.com", Group: "acme", Ref: "main", RefType: "branch", ProtectedOnly: true, SubComponents: protectedSub},
-		"a project's protected refs": {Issuer: "https://gitlab.com", ProjectPath: "acme/web", ProjectID: "42", ProtectedOnly: true, SubComponents: protectedSub},
+	for _, tc := range []struct {
+		name string
+		spec policy.Spec
+		job  []func(policy.Claims)
+	}{
+		{name: "from the token", spec: fromToken},
+		{name: "a project's protected refs", spec: policy.Spec{Issuer: "https://gitlab.com", ProjectPath: "acme/web", ProjectID: "42", ProtectedOnly: true, SubComponents: protectedSub}},
+		{name: "a project's production deployments, any ref", spec: policy.Spec{Issuer: "https://gitlab.com", ProjectPath: "acme/web", ProjectID: "42", Environment: "production"}, job: []func(policy.Claims){defaultSub}},
+		{name: "a wildcard branch on a self-managed instance", spec: policy.Spec{Issuer: "https://gitlab.acme.ca", ProjectPath: "acme/web", ProjectID: "42", Ref: "ma*", RefType: "branch"}, job: []func(policy.Claims){defaultSub, set("iss", "https://gitlab.acme.ca")}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			docs, _, err := New().Generate(spec, "json")
-			if err != nil {
+		t.Run(tc.name, func(t *testing.T) {
+			docs, _, err := New().Generate(tc.spec, "json")
+			if err != nil || len(docs) == 0 {
+				t.Fatalf("no document: %v", err)
+			}
+			var c credential
+			if err := json.Unmarshal([]byte(docs[0].Body), &c); err != nil {
 				t.Fatal(err)
+			}
+			if _, wildcard := tc.spec.Subject(); wildcard != (c.ClaimsMatchingExpression != nil) {
+				t.Fatalf("wildcard %v, claimsMatchingExpression %+v", wildcard, c.ClaimsMatchingExpression)
+			}
+			if e := c.ClaimsMatchingExpression; e != nil {
+				terms, err := parseExpression(e.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := flexiblePlatform(c.Issuer)
+				for _, x := range terms {
+					if p == nil || !p.supports(x) {
+						t.Errorf("%s: a term Entra does not take from %s", x, c.Issuer)
+					}
+				}
 			}
 			explain := func(c policy.Claims) *policy.Result {
 				t.Helper()
@@ -432,27 +551,196 @@ func TestRoundTrip(t *testing.T) {
 				}
 				return res
 			}
-			if res := explain(job(t)); !res.Admitted {
+			self := job(t, tc.job...)
+			if res := explain(self); !res.Admitted {
 				t.Fatalf("the job itself is refused: %s\n%+v", res.Verdict, res.Checks)
 			}
+			sub, _ := self.String("sub")
 			refused := map[string]func(policy.Claims){
-				"another group's project": set("project_path", "evil/web", "project_id", "66", "sub", "project_path:evil/web:ref_type:branch:ref:main:ref_protected:true"),
-				"an unprotected ref":      set("ref_protected", "false", "sub", "project_path:acme/web:ref_type:branch:ref:main:ref_protected:false"),
+				"another group's project": set("project_path", "evil/web", "project_id", "66", "sub", strings.Replace(sub, "acme/web", "evil/web", 1)),
+				"another project id":      set("project_id", "66"),
 				"another audience":        set("aud", "sts.amazonaws.com"),
 				"another issuer":          set("iss", "https://gitlab.example.com"),
 			}
-			if spec.Group == "" {
-				refused["another project of the group"] = set("project_path", "acme/api", "project_id", "43", "sub", "project_path:acme/api:ref_type:branch:ref:main:ref_protected:true")
+			if tc.spec.ProtectedOnly {
+				refused["an unprotected ref"] = set("ref_protected", "false", "sub", strings.Replace(sub, "ref_protected:true", "ref_protected:false", 1))
 			}
-			if spec.Ref != "" {
-				refused["another branch"] = set("ref", "dev", "sub", "project_path:acme/web:ref_type:branch:ref:dev:ref_protected:true")
+			if tc.spec.Ref != "" {
+				refused["another branch"] = set("ref", "dev", "sub", strings.Replace(sub, "ref:main", "ref:dev", 1))
+			}
+			if c.ClaimsMatchingExpression == nil {
+				delete(refused, "another project id") // a classic credential matches sub alone
 			}
 			for what, mut := range refused {
-				if res := explain(job(t, mut)); res.Admitted || res.Fix == "" {
+				if res := explain(job(t, append(tc.job, mut)...)); res.Admitted || res.Fix == "" {
 					t.Errorf("%s: admitted %v, fix %q", what, res.Admitted, res.Fix)
 				}
 			}
 		})
+	}
+}
+
+// TestGenerateOnlyWhatEntraTakes: where a spec needs a flexible
+// credential Entra would refuse, Generate writes none and a warning says
+// why and what to do instead.
+func TestGenerateOnlyWhatEntraTakes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec policy.Spec
+		// warning is the id of the warning that replaces the document,
+		// text a part of its message.
+		warning, text string
+	}{
+		{"a group: no one project id", policy.Spec{Issuer: "https://gitlab.com", Group: "acme", Ref: "main", RefType: "branch"}, "flexible-credential-project-id", "create one per project (--project PATH --project-id ID)"},
+		{"a project without its id", policy.Spec{Issuer: "https://gitlab.com", ProjectPath: "acme/web", RefType: "branch"}, "flexible-credential-project-id", "pass --project-id"},
+		{"an issuer Entra takes no flexible credential from", policy.Spec{Issuer: "https://git.acme.example", ProjectPath: "acme/web", ProjectID: "42", Environment: "production"}, "flexible-credential-issuer", `for issuer "https://git.acme.example"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, format := range New().Formats() {
+				docs, warnings, err := New().Generate(tc.spec, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(docs) != 0 {
+					t.Errorf("%s: %d documents, want none:\n%s", format, len(docs), docs[0].Body)
+				}
+				var found bool
+				for _, w := range warnings {
+					found = found || w.ID == tc.warning && strings.Contains(w.Message, tc.text)
+					if w.ID == "flexible-credential-preview" {
+						t.Errorf("%s: a preview warning for a credential not written", format)
+					}
+				}
+				if !found {
+					t.Errorf("%s: no warning [%s] holding %q in %+v", format, tc.warning, tc.text, warnings)
+				}
+			}
+		})
+	}
+	// A classic credential (an exact subject) works with any issuer.
+	docs, _, err := New().Generate(policy.Spec{Issuer: "https://git.acme.example", ProjectPath: "acme/web", Ref: "main", RefType: "branch"}, "json")
+	if err != nil || len(docs) != 2 || !strings.Contains(docs[0].Body, `"subject": "project_path:acme/web:ref_type:branch:ref:main"`) {
+		t.Errorf("an exact subject on a self-managed issuer: %v %+v", err, docs)
+	}
+}
+
+// TestPlatformRules takes every claim and operator of the table from
+// Entra's issuers, and refuses a claim, and an operator, it lacks.
+func TestPlatformRules(t *testing.T) {
+	for _, p := range platforms {
+		iss := strings.ReplaceAll(p.issuers[len(p.issuers)-1], "NAME", "acme")
+		claims := policy.Claims{"iss": iss, "aud": DefaultAudience, "not_a_claim": "x"}
+		for _, c := range p.claims {
+			claims[c.claim] = "v-" + c.claim
+		}
+		// expr matches every claim of the table with eq, except claim
+		// with op.
+		expr := func(claim, op string) string {
+			var terms []string
+			for _, c := range p.claims {
+				x := term{claim: c.claim, op: "eq", value: "v-" + c.claim}
+				if c.claim == claim {
+					x.op = op
+					if op == "matches" {
+						x.value = "v-?" + c.claim[1:] + "*"
+					}
+				}
+				terms = append(terms, x.String())
+			}
+			if claim == "not_a_claim" {
+				terms = append(terms, term{claim: claim, op: op, value: "x"}.String())
+			}
+			return strings.Join(terms, " and ")
+		}
+		explain := func(e string) *policy.Result {
+			t.Helper()
+			doc := strings.Replace(flexible("c", e), `"https://gitlab.com"`, `"`+iss+`"`, 1)
+			res, err := New().Explain([]byte(doc), claims)
+			if err != nil {
+				t.Fatalf("%s: %v", e, err)
+			}
+			return res
+		}
+		for _, c := range p.claims {
+			for _, op := range []string{"eq", "matches"} {
+				res := explain(expr(c.claim, op))
+				if slices.Contains(c.ops, op) {
+					if !res.Admitted {
+						t.Errorf("%s, claims['%s'] %s: refused: %s", p.name, c.claim, op, res.Verdict)
+					}
+					continue
+				}
+				if want := "operator " + op + " on claims['" + c.claim + "']"; res.Admitted || !strings.Contains(res.Verdict, want) || !strings.Contains(res.Verdict, p.supported()) {
+					t.Errorf("%s, claims['%s'] %s: admitted %v, verdict %q, want one naming %q and %q", p.name, c.claim, op, res.Admitted, res.Verdict, want, p.supported())
+				}
+			}
+		}
+		res := explain(expr("not_a_claim", "eq"))
+		if want := "Entra does not support claims['not_a_claim'] in a flexible federated identity credential for a " + p.name + " issuer"; res.Admitted || !strings.Contains(res.Verdict, want) || !strings.Contains(res.Verdict, p.supported()) {
+			t.Errorf("%s, an unknown claim: admitted %v, verdict %q, want one holding %q", p.name, res.Admitted, res.Verdict, want)
+		}
+	}
+}
+
+func TestFlexiblePlatform(t *testing.T) {
+	for iss, want := range map[string]string{
+		"https://gitlab.com":                          "GitLab",
+		"https://gitlab.com/":                         "GitLab",
+		"https://gitlab.acme.com":                     "GitLab",
+		"https://gitlab.eu.acme.com":                  "GitLab",
+		"https://gitlab.acme.ca":                      "GitLab",
+		"https://token.actions.githubusercontent.com": "GitHub",
+		"https://app.eu.terraform.io":                 "Terraform Cloud",
+		"https://gitlab.acme.de":                      "",
+		"https://git.acme.com":                        "",
+		"https://gitlab.ca":                           "",
+		"https://gitlab..com":                         "",
+		"http://gitlab.com":                           "",
+		"https://gitlab.acme.com:8443":                "",
+		"https://gitlab.acme.com/gitlab":              "",
+		"https://user@gitlab.com":                     "",
+		"gitlab.com":                                  "",
+	} {
+		got := ""
+		if p := flexiblePlatform(iss); p != nil {
+			got = p.name
+		}
+		if got != want {
+			t.Errorf("flexiblePlatform(%q) = %q, want %q", iss, got, want)
+		}
+	}
+}
+
+// TestPlatformsMatchCitation holds platforms to the table read from
+// Microsoft's page, kept in testdata/entra-flexible-credentials.md.
+func TestPlatformsMatchCitation(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "entra-flexible-credentials.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	code := func(vs []string) string {
+		q := make([]string, len(vs))
+		for i, v := range vs {
+			q[i] = "`" + v + "`"
+		}
+		return strings.Join(q, ", ")
+	}
+	issuers := "| Platform | Issuer URLs |\n|---|---|\n"
+	claims := "| Platform | Claim | Operators |\n|---|---|---|\n"
+	for _, p := range platforms {
+		issuers += "| " + p.name + " | " + code(p.issuers) + " |\n"
+		for _, c := range p.claims {
+			claims += "| " + p.name + " | `" + c.claim + "` | " + code(c.ops) + " |\n"
+		}
+	}
+	for _, table := range []string{issuers, claims} {
+		if !strings.Contains(doc, table+"\n") {
+			t.Errorf("testdata/entra-flexible-credentials.md lacks the table platforms gives:\n%s", table)
+		}
+	}
+	if !strings.Contains(doc, "https://learn.microsoft.com/en-us/entra/workload-id/workload-identities-flexible-federated-identity-credentials") {
+		t.Error("testdata/entra-flexible-credentials.md does not cite Microsoft's page")
 	}
 }
 
@@ -462,7 +750,11 @@ var goldenSpecs = map[string]policy.Spec{
 	"project": {Issuer: "https://gitlab.com", ProjectPath: "acme/web", Ref: "main", RefType: "branch"},
 	// A flexible credential pinned by project id.
 	"branches": {Issuer: "https://gitlab.com", ProjectPath: "acme/web", ProjectID: "42", RefType: "branch", ProtectedOnly: true, SubComponents: []string{"project_path", "ref_type", "ref", "ref_protected"}},
-	// A group on a self-managed instance, with an environment.
+	// A production environment on any ref: a flexible credential, the
+	// project's sub with project_id beside it, as Entra requires.
+	"environment": {Issuer: "https://gitlab.com", ProjectPath: "acme/web", ProjectID: "4242", Environment: "production"},
+	// A group on a self-managed instance, with an environment: no one
+	// credential can pin the projects' ids, so only warnings.
 	"group": {Issuer: "https://gitlab.example.com", Group: "acme/platform", RefType: "tag", Environment: "production", Audience: "sts.amazonaws.com"},
 }
 

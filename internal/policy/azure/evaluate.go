@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,6 +135,9 @@ type evaluated struct {
 	label  string
 	checks []check
 	failed []string
+	// refused says why Entra does not accept the credential at all (see
+	// platforms); "" when it does.
+	refused string
 }
 
 func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error) {
@@ -170,6 +172,9 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 		return res, nil
 	}
 	res.Verdict = fmt.Sprintf("no federated identity credential matches the token, so Entra answers AADSTS70021 (no matching federated identity record); the closest, %q, fails on %s", best.c.Name, strings.Join(best.failed, ", "))
+	if best.refused != "" {
+		res.Verdict = fmt.Sprintf("no federated identity credential matches the token; the closest, %q, never can: %s, and Microsoft Graph refuses to create such a credential", best.c.Name, best.refused)
+	}
 	var fixes []string
 	for _, ch := range best.checks {
 		if !ch.Held && ch.fix != "" {
@@ -249,11 +254,65 @@ func evaluate(i int, c credential, claims policy.Claims) (*evaluated, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q: claimsMatchingExpression %q: %w", c.Name, e.Value, err)
 	}
-	gitlab := gitlabIssuer(c.Issuer)
+	p := flexiblePlatform(c.Issuer)
+	if p == nil {
+		ev.refuse(check{
+			Check: policy.Check{Where: ev.label + ".claimsMatchingExpression", Test: "Entra takes a flexible credential from issuer " + strconv.Quote(c.Issuer), Claim: "iss", Value: claims.Display("iss"), Note: noFlexible(c.Issuer)},
+			fix:   fmt.Sprintf(`replace "claimsMatchingExpression" with "subject": %q (an exact subject, one credential per ref)`, sub),
+		}, noFlexible(c.Issuer))
+	}
 	for j, t := range terms {
-		ev.add(evalTerm(fmt.Sprintf("%s.claimsMatchingExpression[%d]", ev.label, j), t, claims, gitlab))
+		where := fmt.Sprintf("%s.claimsMatchingExpression[%d]", ev.label, j)
+		if p != nil && !p.supports(t) {
+			ev.refuse(unsupportedTerm(where, t, p, c.Issuer, claims), p.unsupported(t, c.Issuer))
+			continue
+		}
+		ev.add(evalTerm(where, t, claims))
+	}
+	if p == nil {
+		return ev, nil
+	}
+	if claim, why := p.missing(terms); claim != "" {
+		add := term{claim: claim, op: "eq", value: strings.ToUpper(claim)}
+		if v, ok := claims.String(claim); ok {
+			add.value = v
+		}
+		ev.refuse(check{
+			Check: policy.Check{Where: ev.label + ".claimsMatchingExpression", Test: fmt.Sprintf("a %s expression matches claims['%s'] (Entra requires it)", p.name, claim), Claim: claim, Value: claims.Display(claim), Note: why},
+			fix:   fmt.Sprintf(`append " and %s" to "claimsMatchingExpression.value"`, add),
+		}, why)
 	}
 	return ev, nil
+}
+
+// refuse adds a check that fails whatever the token, because Entra does
+// not accept the credential: why.
+func (ev *evaluated) refuse(c check, why string) {
+	c.Held = false
+	ev.add(c)
+	if ev.refused == "" {
+		ev.refused = why
+	}
+}
+
+// unsupportedTerm is the failed check of a term Entra does not take for
+// the issuer, with the fix that drops it or uses an operator it takes.
+func unsupportedTerm(where string, t term, p *platform, iss string, claims policy.Claims) check {
+	ch := check{Check: policy.Check{Where: where, Test: t.String(), Claim: t.claim, Value: claims.Display(t.claim), Note: p.unsupported(t, iss)}}
+	ch.fix = fmt.Sprintf(`remove %s from "claimsMatchingExpression.value"`, t)
+	for _, c := range p.claims {
+		if c.claim == t.claim {
+			fixed := term{claim: t.claim, op: c.ops[0], value: t.value}
+			if v, ok := claims.String(t.claim); ok {
+				fixed.value = v
+			}
+			ch.fix = fmt.Sprintf(`in "claimsMatchingExpression.value", replace %s with %s`, t, fixed)
+		}
+	}
+	if p.name == "GitLab" && t.claim != "project_path" && slices.Contains(policy.SubComponentNames, t.claim) {
+		ch.Check.AddNote(fmt.Sprintf("GitLab's sub can carry %s: match it in claims['sub'] (add it to the project's ci_id_token_sub_claim_components)", t.claim))
+	}
+	return ch
 }
 
 func (ev *evaluated) add(c check) {
@@ -265,7 +324,7 @@ func (ev *evaluated) add(c check) {
 
 // evalTerm evaluates one term of an expression; a claim the token lacks,
 // or holds as a list, fails it.
-func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
+func evalTerm(where string, t term, claims policy.Claims) check {
 	got, ok := claims.String(t.claim)
 	ch := check{Check: policy.Check{Where: where, Test: t.String(), Claim: t.claim, Value: claims.Display(t.claim)}}
 	switch t.op {
@@ -273,9 +332,6 @@ func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
 		ch.Held = ok && got == t.value
 	case "matches":
 		ch.Held = ok && matches(t.value, got)
-	}
-	if gitlab && !supported(t) {
-		ch.Check.AddNote(fmt.Sprintf("for GitLab tokens Entra accepts only claims['sub'] (eq, matches) and claims['project_id'] (eq), not claims['%s'] %s", t.claim, t.op))
 	}
 	if ch.Held {
 		return ch
@@ -306,61 +362,25 @@ func evalTerm(where string, t term, claims policy.Claims, gitlab bool) check {
 	return ch
 }
 
-// supported reports whether Entra takes t in an expression for a GitLab
-// issuer.
-func supported(t term) bool {
-	return t.claim == "sub" || t.claim == "project_id" && t.op == "eq"
-}
-
 // credentialWarnings are about a credential itself, whatever the token.
 func credentialWarnings(label string, c credential) []policy.Warning {
 	var w []policy.Warning
-	if c.ClaimsMatchingExpression == nil || !gitlabIssuer(c.Issuer) {
+	if c.ClaimsMatchingExpression == nil {
+		return w
+	}
+	if p := flexiblePlatform(c.Issuer); p != nil && p.name != "GitLab" {
 		return w
 	}
 	terms, _ := parseExpression(c.ClaimsMatchingExpression.Value)
-	hasProjectID, pathSub := false, false
 	for _, t := range terms {
-		switch {
-		case t.claim == "project_id" && t.op == "eq":
-			hasProjectID = true
-		case t.claim == "sub" && strings.HasPrefix(t.value, "project_path:"):
-			pathSub = true
-			if path, _, _ := strings.Cut(strings.TrimPrefix(t.value, "project_path:"), ":"); t.op == "matches" && strings.ContainsAny(path, "*?") {
-				w = append(w, policy.Warning{ID: "group-wildcard", Message: fmt.Sprintf("%s admits every project whose path matches %q, including ones created later: name each project", label, path)})
-			}
+		if t.claim != "sub" || t.op != "matches" || !strings.HasPrefix(t.value, "project_path:") {
+			continue
+		}
+		if path, _, _ := strings.Cut(strings.TrimPrefix(t.value, "project_path:"), ":"); strings.ContainsAny(path, "*?") {
+			w = append(w, policy.Warning{ID: "group-wildcard", Message: fmt.Sprintf("%s admits every project whose path matches %q, including ones created later: name each project", label, path)})
 		}
 	}
-	if pathSub && !hasProjectID {
-		w = append(w, policy.Warning{ID: "flexible-credential-project-id", Message: fmt.Sprintf("%s matches a project_path sub without claims['project_id'] eq: Microsoft's documentation requires the project id beside GitLab's mutable sub, and a path can be taken over after a rename; add \" and claims['project_id'] eq 'ID'\"", label)})
-	}
-	if !gitlabFlexibleIssuer(c.Issuer) {
-		w = append(w, policy.Warning{ID: "flexible-credential-issuer", Message: fmt.Sprintf("%s: Entra documents flexible credentials for GitLab issuers https://gitlab.com and https://gitlab.NAME.com or .ca only, not %q", label, c.Issuer)})
-	}
 	return w
-}
-
-// gitlabIssuer reports whether iss is not one of the other issuers Entra
-// takes flexible credentials from (GitHub Actions, HCP Terraform), whose
-// expressions follow other rules.
-func gitlabIssuer(iss string) bool {
-	switch strings.TrimSuffix(iss, "/") {
-	case "https://token.actions.githubusercontent.com", "https://app.terraform.io", "https://app.eu.terraform.io":
-		return false
-	}
-	return true
-}
-
-// gitlabFlexibleIssuer reports whether Entra documents flexible
-// credentials for iss: https://gitlab.com, or https://gitlab.NAME.com or
-// https://gitlab.NAME.ca.
-func gitlabFlexibleIssuer(iss string) bool {
-	u, err := url.Parse(iss)
-	if err != nil || u.Scheme != "https" || u.Path != "" && u.Path != "/" {
-		return false
-	}
-	h := u.Host
-	return h == "gitlab.com" || strings.HasPrefix(h, "gitlab.") && (strings.HasSuffix(h, ".com") || strings.HasSuffix(h, ".ca")) && strings.Count(h, ".") >= 2
 }
 
 // issuerNote says why an issuer that looks right is not.

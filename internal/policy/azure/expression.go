@@ -16,13 +16,13 @@ import (
 //	comparand  = "'" { character | "''" } "'"
 //
 // matches takes ? for one character and * for any run of characters; eq
-// compares exactly. For GitLab, Entra accepts claims['sub'] with either
-// operator and claims['project_id'] with eq. The docs say a single quote
-// escapes within the language without showing how; we read '' inside a
-// comparand as one quote, as OData (Microsoft Graph's syntax) does.
+// compares exactly. Which claims and operators Entra takes from which
+// issuer is platforms (flexible.go). The docs say a single quote escapes
+// within the language without showing how; we read '' inside a comparand
+// as one quote, as OData (Microsoft Graph's syntax) does.
 
-// maxExpression bounds a hostile document's work; Entra's own limit on
-// the value is not documented.
+// maxExpression bounds a hostile document's work; the page documents no
+// limit on the value.
 const maxExpression = 4096
 
 // term is one comparison of an expression.

@@ -36,6 +36,11 @@ type provider struct{}
 // New returns Google Cloud's trust provider.
 func New() policy.Provider { return provider{} }
 
+// OwnsAudience recognises the audience this cloud's jobs ask for.
+func (provider) OwnsAudience(aud string) bool {
+	return strings.Contains(aud, iamHost+"/projects/")
+}
+
 func (provider) Name() string         { return "gcp" }
 func (provider) Formats() []string    { return []string{"gcloud", "terraform", "json"} }
 func (provider) DocumentFlag() string { return "provider-file" }
