@@ -58,6 +58,7 @@ FUZZTIME ?= 2m
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/pipeline
 	go test -run '^$$' -fuzz FuzzScan -fuzztime $(FUZZTIME) ./internal/detect
+	go test -run '^$$' -fuzz FuzzDecodeClaims -fuzztime $(FUZZTIME) ./internal/idtoken
 	for p in aws azure gcp vault; do go test -run '^$$' -fuzz FuzzExplain -fuzztime $(FUZZTIME) ./internal/policy/$$p || exit 1; done
 
 clean:

@@ -15,6 +15,7 @@ KEYLESS_E2E=1 go test -race -count=1 "$@" ./...
 if [ $# -eq 0 ]; then
   go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/pipeline
   go test -run '^$' -fuzz FuzzScan -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/detect
+  go test -run '^$' -fuzz FuzzDecodeClaims -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/idtoken
   for p in aws azure gcp vault; do
     # A count, not a duration: a duration this short can end in the coordinator's "context
     # deadline exceeded" while the seed corpus is still being measured.
