@@ -20,7 +20,7 @@ func awsFlags() []cli.Flag {
 	return append(tokenFlags("AWS"),
 		&cli.StringFlag{Name: "role-arn", Usage: "IAM role to assume, arn:aws:iam::ACCOUNT:role/NAME", EnvVars: []string{"KEYLESS_AWS_ROLE_ARN"}},
 		&cli.StringFlag{Name: "region", Usage: "AWS region for STS and the job (default: the role's partition's, us-east-1 for aws)", EnvVars: []string{"KEYLESS_AWS_REGION"}},
-		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS endpoint `URL` (a VPC endpoint, MinIO); default: the region's", EnvVars: []string{"KEYLESS_AWS_STS_ENDPOINT"}},
+		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS endpoint `URL` (a VPC endpoint, MinIO; https, http only to loopback); default: the region's", EnvVars: []string{"KEYLESS_AWS_STS_ENDPOINT"}},
 		&cli.StringFlag{Name: "session-name", Usage: "role session name (default gitlab-$CI_PROJECT_ID-$CI_JOB_ID)", EnvVars: []string{"KEYLESS_AWS_SESSION_NAME"}},
 		&cli.StringFlag{Name: "duration", Usage: "session `DURATION`, 15m to 12h, or seconds (default 1h, STS's)", EnvVars: []string{"KEYLESS_AWS_DURATION"}},
 		&cli.StringFlag{Name: "policy-file", Usage: "inline session policy `FILE` (JSON) that narrows the role", EnvVars: []string{"KEYLESS_AWS_POLICY_FILE"}},
@@ -111,10 +111,12 @@ func readAWSOptions(c *cli.Context, env Env) (awsOptions, error) {
 	if o.Timeout <= 0 {
 		return o, usagef("--timeout must be positive")
 	}
+	x.InsecureHTTP = insecureHTTP(env)
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
+	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint)
 	switch o.Format {
 	case "", "env", "json", "credential-process":
 	default:

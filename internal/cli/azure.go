@@ -16,7 +16,7 @@ func azureFlags() []cli.Flag {
 	return append(tokenFlags("AZURE"),
 		&cli.StringFlag{Name: "client-id", Usage: "Application (client) `ID` of the app registration or user-assigned managed identity that trusts the job", EnvVars: []string{"KEYLESS_AZURE_CLIENT_ID", "AZURE_CLIENT_ID"}},
 		&cli.StringFlag{Name: "tenant-id", Usage: "Directory (tenant) `ID`, or a verified domain such as contoso.onmicrosoft.com", EnvVars: []string{"KEYLESS_AZURE_TENANT_ID", "AZURE_TENANT_ID"}},
-		&cli.StringFlag{Name: "authority-host", Value: azure.DefaultAuthorityHost, Usage: "Entra ID's `URL`: https://login.microsoftonline.us/ for Azure Government, https://login.chinacloudapi.cn/ for Azure China", EnvVars: []string{"KEYLESS_AZURE_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"}},
+		&cli.StringFlag{Name: "authority-host", Value: azure.DefaultAuthorityHost, Usage: "Entra ID's `URL` (https, http only to loopback): https://login.microsoftonline.us/ for Azure Government, https://login.chinacloudapi.cn/ for Azure China", EnvVars: []string{"KEYLESS_AZURE_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"}},
 		&cli.StringFlag{Name: "scope", Usage: "the resource's .default `SCOPE` (default " + azure.DefaultScope + ", Resource Manager; a sovereign cloud's own)", EnvVars: []string{"KEYLESS_AZURE_SCOPE"}},
 		&cli.StringFlag{Name: "audience", Value: azure.DefaultAudience, Usage: "fail before calling Entra unless the token's aud includes `AUD` (the federated credential's audience)", EnvVars: []string{"KEYLESS_AZURE_AUDIENCE"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy)", EnvVars: []string{"KEYLESS_AZURE_CA_FILE", "KEYLESS_CA_FILE"}},
@@ -66,9 +66,11 @@ func readAzureOptions(c *cli.Context, env Env) (azureOptions, error) {
 	if o.Timeout <= 0 {
 		return o, usagef("--timeout must be positive")
 	}
+	o.Exchange.InsecureHTTP = insecureHTTP(env)
 	if err := o.Exchange.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
+	warnInsecureHTTP(env, o.Exchange.InsecureHTTP, "--authority-host", o.Exchange.AuthorityHost)
 	switch o.Format {
 	case "", "env", "json", "az-login":
 	default:

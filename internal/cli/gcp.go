@@ -23,8 +23,8 @@ func gcpFlags() []cli.Flag {
 		&cli.StringFlag{Name: "scopes", Usage: "comma-separated OAuth `SCOPES` (default https://www.googleapis.com/auth/cloud-platform)", EnvVars: []string{"KEYLESS_GCP_SCOPES"}},
 		&cli.StringFlag{Name: "project", Usage: "set CLOUDSDK_CORE_PROJECT and GOOGLE_CLOUD_PROJECT to this project `ID`", EnvVars: []string{"KEYLESS_GCP_PROJECT"}},
 		&cli.StringFlag{Name: "universe", Usage: "Cloud universe `DOMAIN` (default googleapis.com)", EnvVars: []string{"KEYLESS_GCP_UNIVERSE"}},
-		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS base `URL` (Private Service Connect); default https://sts.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_STS_ENDPOINT"}},
-		&cli.StringFlag{Name: "iamcredentials-endpoint", Usage: "IAM Credentials base `URL`; default https://iamcredentials.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT"}},
+		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS base `URL` (Private Service Connect; https, http only to loopback); default https://sts.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_STS_ENDPOINT"}},
+		&cli.StringFlag{Name: "iamcredentials-endpoint", Usage: "IAM Credentials base `URL` (https, http only to loopback); default https://iamcredentials.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy, private endpoint)", EnvVars: []string{"KEYLESS_GCP_CA_FILE", "KEYLESS_CA_FILE"}},
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_GCP_TIMEOUT", "KEYLESS_TIMEOUT"}},
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (default //iam.googleapis.com/PROVIDER)", EnvVars: []string{"KEYLESS_GCP_AUDIENCE"}},
@@ -90,10 +90,12 @@ func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
 	if o.Timeout <= 0 {
 		return o, usagef("--timeout must be positive")
 	}
+	x.InsecureHTTP = insecureHTTP(env)
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
+	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint, "--iamcredentials-endpoint", x.IAMEndpoint)
 	o.Provider, _ = x.ParsedProvider()
 	aud := c.String("audience")
 	o.AudienceDefault = aud == ""

@@ -3,10 +3,13 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 )
 
 // httpClient returns the client for outgoing calls: the injected one in
@@ -50,4 +53,26 @@ func checkFile(flag, path string) error {
 		return usagef("--%s: %w", flag, err)
 	}
 	return nil
+}
+
+// insecureHTTPVar lists hosts (host or host:port) to which the exchanges
+// accept plain http anyway: a test service on the runner's own network.
+const insecureHTTPVar = "KEYLESS_INSECURE_HTTP_HOSTS"
+
+// insecureHTTP reads insecureHTTPVar, comma-separated.
+func insecureHTTP(env Env) exchange.InsecureHosts {
+	return exchange.InsecureHosts(splitCommas(env.Getenv(insecureHTTPVar)))
+}
+
+// warnInsecureHTTP prints one line for each endpoint (option -> URL) that
+// goes over plain http because insecureHTTPVar lists its host: even with
+// --quiet, since it says a token crosses the network in the clear.
+func warnInsecureHTTP(env Env, hosts exchange.InsecureHosts, endpoints ...string) {
+	for i := 0; i+1 < len(endpoints); i += 2 {
+		option, raw := endpoints[i], endpoints[i+1]
+		if raw != "" && hosts.Allows(raw) {
+			fmt.Fprintf(env.Stderr, "keyless: warning: %s %q is plain http, allowed by %s: the ID token and the credentials it buys cross the network unencrypted\n",
+				option, exchange.DisplayURL(raw), insecureHTTPVar)
+		}
+	}
 }

@@ -94,10 +94,12 @@ func readSTSOptions(c *cli.Context, env Env) (stsOptions, error) {
 	if o.Timeout <= 0 {
 		return o, usagef("--timeout must be positive")
 	}
+	x.InsecureHTTP = insecureHTTP(env)
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
+	warnInsecureHTTP(env, x.InsecureHTTP, "--token-url", x.TokenURL)
 	if err := sts.CheckEnvName(o.EnvName); err != nil {
 		return o, &UsageError{Err: err}
 	}

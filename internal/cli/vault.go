@@ -17,7 +17,7 @@ import (
 
 func vaultFlags() []cli.Flag {
 	return append(tokenFlags("VAULT"),
-		&cli.StringFlag{Name: "addr", Usage: "Vault (or OpenBao) server `URL`, e.g. https://vault.example.com:8200", EnvVars: []string{"KEYLESS_VAULT_ADDR", "VAULT_ADDR"}},
+		&cli.StringFlag{Name: "addr", Usage: "Vault (or OpenBao) server `URL`, e.g. https://vault.example.com:8200 (plain http to a host other than loopback: a warning)", EnvVars: []string{"KEYLESS_VAULT_ADDR", "VAULT_ADDR"}},
 		&cli.StringFlag{Name: "role", Usage: "JWT auth `ROLE` that admits this job's token", EnvVars: []string{"KEYLESS_VAULT_ROLE"}},
 		&cli.StringFlag{Name: "mount", Usage: "`PATH` of the JWT auth method under auth/ (default: jwt)", EnvVars: []string{"KEYLESS_VAULT_MOUNT"}},
 		&cli.StringFlag{Name: "namespace", Usage: "Vault Enterprise or OpenBao `NAMESPACE` of the auth method and secrets", EnvVars: []string{"KEYLESS_VAULT_NAMESPACE", "VAULT_NAMESPACE"}},
@@ -229,6 +229,10 @@ type vaultResult struct {
 // secret files.
 func runVault(ctx context.Context, c *cli.Context, env Env, o vaultOptions) (*vaultResult, error) {
 	log := logger(c, env)
+	// Shown even with --quiet, which silences the summary, not a risk.
+	if w := vault.PlainHTTPWarning(o.Exchange.Addr); w != "" {
+		fmt.Fprintf(env.Stderr, "keyless: vault: warning: %s\n", w)
+	}
 	client, err := httpClient(env, "", 10*time.Second)
 	if err != nil {
 		return nil, err

@@ -24,10 +24,12 @@ type Options struct {
 	RoleARN     string
 	Region      string
 	STSEndpoint string // custom endpoint URL (MinIO, LocalStack, a VPC endpoint)
-	SessionName string // already sanitised; see SanitizeSessionName
-	Duration    time.Duration
-	Policy      string   // inline session policy (JSON)
-	PolicyARNs  []string // managed session policies
+	// InsecureHTTP are hosts plain http may go to (KEYLESS_INSECURE_HTTP_HOSTS).
+	InsecureHTTP exchange.InsecureHosts
+	SessionName  string // already sanitised; see SanitizeSessionName
+	Duration     time.Duration
+	Policy       string   // inline session policy (JSON)
+	PolicyARNs   []string // managed session policies
 	// ChainRoleARN, when set, is assumed with the first role's credentials.
 	ChainRoleARN    string
 	ChainExternalID string
@@ -71,6 +73,11 @@ func (o Options) ResolvedRegion() (string, error) {
 func (o Options) Validate() error {
 	if o.RoleARN == "" {
 		return errors.New("no role to assume: pass --role-arn (or set KEYLESS_AWS_ROLE_ARN), e.g. arn:aws:iam::123456789012:role/gitlab-deploy")
+	}
+	if o.STSEndpoint != "" {
+		if err := exchange.CheckEndpoint("--sts-endpoint", o.STSEndpoint, "the ID token", o.InsecureHTTP); err != nil {
+			return err
+		}
 	}
 	if _, err := o.ResolvedRegion(); err != nil {
 		return err

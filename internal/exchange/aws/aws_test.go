@@ -264,6 +264,10 @@ func TestValidate(t *testing.T) {
 		{aws.Options{RoleARN: "arn:aws:s3:::bucket/x"}, "not an IAM role ARN", ""},
 		{aws.Options{RoleARN: "arn:minio:iam:::role/abc", STSEndpoint: "http://127.0.0.1:9000"}, "", "us-east-1"},
 		{aws.Options{RoleARN: "arn:minio:iam:::role/abc"}, `partition "minio"`, ""},
+		{aws.Options{RoleARN: role, STSEndpoint: "https://sts.eu-west-1.amazonaws.com"}, "", "us-east-1"},
+		{aws.Options{RoleARN: "arn:minio:iam:::role/abc", STSEndpoint: "http://minio:9000"}, `--sts-endpoint "http://minio:9000" is plain http`, ""},
+		{aws.Options{RoleARN: role, STSEndpoint: "sts.amazonaws.com"}, "is not an http(s) URL", ""},
+		{aws.Options{RoleARN: role, STSEndpoint: "https://AKIA:secret@sts.amazonaws.com"}, "carries user info", ""},
 		{aws.Options{RoleARN: role, Duration: 5 * time.Minute}, "15m to 12h", ""},
 		{aws.Options{RoleARN: role, ChainExternalID: "x"}, "needs --chain-role-arn", ""},
 	} {

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -84,7 +83,9 @@ type Options struct {
 	ClientID      string // Application (client) ID of the app registration or managed identity
 	TenantID      string // Directory (tenant) ID or a verified domain
 	AuthorityHost string // e.g. https://login.microsoftonline.com/
-	Scope         string // one resource's .default scope
+	// InsecureHTTP are hosts plain http may go to (KEYLESS_INSECURE_HTTP_HOSTS).
+	InsecureHTTP exchange.InsecureHosts
+	Scope        string // one resource's .default scope
 
 	HTTPClient *http.Client
 	// UserAgent is sent with the request.
@@ -145,7 +146,7 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--tenant-id %q is neither a GUID nor a domain name: use the Directory (tenant) ID, "+
 			"e.g. aaaabbbb-0000-cccc-1111-dddd2222eeee, or a verified domain such as contoso.onmicrosoft.com", o.TenantID)
 	}
-	if err := checkAuthorityHost(o.AuthorityHost); err != nil {
+	if err := checkAuthorityHost(o.AuthorityHost, o.InsecureHTTP); err != nil {
 		return err
 	}
 	switch s := o.Scope; {
@@ -160,25 +161,18 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// checkAuthorityHost accepts an https URL with no query; plain http only on
-// loopback (a local fake or test).
-func checkAuthorityHost(h string) error {
+// checkAuthorityHost accepts a URL to which the tenant and the token path
+// can be appended, so no query or fragment; exchange.CheckEndpoint decides
+// the rest (https, or plain http only to loopback: a local fake or test).
+func checkAuthorityHost(h string, allow exchange.InsecureHosts) error {
 	if h == "" {
 		return nil // the default
 	}
-	u, err := url.Parse(h)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("--authority-host %q is not a URL like %s", h, DefaultAuthorityHost)
+	if u, err := url.Parse(h); err != nil || u.Host == "" || u.RawQuery != "" || u.ForceQuery || strings.Contains(h, "#") {
+		return fmt.Errorf("--authority-host %q is not a URL like %s (https, a host and an optional path; no query or fragment)",
+			exchange.DisplayURL(h), DefaultAuthorityHost)
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return nil
-		}
-	}
-	return fmt.Errorf("--authority-host %q must be an https URL, e.g. %s (https://login.microsoftonline.us/ for Azure Government)", h, DefaultAuthorityHost)
+	return exchange.CheckEndpoint("--authority-host", h, "the ID token", allow)
 }
 
 // Authority returns the authority host with a trailing slash, the default

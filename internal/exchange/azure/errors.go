@@ -368,9 +368,11 @@ func (e *Error) explain() string {
 			"Compare with the app's credentials: az ad app federated-credential list --id CLIENT_ID (or\n"+
 			"az identity federated-credential list --identity-name IDENTITY --resource-group GROUP). A new credential\n"+
 			"takes several minutes to propagate, and Entra answers AADSTS70021 until it has: retry the job then.\n"+
-			"To admit every branch of the project, use a flexible federated identity credential (app registrations)\n"+
-			"with claims['sub'] matches 'project_path:%s:ref_type:branch:ref:*'.\n",
-			lead, iss, c.Subject, aud, name, iss, c.Subject, aud, name, iss, c.Subject, aud, c.ProjectPath)
+			"To admit every branch of the project, a flexible federated identity credential can match the sub with a\n"+
+			"wildcard; Entra accepts one from GitLab only beside the project's id and only for gitlab.com-style\n"+
+			"issuers, and keyless policy writes it or says why it cannot:\n\n"+
+			"  keyless policy azure --project %s --project-id %s --ref '*' --issuer %s\n",
+			lead, iss, c.Subject, aud, name, iss, c.Subject, aud, name, iss, c.Subject, aud, c.ProjectPath, c.ProjectID, iss)
 	case ErrTokenTime:
 		return fmt.Sprintf("Entra considers the ID token outside its valid time range: expired (exp %s), or not valid yet.\n"+
 			"GitLab's ID tokens live as long as the job's timeout; exchange early in the job, and check that the\n"+

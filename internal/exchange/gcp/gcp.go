@@ -51,6 +51,8 @@ const (
 
 // Options configure one exchange.
 type Options struct {
+	// InsecureHTTP are hosts plain http may go to (KEYLESS_INSECURE_HTTP_HOSTS).
+	InsecureHTTP exchange.InsecureHosts
 	// Provider is the workload identity pool provider's resource name.
 	Provider string
 	// ServiceAccount, when set, is impersonated with the federated token.
@@ -165,12 +167,15 @@ func (o Options) Validate() error {
 	if u := o.Universe; u != "" && (!strings.Contains(u, ".") || strings.ContainsAny(u, "/: ")) {
 		return fmt.Errorf("--universe %q is not a domain such as %s", u, DefaultUniverse)
 	}
-	for _, e := range [][2]string{{"--sts-endpoint", o.STSEndpoint}, {"--iamcredentials-endpoint", o.IAMEndpoint}} {
-		if e[1] == "" {
-			continue
+	for _, e := range []struct{ option, url, carries string }{
+		{"--sts-endpoint", o.STSEndpoint, "the ID token"},
+		{"--iamcredentials-endpoint", o.IAMEndpoint, "the federated token STS issued for the ID token"},
+	} {
+		if e.url == "" {
+			continue // the universe's own, https
 		}
-		if u, err := url.Parse(e[1]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("%s %q is not an http(s) URL", e[0], e[1])
+		if err := exchange.CheckEndpoint(e.option, e.url, e.carries, o.InsecureHTTP); err != nil {
+			return err
 		}
 	}
 	return nil

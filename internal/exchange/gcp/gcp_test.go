@@ -88,6 +88,12 @@ func TestValidate(t *testing.T) {
 		"outside IAM Credentials' range":                        {Provider: testProvider, ServiceAccount: testSA, Lifetime: 13 * time.Hour},
 		"--universe \"googleapis\" is not a domain":             {Provider: testProvider, Universe: "googleapis"},
 		"--sts-endpoint \"sts.example\" is not an http(s) URL":  {Provider: testProvider, STSEndpoint: "sts.example"},
+		"--sts-endpoint \"http://sts.example.invalid\" is plain http: the request carries the ID token": {
+			Provider: testProvider, STSEndpoint: "http://sts.example.invalid"},
+		"--iamcredentials-endpoint \"http://iam.example.invalid/v1\" is plain http: the request carries the federated token": {
+			Provider: testProvider, ServiceAccount: testSA, IAMEndpoint: "http://iam.example.invalid/v1?key=x"},
+		"--iamcredentials-endpoint \"https://iam.example.com\" carries user info": {
+			Provider: testProvider, IAMEndpoint: "https://u:p@iam.example.com"},
 	}
 	for want, o := range cases {
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), want) {
@@ -97,6 +103,10 @@ func TestValidate(t *testing.T) {
 	ok := Options{Provider: testProvider, ServiceAccount: "1234567890", Delegates: []string{testSA}, Lifetime: 2 * time.Hour, Universe: "example.com"}
 	if err := ok.Validate(); err != nil {
 		t.Error(err)
+	}
+	local := Options{Provider: testProvider, STSEndpoint: "http://127.0.0.1:8080", IAMEndpoint: "http://[::1]:8081/"}
+	if err := local.Validate(); err != nil {
+		t.Errorf("loopback endpoints: %v", err)
 	}
 	if got := ok.TokenURL(); got != "https://sts.example.com/v1/token" {
 		t.Errorf("token URL %s", got)

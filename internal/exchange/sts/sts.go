@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,7 +53,9 @@ const (
 
 // Options configure one exchange.
 type Options struct {
-	TokenURL           string
+	TokenURL string
+	// InsecureHTTP are hosts plain http may go to (KEYLESS_INSECURE_HTTP_HOSTS).
+	InsecureHTTP       exchange.InsecureHosts
 	Audiences          []string // audience parameters (logical names)
 	Resources          []string // resource parameters (absolute URIs)
 	Scope              string   // space-separated
@@ -108,14 +109,14 @@ func ExpandTokenType(s string) string {
 	return s
 }
 
-// DisplayURL is u without user info, query or fragment: what messages and
-// logs show of the token endpoint.
+// DisplayURL is u without user info, query or fragment (exchange.DisplayURL):
+// what messages and logs show of the token endpoint.
 func DisplayURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Host == "" {
 		return "the token endpoint"
 	}
-	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
+	return exchange.DisplayURL(u)
 }
 
 // MaskID masks an identifier (a client id) to its last four characters.
@@ -132,18 +133,14 @@ func (o Options) Validate() error {
 	if o.TokenURL == "" {
 		return errors.New("no token endpoint: pass --token-url (or set KEYLESS_STS_TOKEN_URL), e.g. https://sso.example.com/realms/ci/protocol/openid-connect/token")
 	}
-	u, err := url.Parse(o.TokenURL)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return fmt.Errorf("--token-url %q is not an http(s) URL", o.TokenURL)
-	case u.User != nil:
-		return errors.New("--token-url carries user info; pass the client id with --client-id and the secret with --client-secret-env, never in the URL")
-	case u.Fragment != "" || strings.Contains(o.TokenURL, "#"):
+	if err := exchange.CheckEndpoint("--token-url", o.TokenURL, "the ID token", o.InsecureHTTP); err != nil {
+		if errors.Is(err, exchange.ErrUserInfo) {
+			return fmt.Errorf("%w; pass the client id with --client-id and the secret with --client-secret-env", err)
+		}
+		return err
+	}
+	if strings.Contains(o.TokenURL, "#") {
 		return fmt.Errorf("--token-url %q has a fragment, which a token endpoint URL must not have (RFC 6749 §3.2)", DisplayURL(o.TokenURL))
-	case u.Scheme == "http" && !loopback(u.Hostname()):
-		// RFC 6749 §3.2: the token endpoint requires TLS; the request carries
-		// the ID token and perhaps a client secret.
-		return fmt.Errorf("--token-url %q is plain http: the request carries the ID token, so keyless sends it only over https (RFC 6749 §3.2), or http to a loopback address", DisplayURL(o.TokenURL))
 	}
 	for _, r := range o.Resources {
 		ru, err := url.Parse(r)
@@ -181,14 +178,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("client authentication %q: use none, basic or jwt-bearer", o.Auth)
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // scopeToken follows RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,11 +89,31 @@ func checkAddr(addr string) error {
 	if addr == "" {
 		return errors.New("no Vault address: pass --addr (or set VAULT_ADDR or KEYLESS_VAULT_ADDR), e.g. https://vault.example.com:8200")
 	}
-	u, err := url.Parse(addr)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("--addr %q is not a Vault address; it looks like https://vault.example.com:8200", addr)
+	err := exchange.CheckEndpoint("--addr", addr, "the ID token", nil)
+	var insecure *exchange.InsecureEndpointError
+	switch {
+	case err == nil, errors.As(err, &insecure):
+		// Plain http is only warned about (PlainHTTPWarning): Vault's dev
+		// server listens on it.
+		return nil
+	case errors.Is(err, exchange.ErrUserInfo):
+		return err
 	}
-	return nil
+	return fmt.Errorf("--addr %q is not a Vault address; it looks like https://vault.example.com:8200", exchange.DisplayURL(addr))
+}
+
+// PlainHTTPWarning is a warning for an address on plain http to a host
+// other than loopback, by exchange.CheckEndpoint's rule, and "" for https or
+// loopback. Such an address is not refused, as other providers' endpoints
+// are, because `vault server -dev` and many test servers listen on plain
+// http.
+func PlainHTTPWarning(addr string) string {
+	var insecure *exchange.InsecureEndpointError
+	if !errors.As(exchange.CheckEndpoint("--addr", addr, "the ID token", nil), &insecure) {
+		return ""
+	}
+	return fmt.Sprintf("--addr %q is plain http: the ID token and the Vault token it returns cross the network unencrypted; "+
+		"use https (VAULT_ADDR=https://...)", insecure.URL)
 }
 
 // Validate checks the options that do not need the network.

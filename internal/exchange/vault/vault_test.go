@@ -492,6 +492,8 @@ func TestValidate(t *testing.T) {
 		{func(o *vault.Options) {}, ""},
 		{func(o *vault.Options) { o.Addr = "" }, "--addr"},
 		{func(o *vault.Options) { o.Addr = "vault.example.com" }, "not a Vault address"},
+		{func(o *vault.Options) { o.Addr = "http://vault.example.com:8200" }, ""}, // warned about, not refused
+		{func(o *vault.Options) { o.Addr = "https://u:p@vault.example.com:8200" }, "carries user info"},
 		{func(o *vault.Options) { o.Role = "" }, "--role"},
 		{func(o *vault.Options) { o.Mount = "auth/gitlab" }, `give the path under auth/, e.g. "gitlab"`},
 		{func(o *vault.Options) { o.TLS.ClientCert = "c.pem" }, "go together"},
@@ -504,6 +506,27 @@ func TestValidate(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: err = %v, want %q", o, err, tc.want)
 		}
+	}
+}
+
+func TestPlainHTTPWarning(t *testing.T) {
+	for addr, warn := range map[string]bool{
+		"https://vault.example.com:8200": false,
+		"http://127.0.0.1:8200":          false,
+		"http://localhost:8200":          false,
+		"http://[::1]:8200":              false,
+		"http://vault.example.com:8200":  true,
+		"http://10.0.0.7:8200":           true,
+		"vault.example.com":              false, // refused by Validate instead
+	} {
+		w := vault.PlainHTTPWarning(addr)
+		if (w != "") != warn {
+			t.Errorf("PlainHTTPWarning(%q) = %q", addr, w)
+		}
+	}
+	want := `--addr "http://vault.example.com:8200" is plain http: the ID token and the Vault token it returns cross the network unencrypted; use https (VAULT_ADDR=https://...)`
+	if got := vault.PlainHTTPWarning("http://vault.example.com:8200?x=1"); got != want {
+		t.Errorf("warning:\n got %s\nwant %s", got, want)
 	}
 }
 
