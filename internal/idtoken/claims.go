@@ -96,14 +96,14 @@ func (e *ClaimError) Error() string {
 type claimKind int
 
 const (
-	kText   claimKind = iota // a string; nothing else has a plain meaning
-	kID                      // a string id; an integral number is its digits
-	kFlag                    // "true"/"false"; a JSON boolean is the same
-	kNumber                  // a number; a string of digits is the same
-	kDate                    // a NumericDate
-	kAud                     // a string or an array of strings
-	kList                    // an array of strings
-	kIdentities              // an array of {provider, extern_uid}
+	kText       claimKind = iota // a string; nothing else has a plain meaning
+	kID                          // a string id; an integral number is its digits
+	kFlag                        // "true"/"false"; a JSON boolean is the same
+	kNumber                      // a number; a string of digits is the same
+	kDate                        // a NumericDate
+	kAud                         // a string or an array of strings
+	kList                        // an array of strings
+	kIdentities                  // an array of {provider, extern_uid}
 )
 
 // claimSpec is one claim: its kind, where it goes, and whether keyless
