@@ -77,14 +77,16 @@ func (h InsecureHosts) Allows(raw string) bool {
 }
 
 // Loopback reports whether host, a URL's Hostname (no port, no brackets),
-// is this machine: localhost, 127.0.0.0/8 or ::1. Other names may resolve
-// anywhere, so they are not loopback.
+// is this machine: localhost, 127.0.0.0/8 or ::1, and 0.0.0.0 or ::, which
+// a client reaches on its own host (`vault server -dev` listens there, and
+// examples write VAULT_ADDR=http://0.0.0.0:8200). Other names may resolve
+// anywhere, so they are not loopback. keyless lint uses the same test.
 func Loopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // DisplayURL is raw without user info, query or fragment: what messages and

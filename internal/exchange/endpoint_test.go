@@ -36,7 +36,7 @@ func TestCheckEndpoint(t *testing.T) {
 		{"http://10.0.0.1/", insecure},
 		{"http://128.0.0.1/", insecure},
 		{"http://[::2]/", insecure},
-		{"http://0.0.0.0:8080/", insecure},
+		{"http://0.0.0.0:8080/", ""}, // the unspecified address is this host
 		{"http://localhost.example.com/", insecure},
 		{"http://localhost./", insecure},
 		{"http://foo.localhost/", insecure},
@@ -127,7 +127,7 @@ func TestLoopback(t *testing.T) {
 	for host, want := range map[string]bool{
 		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.0.0.2": true, "127.8.9.10": true, "::1": true,
 		"": false, "[::1]": false, "localhost.": false, "a.localhost": false, "example.com": false,
-		"10.0.0.1": false, "0.0.0.0": false, "::": false, "169.254.169.254": false, "127.1": false,
+		"10.0.0.1": false, "0.0.0.0": true, "::": true, "169.254.169.254": false, "127.1": false,
 	} {
 		if got := exchange.Loopback(host); got != want {
 			t.Errorf("Loopback(%q) = %v, want %v", host, got, want)

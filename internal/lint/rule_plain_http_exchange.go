@@ -2,11 +2,11 @@ package lint
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"path"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -121,7 +121,7 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 		}
 		aliases := serviceAliases(ji.job.Node)
 		for _, f := range found {
-			if loopback(f.u.Hostname()) {
+			if exchange.Loopback(f.u.Hostname()) {
 				continue
 			}
 			f := f
@@ -264,19 +264,6 @@ func plainHTTP(v string) *url.URL {
 		return nil
 	}
 	return u
-}
-
-// loopback reports whether host is this machine: localhost, 127.0.0.0/8
-// or ::1, the hosts keyless's own exchanges allow plain http to
-// (exchange.Loopback; lint does not import exchange), and 0.0.0.0 or ::,
-// which a client reaches on its own host: `vault server -dev` listens
-// there, and examples write VAULT_ADDR: http://0.0.0.0:8200.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // displayURL returns u without user info, query or fragment (which can
