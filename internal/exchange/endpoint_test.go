@@ -159,7 +159,7 @@ func TestInsecureHostsAllows(t *testing.T) {
 		"http://minio:9000/":      true,
 		"http://minio:9001/":      false, // another port of a host listed with one
 		"http://minio/":           false,
-		"http://vault:8200":       true, // a host listed without a port, any port
+		"http://vault:8200":       true,  // a host listed without a port, any port
 		"https://vault:8200":      false, // https needs no exception
 		"http://vault.evil:8200":  false,
 		"http://user@minio:9000/": true,
