@@ -24,7 +24,7 @@ echo "  STS:     $KEYLESS_E2E_MINIO_URL (MinIO)"
 echo "  role:    $KEYLESS_E2E_ROLE_ARN"
 
 step "3. GitLab gives the job an ID token (id_tokens: KEYLESS_ID_TOKEN: aud: sts.amazonaws.com); here the test issuer mints one in the shape GitLab.com sends (testdata/gitlab/id-tokens/gitlab-com.json)"
-KEYLESS_ID_TOKEN=$(peers_mint "aud=$KEYLESS_E2E_AUD&project_path=acme/payments&ref=main")
+KEYLESS_ID_TOKEN=$(peers_mint "aud=$KEYLESS_E2E_AUD&project_path=acme/payments&ref=main&protected=true")
 export KEYLESS_ID_TOKEN
 echo "  KEYLESS_ID_TOKEN holds ${#KEYLESS_ID_TOKEN} bytes; keyless never prints it. Its claims:"
 show "keyless token --verify --issuer $KEYLESS_E2E_ISSUER_URL"
