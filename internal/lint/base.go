@@ -120,10 +120,11 @@ func variables(n *pipeline.Node, context string) []variable {
 
 // jobVariables are the variables a job sees: the global ones, then its
 // own (which win), then its rules' (which win when the rule matches).
-func jobVariables(p *pipeline.Pipeline, job *pipeline.Node) []variable {
+// globals are variables(p.Global.Get("variables"), "global variable").
+func jobVariables(globals []variable, job *pipeline.Node) []variable {
 	var out []variable
 	if inheritsGlobalVariables(job) {
-		out = append(out, variables(p.Global.Get("variables"), "global variable")...)
+		out = append(out, globals...)
 	}
 	out = append(out, variables(job.Get("variables"), "variable")...)
 	for _, r := range items(job.Get("rules")) {

@@ -44,12 +44,13 @@ func problemRule(kind string) string {
 }
 
 func problemFindings(p *pipeline.Pipeline) []Finding {
-	// When an include was not read, a job or key "not defined" may well be
-	// defined there: the include finding already says what was left out,
-	// so those are not reported one by one.
+	// When an include was not read, or the configuration was cut short at
+	// a limit, a job or key "not defined" may well be defined in what was
+	// left out: the include or limit finding already says so, and those
+	// are not reported one by one.
 	partial := false
 	for _, pr := range p.Problems {
-		if pr.Kind == "include" || pr.Kind == "unresolved" {
+		if pr.Kind == "include" || pr.Kind == "unresolved" || pr.Kind == "limit" {
 			partial = true
 		}
 	}

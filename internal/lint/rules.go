@@ -27,5 +27,6 @@ var registry = []Rule{
 	plainHTTPExchange,
 	idTokensUnprotected,
 	debugTrace,
+	xtraceWithSecrets,
 	secretsWithoutToken,
 }

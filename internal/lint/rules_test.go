@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -180,5 +181,44 @@ job:
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("serviceAliases (-want +got):\n%s", d)
+	}
+}
+
+func TestXtraceChange(t *testing.T) {
+	for _, tc := range []struct {
+		cmd    string
+		change int
+		traced bool
+	}{
+		{"set -x", 1, false},
+		{"set -ex", 1, false},
+		{"set -euxo pipefail", 1, false},
+		{"set -o xtrace", 1, false},
+		{"set -o pipefail -o xtrace", 1, false},
+		{"  then set -x", 1, false},
+		{"set +x", -1, false},
+		{"set +o xtrace", -1, false},
+		{"set +xv", -1, false},
+		{`set "-$__keyless_trace"`, 2, false},
+		{"set -euo pipefail", 0, false},
+		{"set -e", 0, false},
+		{"set -- -x", 0, false},
+		{"echo set -x", 0, false},
+		{"bash -x ./ci/run.sh", 0, true},
+		{"/bin/sh -ex deploy.sh", 0, true},
+		{"bash -o xtrace run.sh", 0, true},
+		{"bash ./ci/run.sh -x", 0, false},
+		{"bash --norc run.sh", 0, false},
+		{"xargs -x", 0, false},
+	} {
+		change, traced, _ := xtraceChange(strings.Fields(tc.cmd))
+		if change != tc.change || traced != tc.traced {
+			t.Errorf("%q: change %d traced %v, want %d %v", tc.cmd, change, traced, tc.change, tc.traced)
+		}
+	}
+	got := simpleCommands("if ! make; then set -x; make -k || true; fi && echo 'a; set -x' | tee log")
+	want := []string{"if ! make", " then set -x", " make -k ", " true", " fi ", " echo 'a; set -x' ", " tee log"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("simpleCommands (-want +got):\n%s", d)
 	}
 }

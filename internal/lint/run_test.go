@@ -170,3 +170,23 @@ func TestBaseline(t *testing.T) {
 		t.Errorf("a malformed baseline: %v", err)
 	}
 }
+
+// A configuration cut short (a "limit" problem: the total size reached,
+// too many includes) may define elsewhere what a job extends: as with an
+// include not read, the limit is reported and the "not defined" findings
+// it may cause are not (issue 13, item 8).
+func TestLimitMakesNotDefinedPartial(t *testing.T) {
+	withRegistry(t)
+	p := pipelineOf(nil)
+	p.Problems = []pipeline.Problem{
+		{Pos: pipeline.Pos{File: ".gitlab-ci.yml", Line: 3, Col: 5}, Kind: "limit", Message: "the configuration is larger than 10 bytes"},
+		{Pos: pipeline.Pos{File: ".gitlab-ci.yml", Line: 9, Col: 12}, Kind: "extends", Message: `job "build" extends ".tmpl", which is not defined; define it or include the file that defines it`},
+	}
+	fs, err := Run(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].Rule != "syntax" {
+		t.Errorf("want the limit alone, got %v", fs)
+	}
+}

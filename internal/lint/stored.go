@@ -2,8 +2,12 @@ package lint
 
 import (
 	"fmt"
+	"path"
+	"slices"
+	"sort"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/detect"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -24,6 +28,13 @@ type jobInfo struct {
 // jobInfos returns the jobs GitLab would run, resolved.
 func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	var out []*jobInfo
+	// Top-level keys and global variables once: a configuration can hold
+	// hundreds of thousands of jobs, and Get is a scan.
+	top := make(map[string]*pipeline.Node, len(p.Global.Pairs))
+	for _, pr := range p.Global.Pairs {
+		top[pr.Key] = pr.Value
+	}
+	globals := variables(p.Global.Get("variables"), "global variable")
 	for _, j := range runnableJobs(p) {
 		// The chain as written, through jobs that do not resolve.
 		ext := append([]string(nil), j.Extends...)
@@ -31,7 +42,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		for todo := []string{j.Name}; len(todo) > 0 && len(seen) < 64; {
 			name := todo[0]
 			todo = todo[1:]
-			for _, e := range scalars(p.Global.Get(name).Get("extends")) {
+			for _, e := range scalars(top[name].Get("extends")) {
 				if !seen[e.Value] {
 					seen[e.Value] = true
 					ext = append(ext, e.Value)
@@ -42,7 +53,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		out = append(out, &jobInfo{
 			job:     j,
 			extends: ext,
-			vars:    jobVariables(p, j.Node),
+			vars:    jobVariables(globals, j.Node),
 			lines:   scriptLines(j.Node),
 			tokens:  idTokens(j.Node),
 		})
@@ -326,4 +337,127 @@ func (ji *jobInfo) firstRun(cmd string) *pipeline.Node {
 // Run. Rules must not change it.
 func (p *Pass) jobInfos() []*jobInfo {
 	return p.Memo("jobInfos", func() any { return jobInfos(p.Pipeline) }).([]*jobInfo)
+}
+
+// holdsSecrets tells why a job holds secrets, or "": it has an ID token
+// or secrets:, extends a keyless component's hidden job, or has a line
+// that uses a secret (secretUse).
+func (ji *jobInfo) holdsSecrets() string {
+	if len(ji.tokens) > 0 {
+		return "the ID token $" + ji.tokens[0].name
+	}
+	if s := pairs(ji.job.Node.Get("secrets")); len(s) > 0 {
+		return "the secret " + s[0].Key
+	}
+	for _, name := range componentNames() {
+		if c := components[name]; ji.extendsAny(c.hidden) {
+			return "it extends " + c.hidden
+		}
+	}
+	for _, l := range ji.lines {
+		for _, cmd := range simpleCommands(l.Value) {
+			if use, _ := ji.secretUse(cmd); use != "" {
+				return "it " + use
+			}
+		}
+	}
+	return ""
+}
+
+// secretUse tells how a shell command uses a secret ("expands $NPM_TOKEN"),
+// or "": it runs keyless for credentials on its output, sets a variable
+// named for a secret (detect.SecretName), or expands one, an ID token of
+// the job or a secrets: value. GitLab's own variables are left out: it
+// masks its tokens. conf is High for a secret GitLab cannot have masked
+// (made at run time), Medium for one it masks if it is a masked variable.
+func (ji *jobInfo) secretUse(cmd string) (use string, conf Confidence) {
+	words := strings.Fields(cmd)
+	for i, w := range words {
+		// keyless env, "$(keyless env)", X=$(keyless aws), .keyless/bin/keyless env
+		if j := strings.LastIndexAny(w, "(`="); j >= 0 {
+			w = w[j+1:]
+		}
+		if path.Base(w) != "keyless" || i+1 >= len(words) {
+			continue
+		}
+		switch sub := strings.TrimRight(words[i+1], ")`\"'"); sub {
+		case "env", "aws", "gcp", "azure", "vault", "sts":
+			if !slices.Contains(words[i+1:], "--") {
+				return "runs keyless " + sub + ", whose output holds credentials", High
+			}
+		}
+	}
+	for _, a := range assignments(words) {
+		if detect.SecretName(a.name) && !predefined(a.name) && !shellSet(a.name) {
+			if strings.Contains(a.value, "$(") || strings.Contains(a.value, "`") {
+				return "sets $" + a.name + " from a command's output", High
+			}
+			return "sets $" + a.name, Medium
+		}
+	}
+	for _, r := range varRefs(cmd) {
+		for _, t := range ji.tokens {
+			if t.name == r {
+				return "expands the ID token $" + r, Medium
+			}
+		}
+		if ji.job.Node.Get("secrets").Get(r) != nil {
+			return "expands the secret $" + r, Medium
+		}
+		if detect.SecretName(r) && !predefined(r) && !shellSet(r) {
+			return "expands $" + r, Medium
+		}
+	}
+	return "", 0
+}
+
+// shellSet reports whether the shell itself sets name: $PWD is the
+// working directory, not a password.
+func shellSet(name string) bool {
+	return name == "PWD" || name == "OLDPWD"
+}
+
+// assignment is NAME=value at the start of a command (after export,
+// local, readonly, declare or typeset).
+type assignment struct{ name, value string }
+
+func assignments(words []string) []assignment {
+	var out []assignment
+	for i, w := range words {
+		if i == 0 {
+			switch w {
+			case "export", "local", "readonly", "declare", "typeset":
+				continue
+			}
+		}
+		if strings.HasPrefix(w, "-") && i > 0 {
+			continue
+		}
+		name, value, ok := strings.Cut(w, "=")
+		if !ok || name == "" || !isName(name) {
+			break
+		}
+		out = append(out, assignment{name, value})
+	}
+	return out
+}
+
+// isName reports whether s is a shell variable name.
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) || i == 0 && s[i] >= '0' && s[i] <= '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// componentNames are the keyless components' names, sorted.
+func componentNames() []string {
+	names := make([]string, 0, len(components))
+	for n := range components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -113,6 +113,10 @@ func (l *loader) parseIncludes(n *Node, ctx fileCtx) []incEntry {
 func (l *loader) include(e incEntry, depth int) []*Node {
 	inc := e.inc
 	l.p.Includes = append(l.p.Includes, inc)
+	if l.over {
+		// Past the total size: reported once, where it was reached.
+		return nil
+	}
 	if depth >= maxIncludeDepth {
 		l.problem(inc.Pos, "limit", fmt.Sprintf("includes nested more than %d levels deep; %q is not read", maxIncludeDepth, inc.Location))
 		return nil
@@ -147,6 +151,9 @@ func (l *loader) include(e incEntry, depth int) []*Node {
 	}
 	if int64(len(src)) > l.maxSize() {
 		l.problem(inc.Pos, "limit", fmt.Sprintf("included file %q is larger than %d bytes; it is not read", name, l.maxSize()))
+		return nil
+	}
+	if !l.admit(inc.Pos, name, int64(len(src))) {
 		return nil
 	}
 	ctx := fileCtx{kind: inc.Kind, project: inc.Project, ref: inc.Ref}
@@ -264,11 +271,16 @@ func (l *loader) includeLocal(e incEntry, depth int) []*Node {
 			l.problem(inc.Pos, "limit", fmt.Sprintf("included file %q is larger than %d bytes; it is not read", p, l.maxSize()))
 			continue
 		}
+		if !l.admit(inc.Pos, p, size) {
+			break
+		}
 		src, err := l.readLocal(p)
 		if err != nil {
 			l.problem(inc.Pos, "include", fmt.Sprintf("read local include %q: %v", p, err))
 			continue
 		}
+		// Count what was read, should the file have changed since its stat.
+		l.total += int64(len(src)) - size
 		n := l.loadFile(p, src, e, fileCtx{kind: IncludeLocal}, depth+1)
 		l.seen[key] = n
 		inc.Files = append(inc.Files, p)

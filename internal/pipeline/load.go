@@ -14,6 +14,16 @@ import (
 // defaultMaxFileSize bounds one file when Options.MaxFileSize is 0.
 const defaultMaxFileSize = 8 << 20
 
+// defaultMaxTotalSize bounds the whole configuration when
+// Options.MaxTotalSize is 0: GitLab's ci_max_total_yaml_size_bytes default
+// since GitLab 17.3, max_yaml_size_bytes (2 MB) × ci_max_includes (150)
+// (https://docs.gitlab.com/administration/instance_limits/#maximum-size-of-the-entire-cicd-configuration).
+// GitLab adds up the included files as it fetches them and refuses the
+// pipeline past it ("Total size of combined CI/CD configuration is too big",
+// lib/gitlab/ci/config/external/mapper/verifier.rb); a pipeline GitLab runs
+// with its default limits is under it. Issue 13, item 8.
+const defaultMaxTotalSize = 314_572_800
+
 // LoadProject reads dir's CI config (o.CIConfig, default ".gitlab-ci.yml")
 // and everything it includes. The error is only for what stops reading
 // altogether: the main file missing or unreadable (errors.Is(err,
@@ -102,6 +112,13 @@ type loader struct {
 	noted     map[IncludeKind]bool
 	nfiles    int
 	tree      []string
+	// total is the bytes of the files read; over is set once a file
+	// would take it past maxTotal, and no include is read after that.
+	total int64
+	over  bool
+	// nodes counts the YAML nodes of the files converted so far, toward
+	// maxTotalNodes.
+	nodes int
 }
 
 func newLoader(root string, o Options) *loader {
@@ -121,6 +138,46 @@ func (l *loader) maxSize() int64 {
 	return defaultMaxFileSize
 }
 
+// defaultMaxTotalNodes bounds the nodes of the whole configuration when
+// Options.MaxTotalNodes is 0. Bytes alone do not bound memory: GitLab's
+// total (300 MiB) of job-heavy YAML is tens of millions of nodes and
+// gigabytes here (40 includes of 7.5 MB took 6.3 GB). GitLab's own CI
+// configuration, the largest we know, is about 470 KB in some 100 files
+// and 50,000 nodes; two million leaves forty times that.
+const defaultMaxTotalNodes = 2_000_000
+
+func (l *loader) maxTotalNodes() int {
+	if l.o.MaxTotalNodes > 0 {
+		return l.o.MaxTotalNodes
+	}
+	return defaultMaxTotalNodes
+}
+
+func (l *loader) maxTotal() int64 {
+	if l.o.MaxTotalSize > 0 {
+		return l.o.MaxTotalSize
+	}
+	return defaultMaxTotalSize
+}
+
+// admit counts the size bytes of file name (met at pos) toward the whole
+// configuration, or, when they would take it past maxTotal, reports it
+// once and returns false: that file and every later include are not read.
+func (l *loader) admit(pos Pos, name string, size int64) bool {
+	if l.over {
+		return false
+	}
+	if l.total+size <= l.maxTotal() {
+		l.total += size
+		return true
+	}
+	l.over = true
+	l.problem(pos, "limit", fmt.Sprintf("the configuration is larger than %d bytes, the most keyless reads of one: %d bytes are read in %d files and %q would add %d; "+
+		"it and later includes are not read, so what they define is not checked. GitLab refuses a configuration larger than ci_max_total_yaml_size_bytes "+
+		"(default %d bytes): include fewer or smaller files", l.maxTotal(), l.total, len(l.p.Files), name, size, int64(defaultMaxTotalSize)))
+	return false
+}
+
 func (l *loader) problem(pos Pos, kind, msg string) {
 	l.p.Problems = append(l.p.Problems, Problem{Pos: pos, Kind: kind, Message: msg})
 }
@@ -129,6 +186,11 @@ func (l *loader) run(name string, src []byte) *Pipeline {
 	if int64(len(src)) > l.maxSize() {
 		l.p.Files = append(l.p.Files, &File{Path: name})
 		l.problem(Pos{File: name}, "limit", fmt.Sprintf("file is larger than %d bytes; it is not read", l.maxSize()))
+		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
+		return l.p
+	}
+	if !l.admit(Pos{File: name}, name, int64(len(src))) {
+		l.p.Files = append(l.p.Files, &File{Path: name})
 		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
 		return l.p
 	}
@@ -189,6 +251,7 @@ func (l *loader) loadFile(name string, src []byte, e incEntry, ctx fileCtx, dept
 	}
 
 	c := &conv{l: l, file: name}
+	defer func() { l.nodes += c.nodes }()
 	var given map[string]*Node
 	where := Pos{File: name, Line: 1, Col: 1}
 	if !main {

@@ -159,6 +159,15 @@ type Options struct {
 	// MaxFileSize bounds one file (default 8 MiB; GitLab's own limit is
 	// smaller); a larger file is a "limit" problem, not read.
 	MaxFileSize int64
+	// MaxTotalSize bounds the bytes read across the main file and all its
+	// includes (default 314572800, GitLab's ci_max_total_yaml_size_bytes
+	// default); the file that would take the total over it and every later
+	// include are not read, with one "limit" problem.
+	MaxTotalSize int64
+	// MaxTotalNodes bounds the YAML nodes of the main file and all its
+	// includes together (default 2,000,000): what bounds memory, as bytes
+	// alone do not. Past it the rest is not read, with one "limit" problem.
+	MaxTotalNodes int
 	// FS, when set, holds the project's files (paths relative to the
 	// project root, without a leading slash): LoadFS reads the main file
 	// from it, and local includes are read from it instead of the disk.

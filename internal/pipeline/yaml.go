@@ -171,6 +171,12 @@ func (c *conv) node(yn *yaml.Node, depth int) (*Node, int, int) {
 	if c.nodes >= maxNodes {
 		return c.hitLimit(yn, fmt.Sprintf("file expands to more than %d YAML nodes (an alias bomb?); the rest is not read", maxNodes)), 1, 1
 	}
+	if max := c.l.maxTotalNodes(); c.l.nodes+c.nodes >= max {
+		c.l.over = true // and no further include is read
+		return c.hitLimit(yn, fmt.Sprintf("the configuration expands to more than %d YAML nodes across its files, the most keyless reads of one "+
+			"(%d files so far; GitLab's own CI configuration, about 100 files, has some 50,000); the rest of this file and later includes "+
+			"are not read, so what they define is not checked: include fewer or smaller files", max, len(c.l.p.Files))), 1, 1
+	}
 	switch yn.Kind {
 	case yaml.DocumentNode:
 		if len(yn.Content) == 0 {
