@@ -51,6 +51,12 @@ type Env struct {
 	Now        func() time.Time
 }
 
+// withStderr is e writing its messages to w.
+func (e Env) withStderr(w io.Writer) Env {
+	e.Stderr = w
+	return e
+}
+
 // Version is stamped at build time with -ldflags "-X ...cli.Version=1.2.3".
 var Version = "dev"
 
@@ -104,7 +110,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return code // the command's own failure; it has spoken for itself
 	}
 	fmt.Fprintf(env.Stderr, "keyless: %v\n", err)
-	if code == ExitUsage {
+	// In a component's job the options are inputs, not flags: --help has
+	// nothing for its author.
+	var je *jobError
+	if code == ExitUsage && !(errors.As(err, &je) && je.component) {
 		fmt.Fprintln(env.Stderr, "Run 'keyless --help' for usage.")
 	}
 	return code

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +37,7 @@ func awsFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_AWS_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
 		trustDocFlag("aws", "trust-policy", "the role's trust policy"),
+		keepIDTokenFlag("AWS"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -144,7 +147,7 @@ var awsProvider = provider{
 	tokenVarEnv: "KEYLESS_AWS_TOKEN_VAR",
 	command:     awsCommand,
 	flags:       awsFlags,
-	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
 		o, err := readAWSOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -154,7 +157,7 @@ var awsProvider = provider{
 		if err != nil {
 			return nil, err
 		}
-		summary(env, o.Quiet, r)
+		summary(env.withStderr(sw), o.Quiet, r)
 		return r.env, nil
 	},
 }
@@ -215,6 +218,7 @@ func runAWS(ctx context.Context, c *cli.Context, env Env, o awsOptions) (*awsRes
 	x := o.Exchange
 	x.HTTPClient = client
 	x.Log = log
+	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
 	log.Debug("exchanging ID token", "provider", "aws", "role", aws.MaskARN(x.RoleARN), "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {
@@ -252,7 +256,7 @@ func deliver(ctx context.Context, env Env, r *awsResult, o awsOptions, args []st
 	case len(args) > 0:
 		summary(env, o.Quiet, r)
 		defer r.env.Cleanup()
-		return exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
+		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
 	case o.Profile != "":
 		files, err := aws.DefaultProfileFiles(env.Getenv)
 		if err != nil {
@@ -265,11 +269,26 @@ func deliver(ctx context.Context, env Env, r *awsResult, o awsOptions, args []st
 				}
 			}
 		}
-		if err := r.creds.WriteProfile(files, o.Profile); err != nil {
+		// The profile outlives the job in a home directory that a shell
+		// runner's jobs share: keyless cleanup removes what the record
+		// says was written (issue 13). The state directory is checked
+		// before anything is written.
+		dir, err := exchange.StateDir(env.Getenv)
+		if err != nil {
 			return err
 		}
+		if err := exchange.MakeStateDir(dir); err != nil {
+			return fmt.Errorf("aws: --profile: %w", err)
+		}
+		rec, err := r.creds.WriteProfile(files, o.Profile)
+		if err != nil {
+			return fmt.Errorf("aws: --profile: %w", err)
+		}
+		if _, err := aws.SaveProfile(dir, *rec); err != nil {
+			return errors.Join(fmt.Errorf("aws: --profile: recording the profile for keyless cleanup: %w; it was not written", err), aws.RemoveProfile(*rec))
+		}
 		if !o.Quiet {
-			fmt.Fprintf(env.Stderr, "keyless: aws: wrote profile %q to %s and %s, valid until %s; use AWS_PROFILE=%s\n",
+			fmt.Fprintf(env.Stderr, "keyless: aws: wrote profile %q to %s and %s, valid until %s (keyless cleanup removes it); use AWS_PROFILE=%s\n",
 				o.Profile, files.Credentials, files.Config, r.creds.Expiration.UTC().Format(time.RFC3339), o.Profile)
 		}
 		return nil

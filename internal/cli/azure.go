@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ func azureFlags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Usage: "env, json or az-login (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AZURE_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs and Terraform a token file instead of an access token, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AZURE_REFRESHABLE"}},
 		trustDocFlag("azure", "federated-credential", "the app's federated identity credentials (az ad app federated-credential list)"),
+		keepIDTokenFlag("AZURE"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -91,7 +93,7 @@ var azureProvider = provider{
 	tokenVarEnv: "KEYLESS_AZURE_TOKEN_VAR",
 	command:     azureCommand,
 	flags:       azureFlags,
-	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
 		o, err := readAzureOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -105,7 +107,7 @@ var azureProvider = provider{
 		if err != nil {
 			return nil, err
 		}
-		azureSummary(env, o, r)
+		azureSummary(env.withStderr(sw), o, r)
 		return r.env, nil
 	},
 }
@@ -118,7 +120,8 @@ func azureCommand(env Env) *cli.Command {
 		Description: "With a command after --, runs it with AZURE_ACCESS_TOKEN in its environment only (or, with\n" +
 			"--refreshable, the workload identity variables) and exits with its code. Without one, prints\n" +
 			"--format env (export lines for eval), json (the access token and expires_on) or az-login (the\n" +
-			"az login command that reads the ID token from a 0600 file; the token is never printed).\n\n" +
+			"az login command that reads the ID token from a 0600 file as --federated-token @FILE: the token\n" +
+			"is neither printed nor on az's command line; az keeps it in $AZURE_CONFIG_DIR until az logout).\n\n" +
 			"--refreshable writes the ID token to a 0600 file outside the project and sets AZURE_CLIENT_ID,\n" +
 			"AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST for the Azure SDKs'\n" +
 			"workload identity credential, and ARM_USE_OIDC, ARM_CLIENT_ID, ARM_TENANT_ID and\n" +
@@ -170,6 +173,7 @@ func runAzure(ctx context.Context, c *cli.Context, env Env, o azureOptions) (*az
 	}
 	x := o.Exchange
 	x.HTTPClient, x.Log, x.Now = client, log, env.Now
+	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
 	log.Debug("exchanging ID token", "provider", "azure", "client", azure.MaskID(x.ClientID), "tenant", azure.MaskID(x.TenantID),
 		"authority", x.Authority(), "scope", x.Scope, "token_source", tok.Source)
 	creds, err := azure.Exchange(ctx, tok, x)
@@ -214,7 +218,7 @@ func deliverAzure(ctx context.Context, env Env, r *azureResult, o azureOptions, 
 	case len(args) > 0:
 		azureSummary(env, o, r)
 		defer r.env.Cleanup()
-		return exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
+		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
 	case o.Format == "json":
 		return r.creds.WriteJSON(env.Stdout)
 	case o.Format == "az-login":
@@ -233,8 +237,12 @@ func azureSummary(env Env, o azureOptions, r *azureResult) {
 	}
 	who := fmt.Sprintf("client %s in tenant %s", azure.MaskID(r.creds.ClientID), azure.MaskID(r.creds.TenantID))
 	if o.Format == "az-login" {
+		// Say what the command exposes, and where the token stays
+		// (issue 13, item 4).
 		fmt.Fprintf(env.Stderr, "keyless: azure: Entra accepted the ID token for %s; wrote it to %s for az login (keyless cleanup removes it); "+
-			"run the command printed on stdout, or eval it\n", who, r.tokenFile)
+			"run the command printed on stdout, or eval it. az reads the token from that file (--federated-token @FILE), so its command line, "+
+			"which other users of this machine can read, holds only the path; az then keeps the token in its configuration directory "+
+			"($AZURE_CONFIG_DIR, default ~/.azure) until az logout\n", who, r.tokenFile)
 		return
 	}
 	names := make([]string, 0, len(r.env.Vars))

@@ -114,7 +114,10 @@ func TestAzureGolden(t *testing.T) {
 	env := f.env(tok)
 	with := func(kv ...string) map[string]string { return f.env(tok, kv...) }
 	child := `test -n "$AZURE_ACCESS_TOKEN" && test -z "${AZURE_CLIENT_SECRET+set}" && echo "token set, secret unset"; exit 7`
-	refreshChild := `test "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" = "$KEYLESS_AZURE_ID_TOKEN" && test "$ARM_OIDC_TOKEN_FILE_PATH" = "$AZURE_FEDERATED_TOKEN_FILE" && ` +
+	// The command gets the token in the file, not the job's variable
+	// (issue 13); WANT_TOKEN is the test's copy to compare with.
+	refreshChild := `test "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" = "$WANT_TOKEN" && test -z "${KEYLESS_AZURE_ID_TOKEN+set}" && ` +
+		`test "$ARM_OIDC_TOKEN_FILE_PATH" = "$AZURE_FEDERATED_TOKEN_FILE" && ` +
 		`test -z "${AZURE_ACCESS_TOKEN+set}" && echo "$ARM_USE_OIDC $AZURE_AUTHORITY_HOST"`
 	cases := []struct {
 		name string
@@ -127,7 +130,7 @@ func TestAzureGolden(t *testing.T) {
 		{"azure-refreshable", env, []string{"azure", "--refreshable"}},
 		{"azure-az-login", env, []string{"azure", "--format", "az-login"}},
 		{"azure-exec-exit-code", with("AZURE_CLIENT_SECRET", "stored-secret"), []string{"azure", "--", "sh", "-c", child}},
-		{"azure-exec-refreshable", env, []string{"azure", "--refreshable", "-q", "--", "sh", "-c", refreshChild}},
+		{"azure-exec-refreshable", with("WANT_TOKEN", tok), []string{"azure", "--refreshable", "-q", "--", "sh", "-c", refreshChild}},
 		{"azure-keyless-env", with("KEYLESS_AZURE_AUTHORITY_HOST", "", "KEYLESS_AZURE_SCOPE", "", "AZURE_AUTHORITY_HOST", f.entra.URL, "KEYLESS_AZURE_REFRESHABLE", "true"), []string{"env"}},
 		{"azure-no-client-id", with("KEYLESS_AZURE_CLIENT_ID", ""), []string{"azure"}},
 		{"azure-bad-client-id", env, []string{"azure", "--client-id", "gitlab-deploy"}},
@@ -343,5 +346,39 @@ func TestAzureTokenFileStaysOutOfTheProjectDir(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(proj, "state")); !os.IsNotExist(err) {
 			t.Errorf("%v wrote into the project dir: %v", args, err)
 		}
+	}
+}
+
+// keyless azure --format az-login prints an az login that keeps the ID
+// token off every command line (no token text, no $(cat) of its file: az
+// reads --federated-token @FILE itself), and the job's log says what the
+// command exposes and where the token stays. Issue 13, item 4.
+func TestAzureAzLoginKeepsTheTokenOffCommandLines(t *testing.T) {
+	f := newAzureFixture(t)
+	tok := f.mint(t, oidctest.Job{})
+	state := filepath.Join(t.TempDir(), "state")
+	o := azureKeyless(t, f.env(tok, "KEYLESS_STATE_DIR", state), "azure", "--format", "az-login")
+	if o.Code != 0 {
+		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
+	}
+	for _, bad := range []string{tok, "$(cat", "`cat", "$(<"} {
+		if strings.Contains(o.Stdout, bad) {
+			t.Errorf("the printed command carries the token (%.12q): %s", bad, o.Stdout)
+		}
+	}
+	m := regexp.MustCompile(` --federated-token '@([^']+)'\n$`).FindStringSubmatch(o.Stdout)
+	if m == nil {
+		t.Fatalf("the printed command does not read a token file: %s", o.Stdout)
+	}
+	if b, err := os.ReadFile(m[1]); err != nil || string(b) != tok {
+		t.Errorf("%s does not hold the token: %v", m[1], err)
+	}
+	for _, want := range []string{"--federated-token @FILE", "holds only the path", "other users of this machine", "$AZURE_CONFIG_DIR", "until az logout"} {
+		if !strings.Contains(o.Stderr, want) {
+			t.Errorf("the log does not say what the command exposes (%q): %s", want, o.Stderr)
+		}
+	}
+	if strings.Contains(o.Stderr, tok) {
+		t.Error("the log carries the token")
 	}
 }

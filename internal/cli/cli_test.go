@@ -70,6 +70,10 @@ var (
 	lifetime = regexp.MustCompile(`\((?:\d+h)?(?:\d+m)?\d+s (left|ago)\)|expired (?:\d+h)?(?:\d+m)?\d+s ago|"remaining_seconds": \d+`)
 	session  = regexp.MustCompile(`gitlab-local-\d+`)
 	before   = regexp.MustCompile(`(?:\d+h)?(?:\d+m)?\d+s before`)
+	// A retry's line: its wait and the time left are jittered, and so is
+	// how many fit in the deadline.
+	retryLine = regexp.MustCompile(`(?m)^(keyless: .*; retrying in )\S+ \(attempt \d+(, \S+ left)?\)$`)
+	retries   = regexp.MustCompile(`\d+ times before the deadline`)
 )
 
 // normalize replaces what changes from run to run.
@@ -80,7 +84,24 @@ func (f fixture) normalize(s string) string {
 	s = rfc3339.ReplaceAllString(s, "TIME")
 	s = lifetime.ReplaceAllString(s, "LIFETIME")
 	s = before.ReplaceAllString(s, "DURATION before")
+	s = retries.ReplaceAllString(s, "N times before the deadline")
+	s = retryLine.ReplaceAllString(s, "${1}WAIT (attempt N, LEFT left)")
+	s = dropRepeats(s)
 	return session.ReplaceAllString(s, "gitlab-local-NOW")
+}
+
+// dropRepeats keeps one of each run of equal lines: the retries of one
+// failure, whose number depends on the jitter.
+func dropRepeats(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	out := lines[:0]
+	for i, l := range lines {
+		if i > 0 && l == lines[i-1] && strings.Contains(l, "; retrying in WAIT") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
 }
 
 func golden(t *testing.T, name string, f fixture, o outcome) {

@@ -123,12 +123,13 @@ func TestPlainHTTPEndpointIsRefusedBeforeAnyRequest(t *testing.T) {
 		{name: "env with KEYLESS_GCP_STS_ENDPOINT", token: gcpAud,
 			env: map[string]string{"KEYLESS_GCP_PROVIDER": gcpProviderName, "KEYLESS_GCP_SERVICE_ACCOUNT": gcpSA,
 				"KEYLESS_GCP_STS_ENDPOINT": "http://sts.example.invalid", "KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT": tw.URL},
+			// keyless env takes no flags: the message names the variable (issue 13).
 			args: []string{"env"},
-			flag: "--sts-endpoint", carries: "the ID token"},
+			flag: "KEYLESS_GCP_STS_ENDPOINT", carries: "the ID token"},
 		{name: "exec with KEYLESS_AWS_STS_ENDPOINT", token: "sts.amazonaws.com",
 			env:  map[string]string{"KEYLESS_AWS_ROLE_ARN": role, "KEYLESS_AWS_STS_ENDPOINT": "http://sts.example.invalid"},
 			args: []string{"exec", "--", "sh", "-c", "echo the command ran; exit 9"},
-			flag: "--sts-endpoint", carries: "the ID token"},
+			flag: "KEYLESS_AWS_STS_ENDPOINT", carries: "the ID token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,18 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/aws"
 )
 
 // provider is one credential exchange. Each has its own command
@@ -33,11 +34,11 @@ type provider struct {
 	command     func(env Env) *cli.Command
 	flags       func() []cli.Flag
 	// run exchanges with options read from c and returns what the job's
-	// command gets; it prints the one-line summary unless quiet. m says
-	// who gets the credentials: a provider whose credentials outlive the
-	// exchange (a Vault token) keeps them for after_script in modeEnv and
-	// sets Credentials.Close in modeExec.
-	run func(c *cli.Context, env Env, m mode) (*exchange.Credentials, error)
+	// command gets; it writes the one-line summary of what it set to
+	// summary unless quiet. m says who gets the credentials: a provider
+	// whose credentials outlive the exchange (a Vault token) keeps them for
+	// after_script in modeEnv and sets Credentials.Close in modeExec.
+	run func(c *cli.Context, env Env, m mode, summary io.Writer) (*exchange.Credentials, error)
 }
 
 // mode is how `keyless env` or `keyless exec` hands credentials over.
@@ -49,9 +50,17 @@ const (
 )
 
 // runProviders runs every configured provider with options taken from the
-// environment alone (each provider's flags parsed from no arguments).
+// environment alone (each provider's flags parsed from no arguments): those
+// whose configVar is set, and those whose component the job extends. Errors
+// name the options as the job set them (inJobWords).
 func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials, err error) {
+	if err := checkComponentInputs(env); err != nil {
+		return nil, err
+	}
 	var all []*exchange.Credentials
+	// What each provider set is told once all have succeeded: a job that
+	// fails here has nothing set (issue 13).
+	var summaries bytes.Buffer
 	defer func() {
 		// A provider failed: the others' credentials reach nobody.
 		if err != nil {
@@ -59,24 +68,24 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 		}
 	}()
 	for _, p := range providers {
-		if env.Getenv(p.configVar) == "" {
+		if env.Getenv(p.configVar) == "" && env.Getenv(p.componentVar()) == "" {
 			continue
 		}
 		set := flag.NewFlagSet(p.name, flag.ContinueOnError)
 		set.SetOutput(io.Discard)
 		for _, f := range p.flags() {
 			if err := f.Apply(set); err != nil {
-				return nil, &UsageError{Err: err}
+				return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
 			}
 		}
 		if err := set.Parse(nil); err != nil {
-			return nil, &UsageError{Err: err}
+			return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
 		}
 		pc := cli.NewContext(c.App, set, c)
 		pc.Context = c.Context
-		creds, err := p.run(pc, env, m)
+		creds, err := p.run(pc, env, m, &summaries)
 		if err != nil {
-			return nil, err
+			return nil, p.inJobWords(c.App, env, err)
 		}
 		all = append(all, creds)
 	}
@@ -86,6 +95,9 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 			vars = append(vars, p.configVar)
 		}
 		return nil, usagef("no provider is configured: set %s (or include a keyless component, which sets it)", strings.Join(vars, " or "))
+	}
+	if _, err := summaries.WriteTo(env.Stderr); err != nil {
+		return nil, err
 	}
 	return exchange.Merge(all...), nil
 }
@@ -127,6 +139,7 @@ func execCommand(env Env) *cli.Command {
 		Usage:     "run a command with the credentials of every provider configured through KEYLESS_* variables",
 		ArgsUsage: "-- CMD ARGS...",
 		Flags: []cli.Flag{
+			keepIDTokenFlag(""),
 			quietFlag(),
 			debugFlag(),
 		},
@@ -138,7 +151,14 @@ func execCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			err = exchange.Exec(c.Context, exchange.Command{Args: c.Args().Slice(), Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, creds)
+			// The token variables the providers read, as runProviders
+			// finds them (KEYLESS_<P>_TOKEN_VAR, else KEYLESS_TOKEN_VAR).
+			t := tokenOptions{KeepIDToken: c.Bool("keep-id-token"), Var: env.Getenv("KEYLESS_TOKEN_VAR")}
+			cmd := t.command(env, c.Args().Slice())
+			for _, p := range providers {
+				cmd.IDTokenVars = append(cmd.IDTokenVars, env.Getenv(p.tokenVarEnv))
+			}
+			err = exchange.Exec(c.Context, cmd, creds)
 			// The context may be cancelled already (a signal ended the
 			// command); revoking must still happen.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 15*time.Second)
@@ -154,11 +174,13 @@ func execCommand(env Env) *cli.Command {
 func cleanupCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "cleanup",
-		Usage: "end this job's credentials: revoke kept Vault tokens, remove token and secret files",
+		Usage: "end this job's credentials: revoke kept Vault tokens, remove token and secret files and AWS profiles",
 		Description: "Every component runs it in after_script, so its place in extends: does not matter. It revokes\n" +
 			"the Vault tokens keyless env kept (as 'keyless vault revoke' does), deletes their secret files,\n" +
-			"then removes the job's state directory ($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID)\n" +
-			"with the token files --refreshable wrote. It is quiet when there is nothing to do.",
+			"removes the profiles 'keyless aws --profile' wrote, then the token files --refreshable wrote and\n" +
+			"the job's state directory ($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID) if keyless\n" +
+			"made it. It acts only on a state directory of yours with mode 0700 and on what keyless recorded\n" +
+			"there, and is quiet when there is nothing to do.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "overall deadline for revoking, retries included", EnvVars: []string{"KEYLESS_VAULT_TIMEOUT", "KEYLESS_TIMEOUT"}},
 			quietFlag(),
@@ -168,17 +190,43 @@ func cleanupCommand(env Env) *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("cleanup takes no arguments, got %q", c.Args().First())
 			}
+			dir, err := exchange.StateDir(env.Getenv)
+			if err != nil {
+				return err
+			}
+			// A directory another user made (CI_JOB_ID is predictable)
+			// says nothing keyless acts on (issue 13).
+			if ok, err := exchange.CheckStateDir(dir); !ok || err != nil {
+				return err
+			}
 			// The state directory goes even when revoking fails: what it
 			// holds is only useful to a revoke that can no longer happen.
 			rerr := revokeKeptVaultTokens(c, env)
-			dir, err := exchange.StateDir(env.Getenv)
-			if err != nil {
-				return errors.Join(rerr, err)
-			}
-			if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return errors.Join(rerr, err)
-			}
-			return rerr
+			perr := removeKeptAWSProfiles(c, env, dir)
+			return errors.Join(rerr, perr, exchange.RemoveStateDir(dir))
 		},
 	}
+}
+
+// removeKeptAWSProfiles removes the profiles `keyless aws --profile` wrote
+// in this job, as their records in the state directory dir say.
+func removeKeptAWSProfiles(c *cli.Context, env Env, dir string) error {
+	saved, err := aws.LoadProfiles(dir)
+	errs := []error{err}
+	for _, s := range saved {
+		rerr := aws.RemoveProfile(s.Record)
+		_, ferr := exchange.RemoveFiles([]string{s.Path}, nil)
+		errs = append(errs, rerr, ferr)
+		if rerr == nil && !c.Bool("quiet") {
+			var files []string
+			for _, sec := range s.Record.Sections {
+				files = append(files, sec.File)
+			}
+			fmt.Fprintf(env.Stderr, "keyless: aws: removed profile %q from %s\n", s.Record.Name, strings.Join(files, " and "))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("aws: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ func gcpFlags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_GCP_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand gcloud and the SDKs an external_account credential file instead of a token, so they re-exchange", EnvVars: []string{"KEYLESS_GCP_REFRESHABLE"}},
 		trustDocFlag("gcp", "provider-file", "the workload identity pool provider (gcloud iam workload-identity-pools providers describe --format json)"),
+		keepIDTokenFlag("GCP"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -132,7 +134,7 @@ var gcpProvider = provider{
 	tokenVarEnv: "KEYLESS_GCP_TOKEN_VAR",
 	command:     gcpCommand,
 	flags:       gcpFlags,
-	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
 		o, err := readGCPOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -142,7 +144,7 @@ var gcpProvider = provider{
 		if err != nil {
 			return nil, err
 		}
-		gcpSummary(env, o.Quiet, r)
+		gcpSummary(env.withStderr(sw), o.Quiet, r)
 		return r.env, nil
 	},
 }
@@ -233,6 +235,7 @@ func runGCP(ctx context.Context, c *cli.Context, env Env, o gcpOptions) (*gcpRes
 	x := o.Exchange
 	x.HTTPClient = client
 	x.Log = log
+	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
 	x.Now = env.Now
 	log.Debug("exchanging ID token", "provider", "gcp", "workload_provider", o.Provider.Masked(),
 		"service_account", x.ServiceAccount, "sts", x.TokenURL(), "token_source", tok.Source)
@@ -276,7 +279,7 @@ func deliverGCP(ctx context.Context, env Env, r *gcpResult, o gcpOptions, args [
 	case len(args) > 0:
 		gcpSummary(env, o.Quiet, r)
 		defer r.env.Cleanup()
-		return exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
+		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
 	case o.Format == "json":
 		return r.creds.WriteJSON(env.Stdout)
 	default:

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func stsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_STS_FORMAT"}},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy, private token endpoint)", EnvVars: []string{"KEYLESS_STS_CA_FILE", "KEYLESS_CA_FILE"}},
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_STS_TIMEOUT", "KEYLESS_TIMEOUT"}},
+		keepIDTokenFlag("STS"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -148,7 +150,7 @@ var stsProvider = provider{
 	tokenVarEnv: "KEYLESS_STS_TOKEN_VAR",
 	command:     stsCommand,
 	flags:       stsFlags,
-	run: func(c *cli.Context, env Env, _ mode) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
 		o, err := readSTSOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -158,7 +160,7 @@ var stsProvider = provider{
 		if err != nil {
 			return nil, err
 		}
-		stsSummary(env, o, r)
+		stsSummary(env.withStderr(sw), o, r)
 		return r.env, nil
 	},
 }
@@ -217,6 +219,7 @@ func runSTS(ctx context.Context, c *cli.Context, env Env, o stsOptions) (*stsRes
 	x := o.Exchange
 	x.HTTPClient = client
 	x.Log = log
+	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
 	x.Now = env.Now
 	log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
 		"audience", strings.Join(x.Audiences, " "), "resource", strings.Join(x.Resources, " "), "scope", x.Scope,
@@ -240,7 +243,7 @@ func deliverSTS(ctx context.Context, env Env, r *stsResult, o stsOptions, args [
 	case len(args) > 0:
 		stsSummary(env, o, r)
 		defer r.env.Cleanup()
-		return exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
+		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
 	case o.Format == "json":
 		return r.creds.WriteJSON(env.Stdout)
 	default:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -31,20 +32,41 @@ func tokenFlags(prefix string) []cli.Flag {
 	}
 }
 
-// tokenOptions is what tokenFlags fill.
+// keepIDTokenFlag is --keep-id-token, on every command that runs one
+// after --; prefix scopes its first environment fallback as tokenFlags do.
+func keepIDTokenFlag(prefix string) cli.Flag {
+	envs := []string{"KEYLESS_KEEP_ID_TOKEN"}
+	if prefix != "" {
+		envs = append([]string{"KEYLESS_" + prefix + "_KEEP_ID_TOKEN"}, envs...)
+	}
+	return &cli.BoolFlag{Name: "keep-id-token", EnvVars: envs,
+		Usage: "with a command after --, leave the job's ID token variables ($KEYLESS_ID_TOKEN, $KEYLESS_*_ID_TOKEN, --token-var) in its environment; by default it gets the credentials only"}
+}
+
+// tokenOptions is what tokenFlags fill, with --keep-id-token.
 type tokenOptions struct {
-	Var, File string
-	Verify    bool
-	Issuer    string
-	Audience  string // expected audience; "" accepts any
+	Var, File   string
+	Verify      bool
+	Issuer      string
+	Audience    string // expected audience; "" accepts any
+	KeepIDToken bool
 }
 
 func readTokenOptions(c *cli.Context, env Env, audience string) tokenOptions {
-	o := tokenOptions{Var: c.String("token-var"), File: c.String("token-file"), Verify: c.Bool("verify"), Issuer: c.String("issuer"), Audience: audience}
+	o := tokenOptions{Var: c.String("token-var"), File: c.String("token-file"), Verify: c.Bool("verify"), Issuer: c.String("issuer"), Audience: audience,
+		KeepIDToken: c.Bool("keep-id-token")}
 	if o.Issuer == "" {
 		o.Issuer = env.Getenv("CI_SERVER_URL")
 	}
 	return o
+}
+
+// command is args, the command after --, as exec mode runs it: with the
+// job's environment less its ID token variables (the one the token was read
+// from, and exchange.IsIDTokenVar's), unless --keep-id-token (issue 13).
+func (o tokenOptions) command(env Env, args []string) exchange.Command {
+	return exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
+		KeepIDToken: o.KeepIDToken, IDTokenVars: []string{o.Var}}
 }
 
 // loadToken finds, decodes and checks the token: lifetime always, audience

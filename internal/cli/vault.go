@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,7 +22,7 @@ func vaultFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mount", Usage: "`PATH` of the JWT auth method under auth/ (default: jwt)", EnvVars: []string{"KEYLESS_VAULT_MOUNT"}},
 		&cli.StringFlag{Name: "namespace", Usage: "Vault Enterprise or OpenBao `NAMESPACE` of the auth method and secrets", EnvVars: []string{"KEYLESS_VAULT_NAMESPACE", "VAULT_NAMESPACE"}},
 		&cli.StringSliceFlag{Name: "secret", Usage: "put a secret's field in variable ENV, as `ENV=PATH#FIELD` (repeatable; PATH as for vault kv get, KV v1 or v2)", EnvVars: []string{"KEYLESS_VAULT_SECRETS"}},
-		&cli.StringSliceFlag{Name: "secret-file", Usage: "write a secret's field to a 0600 file, as `PATH#FIELD=FILE` (repeatable)", EnvVars: []string{"KEYLESS_VAULT_SECRET_FILES"}},
+		&cli.StringSliceFlag{Name: "secret-file", Usage: "write a secret's field to a 0600 file, as `PATH#FIELD=FILE` (repeatable), in a directory only you can write (missing ones are created 0700)", EnvVars: []string{"KEYLESS_VAULT_SECRET_FILES"}},
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --secret-file, allow files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_VAULT_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "export-token", Usage: "hand the job the Vault token too, as VAULT_TOKEN with VAULT_ADDR and VAULT_NAMESPACE", EnvVars: []string{"KEYLESS_VAULT_EXPORT_TOKEN"}},
 		&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the CA that signed Vault's certificate", EnvVars: []string{"KEYLESS_VAULT_CACERT", "VAULT_CACERT"}},
@@ -33,6 +33,7 @@ func vaultFlags() []cli.Flag {
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling Vault unless the token's aud includes `AUD` (default: any; components set it)", EnvVars: []string{"KEYLESS_VAULT_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_VAULT_FORMAT"}},
 		trustDocFlag("vault", "role-file", "the JWT role (vault read -format=json auth/jwt/role/NAME)"),
+		keepIDTokenFlag("VAULT"),
 		quietFlag(),
 		debugFlag(),
 	)
@@ -149,7 +150,7 @@ var vaultProvider = provider{
 	// keyless env keeps the token for `keyless vault revoke` (the
 	// component's after_script) in the state directory; keyless exec
 	// revokes it when the command exits.
-	run: func(c *cli.Context, env Env, m mode) (*exchange.Credentials, error) {
+	run: func(c *cli.Context, env Env, m mode, sw io.Writer) (*exchange.Credentials, error) {
 		o, err := readVaultOptions(c, env)
 		if err != nil {
 			return nil, err
@@ -161,13 +162,13 @@ var vaultProvider = provider{
 		}
 		if m == modeExec {
 			r.env.Close = r.close
-			vaultSummary(env, o, r, "revoked when the command exits")
+			vaultSummary(env.withStderr(sw), o, r, "revoked when the command exits")
 			return r.env, nil
 		}
 		if err := r.keep(c.Context, env, o); err != nil {
 			return nil, err
 		}
-		vaultSummary(env, o, r, "kept for keyless vault revoke")
+		vaultSummary(env.withStderr(sw), o, r, "kept for keyless vault revoke")
 		return r.env, nil
 	},
 }
@@ -246,6 +247,7 @@ func runVault(ctx context.Context, c *cli.Context, env Env, o vaultOptions) (*va
 	x := o.Exchange
 	x.HTTPClient = client
 	x.Log = log
+	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
 	x.Now = env.Now
 	log.Debug("exchanging ID token", "provider", "vault", "addr", x.Addr, "namespace", x.Namespace, "mount", x.Mount, "role", x.Role, "secrets", len(x.Secrets), "token_source", tok.Source)
 	creds, err := vault.Exchange(tctx, tok, x)
@@ -310,7 +312,7 @@ func (r *vaultResult) close(ctx context.Context) error {
 // deletes the files, whatever the command's outcome.
 func (r *vaultResult) exec(ctx context.Context, c *cli.Context, env Env, o vaultOptions, args []string) error {
 	vaultSummary(env, o, r, "revoked when the command exits")
-	err := exchange.Exec(ctx, exchange.Command{Args: args, Env: env.Environ(), Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr}, r.env)
+	err := exchange.Exec(ctx, o.Token.command(env, args), r.env)
 	r.env.Close = r.close
 	if cerr := r.env.CloseAll(ctx); cerr != nil {
 		fmt.Fprintf(env.Stderr, "keyless: warning: %v\n", cerr)
@@ -398,21 +400,17 @@ func revokeKeptVaultTokens(c *cli.Context, env Env) error {
 	errs := []error{loadErr}
 	for _, s := range states {
 		st := s.State
-		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, UserAgent: "keyless/" + Version, Now: env.Now}
+		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, Progress: env.Stderr, UserAgent: "keyless/" + Version, Now: env.Now}
 		err := vault.Revoke(ctx, st.Token, x)
 		gone := errors.Is(err, vault.ErrPermissionDenied)
 		if err != nil && !gone {
 			errs = append(errs, err)
 		}
-		// The files go whatever Vault said: they hold secrets.
-		removed := 0
-		for _, f := range append(st.Files, s.Path) {
-			if rerr := os.Remove(f); rerr == nil {
-				removed++
-			} else if !errors.Is(rerr, os.ErrNotExist) {
-				errs = append(errs, rerr)
-			}
-		}
+		// The files go whatever Vault said: they hold secrets. Only
+		// those keyless wrote, and directories it created (issue 13).
+		removed, rerr := exchange.RemoveFiles(st.Files, st.Dirs)
+		_, serr := exchange.RemoveFiles([]string{s.Path}, nil)
+		errs = append(errs, rerr, serr)
 		if c.Bool("quiet") {
 			continue
 		}
@@ -422,8 +420,8 @@ func revokeKeptVaultTokens(c *cli.Context, env Env) error {
 		} else if err != nil {
 			what = "could not revoke the token (see below); it expires at " + vaultUntil(st.Expiration)
 		}
-		files := fmt.Sprintf("%d secret files", removed-1)
-		if removed-1 == 1 {
+		files := fmt.Sprintf("%d secret files", removed)
+		if removed == 1 {
 			files = "1 secret file"
 		}
 		fmt.Fprintf(env.Stderr, "keyless: vault: %s (accessor %s) at %s; removed %s\n",

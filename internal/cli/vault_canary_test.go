@@ -158,16 +158,16 @@ func TestVaultCanary(t *testing.T) {
 					t.Fatal(err)
 				}
 				childEnv := string(b)
-				// The command inherits the job's environment, ID token
-				// variable included; keyless adds no other copy.
+				// The command inherits the job's environment less the ID
+				// token variable (issue 13); keyless adds no copy.
 				check("the command's environment", childEnv, append(m.child, "ID token", "ID token's signature")...)
 				for _, name := range m.child {
 					if !strings.Contains(childEnv, canaries[name]) {
 						t.Errorf("the command did not get the %s", name)
 					}
 				}
-				if n := strings.Count(childEnv, tok); n != 1 {
-					t.Errorf("the ID token appears %d times in the command's environment; only the job's own variable may hold it", n)
+				if n := strings.Count(childEnv, tok); n != 0 {
+					t.Errorf("the ID token appears %d times in the command's environment; it gets the credentials only", n)
 				}
 				os.Remove(childOut)
 			}

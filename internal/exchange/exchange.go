@@ -32,6 +32,9 @@ type Credentials struct {
 	// Files lists files written for the job (token files, profiles) that
 	// hold secrets; Cleanup removes them.
 	Files []string
+	// Dirs lists the directories keyless created for Files, parents
+	// first; Cleanup removes them once empty, and no other (issue 13).
+	Dirs []string
 	// Close, when set, ends the credentials at their issuer (it revokes a
 	// Vault token). keyless exec calls it once the command has exited; in
 	// env mode the component's after_script does that job instead.
@@ -73,6 +76,7 @@ func Merge(all ...*Credentials) *Credentials {
 			out.Expiration = c.Expiration
 		}
 		out.Files = append(out.Files, c.Files...)
+		out.Dirs = append(out.Dirs, c.Dirs...)
 		if c.Close != nil {
 			closers = append(closers, c.Close)
 		}

@@ -151,10 +151,10 @@ func TestStateDirRefusesTheProjectDir(t *testing.T) {
 func TestWriteSecretFileIsAtomicAndPrivate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d")
 	path := filepath.Join(dir, "f")
-	if err := exchange.WriteSecretFile(path, []byte("one")); err != nil {
+	if _, err := exchange.WriteSecretFile(path, []byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	if err := exchange.WriteSecretFile(path, []byte("two")); err != nil {
+	if _, err := exchange.WriteSecretFile(path, []byte("two")); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -169,7 +169,7 @@ func TestWriteSecretFileIsAtomicAndPrivate(t *testing.T) {
 	// A file whose directory cannot be created leaves nothing.
 	blocker := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(blocker, nil, 0o600)
-	if err := exchange.WriteSecretFile(filepath.Join(blocker, "x"), []byte("s")); err == nil {
+	if _, err := exchange.WriteSecretFile(filepath.Join(blocker, "x"), []byte("s")); err == nil {
 		t.Error("wrote under a file")
 	}
 }

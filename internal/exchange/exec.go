@@ -9,6 +9,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
 // Command is the job's command for exec mode.
@@ -19,6 +22,49 @@ type Command struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// KeepIDToken leaves the job's ID token in the command's environment.
+	// By default Exec removes IDTokenVars and every variable IsIDTokenVar
+	// names: the command needs the credentials, not the token they came
+	// from, which every party that trusts this job's identity accepts
+	// (issue 13).
+	KeepIDToken bool
+	// IDTokenVars names other variables the token was read from (a
+	// --token-var of another name).
+	IDTokenVars []string
+}
+
+// IsIDTokenVar reports whether name is a variable keyless's components put
+// a job's ID token in: KEYLESS_ID_TOKEN, or KEYLESS_<PROVIDER>_ID_TOKEN
+// with a one-word provider (KEYLESS_KEEP_ID_TOKEN is the switch that keeps
+// them, not a token).
+func IsIDTokenVar(name string) bool {
+	if name == idtoken.DefaultVar {
+		return true
+	}
+	p, ok := strings.CutPrefix(name, "KEYLESS_")
+	if p, ok = strings.CutSuffix(p, "_ID_TOKEN"); !ok || p == "" || p == "KEEP" {
+		return false
+	}
+	return strings.Trim(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
+}
+
+// environ is the inherited environment the command starts from.
+func (cmd Command) environ() []string {
+	if cmd.KeepIDToken {
+		return cmd.Env
+	}
+	out := make([]string, 0, len(cmd.Env))
+	for _, kv := range cmd.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		drop := IsIDTokenVar(name)
+		for _, v := range cmd.IDTokenVars {
+			drop = drop || v != "" && name == v
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ExitError carries the exit code of the job's command, or 126/127 when it
@@ -49,7 +95,8 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // its own, keyless forwards each signal to that group exactly once, and on
 // Linux the child is killed if keyless is killed; with a terminal the child
 // stays in the foreground group and only signals a terminal does not send
-// are forwarded. ctx does not stop the command: signals do.
+// are forwarded. ctx does not stop the command: signals do. The job's ID
+// token stays out of the command's environment unless cmd.KeepIDToken.
 func Exec(ctx context.Context, cmd Command, c *Credentials) error {
 	if len(cmd.Args) == 0 {
 		return &ExitError{Code: 2, Err: errors.New("exec: no command given after --")}
@@ -63,7 +110,7 @@ func Exec(ctx context.Context, cmd Command, c *Credentials) error {
 		return &ExitError{Code: code, Err: fmt.Errorf("exec %q: %w", cmd.Args[0], err)}
 	}
 	child := exec.Command(path, cmd.Args[1:]...)
-	child.Env = c.Environ(cmd.Env)
+	child.Env = c.Environ(cmd.environ())
 	child.Dir = cmd.Dir
 	child.Stdin, child.Stdout, child.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	own := !isTerminal(cmd.Stdin)

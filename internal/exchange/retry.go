@@ -2,6 +2,8 @@ package exchange
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 )
@@ -20,6 +22,15 @@ type Retry struct {
 	// OnRetry is told of each failed attempt before the wait (for a debug
 	// log line that names the error's class, never its text).
 	OnRetry func(attempt int, err error, wait time.Duration)
+	// Progress, when set, receives one line per retry, so that a long loop
+	// is not silent: "keyless: aws: STS: connection refused; retrying in
+	// 1.2s (attempt 2, 41s left)".
+	Progress io.Writer
+	// Name starts those lines: the provider and the service, "aws: STS".
+	Name string
+	// Describe names a failure in those lines without its text (a status
+	// and error code); ClassifyNet's reason when nil or when it returns "".
+	Describe func(error) string
 }
 
 // Do calls f until it succeeds, fails with a permanent error, or ctx ends,
@@ -58,6 +69,7 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 		if r.OnRetry != nil {
 			r.OnRetry(n, err, wait)
 		}
+		r.progress(ctx, n, err, wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -74,4 +86,52 @@ func Jittered(n int) time.Duration {
 	ceil := 250 * time.Millisecond << min(n-1, 5)
 	ceil = min(ceil, 5*time.Second)
 	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+}
+
+// progress writes the line of one retry to Progress.
+func (r Retry) progress(ctx context.Context, n int, err error, wait time.Duration) {
+	if r.Progress == nil {
+		return
+	}
+	what := ""
+	if r.Describe != nil {
+		what = r.Describe(err)
+	}
+	if what == "" {
+		what = ClassifyNet(err).Reason
+	}
+	if what == "" {
+		what = "failed"
+	}
+	left := ""
+	if dl, ok := ctx.Deadline(); ok {
+		l := time.Until(dl)
+		if l >= time.Second {
+			l = l.Round(time.Second)
+		}
+		left = ", " + roundDuration(l).String() + " left"
+	}
+	fmt.Fprintf(r.Progress, "keyless: %s: %s; retrying in %s (attempt %d%s)\n", r.Name, what, roundDuration(wait), n+1, left)
+}
+
+// roundDuration keeps a duration readable: tenths of a second from a
+// second up, whole milliseconds below.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// RetryOutcome ends an explanation's sentence about a transient failure
+// that lasted: how many attempts were made, never claiming a retry that
+// was not ("STS throttled the request " + RetryOutcome(n)).
+func RetryOutcome(attempts int) string {
+	if attempts > 1 {
+		return fmt.Sprintf("%d times before the deadline (--timeout)", attempts)
+	}
+	return "and the deadline (--timeout) left no time to retry"
 }

@@ -3,6 +3,8 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +53,49 @@ func TestRetry(t *testing.T) {
 		ctx, func(context.Context) error { return errBusy })
 	if !errors.Is(err, errBusy) || time.Since(start) > 5*time.Second {
 		t.Errorf("err = %v after %s", err, time.Since(start))
+	}
+}
+
+// Each retry is told to Progress with its wait, the next attempt's number
+// and the time left, so that a long loop is not silent.
+func TestRetryProgress(t *testing.T) {
+	var b strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	calls := 0
+	_, err := exchange.Retry{
+		Backoff:   func(n int) time.Duration { return time.Duration(n) * time.Millisecond },
+		Transient: func(err error) bool { return errors.Is(err, errBusy) },
+		Progress:  &b,
+		Name:      "aws: STS",
+		Describe:  func(error) string { return "HTTP 503" },
+	}.Do(ctx, func(context.Context) error {
+		if calls++; calls < 3 {
+			return errBusy
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.MustCompile(`^keyless: aws: STS: HTTP 503; retrying in 1ms \(attempt 2, (59s|1m0s) left\)\n` +
+		`keyless: aws: STS: HTTP 503; retrying in 2ms \(attempt 3, (59s|1m0s) left\)\n$`)
+	if !want.MatchString(b.String()) {
+		t.Errorf("progress:\n%s", b.String())
+	}
+	// A permanent failure is not retried, and nothing is written.
+	b.Reset()
+	exchange.Retry{Transient: func(error) bool { return false }, Progress: &b}.Do(ctx, func(context.Context) error { return errNo })
+	if b.Len() != 0 {
+		t.Errorf("progress for a failure not retried: %q", b.String())
+	}
+}
+
+func TestRetryOutcome(t *testing.T) {
+	if got := exchange.RetryOutcome(1); strings.Contains(got, "retries") || !strings.Contains(got, "no time to retry") {
+		t.Errorf("one attempt: %q", got)
+	}
+	if got := exchange.RetryOutcome(4); !strings.Contains(got, "4 times") {
+		t.Errorf("four attempts: %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -43,6 +44,9 @@ type Options struct {
 	// Log receives one debug line per failed attempt (the error's code,
 	// never its text); nil logs nothing.
 	Log *slog.Logger
+	// Progress receives one line per retry with its wait (the job's
+	// stderr); nil writes nothing.
+	Progress io.Writer
 }
 
 // Credentials are temporary AWS credentials.
@@ -98,8 +102,10 @@ func (o Options) Validate() error {
 
 func (o Options) client(region string, creds awssdk.CredentialsProvider) *sts.Client {
 	opts := sts.Options{
-		Region:      region,
-		HTTPClient:  o.HTTPClient,
+		Region: region,
+		// The SDK's own client follows a 307 or 308 to any host, re-sending
+		// the token; ours follows none.
+		HTTPClient:  exchange.NoRedirects(o.HTTPClient, "--sts-endpoint"),
 		Retryer:     awssdk.NopRetryer{}, // retries are ours: one deadline, only transient errors
 		Credentials: creds,
 		AppID:       o.AppID,
@@ -201,6 +207,9 @@ func retry(ctx context.Context, o Options, f func(context.Context) error) (int, 
 	return exchange.Retry{
 		Backoff:   o.Backoff,
 		Transient: transient,
+		Progress:  o.Progress,
+		Name:      "aws: STS",
+		Describe:  errorClass,
 		OnRetry: func(n int, err error, wait time.Duration) {
 			if o.Log != nil {
 				o.Log.Debug("STS attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)

@@ -387,8 +387,9 @@ func TestRefreshableWritesA0600TokenFile(t *testing.T) {
 	if err := c.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("cleanup left %s", dir)
+	// The state directory itself is keyless cleanup's to remove.
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("cleanup left %s", path)
 	}
 }
 
@@ -399,7 +400,7 @@ func TestWriteProfileKeepsOtherProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(files.Credentials, []byte("[other]\naws_access_key_id = KEEP\n\n[ci]\naws_access_key_id = OLD\n"), 0o644)
-	if err := creds().WriteProfile(files, "ci"); err != nil {
+	if _, err := creds().WriteProfile(files, "ci"); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(files.Credentials)
@@ -416,8 +417,10 @@ func TestWriteProfileKeepsOtherProfiles(t *testing.T) {
 			t.Errorf("%s mode %v", f, fi.Mode().Perm())
 		}
 	}
-	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
-		t.Errorf("dir mode %v", di.Mode().Perm())
+	// keyless did not create ~/.aws: its mode is not keyless's to change
+	// (issue 13).
+	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o755 {
+		t.Errorf("dir mode %v, want the 0755 it had", di.Mode().Perm())
 	}
 	// A symlinked credentials file is refused and left alone.
 	target := filepath.Join(t.TempDir(), "elsewhere")
@@ -425,7 +428,7 @@ func TestWriteProfileKeepsOtherProfiles(t *testing.T) {
 	os.Remove(files.Credentials)
 	os.Symlink(target, files.Credentials)
 	var se *exchange.SymlinkError
-	if err := creds().WriteProfile(files, "ci"); !errors.As(err, &se) {
+	if _, err := creds().WriteProfile(files, "ci"); !errors.As(err, &se) {
 		t.Errorf("symlink: err = %v", err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != "x" {

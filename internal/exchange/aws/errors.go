@@ -3,7 +3,6 @@ package aws
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -29,6 +29,8 @@ var (
 	ErrInvalidInput = errors.New("request rejected as invalid")
 	ErrUnavailable  = errors.New("STS unavailable")
 	ErrTLS          = errors.New("STS certificate not trusted")
+	ErrConnection   = errors.New("could not connect to STS")
+	ErrRedirect     = errors.New("STS endpoint redirected")
 )
 
 // Error is a failed exchange, explained. Its message never contains the
@@ -46,13 +48,21 @@ type Error struct {
 	Claims    idtoken.Claims
 	fields    []idtoken.Field
 	ctxErr    error
+	net       exchange.NetFailure     // a transport failure's class
+	redirect  *exchange.RedirectError // a redirect refused
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unwrap exposes a context error so callers see deadline and cancellation;
-// the SDK's own error is not kept, as it may quote the request.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes a context error so callers see deadline and cancellation,
+// and a refused redirect; the SDK's own error is not kept, as it may quote
+// the request.
+func (e *Error) Unwrap() error {
+	if e.redirect != nil {
+		return e.redirect
+	}
+	return e.ctxErr
+}
 
 var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
 
@@ -80,6 +90,9 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	}
 	var api smithy.APIError
 	var re *smithyhttp.ResponseError
+	// An answer is judged first, then the transport's failures: a failed
+	// send also comes wrapped in a ResponseError, with status 0.
+	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &api):
 		e.Code = api.ErrorCode()
@@ -92,24 +105,29 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case isTLS(err):
+	case e.net.Kind == exchange.NetRedirect:
+		errors.As(err, &e.redirect)
+		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
+	case e.net.Kind == exchange.NetCertificate:
 		e.Kind = ErrTLS
 		var ce *tls.CertificateVerificationError
 		if errors.As(err, &ce) {
 			e.Message = ce.Err.Error()
 		}
-	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
-		e.Code = fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
-		e.Kind = ErrUnavailable
-	default:
-		// A transport error: name its class, not its text, which can quote
-		// the URL and nothing else useful.
+	case e.net.Kind != exchange.NetNone:
+		// Its text names the host and the failure.
+		e.Kind = ErrConnection
 		var rse *smithyhttp.RequestSendError
 		if errors.As(err, &rse) {
 			e.Message = scrubMessage(rse.Err.Error(), tok.Raw.Reveal())
 		} else {
 			e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
 		}
+	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
+		e.Code = fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
+		e.Kind = ErrUnavailable
+	default:
+		e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
 	}
 	return e
 }
@@ -156,13 +174,18 @@ func errorClass(err error) string {
 	switch {
 	case errors.As(err, &api):
 		return api.ErrorCode()
+	case exchange.ClassifyNet(err).Kind != exchange.NetNone:
+		return exchange.ClassifyNet(err).Reason
 	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
 		return fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
 	}
-	return "transport error"
+	return "error"
 }
 
-// transient reports whether a retry can succeed.
+// transient reports whether a retry can succeed. STS's answers are judged
+// by their code and status; a failure without an answer by the shared
+// classifier (a refused connection is retried, an untrusted certificate is
+// not), before the status 0 of the ResponseError the SDK wraps it in.
 func transient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -177,23 +200,15 @@ func transient(err error) bool {
 			return true
 		}
 	}
+	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
+		return n.Kind == exchange.NetTransient
+	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		s := re.HTTPStatusCode()
 		return s >= 500 || s == 429
 	}
-	var rse *smithyhttp.RequestSendError
-	return errors.As(err, &rse) && !isTLS(err)
-}
-
-// isTLS reports a certificate the client does not trust: retrying cannot
-// help, --ca-file can.
-func isTLS(err error) bool {
-	var ce *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+	return false
 }
 
 func (e *Error) Error() string {
@@ -262,8 +277,8 @@ func (e *Error) explain() string {
 			"for that URL.\n",
 			strings.TrimSuffix(c.Issuer, "/"))
 	case ErrThrottled:
-		return "STS throttled the request and the retries ran out before the deadline. Raise --timeout, or\n" +
-			"spread concurrent jobs that assume the same role.\n"
+		return fmt.Sprintf("STS throttled the request %s. Raise --timeout, or\n"+
+			"spread concurrent jobs that assume the same role.\n", exchange.RetryOutcome(e.Attempts))
 	case ErrTimeout:
 		where := "STS"
 		if e.Endpoint != "" {
@@ -275,6 +290,14 @@ func (e *Error) explain() string {
 		return "STS rejected the request's parameters; the message above names the one at fault\n" +
 			"(--role-arn, --duration above the role's maximum session duration, --policy-file, --policy-arn,\n" +
 			"--session-name).\n"
+	case ErrConnection:
+		where := "STS"
+		if e.Endpoint != "" {
+			where = e.Endpoint
+		}
+		return e.net.Advice(where, "--sts-endpoint and --region", e.Attempts)
+	case ErrRedirect:
+		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
 			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_AWS_CA_FILE); keyless never\n" +
@@ -283,8 +306,12 @@ func (e *Error) explain() string {
 		return "STS rejected the ID token. Check that the OIDC provider's URL equals the token's iss, that its\n" +
 			"audiences include the token's aud, and that the token is the one GitLab put in the job.\n"
 	}
+	where := "STS"
 	if e.Endpoint != "" {
-		return fmt.Sprintf("STS at %s failed. Check that the endpoint is right and reachable.\n", e.Endpoint)
+		where = "STS at " + e.Endpoint
 	}
-	return "STS failed and the retries ran out before the deadline; try again, or raise --timeout.\n"
+	if e.Attempts > 1 {
+		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", where, exchange.RetryOutcome(e.Attempts))
+	}
+	return fmt.Sprintf("%s failed. Check that the endpoint is right and reachable, and try again.\n", where)
 }

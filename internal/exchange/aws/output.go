@@ -2,11 +2,7 @@ package aws
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -64,13 +60,18 @@ func (c *Credentials) Static() *exchange.Credentials {
 	return &exchange.Credentials{Provider: "aws", Vars: vars, Unset: unsetExcept(vars), Expiration: c.Expiration}
 }
 
-// Refreshable writes the ID token to a 0600 file in dir and returns the
+// TokenFileName is the ID token file in the job's state directory, for
+// --refreshable.
+const TokenFileName = "aws-web-identity-token"
+
+// Refreshable writes the ID token to a 0600 file in the state directory
+// dir and returns the
 // variables with which the SDKs and the CLI run AssumeRoleWithWebIdentity
 // themselves whenever their credentials near expiry.
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-assume-role-credentials.html
 func Refreshable(dir string, token secret.Token, o Options, region string) (*exchange.Credentials, error) {
-	path := filepath.Join(dir, "aws-web-identity-token")
-	if err := exchange.WriteSecretFile(path, []byte(token.Reveal())); err != nil {
+	path, err := exchange.WriteStateFile(dir, TokenFileName, []byte(token.Reveal()))
+	if err != nil {
 		return nil, err
 	}
 	vars := []exchange.Var{
@@ -123,91 +124,4 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// ProfileFiles are the shared config and credentials files a profile is
-// written to.
-type ProfileFiles struct {
-	Config      string
-	Credentials string
-}
-
-// DefaultProfileFiles honours AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE,
-// else uses ~/.aws.
-func DefaultProfileFiles(getenv func(string) string) (ProfileFiles, error) {
-	f := ProfileFiles{Config: getenv("AWS_CONFIG_FILE"), Credentials: getenv("AWS_SHARED_CREDENTIALS_FILE")}
-	if f.Config == "" || f.Credentials == "" {
-		home := getenv("HOME")
-		if home == "" {
-			h, err := os.UserHomeDir()
-			if err != nil {
-				return f, fmt.Errorf("no home directory for ~/.aws: set AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE")
-			}
-			home = h
-		}
-		if f.Config == "" {
-			f.Config = filepath.Join(home, ".aws", "config")
-		}
-		if f.Credentials == "" {
-			f.Credentials = filepath.Join(home, ".aws", "credentials")
-		}
-	}
-	return f, nil
-}
-
-// WriteProfile writes the credentials as profile name into the shared
-// credentials file and the region into the config file, keeping every other
-// profile, each file 0600 in a 0700 directory, written atomically and never
-// through a symlink.
-func (c *Credentials) WriteProfile(files ProfileFiles, name string) error {
-	if name == "" || strings.ContainsAny(name, "[]\n\r") {
-		return fmt.Errorf("profile name %q is not valid: use letters, digits, '-', '_' or '.'", name)
-	}
-	creds := []kv{
-		{"aws_access_key_id", c.AccessKeyID.Reveal()},
-		{"aws_secret_access_key", c.SecretAccessKey.Reveal()},
-		{"aws_session_token", c.SessionToken.Reveal()},
-	}
-	if err := upsertSection(files.Credentials, name, creds); err != nil {
-		return err
-	}
-	section := "profile " + name
-	if name == "default" {
-		section = "default"
-	}
-	var cfg []kv
-	if c.Region != "" {
-		cfg = append(cfg, kv{"region", c.Region})
-	}
-	return upsertSection(files.Config, section, cfg)
-}
-
-type kv struct{ k, v string }
-
-// upsertSection replaces (or appends) [section] in an INI file.
-func upsertSection(path, section string, values []kv) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("read %q: %w", path, err)
-	}
-	var b strings.Builder
-	skip := false
-	for _, line := range strings.SplitAfter(string(old), "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
-			skip = strings.TrimSpace(t[1:len(t)-1]) == section
-		}
-		if !skip && line != "" {
-			b.WriteString(line)
-		}
-	}
-	out := strings.TrimRight(b.String(), "\n")
-	if out != "" {
-		out += "\n\n"
-	}
-	out += "[" + section + "]\n"
-	for _, p := range values {
-		out += p.k + " = " + p.v + "\n"
-	}
-	return exchange.WriteSecretFile(path, []byte(out))
 }

@@ -96,6 +96,9 @@ type Options struct {
 	// Log receives one debug line per failed attempt (status and AADSTS
 	// code, never the text); nil logs nothing.
 	Log *slog.Logger
+	// Progress receives one line per retry with its wait (the job's
+	// stderr); nil writes nothing.
+	Progress io.Writer
 	// Now is the clock for the token's expiry; time.Now when nil.
 	Now func() time.Time
 	// RequestID returns the client-request-id of each attempt, which Entra
@@ -196,9 +199,8 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
-	}
+	// A redirect would re-send the assertion to wherever it points.
+	o.HTTPClient = exchange.NoRedirects(o.HTTPClient, "--authority-host")
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -347,6 +349,9 @@ func retry(ctx context.Context, o Options, f func(context.Context) error) (int, 
 	return exchange.Retry{
 		Backoff:   o.Backoff,
 		Transient: transient,
+		Progress:  o.Progress,
+		Name:      "azure: Entra",
+		Describe:  errorClass,
 		RetryAfter: func(err error) time.Duration {
 			var re *responseError
 			if errors.As(err, &re) {

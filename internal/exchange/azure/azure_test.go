@@ -481,8 +481,9 @@ func TestRefreshableWritesA0600TokenFile(t *testing.T) {
 	if err := c.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("cleanup left %s", dir)
+	// The state directory itself is keyless cleanup's to remove.
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("cleanup left %s", path)
 	}
 	// A sovereign cloud names its environment for azurerm.
 	o.AuthorityHost = "https://login.microsoftonline.us"
@@ -517,15 +518,37 @@ func TestWriteJSON(t *testing.T) {
 	}
 }
 
-// The printed az login reads the token from the file when it runs: a stub
-// az on PATH receives the token as --federated-token, and the printed text
-// does not contain it.
+// stubAz is an az that expands its arguments as the Azure CLI does before
+// it parses them: an argument "@FILE" (or "--name=@FILE") is the file's
+// content without its trailing newline, or stays as written when the file
+// cannot be read (_expand_file_prefixed_files in azure-cli-core's
+// azure/cli/core/commands/__init__.py). It logs its own arguments, what
+// /proc/PID/cmdline shows, to $AZ_ARGV and the expanded ones to $AZ_LOG.
+const stubAz = `#!/bin/sh
+printf '%s\n' "$*" >> "$AZ_ARGV"
+for a do
+  shift
+  case $a in
+  @?*) f=${a#@}; if [ -r "$f" ]; then a=$(cat "$f"); fi ;;
+  esac
+  set -- "$@" "$a"
+done
+printf '%s\n' "$*" >> "$AZ_LOG"
+`
+
+// The printed az login hands az the token through its file, never on a
+// command line: neither the printed text nor az's own arguments hold the
+// token or a $(cat) of the file, and az, reading @FILE as the Azure CLI
+// does, gets the token as --federated-token. Issue 13, item 4.
 func TestAzLoginReadsTheTokenFromTheFile(t *testing.T) {
 	dir := t.TempDir()
 	file, err := azure.WriteTokenFile(filepath.Join(dir, "state dir"), secret.New("the.id.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	os.WriteFile(filepath.Join(bin, "az"), []byte(stubAz), 0o755)
 	for _, tc := range []struct {
 		host, want string
 	}{
@@ -537,22 +560,30 @@ func TestAzLoginReadsTheTokenFromTheFile(t *testing.T) {
 		if err := azure.WriteAzLogin(&b, o, file); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(b.String(), "the.id.token") {
-			t.Fatalf("the command carries the token: %s", b.String())
+		for _, bad := range []string{"the.id.token", "$(cat", "`cat", "$(<"} {
+			if strings.Contains(b.String(), bad) {
+				t.Fatalf("the command line carries the token (%q): %s", bad, b.String())
+			}
 		}
-		bin := filepath.Join(dir, "bin")
-		os.MkdirAll(bin, 0o755)
-		os.WriteFile(filepath.Join(bin, "az"), []byte("#!/bin/sh\necho \"$@\" >> \"$AZ_LOG\"\n"), 0o755)
-		log := filepath.Join(dir, "az.log")
+		argv, log := filepath.Join(dir, "az.argv"), filepath.Join(dir, "az.log")
+		os.Remove(argv)
 		os.Remove(log)
 		var out strings.Builder
-		cmd := exchange.Command{Args: []string{"sh", "-c", b.String()}, Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "AZ_LOG=" + log}, Stdout: &out, Stderr: &out}
+		cmd := exchange.Command{Args: []string{"sh", "-c", b.String()}, Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "AZ_ARGV=" + argv, "AZ_LOG=" + log}, Stdout: &out, Stderr: &out}
 		if err := exchange.Exec(context.Background(), cmd, &exchange.Credentials{}); err != nil {
 			t.Fatalf("%v: %s", err, out.String())
+		}
+		args, _ := os.ReadFile(argv)
+		if strings.Contains(string(args), "the.id.token") || !strings.Contains(string(args), "--federated-token @"+file+"\n") {
+			t.Errorf("az's command line: %s", args)
 		}
 		got, _ := os.ReadFile(log)
 		if diff := cmp.Diff(tc.want, string(got)); diff != "" {
 			t.Errorf("az got (-want +got):\n%s", diff)
 		}
+	}
+	// The Azure CLI would read a path with "=" from after the "=".
+	if err := azure.WriteAzLogin(&strings.Builder{}, azure.Options{ClientID: azuretest.ClientID, TenantID: azuretest.TenantID}, "/tmp/a=b/token"); err == nil || !strings.Contains(err.Error(), "KEYLESS_STATE_DIR") {
+		t.Errorf("path with =: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package azure
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -31,6 +31,8 @@ var (
 	ErrEndpoint     = errors.New("not an Entra token endpoint")
 	ErrTimeout      = errors.New("Entra did not answer in time")
 	ErrTLS          = errors.New("Entra certificate not trusted")
+	ErrConnection   = errors.New("could not connect to Entra")
+	ErrRedirect     = errors.New("authority host redirected")
 )
 
 // AADSTS codes keyless explains. Microsoft warns that codes and texts
@@ -68,13 +70,21 @@ type Error struct {
 	Claims        idtoken.Claims
 	fields        []idtoken.Field
 	ctxErr        error
+	net           exchange.NetFailure     // a transport failure's class
+	redirect      *exchange.RedirectError // a redirect refused
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unwrap exposes a context error so callers see deadline and cancellation;
-// the transport's own error is not kept, as it quotes the URL.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes a context error so callers see deadline and cancellation,
+// and a refused redirect; the transport's own error is not kept, as it
+// quotes the URL.
+func (e *Error) Unwrap() error {
+	if e.redirect != nil {
+		return e.redirect
+	}
+	return e.ctxErr
+}
 
 var (
 	jwtLike  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
@@ -120,6 +130,7 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	raw := tok.Raw.Reveal()
 	var re *responseError
 	var br *badResponse
+	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &re):
 		e.Status, e.RetryAfter = re.Status, re.RetryAfter
@@ -141,7 +152,10 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case isTLS(err):
+	case e.net.Kind == exchange.NetRedirect:
+		errors.As(err, &e.redirect)
+		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
+	case e.net.Kind == exchange.NetCertificate:
 		e.Kind = ErrTLS
 		var ce *tls.CertificateVerificationError
 		if errors.As(err, &ce) {
@@ -149,6 +163,9 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		}
 	default:
 		// A transport error: keep its cause, not the URL it quotes.
+		if e.net.Kind != exchange.NetNone {
+			e.Kind = ErrConnection
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -217,7 +234,10 @@ func errorClass(err error) string {
 		}
 		return fmt.Sprintf("HTTP %d", re.Status)
 	}
-	return "transport error"
+	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
+		return n.Reason
+	}
+	return "error"
 }
 
 // transient reports whether a retry can succeed: 5xx, 429 and
@@ -239,21 +259,9 @@ func transient(err error) bool {
 		}
 		return re.Status >= 500 || re.Status == 429
 	}
-	var br *badResponse
-	if errors.As(err, &br) {
-		return false
-	}
-	return !isTLS(err)
-}
-
-// isTLS reports a certificate the client does not trust: retrying cannot
-// help, --ca-file can.
-func isTLS(err error) bool {
-	var ce *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+	// Without an answer, the shared classifier decides: a refused
+	// connection is retried, an untrusted certificate is not.
+	return exchange.ClassifyNet(err).Kind == exchange.NetTransient
 }
 
 func (e *Error) Error() string {
@@ -416,11 +424,15 @@ func (e *Error) explain() string {
 			return fmt.Sprintf("Entra throttled the request and asked to wait %s, longer than the deadline left. Raise\n"+
 				"--timeout, or spread jobs that exchange at the same moment.\n", e.RetryAfter.Round(time.Second))
 		}
-		return "Entra throttled the request and the retries ran out before the deadline. Raise --timeout, or\n" +
-			"spread jobs that exchange at the same moment.\n"
+		return fmt.Sprintf("Entra throttled the request %s. Raise --timeout, or\n"+
+			"spread jobs that exchange at the same moment.\n", exchange.RetryOutcome(e.Attempts))
 	case ErrTimeout:
 		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
 			"runner (HTTPS_PROXY, NO_PROXY, a firewall allowing the authority host), or raise --timeout.\n", e.AuthorityHost)
+	case ErrConnection:
+		return e.net.Advice(e.AuthorityHost, "--authority-host and the runner's DNS", e.Attempts)
+	case ErrRedirect:
+		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the authority host (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
 			"Pass the CA bundle that signed it with --ca-file (KEYLESS_AZURE_CA_FILE); keyless never turns\n" +
@@ -431,16 +443,15 @@ func (e *Error) explain() string {
 			e.AuthorityHost, DefaultAuthorityHost)
 	case ErrUnavailable:
 		if e.Status != 0 {
-			return "Entra answered with a server error or \"temporarily unavailable\" until the deadline; that is on\n" +
-				"Microsoft's side. Try again, or raise --timeout.\n"
+			return fmt.Sprintf("Entra answered with a server error or \"temporarily unavailable\" %s;\n"+
+				"that is on Microsoft's side. Try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
 		}
 	case ErrRejected:
 		return "Entra rejected the request; the message above says why, and Microsoft's page for the code below\n" +
 			"says what to change.\n"
 	}
-	if e.Status == 0 && e.Message != "" {
-		return fmt.Sprintf("keyless could not reach %s and the retries ran out before the deadline. Check the\n"+
-			"runner's DNS and network path (HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.AuthorityHost)
+	if e.Attempts > 1 {
+		return fmt.Sprintf("Entra failed %s; try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
 	}
-	return "Entra failed and the retries ran out before the deadline; try again, or raise --timeout.\n"
+	return fmt.Sprintf("The request to %s failed; the message above says how. Check --authority-host, and try again.\n", e.AuthorityHost)
 }

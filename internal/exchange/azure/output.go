@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -55,14 +55,10 @@ func (c *Credentials) Static() *exchange.Credentials {
 	return &exchange.Credentials{Provider: "azure", Vars: vars, Unset: unsetExcept(vars), Expiration: c.ExpiresOn}
 }
 
-// WriteTokenFile writes the ID token to a 0600 file in dir (created 0700)
-// and returns its path.
+// WriteTokenFile writes the ID token to a 0600 file in the state directory
+// dir (exchange.WriteStateFile) and returns its path.
 func WriteTokenFile(dir string, token secret.Token) (string, error) {
-	path := filepath.Join(dir, TokenFileName)
-	if err := exchange.WriteSecretFile(path, []byte(token.Reveal())); err != nil {
-		return "", err
-	}
-	return path, nil
+	return exchange.WriteStateFile(dir, TokenFileName, []byte(token.Reveal()))
 }
 
 // Refreshable writes the ID token to a 0600 file in dir and returns the
@@ -117,16 +113,28 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 }
 
 // WriteAzLogin prints the shell commands that sign the Azure CLI in with the
-// ID token in tokenFile. The token itself is never printed: the command
-// reads the file when it runs. A sovereign cloud gets `az cloud set` first.
+// ID token in tokenFile. A sovereign cloud gets `az cloud set` first.
 // https://learn.microsoft.com/cli/azure/reference-index#az-login
+//
+// Neither the token nor a $(cat) of its file is on a command line, where
+// every local user reads it (/proc/PID/cmdline) and set -x prints it:
+// --federated-token takes the token only as a value, but the Azure CLI
+// reads any argument written @FILE from that file before it parses the
+// command line (its "@<file> convention", doc/use_cli_effectively.md;
+// _expand_file_prefixed_files in azure-cli-core's commands/__init__.py), so
+// az's arguments hold the path alone. Issue 13, item 4.
 func WriteAzLogin(w io.Writer, o Options, tokenFile string) error {
+	if strings.Contains(tokenFile, "=") {
+		// The Azure CLI reads the file after the first "=" of an argument
+		// (--name=@FILE), and would send "@path" to Entra as the token.
+		return fmt.Errorf("az login: the ID token file's path %q has \"=\", and the Azure CLI reads --federated-token @FILE only from a path without one; set KEYLESS_STATE_DIR to a directory whose path has none", tokenFile)
+	}
 	if c, ok := cloudOf(o.Authority()); ok && c.CLIName != "AzureCloud" {
 		if _, err := fmt.Fprintf(w, "az cloud set --name %s\n", c.CLIName); err != nil {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "az login --service-principal -u %s --tenant %s --federated-token \"$(cat %s)\"\n",
-		exchange.ShellQuote(o.ClientID), exchange.ShellQuote(o.TenantID), exchange.ShellQuote(tokenFile))
+	_, err := fmt.Fprintf(w, "az login --service-principal -u %s --tenant %s --federated-token %s\n",
+		exchange.ShellQuote(o.ClientID), exchange.ShellQuote(o.TenantID), exchange.ShellQuote("@"+tokenFile))
 	return err
 }

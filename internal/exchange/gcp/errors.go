@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -32,6 +32,8 @@ var (
 	ErrInvalidInput       = errors.New("request rejected as invalid")
 	ErrUnavailable        = errors.New("service unavailable")
 	ErrTLS                = errors.New("certificate not trusted")
+	ErrConnection         = errors.New("could not connect")
+	ErrRedirect           = errors.New("endpoint redirected")
 )
 
 type step int
@@ -60,13 +62,21 @@ type Error struct {
 	Claims         idtoken.Claims
 	fields         []idtoken.Field
 	ctxErr         error
+	net            exchange.NetFailure     // a transport failure's class
+	redirect       *exchange.RedirectError // a redirect refused
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unwrap exposes a context error so callers see deadline and cancellation;
-// the transport's own error is not kept, as it may quote the request.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes a context error so callers see deadline and cancellation,
+// and a refused redirect; the transport's own error is not kept, as it may
+// quote the request.
+func (e *Error) Unwrap() error {
+	if e.redirect != nil {
+		return e.redirect
+	}
+	return e.ctxErr
+}
 
 var (
 	jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
@@ -130,12 +140,16 @@ func newError(s step, err error, o Options, p Provider, tok *idtoken.Token, atte
 		e.Endpoint = o.IAMEndpoint
 	}
 	var ce *callError
+	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case isTLS(err):
+	case e.net.Kind == exchange.NetRedirect:
+		errors.As(err, &e.redirect)
+		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
+	case e.net.Kind == exchange.NetCertificate:
 		e.Kind = ErrTLS
 		var cv *tls.CertificateVerificationError
 		if errors.As(err, &cv) {
@@ -153,6 +167,7 @@ func newError(s step, err error, o Options, p Provider, tok *idtoken.Token, atte
 		e.Kind = classify(s, ce.status, code, msg)
 	case errors.As(err, &ce) && ce.err != nil:
 		// A transport error: its text names the host and the failure.
+		e.Kind = ErrConnection
 		e.Message = scrubMessage(ce.err.Error(), tok.Raw.Reveal())
 	default:
 		e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
@@ -193,16 +208,6 @@ func classify(s step, status int, code, msg string) error {
 		return ErrInvalidToken
 	}
 	return ErrInvalidInput
-}
-
-// isTLS reports a certificate the client does not trust: retrying cannot
-// help, --ca-file can.
-func isTLS(err error) bool {
-	var ce *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
 }
 
 func (e *Error) Error() string {
@@ -318,8 +323,8 @@ func (e *Error) explain() string {
 			"  gcloud iam workload-identity-pools providers describe %s --project=PROJECT_NUMBER\n",
 			p.Masked(), e.gcloudProvider())
 	case ErrThrottled:
-		return "Google throttled the request (quota sts.googleapis.com/requests or iamcredentials) and the\n" +
-			"retries ran out before the deadline. Raise --timeout, or spread concurrent jobs.\n"
+		return fmt.Sprintf("Google throttled the request (quota sts.googleapis.com/requests or iamcredentials)\n"+
+			"%s. Raise --timeout, or spread concurrent jobs.\n", exchange.RetryOutcome(e.Attempts))
 	case ErrTimeout:
 		where := "Google"
 		if e.Endpoint != "" {
@@ -337,15 +342,30 @@ func (e *Error) explain() string {
 				"(--service-account, --delegates, --scopes, --lifetime).\n"
 		}
 		return "STS rejected the request; the message above names the parameter at fault (--provider, --scopes).\n"
+	case ErrConnection:
+		where, check := "Google's STS (sts."+DefaultUniverse+")", "--sts-endpoint and --universe"
+		if e.Impersonation {
+			where, check = "IAM Credentials (iamcredentials."+DefaultUniverse+")", "--iamcredentials-endpoint and --universe"
+		}
+		if e.Endpoint != "" {
+			where = e.Endpoint
+		}
+		return e.net.Advice(where, check, e.Attempts)
+	case ErrRedirect:
+		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the endpoint (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
 			"Pass the CA bundle that signed it with --ca-file (KEYLESS_GCP_CA_FILE); keyless never turns\n" +
 			"certificate checks off.\n"
 	}
+	where := "Google"
 	if e.Endpoint != "" {
-		return fmt.Sprintf("%s failed. Check that the endpoint is right and reachable.\n", e.Endpoint)
+		where = e.Endpoint
 	}
-	return "Google failed and the retries ran out before the deadline; try again, or raise --timeout.\n"
+	if e.Attempts > 1 {
+		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", where, exchange.RetryOutcome(e.Attempts))
+	}
+	return fmt.Sprintf("%s failed. Check that the endpoint is right and reachable, and try again.\n", where)
 }
 
 // subjectFix explains how to map google.subject to fewer bytes.

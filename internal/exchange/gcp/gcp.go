@@ -80,6 +80,9 @@ type Options struct {
 	// Log receives one debug line per failed attempt (its status and code,
 	// never its text); nil logs nothing.
 	Log *slog.Logger
+	// Progress receives one line per retry with its wait (the job's
+	// stderr); nil writes nothing.
+	Progress io.Writer
 	// Now is the clock for expirations; time.Now when nil.
 	Now func() time.Time
 }
@@ -214,7 +217,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		ExpiresIn       int64  `json:"expires_in"`
 	}
 	attempts, err := retry(ctx, o, "STS", func(ctx context.Context) error {
-		b, err := o.post(ctx, o.TokenURL(), "application/x-www-form-urlencoded", body, "")
+		b, err := o.post(ctx, "--sts-endpoint", o.TokenURL(), "application/x-www-form-urlencoded", body, "")
 		if err != nil {
 			return err
 		}
@@ -256,7 +259,7 @@ func impersonate(ctx context.Context, o Options, p Provider, tok *idtoken.Token,
 		ExpireTime  string `json:"expireTime"`
 	}
 	attempts, err := retry(ctx, o, "IAM Credentials", func(ctx context.Context) error {
-		b, err := o.post(ctx, o.ImpersonationURL(), "application/json", body, federated.AccessToken.Reveal())
+		b, err := o.post(ctx, "--iamcredentials-endpoint", o.ImpersonationURL(), "application/json", body, federated.AccessToken.Reveal())
 		if err != nil {
 			return err
 		}
@@ -310,8 +313,9 @@ func (e *callError) Unwrap() error { return e.err }
 // maxBody bounds what is read of a response.
 const maxBody = 64 << 10
 
-// post sends one request. bearer, when set, is the Authorization.
-func (o Options) post(ctx context.Context, endpoint, contentType string, body []byte, bearer string) ([]byte, error) {
+// post sends one request to endpoint, set by option. bearer, when set, is
+// the Authorization.
+func (o Options) post(ctx context.Context, option, endpoint, contentType string, body []byte, bearer string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, &callError{err: err}
@@ -324,11 +328,7 @@ func (o Options) post(ctx context.Context, endpoint, contentType string, body []
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	client := o.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := exchange.NoRedirects(o.HTTPClient, option).Do(req)
 	if err != nil {
 		return nil, &callError{err: err}
 	}
@@ -348,6 +348,9 @@ func retry(ctx context.Context, o Options, service string, f func(context.Contex
 	return exchange.Retry{
 		Backoff:   o.Backoff,
 		Transient: transient,
+		Progress:  o.Progress,
+		Name:      "gcp: " + service,
+		Describe:  errorClass,
 		OnRetry: func(n int, err error, wait time.Duration) {
 			if o.Log != nil {
 				o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
@@ -356,18 +359,20 @@ func retry(ctx context.Context, o Options, service string, f func(context.Contex
 	}.Do(ctx, f)
 }
 
-// transient reports whether a retry can succeed: 5xx, 429 and connection
-// failures; never a 4xx, a certificate problem or the end of the context.
+// transient reports whether a retry can succeed: 5xx and 429 answers, and
+// the failures without an answer that the shared classifier finds
+// transient (a refused connection, not an untrusted certificate); never a
+// 4xx or the end of the context.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || isTLS(err) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
+	}
+	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
+		return n.Kind == exchange.NetTransient
 	}
 	var ce *callError
-	if !errors.As(err, &ce) || ce.malformed {
+	if !errors.As(err, &ce) || ce.malformed || ce.status == 0 {
 		return false
-	}
-	if ce.status == 0 {
-		return ce.err != nil
 	}
 	return ce.status >= 500 || ce.status == http.StatusTooManyRequests
 }
@@ -380,7 +385,10 @@ func errorClass(err error) string {
 		code, _ := parseBody(ce.body)
 		return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", ce.status, code))
 	}
-	return "transport error"
+	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
+		return n.Reason
+	}
+	return "error"
 }
 
 func firstNonEmpty(s ...string) string {

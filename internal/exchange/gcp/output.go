@@ -135,13 +135,15 @@ func Config(o Options, tokenFile string) (CredentialConfig, error) {
 }
 
 // Refreshable writes the ID token and an external_account credential
-// configuration that reads it, each 0600 in dir, and returns the variables
+// configuration that reads it, each 0600 in the state directory dir, and returns the variables
 // with which gcloud and every Google client library exchange the token
 // themselves whenever their access token nears expiry.
 func Refreshable(dir string, token secret.Token, o Options, project string) (*exchange.Credentials, error) {
-	tokenPath := filepath.Join(dir, TokenFileName)
-	cfgPath := filepath.Join(dir, CredentialsFileName)
-	cfg, err := Config(o, tokenPath)
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Config(o, filepath.Join(dir, TokenFileName))
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +151,13 @@ func Refreshable(dir string, token secret.Token, o Options, project string) (*ex
 	if err != nil {
 		return nil, err
 	}
-	if err := exchange.WriteSecretFile(tokenPath, []byte(token.Reveal())); err != nil {
+	tokenPath, err := exchange.WriteStateFile(dir, TokenFileName, []byte(token.Reveal()))
+	if err != nil {
 		return nil, err
 	}
 	files := []string{tokenPath}
-	if err := exchange.WriteSecretFile(cfgPath, append(b, '\n')); err != nil {
+	cfgPath, err := exchange.WriteStateFile(dir, CredentialsFileName, append(b, '\n'))
+	if err != nil {
 		(&exchange.Credentials{Files: files}).Cleanup()
 		return nil, err
 	}

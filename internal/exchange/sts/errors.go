@@ -3,7 +3,6 @@ package sts
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -64,18 +64,26 @@ type Error struct {
 	Attempts    int
 	TokenURL    string // DisplayURL of the endpoint
 
-	req    Options
-	claims idtoken.Claims
-	fields []idtoken.Field
-	why    string // what is wrong with a 2xx answer
-	ctxErr error
+	req      Options
+	claims   idtoken.Claims
+	fields   []idtoken.Field
+	why      string // what is wrong with a 2xx answer
+	ctxErr   error
+	net      exchange.NetFailure     // a transport failure's class
+	redirect *exchange.RedirectError // a redirect refused
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unwrap exposes a context error so callers see deadline and cancellation;
-// the transport's own error is not kept, as it may quote the request.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes a context error so callers see deadline and cancellation,
+// and a refused redirect; the transport's own error is not kept, as it may
+// quote the request.
+func (e *Error) Unwrap() error {
+	if e.redirect != nil {
+		return e.redirect
+	}
+	return e.ctxErr
+}
 
 var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
 
@@ -135,12 +143,17 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	switch {
 	case f.transport != nil:
 		err := f.transport
+		e.net = exchange.ClassifyNet(err)
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
 			e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 		case errors.Is(err, context.Canceled):
 			e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-		case isTLS(err):
+		case e.net.Kind == exchange.NetRedirect:
+			errors.As(err, &e.redirect)
+			e.Kind, e.Location = ErrBadEndpoint, e.redirect.Target
+			e.Message = e.redirect.Error()
+		case e.net.Kind == exchange.NetCertificate:
 			e.Kind = ErrTLS
 			var ce *tls.CertificateVerificationError
 			if errors.As(err, &ce) {
@@ -193,16 +206,6 @@ func classify(status int, code string) error {
 	// A token endpoint answers errors as RFC 6749 §5.2 JSON; a 404, 405 or
 	// an HTML page comes from something else.
 	return ErrBadEndpoint
-}
-
-// isTLS reports a certificate the client does not trust: retrying cannot
-// help, --ca-file can.
-func isTLS(err error) bool {
-	var ce *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
 }
 
 func (e *Error) Error() string {
@@ -330,8 +333,8 @@ func (e *Error) explain() string {
 	case ErrRejected:
 		return "The token server refused the exchange; its description above says why.\n"
 	case ErrThrottled:
-		s := "The token server throttled the request and the retries ran out before the deadline. Raise --timeout,\n" +
-			"or spread concurrent jobs that exchange tokens.\n"
+		s := fmt.Sprintf("The token server throttled the request %s. Raise --timeout,\n"+
+			"or spread concurrent jobs that exchange tokens.\n", exchange.RetryOutcome(e.Attempts))
 		if e.RetryAfter > 0 {
 			s = fmt.Sprintf("The token server throttled the request and asked to retry after %s, beyond the deadline.\n"+
 				"Raise --timeout, or spread concurrent jobs that exchange tokens.\n", e.RetryAfter)
@@ -345,6 +348,9 @@ func (e *Error) explain() string {
 			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_STS_CA_FILE); keyless never\n" +
 			"turns certificate checks off.\n"
 	case ErrBadEndpoint:
+		if e.redirect != nil {
+			return e.redirect.Advice()
+		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
 				"carry the ID token elsewhere: pass the final token endpoint URL as --token-url.\n", firstNonEmpty(e.Location, "another URL"))
@@ -356,7 +362,13 @@ func (e *Error) explain() string {
 		return fmt.Sprintf("The token server answered with success, but %s (RFC 8693 §2.2.1).\n"+
 			"Check that --token-url is the token-exchange endpoint and what the server is configured to issue.\n", e.why)
 	}
-	return fmt.Sprintf("%s failed and the retries ran out before the deadline; try again, or raise --timeout.\n", e.TokenURL)
+	if e.Status == 0 && e.net.Kind != exchange.NetNone {
+		return e.net.Advice(e.TokenURL, "--token-url", e.Attempts)
+	}
+	if e.Attempts > 1 {
+		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", e.TokenURL, exchange.RetryOutcome(e.Attempts))
+	}
+	return fmt.Sprintf("%s failed; the message above says how. Check --token-url, and try again.\n", e.TokenURL)
 }
 
 func orNone(s []string) string {

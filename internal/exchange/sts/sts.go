@@ -78,6 +78,9 @@ type Options struct {
 	// Log receives one debug line per failed attempt (the status and error
 	// code, never the text); nil logs nothing.
 	Log *slog.Logger
+	// Progress receives one line per retry with its wait (the job's
+	// stderr); nil writes nothing.
+	Progress io.Writer
 	// Now is the clock for the expiration; time.Now when nil.
 	Now func() time.Time
 }
@@ -250,19 +253,14 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		o.Auth = AuthNone
 	}
 	body := o.form(tok).Encode()
-	base := o.HTTPClient
-	if base == nil {
-		base = http.DefaultClient
-	}
 	// A redirect would carry the ID token to wherever the Location points;
 	// report it instead of following it.
-	client := *base
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client := exchange.NoRedirects(o.HTTPClient, "--token-url")
 
 	var creds *Credentials
 	attempts, f := retry(ctx, o, func(ctx context.Context) *failure {
 		var f *failure
-		creds, f = attempt(ctx, &client, o, body)
+		creds, f = attempt(ctx, client, o, body)
 		return f
 	})
 	if f != nil {
@@ -325,7 +323,11 @@ func attempt(ctx context.Context, client *http.Client, o Options, body string) (
 		}
 		return c, nil
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		f.location = DisplayURL(resp.Header.Get("Location"))
+		// A redirect with a Location stops in exchange.NoRedirects; this is
+		// one without.
+		if loc := resp.Header.Get("Location"); loc != "" {
+			f.location = DisplayURL(loc)
+		}
 		return nil, f
 	}
 	var e struct {
@@ -414,6 +416,9 @@ func retry(ctx context.Context, o Options, f func(context.Context) *failure) (in
 	n, err := exchange.Retry{
 		Backoff:   o.Backoff,
 		Transient: func(err error) bool { return err.(*failure).transient() },
+		Progress:  o.Progress,
+		Name:      "sts: " + DisplayURL(o.TokenURL),
+		Describe:  func(err error) string { return err.(*failure).class() },
 		RetryAfter: func(err error) time.Duration {
 			if fl := err.(*failure); fl.hasRetry {
 				return fl.retryAfter
@@ -443,10 +448,11 @@ func (f *failure) Error() string { return f.class() }
 
 // transient reports whether a retry can succeed: a 5xx other than 501, a
 // 429, a server that says it is temporarily unavailable, or a connection
-// failure other than an untrusted certificate.
+// failure the shared classifier finds transient (not an untrusted
+// certificate, not a refused redirect).
 func (f *failure) transient() bool {
 	if f.transport != nil {
-		return !errors.Is(f.transport, context.Canceled) && !errors.Is(f.transport, context.DeadlineExceeded) && !isTLS(f.transport)
+		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
 	}
 	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests ||
 		f.code == "temporarily_unavailable"
@@ -456,7 +462,7 @@ func (f *failure) transient() bool {
 func (f *failure) class() string {
 	switch {
 	case f.transport != nil:
-		return "transport error"
+		return firstNonEmpty(exchange.ClassifyNet(f.transport).Reason, "error")
 	case f.code != "":
 		return fmt.Sprintf("HTTP %d %s", f.status, sanitize(f.code, 64))
 	}

@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts/ststest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -224,7 +224,7 @@ func TestRFCErrorsFailAtOnceAndExplain(t *testing.T) {
 		{"401 bare", ststest.Fault{Status: 401, Body: "Unauthorized"}, sts.ErrInvalidClient, []string{"HTTP 401", "requires the client to authenticate"}},
 		{"other code", ststest.Fault{Status: 400, Error: "consent_required", Description: "nope"}, sts.ErrRejected, []string{"consent_required: nope"}},
 		{"not found", ststest.NotFound, sts.ErrBadEndpoint, []string{"HTTP 404", "does not answer like an OAuth token endpoint", "token_endpoint"}},
-		{"redirect", ststest.Fault{Status: 307, Location: "https://elsewhere.example/token?q=1"}, sts.ErrBadEndpoint, []string{"redirected the request to https://elsewhere.example/token.", "does not follow redirects"}},
+		{"redirect", ststest.Fault{Status: 307, Location: "https://elsewhere.example/token?q=1"}, sts.ErrBadEndpoint, []string{"answered HTTP 307, a redirect to https://elsewhere.example\n", "follows no redirect", "pass its URL with --token-url"}},
 		{"501", ststest.Fault{Status: 501, Body: "not implemented"}, sts.ErrBadEndpoint, []string{"HTTP 501"}},
 		{"200 without a token", ststest.Fault{Status: 200, Body: `{"token_type":"Bearer"}`, ContentType: "application/json"}, sts.ErrBadResponse, []string{"it has no access_token (RFC 8693 §2.2.1)"}},
 		{"200 html", ststest.Fault{Status: 200, Body: "<html>login</html>", ContentType: "text/html"}, sts.ErrBadResponse, []string{"its body is not a JSON object"}},
@@ -285,19 +285,6 @@ func TestServerPolicyRejections(t *testing.T) {
 	}
 }
 
-// flaky fails the first n round trips with a connection error.
-type flaky struct {
-	n     int32
-	calls atomic.Int32
-}
-
-func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
-	if f.calls.Add(1) <= f.n {
-		return nil, errors.New("connection reset by peer")
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestTransientFaultsAreRetried(t *testing.T) {
 	for _, faults := range [][]ststest.Fault{
 		{ststest.Unavailable, ststest.Throttled, {Status: 502}},
@@ -314,12 +301,19 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 			t.Errorf("faults %v: %d attempts, %d requests", faults, c.Attempts, len(s.Requests()))
 		}
 	}
+	// Connections reset by the kernel, behind a proxy in front of the fake.
 	s := ststest.New(t)
+	p := exchangetest.NewProxy(t, s.URL, exchangetest.Reset, exchangetest.Reset)
 	o := opts(s)
-	o.HTTPClient = &http.Client{Transport: &flaky{n: 2}}
+	o.TokenURL = p.URL + ststest.TokenPath
+	var progress strings.Builder
+	o.Progress = &progress
 	c, err := sts.Exchange(bounded(t), token(t), o)
 	if err != nil || c.Attempts != 3 {
 		t.Fatalf("connection errors: %v, %+v", err, c)
+	}
+	if n := strings.Count(progress.String(), "keyless: sts: "+p.URL+ststest.TokenPath+": connection reset; retrying in 1ms (attempt "); n != 2 {
+		t.Errorf("%d retry lines, want 2:\n%s", n, progress.String())
 	}
 }
 

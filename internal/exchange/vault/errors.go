@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
@@ -36,6 +36,7 @@ var (
 	ErrTimeout          = errors.New("vault did not answer in time")
 	ErrTLS              = errors.New("vault certificate not trusted")
 	ErrInvalidRequest   = errors.New("request rejected as invalid")
+	ErrRedirect         = errors.New("vault redirected elsewhere")
 )
 
 // Operations an Error names.
@@ -75,14 +76,22 @@ type Error struct {
 	missingField bool
 	fieldNames   []string
 	ctxErr       error
-	hasToken     bool // claims are known (login)
+	hasToken     bool                    // claims are known (login)
+	net          exchange.NetFailure     // a transport failure's class
+	redirect     *exchange.RedirectError // a redirect refused
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unwrap exposes a context error so callers see deadline and cancellation;
-// the client's own error is not kept, as it may quote the request.
-func (e *Error) Unwrap() error { return e.ctxErr }
+// Unwrap exposes a context error so callers see deadline and cancellation,
+// and a refused redirect; the client's own error is not kept, as it may
+// quote the request.
+func (e *Error) Unwrap() error {
+	if e.redirect != nil {
+		return e.redirect
+	}
+	return e.ctxErr
+}
 
 var (
 	jwtLike   = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
@@ -122,6 +131,7 @@ func newError(err error, op string, c *call) *Error {
 		e.Claims, e.fields, e.hasToken = c.tok.Claims, c.tok.SafeFields(c.o.now()), true
 	}
 	var re *api.ResponseError
+	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &re):
 		e.Status = re.StatusCode
@@ -141,6 +151,9 @@ func newError(err error, op string, c *call) *Error {
 		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
+	case e.net.Kind == exchange.NetRedirect:
+		errors.As(err, &e.redirect)
+		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
 	case isTLS(err):
 		e.Kind = ErrTLS
 		var ce *tls.CertificateVerificationError
@@ -213,7 +226,10 @@ func statusClass(err error) string {
 	case isTLS(err):
 		return "TLS error"
 	}
-	return "transport error"
+	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
+		return n.Reason
+	}
+	return "error"
 }
 
 // transient reports whether a retry can succeed: a performance standby
@@ -229,12 +245,10 @@ func transient(err error) bool {
 		s := re.StatusCode
 		return s == 412 || s == 429 || s >= 500
 	}
-	if isTLS(err) {
-		return false
-	}
-	var ue *url.Error
-	var ne net.Error
-	return errors.As(err, &ue) || errors.As(err, &ne)
+	// Without an answer, the shared classifier decides: a refused
+	// connection is retried; an untrusted certificate, a TLS handshake
+	// Vault refused or a redirect elsewhere is not.
+	return exchange.ClassifyNet(err).Kind == exchange.NetTransient
 }
 
 // isTLS reports a certificate the client does not trust, or a TLS
@@ -467,14 +481,16 @@ func (e *Error) explain() string {
 	case ErrSealed:
 		return "Vault is sealed, and stayed so until the deadline (--timeout). An operator must unseal it.\n"
 	case ErrThrottled:
-		return "Vault's rate limit quota refused the request, and the retries ran out before the deadline. Raise\n" +
-			"--timeout, spread concurrent jobs, or raise the quota (vault read sys/quotas/rate-limit/NAME).\n"
+		return fmt.Sprintf("Vault's rate limit quota refused the request %s. Raise\n"+
+			"--timeout, spread concurrent jobs, or raise the quota (vault read sys/quotas/rate-limit/NAME).\n", exchange.RetryOutcome(e.Attempts))
 	case ErrUnavailable:
-		return "Vault failed (a 5xx, or a performance standby that was behind), and the retries ran out before the\n" +
-			"deadline; try again, or raise --timeout.\n"
+		return fmt.Sprintf("Vault failed (a 5xx, or a performance standby that was behind) %s;\n"+
+			"try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
 	case ErrUnreachable:
-		return fmt.Sprintf("keyless could not connect to %s. Check --addr (VAULT_ADDR), and the network path from the\n"+
-			"runner (HTTPS_PROXY, NO_PROXY).\n", e.Addr)
+		return e.net.Advice(e.Addr, "--addr (VAULT_ADDR)", e.Attempts)
+	case ErrRedirect:
+		return e.redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give --addr the address of the\n" +
+			"active node, or of a load balancer that sends requests to it.\n"
 	case ErrTimeout:
 		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the runner\n"+
 			"(HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.Addr)

@@ -1,14 +1,10 @@
 package vault
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -50,21 +46,26 @@ func (c *Credentials) Env(exportToken bool) *exchange.Credentials {
 		unset = append(unset, competing...)
 		sort.Strings(unset)
 	}
-	return &exchange.Credentials{Provider: "vault", Vars: vars, Unset: unset, Expiration: c.Expiration, Files: append([]string(nil), c.Files...)}
+	return &exchange.Credentials{Provider: "vault", Vars: vars, Unset: unset, Expiration: c.Expiration,
+		Files: append([]string(nil), c.Files...), Dirs: append([]string(nil), c.Dirs...)}
 }
 
-// WriteFiles writes each --secret-file value to its file, mode 0600 in a
-// 0700 directory, atomically and never through a symlink, and lists the
-// files in c.Files. The caller checks where the files may go.
+// WriteFiles writes each --secret-file value to its file, mode 0600,
+// atomically, never through a symlink and never in a directory another
+// user can write to (exchange.WriteSecretFile), and lists the files in
+// c.Files and the directories it created for them in c.Dirs. The caller
+// checks where the files may go.
 func (c *Credentials) WriteFiles() error {
 	for _, v := range c.Values {
 		if v.Ref.File == "" {
 			continue
 		}
-		if err := exchange.WriteSecretFile(v.Ref.File, []byte(v.Value.Reveal())); err != nil {
+		created, err := exchange.WriteSecretFile(v.Ref.File, []byte(v.Value.Reveal()))
+		if err != nil {
 			return err
 		}
 		c.Files = append(c.Files, v.Ref.File)
+		c.Dirs = append(c.Dirs, created...)
 	}
 	return nil
 }
@@ -93,8 +94,9 @@ func (c *Credentials) WriteJSON(w io.Writer, exportToken bool) error {
 
 // State is what `keyless vault revoke` needs when env mode did not hand
 // the token to the job: where the token is valid, the token, and the files
-// to delete. It lives in a 0600 file in the job's state directory, which
-// `keyless cleanup` removes.
+// to delete with the directories keyless created for them. It lives in a
+// 0600 file in the job's state directory, which `keyless cleanup` removes;
+// only such a file of this user's is believed (exchange.ReadStateFiles).
 type State struct {
 	Addr       string
 	Namespace  string
@@ -103,12 +105,13 @@ type State struct {
 	Accessor   string
 	Expiration time.Time
 	Files      []string
+	Dirs       []string
 }
 
 // State returns the state of c.
 func (c *Credentials) State() State {
 	return State{Addr: c.Addr, Namespace: c.Namespace, TLS: c.TLS, Token: c.Token, Accessor: c.Accessor,
-		Expiration: c.Expiration, Files: append([]string(nil), c.Files...)}
+		Expiration: c.Expiration, Files: append([]string(nil), c.Files...), Dirs: append([]string(nil), c.Dirs...)}
 }
 
 // stateFile is State on disk; the token leaves the process here, into a
@@ -121,6 +124,7 @@ type stateFile struct {
 	Accessor   string    `json:"accessor,omitempty"`
 	Expiration time.Time `json:"expiration,omitzero"`
 	Files      []string  `json:"files,omitempty"`
+	Dirs       []string  `json:"dirs,omitempty"`
 }
 
 // StatePattern matches the state files in a state directory.
@@ -130,17 +134,11 @@ const StatePattern = "vault-token-*.json"
 // logins in one job are all revoked) and returns its path.
 func SaveState(dir string, s State) (string, error) {
 	b, err := json.Marshal(stateFile{Addr: s.Addr, Namespace: s.Namespace, TLS: s.TLS, Token: s.Token.Reveal(),
-		Accessor: s.Accessor, Expiration: s.Expiration, Files: s.Files})
+		Accessor: s.Accessor, Expiration: s.Expiration, Files: s.Files, Dirs: s.Dirs})
 	if err != nil {
 		return "", err
 	}
-	var id [6]byte
-	rand.Read(id[:])
-	p := filepath.Join(dir, "vault-token-"+hex.EncodeToString(id[:])+".json")
-	if err := exchange.WriteSecretFile(p, b); err != nil {
-		return "", err
-	}
-	return p, nil
+	return exchange.NewStateFile(dir, StatePattern, b)
 }
 
 // SavedState is a state file found in a state directory.
@@ -150,40 +148,22 @@ type SavedState struct {
 }
 
 // LoadStates reads every state file in dir, oldest first; a missing dir has
-// none.
+// none. Only files that are this user's and private count: the address a
+// token is sent to, and the files deleted, come from nowhere else
+// (exchange.ReadStateFiles).
 func LoadStates(dir string) ([]SavedState, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, StatePattern))
-	if err != nil {
-		return nil, err
-	}
-	type found struct {
-		SavedState
-		mod time.Time
-	}
-	var all []found
-	var errs []error
-	for _, p := range paths {
-		fi, err := os.Lstat(p)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	files, err := exchange.ReadStateFiles(dir, StatePattern)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].ModTime.Before(files[j].ModTime) })
+	errs := []error{err}
+	var out []SavedState
+	for _, sf := range files {
 		var f stateFile
-		if err := json.Unmarshal(b, &f); err != nil || f.Token == "" {
-			errs = append(errs, fmt.Errorf("state file %q is not keyless's; remove it", p))
+		if err := json.Unmarshal(sf.Data, &f); err != nil || f.Token == "" {
+			errs = append(errs, fmt.Errorf("state file %q is not keyless's; remove it", sf.Path))
 			continue
 		}
-		all = append(all, found{SavedState{Path: p, State: State{Addr: f.Addr, Namespace: f.Namespace, TLS: f.TLS,
-			Token: secret.New(f.Token), Accessor: f.Accessor, Expiration: f.Expiration, Files: f.Files}}, fi.ModTime()})
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].mod.Before(all[j].mod) })
-	out := make([]SavedState, len(all))
-	for i, f := range all {
-		out[i] = f.SavedState
+		out = append(out, SavedState{Path: sf.Path, State: State{Addr: f.Addr, Namespace: f.Namespace, TLS: f.TLS,
+			Token: secret.New(f.Token), Accessor: f.Accessor, Expiration: f.Expiration, Files: f.Files, Dirs: f.Dirs}})
 	}
 	return out, errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -60,7 +61,10 @@ type Options struct {
 	// Log receives one debug line per step and per failed attempt (status
 	// and names, never values); nil logs nothing.
 	Log *slog.Logger
-	Now func() time.Time
+	// Progress receives one line per retry with its wait (the job's
+	// stderr); nil writes nothing.
+	Progress io.Writer
+	Now      func() time.Time
 }
 
 func (o Options) mount() string {
@@ -144,8 +148,10 @@ type Credentials struct {
 	Renewable  bool
 	Expiration time.Time // zero for a token that does not expire
 	Values     []Value
-	// Files lists the --secret-file files written (WriteFiles).
+	// Files lists the --secret-file files written (WriteFiles), Dirs the
+	// directories created for them.
 	Files    []string
+	Dirs     []string
 	Attempts int
 }
 
@@ -181,13 +187,12 @@ func newClient(o Options) (*client, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	hc := &http.Client{
-		Transport: rt,
-		// The client follows Vault's redirects (a standby to the active
-		// node) itself, refusing a downgrade to http.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	cfg := &api.Config{Address: o.Addr, HttpClient: hc, MaxRetries: 0, Timeout: 0}
+	// vault/api follows one 301, 302 or 307 to any host (it refuses only a
+	// downgrade to http), re-sending the login's body with the ID token; it
+	// is told not to, and net/http follows the redirects within --addr's
+	// scheme and host, the one policy of exchange.SameOriginRedirects.
+	hc := exchange.SameOriginRedirects(&http.Client{Transport: rt}, "--addr")
+	cfg := &api.Config{Address: o.Addr, HttpClient: hc, MaxRetries: 0, Timeout: 0, DisableRedirects: true}
 	if t, ok := rt.(*http.Transport); ok {
 		t = t.Clone()
 		if t.TLSClientConfig == nil {
@@ -538,6 +543,9 @@ func (c *client) retry(ctx context.Context, cl *call, f func(context.Context) er
 	n, err := exchange.Retry{
 		Backoff:   c.o.Backoff,
 		Transient: transient,
+		Progress:  c.o.Progress,
+		Name:      "vault: " + cl.path,
+		Describe:  statusClass,
 		OnRetry: func(n int, err error, wait time.Duration) {
 			c.o.log().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
 		},

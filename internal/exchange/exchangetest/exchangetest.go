@@ -1,0 +1,205 @@
+// Package exchangetest has the network doubles every provider's tests
+// share: a server that redirects, a server no request may reach, and a TCP
+// proxy that refuses, resets or drops connections before it forwards them
+// to a provider's fake. The failures are the kernel's and net/http's own,
+// not errors made up to look like them.
+package exchangetest
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// LeakyQuery is put in every Location the redirector sends: a message that
+// shows it quotes the Location's query, which can hold a signature.
+const LeakyQuery = "X-Signature=do-not-print-me"
+
+// Redirector starts a server that answers every request with status and a
+// Location of to, the request's path and LeakyQuery, as a Vault standby
+// (307 to the active node's api_addr) or a misconfigured proxy would
+// (RFC 9110 §15.4); with tls it serves https and returns a client that
+// trusts it. The client is nil without tls.
+func Redirector(t testing.TB, status int, to string, tls bool) (string, *http.Client) {
+	t.Helper()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", strings.TrimSuffix(to, "/")+r.URL.Path+"?"+LeakyQuery)
+		w.WriteHeader(status)
+	})
+	if !tls {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL, nil
+	}
+	srv := httptest.NewTLSServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, srv.Client()
+}
+
+// Trap is a server that no request may reach, the target of a redirect
+// that must not be followed. A request that arrives fails the test, and
+// says whether it carried the secret.
+type Trap struct {
+	URL string
+
+	mu   sync.Mutex
+	hits int
+}
+
+// NewTrap starts a trap for the length of the test; secret is the value
+// (the ID token) it looks for in what arrives.
+func NewTrap(t testing.TB, secret string) *Trap {
+	t.Helper()
+	tr := &Trap{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		tr.mu.Lock()
+		tr.hits++
+		tr.mu.Unlock()
+		carried := secret != "" && (strings.Contains(string(b), secret) || strings.Contains(r.Header.Get("Authorization"), secret) ||
+			strings.Contains(r.URL.RawQuery, secret))
+		t.Errorf("a redirect was followed: %s %s reached another server (token carried: %t)", r.Method, r.URL.Path, carried)
+		http.Error(w, "trap", http.StatusTeapot)
+	}))
+	t.Cleanup(srv.Close)
+	tr.URL = srv.URL
+	return tr
+}
+
+// Hits is the number of requests that reached the trap.
+func (tr *Trap) Hits() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.hits
+}
+
+// ConnFault is what a Proxy does with one connection.
+type ConnFault int
+
+const (
+	// Forward passes the connection on to the target.
+	Forward ConnFault = iota
+	// Drop reads the request and closes the connection without an answer:
+	// the client reads EOF.
+	Drop
+	// Reset accepts the connection and resets it (SO_LINGER 0): the
+	// client sees "connection reset by peer".
+	Reset
+)
+
+// Proxy is a TCP proxy on loopback in front of a fake. Each new
+// connection takes the next fault; once they are spent, it forwards. Down
+// and Up stop and resume listening on the same address, so that a client
+// meanwhile gets "connection refused".
+type Proxy struct {
+	// URL is http://ADDR of the proxy.
+	URL string
+
+	t      testing.TB
+	addr   string
+	target string
+	mu     sync.Mutex
+	faults []ConnFault
+	ln     net.Listener
+	conns  int
+}
+
+// NewProxy starts a proxy to the host of target (a URL) for the length of
+// the test.
+func NewProxy(t testing.TB, target string, faults ...ConnFault) *Proxy {
+	t.Helper()
+	host := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
+	host, _, _ = strings.Cut(host, "/")
+	p := &Proxy{t: t, target: host, faults: faults}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.URL = "http://" + p.addr
+	p.serve(ln)
+	t.Cleanup(p.Down)
+	return p
+}
+
+// Down closes the listener: connections are refused until Up.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+}
+
+// Up listens again on the same address.
+func (p *Proxy) Up() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Errorf("proxy: listen again on %s: %v", p.addr, err)
+		return
+	}
+	p.serve(ln)
+}
+
+// Connections is the number of connections accepted so far.
+func (p *Proxy) Connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+func (p *Proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns++
+			f := Forward
+			if len(p.faults) > 0 {
+				f, p.faults = p.faults[0], p.faults[1:]
+			}
+			p.mu.Unlock()
+			go p.handle(c.(*net.TCPConn), f)
+		}
+	}()
+}
+
+func (p *Proxy) handle(c *net.TCPConn, f ConnFault) {
+	switch f {
+	case Reset:
+		c.SetLinger(0)
+		c.Close()
+	case Drop:
+		// Read the whole request first: closing with unread data would
+		// reset the connection instead.
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.Copy(io.Discard, req.Body)
+		}
+		c.Close()
+	default:
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			return
+		}
+		go func() {
+			io.Copy(up, c)
+			up.(*net.TCPConn).CloseWrite()
+		}()
+		io.Copy(c, up)
+		c.Close()
+		up.Close()
+	}
+}

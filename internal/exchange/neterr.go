@@ -1,0 +1,166 @@
+package exchange
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+)
+
+// NetKind sorts an error from an HTTP call by what a retry can do about it.
+type NetKind int
+
+const (
+	// NetNone is no transport failure: nil, the end of the context, or an
+	// error that is not the transport's (an answer, which the provider
+	// judges).
+	NetNone NetKind = iota
+	// NetTransient is a connection failure that can heal: refused or reset
+	// connections, temporary DNS failures, timeouts, a TLS handshake
+	// timeout, a connection closed before or during the answer.
+	NetTransient
+	// NetCertificate is a certificate the client does not trust: retrying
+	// cannot help, a CA bundle (--ca-file) can.
+	NetCertificate
+	// NetRedirect is a redirect the redirect policy refused (RedirectError).
+	NetRedirect
+	// NetPermanent is any other transport failure, which retrying cannot
+	// mend: a host name that does not resolve, a TLS handshake the server
+	// refused, a URL the transport cannot use.
+	NetPermanent
+)
+
+// NetFailure is ClassifyNet's answer.
+type NetFailure struct {
+	Kind NetKind
+	// Reason names the failure in a few words for log lines and
+	// explanations, e.g. "connection refused"; it never quotes the URL.
+	Reason string
+}
+
+// ClassifyNet is the one classifier of transport errors, which every
+// provider's retry decision and explanations use (issue 13): it looks
+// through the wrapping of net/http (url.Error), smithy (RequestSendError)
+// and vault/api for the cause. An error with none of the transport's types
+// in it is NetNone, so the provider judges it as an answer.
+func ClassifyNet(err error) NetFailure {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return NetFailure{}
+	}
+	// An error that carries an answer's status is the answer's, whatever it
+	// wraps: smithy's ResponseError of a 307 with an empty body wraps the
+	// io.EOF its decoder met. A failed send has status 0.
+	var answer interface{ HTTPStatusCode() int }
+	if errors.As(err, &answer) && answer.HTTPStatusCode() != 0 {
+		return NetFailure{}
+	}
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return NetFailure{NetRedirect, "redirect refused"}
+	}
+	if untrustedCertificate(err) {
+		return NetFailure{NetCertificate, "certificate not trusted"}
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		switch {
+		case dns.IsTimeout:
+			return NetFailure{NetTransient, "DNS lookup timed out"}
+		case dns.IsTemporary:
+			return NetFailure{NetTransient, "DNS lookup failed temporarily"}
+		case dns.IsNotFound:
+			return NetFailure{NetPermanent, "no such host"}
+		}
+		return NetFailure{NetPermanent, "DNS lookup failed"}
+	}
+	for _, c := range []struct {
+		err    error
+		reason string
+	}{
+		{syscall.ECONNREFUSED, "connection refused"},
+		{syscall.ECONNRESET, "connection reset"},
+		{syscall.ECONNABORTED, "connection aborted"},
+		{syscall.EPIPE, "connection closed while sending"},
+		{syscall.ETIMEDOUT, "connection timed out"},
+		{syscall.EHOSTUNREACH, "host unreachable"},
+		{syscall.ENETUNREACH, "network unreachable"},
+		{syscall.ENETDOWN, "network down"},
+		{io.ErrUnexpectedEOF, "connection closed mid-answer"},
+	} {
+		if errors.Is(err, c.err) {
+			return NetFailure{NetTransient, c.reason}
+		}
+	}
+	// io.EOF is a connection closed before the answer only when the client
+	// says so (url.Error); a decoder's EOF is an empty answer.
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(err, io.EOF) {
+		return NetFailure{NetTransient, "connection closed before an answer"}
+	}
+	var alert tls.AlertError
+	var record tls.RecordHeaderError
+	if errors.As(err, &alert) || errors.As(err, &record) {
+		return NetFailure{NetPermanent, "TLS handshake failed"}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if strings.Contains(err.Error(), "TLS handshake timeout") {
+			return NetFailure{NetTransient, "TLS handshake timeout"}
+		}
+		return NetFailure{NetTransient, "timeout"}
+	}
+	// A dial, read or write that failed otherwise is still a connection
+	// failure (on Windows the errno is WSAECONNREFUSED, which the table
+	// above does not name).
+	var op *net.OpError
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "read" || op.Op == "write") {
+		return NetFailure{NetTransient, "connection failed"}
+	}
+	// net/http's bundled HTTP/2 has no exported error types; a server that
+	// ends the connection (GOAWAY) or resets the stream can answer next time.
+	if s := err.Error(); strings.Contains(s, "http2: server sent GOAWAY") || strings.Contains(s, "stream error:") {
+		return NetFailure{NetTransient, "HTTP/2 connection ended by the server"}
+	}
+	if errors.As(err, &ue) || errors.As(err, &op) {
+		return NetFailure{NetPermanent, "transport error"}
+	}
+	return NetFailure{}
+}
+
+// untrustedCertificate reports a certificate the client does not trust.
+func untrustedCertificate(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var sr x509.SystemRootsError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &sr)
+}
+
+// Advice explains a call to where (a URL, or the service's name) that got
+// no answer after attempts: what failed, whether keyless retried, and what
+// to check, which check names ("--sts-endpoint"). It never claims retries
+// that were not made.
+func (f NetFailure) Advice(where, check string, attempts int) string {
+	reason := f.Reason
+	if reason == "" {
+		reason = "no answer"
+	}
+	network := "the network path from the runner (HTTPS_PROXY, NO_PROXY)"
+	switch {
+	case f.Kind == NetTransient && attempts > 1:
+		return fmt.Sprintf("keyless could not connect to %s (%s) in %d attempts before the deadline (--timeout).\n"+
+			"Check %s, and %s, or raise --timeout.\n", where, reason, attempts, check, network)
+	case f.Kind == NetTransient:
+		return fmt.Sprintf("keyless could not connect to %s (%s), and the deadline (--timeout) left no time to retry.\n"+
+			"Check %s, and %s, or raise --timeout.\n", where, reason, check, network)
+	}
+	return fmt.Sprintf("keyless could not connect to %s (%s), which retrying cannot mend.\n"+
+		"Check %s, and %s.\n", where, reason, check, network)
+}

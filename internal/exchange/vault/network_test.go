@@ -1,0 +1,145 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/vault/vaulttest"
+)
+
+// vault/api follows one 307 to any host by itself; keyless follows
+// redirects only within --addr's scheme and host, so a login redirected to
+// another server, or from https to plain http, keeps the ID token home.
+func TestRedirectsLeaveNeitherHostNorHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		tls    bool
+	}{
+		{"307 to another server", 307, false},
+		{"302 to another server", 302, false},
+		{"https to http", 307, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := token(t)
+			trap := exchangetest.NewTrap(t, tok.Raw.Reveal())
+			from, client := exchangetest.Redirector(t, tc.status, trap.URL, tc.tls)
+			o := opts(&vaulttest.Vault{URL: from})
+			if client != nil {
+				o.HTTPClient = client
+			}
+			var progress strings.Builder
+			o.Progress = &progress
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := vault.Exchange(ctx, tok, o)
+			var re *exchange.RedirectError
+			if !errors.Is(err, vault.ErrRedirect) || !errors.As(err, &re) {
+				t.Fatalf("err = %v, want a refused redirect", err)
+			}
+			if trap.Hits() != 0 {
+				t.Fatal("the ID token went to the redirect's target")
+			}
+			msg := err.Error()
+			for _, want := range []string{
+				fmt.Sprintf("%s/v1/auth/jwt/login answered HTTP %d, a redirect to %s", from, tc.status, trap.URL),
+				"only within " + from, "Point --addr at the server that answers", "active node",
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message lacks %q:\n%s", want, msg)
+				}
+			}
+			if tc.tls != strings.Contains(msg, "drops https") {
+				t.Errorf("downgrade named: %t:\n%s", !tc.tls, msg)
+			}
+			if strings.Contains(msg, exchangetest.LeakyQuery) || strings.Contains(msg, tok.Raw.Reveal()) || progress.Len() != 0 {
+				t.Errorf("quoted the query or the token, or retried:\n%s\n%s", msg, progress.String())
+			}
+		})
+	}
+}
+
+// A node that redirects the login to its own address (as a standby behind
+// one name can) is followed, and the login's body goes with it.
+func TestRedirectWithinTheAddressIsFollowed(t *testing.T) {
+	v := vaulttest.New(t)
+	u, err := url.Parse(v.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(u)
+	var redirected atomic.Bool
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/auth/jwt/login" && redirected.CompareAndSwap(false, true) {
+			http.Redirect(w, r, "/v1/auth/jwt/login", http.StatusTemporaryRedirect)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(node.Close)
+	o := opts(v, refs(t, "P=secret/ci/db#password")...)
+	o.Addr = node.URL
+	c, err := vault.Exchange(context.Background(), token(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !redirected.Load() || len(c.Values) != 1 || c.Values[0].Value.Reveal() != "fake-db-password" {
+		t.Errorf("redirected %t, values %+v", redirected.Load(), c.Values)
+	}
+}
+
+// A Vault that refuses connections is retried, each retry told with its
+// wait (a loop that can last the whole --timeout is not silent), and the
+// login succeeds once it listens; an untrusted certificate is not retried.
+func TestConnectionFailuresAreRetriedAndTold(t *testing.T) {
+	v := vaulttest.New(t)
+	p := exchangetest.NewProxy(t, v.URL)
+	p.Down()
+	o := opts(v)
+	o.Addr = p.URL
+	o.Backoff = func(n int) time.Duration {
+		if n == 2 {
+			p.Up()
+		}
+		return time.Millisecond
+	}
+	var progress strings.Builder
+	o.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := vault.Exchange(ctx, token(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Attempts != 3 {
+		t.Errorf("%d attempts, want 3", c.Attempts)
+	}
+	want := regexp.MustCompile(`^keyless: vault: auth/jwt/login: connection refused; retrying in 1ms \(attempt 2, \d+s left\)\n` +
+		`keyless: vault: auth/jwt/login: connection refused; retrying in 1ms \(attempt 3, \d+s left\)\n$`)
+	if !want.MatchString(progress.String()) {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+
+	progress.Reset()
+	tv, _ := vaulttest.NewTLS(t, false)
+	o = opts(tv)
+	o.Progress = &progress
+	_, err = vault.Exchange(ctx, token(t), o)
+	var e *vault.Error
+	if !errors.Is(err, vault.ErrTLS) || !errors.As(err, &e) || e.Attempts != 1 || progress.Len() != 0 {
+		t.Errorf("untrusted certificate: %v, progress %q", err, progress.String())
+	}
+}
