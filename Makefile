@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build build-slim release-build release-dry-run demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
+.PHONY: all build build-slim release-build release-pin release-dry-run demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
 
 all: build
 
@@ -17,6 +17,11 @@ build-slim:
 ## release-build: static binaries for every platform and SHA256SUMS in dist/ (VERSION=1.2.3)
 release-build:
 	scripts/release-build.sh
+
+## release-pin: before tagging VERSION=1.2.3, pin the helpers' sha256 in every template (VERSION= clears them)
+release-pin:
+	@if [ "$(origin VERSION)" = file ]; then echo "make release-pin: give VERSION=1.2.3 (VERSION= clears the pins)" >&2; exit 2; fi
+	VERSION='$(VERSION)' scripts/release-pin.sh
 
 ## release-dry-run: binaries, image tarball (ko), checksums, catalog rules and the pipeline under gitlab-ci-local, unpublished
 release-dry-run:

@@ -65,6 +65,17 @@ done
 ./dist/keyless-linux-amd64 policy aws --project acme/web --ref main --issuer https://gitlab.com >/dev/null 2>&1 ||
   die "dist/keyless-linux-amd64 policy aws failed"
 
+# --- 1b. pinned, reproducible helpers ----------------------------------------------------------
+# What a release does before its tag (make release-pin) and after it (release-check-pins in the
+# sign job), in a second checkout of HEAD at another path: the templates there pin helpers built
+# in that checkout, and the check passes only if this checkout's build reproduces them bit for bit.
+say "release-pin in a second checkout, release-check-pins against this one's dist/"
+pin_wt="$(mktemp -d)/keyless"
+git worktree add --quiet --detach "$pin_wt" HEAD
+(cd "$pin_wt" && VERSION="$VERSION" scripts/release-pin.sh) || { git worktree remove --force "$pin_wt"; die "release-pin failed"; }
+(cd "$pin_wt" && scripts/release-check-pins.sh "$OLDPWD/dist") || { git worktree remove --force "$pin_wt"; die "the helpers do not reproduce across checkouts"; }
+git worktree remove --force "$pin_wt"
+
 # --- 2. image ----------------------------------------------------------------------------------
 # ko's base, built here for both platforms: Debian's static busybox of each architecture (apt-get
 # download; arm64's package lists need `dpkg --add-architecture arm64` once), CA certificates and

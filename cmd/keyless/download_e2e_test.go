@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -130,6 +131,40 @@ func TestE2EGitLabCIComponentInstallDownload(t *testing.T) {
 			t.Errorf("a helper that does not match SHA256SUMS ran, or failed without saying why: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+	// A released component pins its helpers' sha256 (make release-pin writes
+	// KEYLESS_HELPER_SHA256 into the templates before the tag): the helper
+	// must match the pin, whatever SHA256SUMS beside it says.
+	bin, err := os.ReadFile(p.Bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(bin))
+	for _, tc := range []struct {
+		name, pin string
+		ok        bool
+	}{
+		{"pinned", "go1.26.8 linux-" + runtime.GOARCH + "=" + sum + " linux-other=" + strings.Repeat("1", 64), true},
+		{"pin mismatch", "go1.26.8 linux-" + runtime.GOARCH + "=" + strings.Repeat("2", 64), false},
+		{"no pin for this architecture", "go1.26.8 linux-other=" + sum, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := release(t, p, "")
+			bucket := bucketName("keyless-gcl-download-pin")
+			g := newGCLProject(t, p, strings.Replace(pipeline(srv.URL, bucket), "KEYLESS_HELPER_SHA256_TEST", tc.pin, 1))
+			tokens := p.mintIDTokens(t, g, "use-aws")
+			vars := map[string]string{"KEYLESS_TEST_MINIO": p.MinioURL, "KEYLESS_TEST_SPY": filepath.Join(t.TempDir(), "spy"), "KEYLESS_HELPER_SHA256": tc.pin}
+			for name, tok := range tokens {
+				vars[name] = tok
+			}
+			r := g.run(t, pathWithout(), vars)
+			switch {
+			case tc.ok && (r.Code != 0 || !strings.Contains(r.Stdout, "make_bucket: "+bucket)):
+				t.Errorf("a helper that matches the pin: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+			case !tc.ok && (r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "is not the helper this component pins")):
+				t.Errorf("a helper that does not match the pin ran, or failed without saying why: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+		})
+	}
 	t.Run("neither curl nor wget", func(t *testing.T) {
 		srv := release(t, p, "")
 		g := newGCLProject(t, p, pipeline(srv.URL, bucketName("keyless-gcl-download-none")))
