@@ -2,8 +2,9 @@
 # scripts/release-check-pins.sh DIST: the helpers in DIST are the ones the templates pin.
 # Every template's KEYLESS_HELPER_SHA256 (scripts/release-pin.sh writes it before a release is
 # tagged) must be the same, name the Go version, and give, for linux-amd64 and linux-arm64, the
-# sha256 of DIST/keyless-helper-linux-<arch>. The release pipeline runs this before it signs and
-# publishes: a release whose components would refuse its own helpers never goes out.
+# sha256 of DIST/keyless-helper-linux-<arch> and of DIST/keyless-linux-<arch> (the image's
+# binary). The release pipeline runs this before it signs and publishes: a release whose
+# components would refuse its own binaries never goes out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dist=${1:?usage: scripts/release-check-pins.sh DIST}
@@ -14,12 +15,16 @@ pins=$(sed -n 's/^    KEYLESS_HELPER_SHA256: "\(.*\)"$/\1/p' templates/*.yml | s
 [ "$(printf '%s\n' "$pins" | wc -l)" -eq 1 ] || fail "the templates pin different helpers: run make release-pin VERSION=X.Y.Z again"
 gov=${pins%% *}
 case $gov in go1.*) ;; *) fail "the pin \"$pins\" names no Go version: run make release-pin VERSION=X.Y.Z" ;; esac
-for arch in amd64 arm64; do
-  want=$(printf '%s\n' "$pins" | tr ' ' '\n' | sed -n "s/^linux-$arch=//p")
-  [ -n "$want" ] || fail "the pin names no linux-$arch helper"
-  got=$(sha256sum "$dist/keyless-helper-linux-$arch" | cut -d' ' -f1)
+entry() { printf '%s\n' "$pins" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+for name in linux-amd64 linux-arm64 keyless-linux-amd64 keyless-linux-arm64; do
+  want=$(entry "$name")
+  [ -n "$want" ] || fail "the pin names no $name: run make release-pin VERSION=X.Y.Z"
+  file=$dist/$name
+  case $name in linux-*) file=$dist/keyless-helper-$name ;; esac
+  [ -f "$file" ] || fail "$file is missing: run make release-build first"
+  got=$(sha256sum "$file" | cut -d' ' -f1)
   if [ "$got" != "$want" ]; then
-    fail "keyless-helper-linux-$arch is $got, the templates pin $want: this build does not reproduce the pinned one (pinned with $gov, built with $(go env GOVERSION)); build with $gov, or pin again"
+    fail "$(basename "$file") is $got, the templates pin $want: this build does not reproduce the pinned one (pinned with $gov, built with $(go env GOVERSION)); build with $gov, or pin again"
   fi
 done
 echo "release-check-pins: the helpers in $dist are the ones the templates pin ($pins)" >&2

@@ -142,6 +142,13 @@ done <"$tmp/layers"
 [ "$(echo $archs | tr ' ' '\n' | sort | tr '\n' ' ')" = "amd64 arm64 " ] || die "the image's platforms are$archs, want amd64 arm64"
 [ "$("$tmp/img-amd64/ko-app/keyless" version)" = "keyless $VERSION" ] || die "the amd64 image's /ko-app/keyless does not say keyless $VERSION"
 file -b "$tmp/img-arm64/ko-app/keyless" | grep -q aarch64 || die "the arm64 image's binary is not an arm64 binary"
+for arch in amd64 arm64; do
+  if cmp -s "$tmp/img-$arch/ko-app/keyless" "dist/keyless-linux-$arch"; then
+    say "the $arch image's /ko-app/keyless is dist/keyless-linux-$arch, bit for bit"
+  else
+    say "note: the $arch image's /ko-app/keyless differs from dist/keyless-linux-$arch"
+  fi
+done
 rm -rf "$oci"
 (cd dist && sha256sum keyless-image.tar >>SHA256SUMS)
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # `make release-pin VERSION=1.2.3`: before tagging release 1.2.3, build the helpers exactly as the
 # release pipeline will (scripts/release-build.sh: static, -trimpath, stamped 1.2.3) and write their
-# sha256 into every template's KEYLESS_HELPER_SHA256, with the Go version that built them:
+# sha256, and those of the linux binaries the image holds, into every template's
+# KEYLESS_HELPER_SHA256, with the Go version that built them:
 #
-#   KEYLESS_HELPER_SHA256: "go1.26.8 linux-amd64=<sha256> linux-arm64=<sha256>"
+#   KEYLESS_HELPER_SHA256: "go1.26.8 linux-amd64=<sha256> linux-arm64=<sha256>
+#                           keyless-linux-amd64=<sha256> keyless-linux-arm64=<sha256>"
 #
-# A released component then checks the helper it downloads against a digest in the component
-# itself, not only against a SHA256SUMS fetched from the same place as the binary. Commit the
+# A released component then checks the helper it downloads (install: download) and the binary
+# it copies out of the image (install: artifact; ko builds it bit for bit as release-build does,
+# which make release-dry-run checks) against digests in the component itself, not only against a
+# SHA256SUMS fetched from the same place as the binary, or an image's tag. Commit the
 # templates and tag that commit: the release pipeline rebuilds the helpers, and
 # scripts/release-check-pins.sh fails the release unless they reproduce these digests.
 # `make release-pin VERSION=` (empty) clears the pins, for main after a release.
@@ -27,11 +31,14 @@ else
   esac
   out=$(mktemp -d)
   trap 'rm -rf "$out"' EXIT
-  OUT="$out/dist" VERSION="$VERSION" PLATFORMS="" HELPER_PLATFORMS="linux/amd64 linux/arm64" scripts/release-build.sh
+  OUT="$out/dist" VERSION="$VERSION" PLATFORMS="linux/amd64 linux/arm64" HELPER_PLATFORMS="linux/amd64 linux/arm64" scripts/release-build.sh
   gov=$(go env GOVERSION)
   pin="$gov"
   for arch in amd64 arm64; do
     pin="$pin linux-$arch=$(sha256sum "$out/dist/keyless-helper-linux-$arch" | cut -d' ' -f1)"
+  done
+  for arch in amd64 arm64; do
+    pin="$pin keyless-linux-$arch=$(sha256sum "$out/dist/keyless-linux-$arch" | cut -d' ' -f1)"
   done
 fi
 

@@ -51,12 +51,19 @@ func TestReleaseCheckPins(t *testing.T) {
 	if _, err := exec.LookPath("sha256sum"); err != nil {
 		t.Skip("sha256sum (coreutils) is missing")
 	}
-	helpers := map[string][]byte{"amd64": []byte("helper amd64 bytes"), "arm64": []byte("helper arm64 bytes")}
-	sum := func(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
-	pin := fmt.Sprintf("go1.26.8 linux-amd64=%s linux-arm64=%s", sum(helpers["amd64"]), sum(helpers["arm64"]))
+	files := map[string][]byte{}
+	pin := "go1.26.8"
+	for _, name := range []string{"linux-amd64", "linux-arm64", "keyless-linux-amd64", "keyless-linux-arm64"} {
+		file := name
+		if strings.HasPrefix(name, "linux-") {
+			file = "keyless-helper-" + name
+		}
+		files[file] = []byte(file + " bytes")
+		pin += fmt.Sprintf(" %s=%x", name, sha256.Sum256(files[file]))
+	}
 	write := func(dir string) {
-		for arch, b := range helpers {
-			if err := os.WriteFile(filepath.Join(dir, "dist", "keyless-helper-linux-"+arch), b, 0o755); err != nil {
+		for name, b := range files {
+			if err := os.WriteFile(filepath.Join(dir, "dist", name), b, 0o755); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -70,6 +77,7 @@ func TestReleaseCheckPins(t *testing.T) {
 	}{
 		{"pinned and reproduced", []string{pin, pin}, false, true, "are the ones the templates pin"},
 		{"a helper differs", []string{pin, pin}, true, false, "does not reproduce the pinned one"},
+		{"the image's binary unpinned", []string{pin[:strings.Index(pin, " keyless-linux-amd64")]}, false, false, "the pin names no keyless-linux-amd64"},
 		{"no pin", []string{"", ""}, false, false, "run make release-pin VERSION=X.Y.Z"},
 		{"templates disagree", []string{pin, strings.Replace(pin, "go1.26.8", "go1.26.7", 1)}, false, false, "pin different helpers"},
 		{"no Go version", []string{strings.TrimPrefix(pin, "go1.26.8 ")}, false, false, "names no Go version"},

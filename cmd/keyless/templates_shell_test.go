@@ -323,3 +323,55 @@ func TestComponentBeforeScriptHidesCredentialsFromXtrace(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13, item 12. A released component pins the binary its image holds
+// (keyless-linux-ARCH in KEYLESS_HELPER_SHA256, written by make
+// release-pin): with install: artifact, .keyless/bin/keyless runs, in
+// before_script and in after_script, only if it is that binary, whatever
+// image the tag pointed at.
+func TestComponentArtifactRunsOnlyThePinnedBinary(t *testing.T) {
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		t.Skipf("the components pin binaries for amd64 and arm64, not %s", runtime.GOARCH)
+	}
+	before, after := componentScripts(t, "aws")
+	body := "#!/bin/sh\n" + fakeKeyless
+	sum := sha256.Sum256([]byte(body))
+	good := hex.EncodeToString(sum[:])
+	for _, sh := range jobShells(t) {
+		for _, tc := range []struct {
+			name, pin string
+			ok        bool
+		}{
+			{"matches", "go1.26.8 linux-" + runtime.GOARCH + "=" + strings.Repeat("1", 64) + " keyless-linux-" + runtime.GOARCH + "=" + good, true},
+			{"another binary", "go1.26.8 keyless-linux-" + runtime.GOARCH + "=" + strings.Repeat("2", 64), false},
+			{"no pin for this architecture", "go1.26.8 keyless-linux-other=" + good, false},
+			{"an unreleased component", "", true},
+		} {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				work := t.TempDir()
+				project := filepath.Join(work, "project")
+				log := filepath.Join(work, "log")
+				writeScript(t, filepath.Join(project, ".keyless", "bin", "keyless"), fakeKeyless)
+				env := []string{"PATH=" + pathWithout(), "HOME=" + work, "TMPDIR=" + work, "CI_JOB_ID=77", "CI_PROJECT_DIR=" + project,
+					"KEYLESS_INSTALL=artifact", "KEYLESS_HELPER_SHA256=" + tc.pin,
+					"KEYLESS_TEST_EXPORTS=export KEYLESS_TEST_FAKE='ok'", "KEYLESS_TEST_LOG=" + log}
+				job := runShell(t, sh, project, env, "set -e\n"+before+"\necho \"script ran with KEYLESS_TEST_FAKE=$KEYLESS_TEST_FAKE\"\n")
+				cleanup := runShell(t, sh, project, env, after+"\n")
+				logged, _ := os.ReadFile(log)
+				out := job.Stdout + job.Stderr + cleanup.Stdout + cleanup.Stderr
+				if tc.ok {
+					if job.Code != 0 || !strings.Contains(string(logged), "env ran") || !strings.Contains(string(logged), "cleanup ran") {
+						t.Errorf("the pinned binary did not run: exit %d, log %q\n%s", job.Code, logged, out)
+					}
+					return
+				}
+				if job.Code != 3 || !strings.Contains(job.Stderr, "is not the keyless-linux-"+runtime.GOARCH+" this component pins") {
+					t.Errorf("a binary that is not the pinned one: exit %d, want 3 and the reason\n%s", job.Code, out)
+				}
+				if len(logged) != 0 {
+					t.Errorf("a binary that is not the pinned one ran: %q\n%s", logged, out)
+				}
+			})
+		}
+	}
+}
