@@ -53,41 +53,8 @@ func walk(n *pipeline.Node, path []string, fn func(path []string, n *pipeline.No
 	}
 }
 
-// scalars returns the scalars of a string or a (nested) list of strings,
-// as script: is written (a !reference may leave a list inside a list).
-func scalars(n *pipeline.Node) []*pipeline.Node {
-	var out []*pipeline.Node
-	var add func(n *pipeline.Node, depth int)
-	add = func(n *pipeline.Node, depth int) {
-		if n == nil || depth > 16 {
-			return
-		}
-		switch n.Kind {
-		case pipeline.Scalar:
-			out = append(out, n)
-		case pipeline.Seq:
-			for _, it := range n.Items {
-				add(it, depth+1)
-			}
-		}
-	}
-	add(n, 0)
-	return out
-}
-
 // scriptKeys are a job's keys that hold shell lines.
 var scriptKeys = []string{"before_script", "script", "after_script"}
-
-// scriptLines returns every shell line a job (or default:) runs: its
-// scripts and hooks:pre_get_sources_script.
-func scriptLines(job *pipeline.Node) []*pipeline.Node {
-	var out []*pipeline.Node
-	for _, k := range scriptKeys {
-		out = append(out, scalars(job.Get(k))...)
-	}
-	out = append(out, scalars(job.Get("hooks").Get("pre_get_sources_script"))...)
-	return out
-}
 
 // variable is one variables: entry: its name and the node of its value
 // (the value: of the long form).
@@ -98,46 +65,27 @@ type variable struct {
 	context string // "variable", "services variable", "rules variable"
 }
 
-// variables lists a variables: map; the long form's value: is the value
-// (description: and options: are documentation, not values).
+// variables lists a variables: map (pipeline.Variables) in context.
 func variables(n *pipeline.Node, context string) []variable {
-	if n == nil || n.Kind != pipeline.Map {
-		return nil
-	}
-	out := make([]variable, 0, len(n.Pairs))
-	for _, p := range n.Pairs {
-		v := p.Value
-		if v != nil && v.Kind == pipeline.Map {
-			v = v.Get("value")
-		}
-		if v == nil || v.Kind != pipeline.Scalar {
-			continue
-		}
-		out = append(out, variable{name: p.Key, keyPos: p.KeyPos, value: v, context: context})
-	}
-	return out
+	return fromPipeline(pipeline.Variables(n, ""), context)
 }
 
-// jobVariables are the variables a job sees: the global ones, then its
-// own (which win), then its rules' (which win when the rule matches).
-// globals are variables(p.Global.Get("variables"), "global variable").
-func jobVariables(globals []variable, job *pipeline.Node) []variable {
-	var out []variable
-	if inheritsGlobalVariables(job) {
-		out = append(out, globals...)
-	}
-	out = append(out, variables(job.Get("variables"), "variable")...)
-	for _, r := range items(job.Get("rules")) {
-		out = append(out, variables(r.Get("variables"), "rules variable")...)
+// scopeContext is how a message names a variable of each
+// pipeline.Variable scope.
+var scopeContext = map[string]string{"global": "global variable", "job": "variable", "rules": "rules variable"}
+
+// fromPipeline converts variables, naming them context (or by their
+// scope when context is "").
+func fromPipeline(vs []pipeline.Variable, context string) []variable {
+	out := make([]variable, 0, len(vs))
+	for _, v := range vs {
+		c := context
+		if c == "" {
+			c = scopeContext[v.Scope]
+		}
+		out = append(out, variable{name: v.Name, keyPos: v.KeyPos, value: v.Value, context: c})
 	}
 	return out
-}
-
-// inheritsGlobalVariables reads inherit:variables: false (a list names
-// the ones inherited; those are kept, conservatively all of them).
-func inheritsGlobalVariables(job *pipeline.Node) bool {
-	v := job.Get("inherit").Get("variables")
-	return v == nil || v.Kind != pipeline.Scalar || v.Value != "false"
 }
 
 // lookup returns the value a job sees for a variable, or nil.
@@ -151,49 +99,10 @@ func lookup(vars []variable, name string) *variable {
 }
 
 // isNameByte reports whether c can be part of a variable name.
-func isNameByte(c byte) bool {
-	return c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-}
+func isNameByte(c byte) bool { return pipeline.IsNameByte(c) }
 
-// varRefs returns the variables s expands: $NAME, ${NAME}, PowerShell's
-// $env:NAME and cmd's %NAME%.
-func varRefs(s string) []string {
-	if !strings.ContainsAny(s, "$%") {
-		return nil
-	}
-	var out []string
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '$':
-			j := i + 1
-			if strings.HasPrefix(s[j:], "env:") {
-				j += 4
-			}
-			brace := j < len(s) && s[j] == '{'
-			if brace {
-				j++
-			}
-			k := j
-			for k < len(s) && isNameByte(s[k]) {
-				k++
-			}
-			if k > j && (s[j] < '0' || s[j] > '9') {
-				out = append(out, s[j:k])
-			}
-			i = k - 1
-		case '%':
-			k := i + 1
-			for k < len(s) && isNameByte(s[k]) {
-				k++
-			}
-			if k > i+1 && k < len(s) && s[k] == '%' {
-				out = append(out, s[i+1:k])
-				i = k
-			}
-		}
-	}
-	return out
-}
+// varRefs returns the variables s expands (pipeline.VarRefs).
+func varRefs(s string) []string { return pipeline.VarRefs(s) }
 
 // refersTo reports whether s expands the variable name.
 func refersTo(s, name string) bool {
@@ -238,16 +147,11 @@ type idToken struct {
 	node   *pipeline.Node   // the aud: value
 }
 
-// idTokens lists a job's id_tokens.
-func idTokens(job *pipeline.Node) []idToken {
-	n := job.Get("id_tokens")
-	if n == nil || n.Kind != pipeline.Map {
-		return nil
-	}
-	var out []idToken
-	for _, p := range n.Pairs {
-		aud := p.Value.Get("aud")
-		out = append(out, idToken{name: p.Key, keyPos: p.KeyPos, aud: scalars(aud), node: aud})
+// idTokens converts a job's id_tokens (pipeline.Job.IDTokens).
+func idTokens(ts []pipeline.IDToken) []idToken {
+	out := make([]idToken, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, idToken{name: t.Name, keyPos: t.KeyPos, aud: t.Aud, node: t.Node})
 	}
 	return out
 }

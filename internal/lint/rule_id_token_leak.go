@@ -143,7 +143,7 @@ func catFile(cmd string) string {
 func savedPaths(job *pipeline.Node) []string {
 	var out []string
 	art := job.Get("artifacts")
-	for _, n := range scalars(art.Get("paths")) {
+	for _, n := range art.Get("paths").Scalars() {
 		out = append(out, n.Value)
 	}
 	if art.Get("untracked").String() == "true" {
@@ -155,7 +155,7 @@ func savedPaths(job *pipeline.Node) []string {
 		caches = cache.Items
 	}
 	for _, c := range caches {
-		for _, n := range scalars(c.Get("paths")) {
+		for _, n := range c.Get("paths").Scalars() {
 			out = append(out, n.Value)
 		}
 		if c.Get("untracked").String() == "true" {

@@ -113,7 +113,7 @@ func onlyAdmits(only *pipeline.Node) (open, mr bool) {
 			return true, false
 		}
 	}
-	for _, r := range scalars(refs) {
+	for _, r := range refs.Scalars() {
 		switch v := r.Value; {
 		case v == "merge_requests":
 			open, mr = true, true

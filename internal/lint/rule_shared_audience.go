@@ -34,8 +34,8 @@ func (r sharedAudienceRule) Check(p *Pass) {
 		if j.Node == nil {
 			continue
 		}
-		ji := &jobInfo{job: j, lines: scriptLines(j.Node)}
-		for _, t := range idTokens(j.Node) {
+		ji := &jobInfo{job: j, lines: j.Lines()}
+		for _, t := range idTokens(j.IDTokens()) {
 			svc := usedFor(t, ji)
 			if svc == "" {
 				continue

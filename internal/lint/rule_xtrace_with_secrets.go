@@ -33,7 +33,7 @@ func (r xtraceRule) Check(p *Pass) {
 		for _, keys := range [][]string{{"before_script", "script"}, {"after_script"}} {
 			var lines []*pipeline.Node
 			for _, k := range keys {
-				lines = append(lines, scalars(ji.job.Node.Get(k))...)
+				lines = append(lines, ji.job.Node.Get(k).Scalars()...)
 			}
 			r.session(p, &sites, ji, lines)
 		}

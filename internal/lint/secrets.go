@@ -252,11 +252,11 @@ func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
 		s.variables(sc, r.Get("variables"), prefix+"rules variable")
 	}
 	for _, k := range scriptKeys {
-		for _, l := range scalars(job.Get(k)) {
+		for _, l := range job.Get(k).Scalars() {
 			s.node(sc, l, detect.Context{Script: true}, prefix+k)
 		}
 	}
-	for _, l := range scalars(job.Get("hooks").Get("pre_get_sources_script")) {
+	for _, l := range job.Get("hooks").Get("pre_get_sources_script").Scalars() {
 		s.node(sc, l, detect.Context{Script: true}, prefix+"hooks:pre_get_sources_script")
 	}
 	s.image(sc, job.Get("image"), prefix+"image")
@@ -293,7 +293,7 @@ func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
 	alias := svc.Get("alias").String()
 	s.node(sc, svc.Get("name"), detect.Context{Key: "image"}, prefix+"services image")
 	for _, k := range []string{"entrypoint", "command"} {
-		for _, l := range scalars(svc.Get(k)) {
+		for _, l := range svc.Get(k).Scalars() {
 			s.node(sc, l, detect.Context{Script: true, Alias: alias}, prefix+"services "+k)
 		}
 	}

@@ -14,9 +14,11 @@ import (
 // This file is the base of the "stored" rules (rule_stored_*.go): what a
 // resolved job runs and reads, and which ID token exchanges it makes.
 
-// jobInfo is what the stored and oidc rules read of one resolved job.
+// jobInfo is what the stored and oidc rules read of one resolved job:
+// the pipeline's view of it (pipeline.JobView, shared with the report).
 type jobInfo struct {
-	job *pipeline.Job
+	view *pipeline.JobView
+	job  *pipeline.Job
 	// extends is the job's extends chain, and what it names as written
 	// (a hidden job of an include not read offline is not in the chain).
 	extends []string
@@ -27,35 +29,17 @@ type jobInfo struct {
 
 // jobInfos returns the jobs GitLab would run, resolved.
 func jobInfos(p *pipeline.Pipeline) []*jobInfo {
-	var out []*jobInfo
-	// Top-level keys and global variables once: a configuration can hold
-	// hundreds of thousands of jobs, and Get is a scan.
-	top := make(map[string]*pipeline.Node, len(p.Global.Pairs))
-	for _, pr := range p.Global.Pairs {
-		top[pr.Key] = pr.Value
-	}
-	globals := variables(p.Global.Get("variables"), "global variable")
-	for _, j := range runnableJobs(p) {
-		// The chain as written, through jobs that do not resolve.
-		ext := append([]string(nil), j.Extends...)
-		seen := map[string]bool{j.Name: true}
-		for todo := []string{j.Name}; len(todo) > 0 && len(seen) < 64; {
-			name := todo[0]
-			todo = todo[1:]
-			for _, e := range scalars(top[name].Get("extends")) {
-				if !seen[e.Value] {
-					seen[e.Value] = true
-					ext = append(ext, e.Value)
-					todo = append(todo, e.Value)
-				}
-			}
-		}
+	views := p.JobViews()
+	out := make([]*jobInfo, 0, len(views))
+	for i := range views {
+		v := &views[i]
 		out = append(out, &jobInfo{
-			job:     j,
-			extends: ext,
-			vars:    jobVariables(globals, j.Node),
-			lines:   scriptLines(j.Node),
-			tokens:  idTokens(j.Node),
+			view:    v,
+			job:     v.Job,
+			extends: v.Extends,
+			vars:    fromPipeline(v.Variables, ""),
+			lines:   v.Lines,
+			tokens:  idTokens(v.IDTokens),
 		})
 	}
 	return out
@@ -321,16 +305,6 @@ func runs(line, cmd string) bool {
 		i += len(cmd) + j
 	}
 	return false
-}
-
-// firstRun returns the first line that runs cmd.
-func (ji *jobInfo) firstRun(cmd string) *pipeline.Node {
-	for _, l := range ji.lines {
-		if strings.Contains(l.Value, cmd) && runs(l.Value, cmd) {
-			return l
-		}
-	}
-	return nil
 }
 
 // jobInfos returns what several rules read of each job, computed once per

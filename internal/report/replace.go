@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
 // defaultComponentVersion is the keyless component version a replacement
@@ -324,11 +326,11 @@ func (rc *replaceContext) include(component string, jobs []string) string {
 
 // yamlKey writes a job name as a YAML key, quoted when it needs to be.
 func yamlKey(s string) string {
-	plain := s != "" && (isNameByte(s[0]) || s[0] == '.')
+	plain := s != "" && (pipeline.IsNameByte(s[0]) || s[0] == '.')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		inner := i > 0 && i < len(s)-1
-		if !(isNameByte(c) || c == '-' || c == '.' || c == '/' || c == ' ' && inner || c == ':' && inner && s[i+1] != ' ') {
+		if !(pipeline.IsNameByte(c) || c == '-' || c == '.' || c == '/' || c == ' ' && inner || c == ':' && inner && s[i+1] != ' ') {
 			plain = false
 			break
 		}
@@ -452,7 +454,7 @@ func (rc *replaceContext) azureTrust(subs []subject) string {
 func credentialName(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !isNameByte(c) && c != '-' {
+		if !pipeline.IsNameByte(c) && c != '-' {
 			b[i] = '-'
 		}
 	}

@@ -1,158 +1,15 @@
 package report
 
 import (
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
-// jobView is what usage needs of one job GitLab would run: it is built
-// from the resolved pipeline, which is dropped right after.
-type jobView struct {
-	name string
-	pos  pipeline.Pos
-	// env is the job's environment name ("" for none), as written
-	// (variables unexpanded).
-	env string
-	// refs are the variables the job expands in its scripts, variables,
-	// rules, services and image (and, when it inherits them, the global
-	// variables).
-	refs map[string]bool
-	// lines are its script lines (before_script, script, after_script).
-	lines []string
-	// image is true when the job or a service names an image.
-	image bool
-}
-
-// referencing are the job keys whose values expand variables that usage
-// looks for.
-var referencing = []string{"script", "before_script", "after_script", "variables", "rules", "services", "image"}
-
-// jobViews returns the runnable (not hidden) jobs of p.
-func jobViews(p *pipeline.Pipeline) []jobView {
-	var global map[string]bool
-	if p.Global != nil {
-		global = map[string]bool{}
-		addRefs(global, p.Global.Get("variables"))
-	}
-	var out []jobView
-	for _, j := range p.Jobs {
-		if j.Hidden || j.Node == nil {
-			continue
-		}
-		v := jobView{name: j.Name, pos: j.Pos, refs: map[string]bool{}}
-		for _, k := range referencing {
-			addRefs(v.refs, j.Node.Get(k))
-		}
-		if inheritsVariables(j.Node) {
-			for k := range global {
-				v.refs[k] = true
-			}
-		}
-		for _, k := range []string{"before_script", "script", "after_script"} {
-			for _, n := range scalarNodes(j.Node.Get(k)) {
-				v.lines = append(v.lines, n.Value)
-			}
-		}
-		v.image = j.Node.Get("image") != nil || j.Node.Get("services") != nil
-		switch e := j.Node.Get("environment"); {
-		case e == nil:
-		case e.Kind == pipeline.Scalar:
-			v.env = e.Value
-		case e.Kind == pipeline.Map && e.Get("name") != nil:
-			v.env = e.Get("name").Value
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-// inheritsVariables is false for a job with inherit:variables: false
-// (a list of names inherits some; counted as inheriting).
-func inheritsVariables(job *pipeline.Node) bool {
-	n := job.Lookup("inherit", "variables")
-	if n == nil || n.Kind != pipeline.Scalar {
-		return true
-	}
-	b, ok := n.Bool()
-	return !ok || b
-}
-
-// scalarNodes returns every scalar under n, keys' values included.
-func scalarNodes(n *pipeline.Node) []*pipeline.Node {
-	var out []*pipeline.Node
-	var walk func(n *pipeline.Node, depth int)
-	walk = func(n *pipeline.Node, depth int) {
-		if n == nil || depth > 32 {
-			return
-		}
-		switch n.Kind {
-		case pipeline.Scalar:
-			out = append(out, n)
-		case pipeline.Seq:
-			for _, it := range n.Items {
-				walk(it, depth+1)
-			}
-		case pipeline.Map:
-			for _, p := range n.Pairs {
-				walk(p.Value, depth+1)
-			}
-		}
-	}
-	walk(n, 0)
-	return out
-}
-
-func addRefs(set map[string]bool, n *pipeline.Node) {
-	for _, s := range scalarNodes(n) {
-		for _, r := range varRefs(s.Value) {
-			set[r] = true
-		}
-	}
-}
-
-// varRefs returns the variables s expands: $NAME, ${NAME}, PowerShell's
-// $env:NAME and cmd's %NAME% (as internal/lint reads them).
-func varRefs(s string) []string {
-	if !strings.ContainsAny(s, "$%") {
-		return nil
-	}
-	var out []string
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '$':
-			j := i + 1
-			if strings.HasPrefix(s[j:], "env:") {
-				j += 4
-			}
-			if j < len(s) && s[j] == '{' {
-				j++
-			}
-			k := j
-			for k < len(s) && isNameByte(s[k]) {
-				k++
-			}
-			if k > j && (s[j] < '0' || s[j] > '9') {
-				out = append(out, s[j:k])
-			}
-			i = max(k-1, i)
-		case '%':
-			k := i + 1
-			for k < len(s) && isNameByte(s[k]) {
-				k++
-			}
-			if k > i+1 && k < len(s) && s[k] == '%' {
-				out = append(out, s[i+1:k])
-				i = k
-			}
-		}
-	}
-	return out
-}
-
-func isNameByte(c byte) bool {
-	return c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-}
+// jobViews returns the jobs GitLab would run of p, as the pipeline
+// views them (pipeline.JobView, shared with internal/lint).
+func jobViews(p *pipeline.Pipeline) []pipeline.JobView { return p.JobViews() }
 
 // implicitUse is a tool that reads a credential from the environment
 // without the job naming it.
@@ -180,46 +37,54 @@ func named(n string) func(string) bool {
 }
 
 // jobUse tells how job uses the variable key, "" when it does not.
-func jobUse(job *jobView, key string) string {
-	if job.refs[key] {
+func jobUse(job *pipeline.JobView, key string) string {
+	if job.Reads(key) {
 		return "references $" + key
 	}
-	for _, u := range implicitUses {
-		if !u.key(key) {
-			continue
-		}
-		for _, l := range job.lines {
-			for _, c := range u.cmds {
-				if runsCommand(l, c) {
-					return "runs " + c + " (reads " + u.reads + ")"
-				}
-			}
-		}
+	if c := implicitTool(job, key); c != "" {
+		return "runs " + c + " (reads " + implicitReads(key) + ")"
 	}
-	if key == "DOCKER_AUTH_CONFIG" && job.image {
+	if key == "DOCKER_AUTH_CONFIG" && len(job.Images) > 0 {
 		return "pulls its image or services (the runner reads DOCKER_AUTH_CONFIG)"
 	}
 	return ""
 }
 
-// runsCommand reports whether the shell line runs cmd: the word cmd
-// where a command starts (line start, after ; | & ( ` or a space, or a
-// path's last /) followed by a space or the end.
-func runsCommand(line, cmd string) bool {
-	for i := 0; ; {
-		j := strings.Index(line[i:], cmd)
-		if j < 0 {
-			return false
+// implicitTool returns the first tool the job runs that reads key from
+// the environment, "" for none.
+func implicitTool(job *pipeline.JobView, key string) string {
+	for _, c := range credentialTools(job) {
+		for _, u := range implicitUses {
+			if u.key(key) && slices.Contains(u.cmds, c) {
+				return c
+			}
 		}
-		at := i + j
-		end := at + len(cmd)
-		before := at == 0 || strings.IndexByte(" \t;|&(`/", line[at-1]) >= 0
-		after := end == len(line) || line[end] == ' ' || line[end] == '\t' || line[end] == ';' || line[end] == '\n'
-		if before && after {
-			return true
-		}
-		i = at + 1
 	}
+	return ""
+}
+
+// credentialTools are the tools the job runs that read a credential from
+// the environment (implicitUses), each once, in the order first run.
+func credentialTools(job *pipeline.JobView) []string {
+	var out []string
+	for _, c := range job.Commands {
+		for _, u := range implicitUses {
+			if slices.Contains(u.cmds, c.Name) && !slices.Contains(out, c.Name) {
+				out = append(out, c.Name)
+			}
+		}
+	}
+	return out
+}
+
+// implicitReads is what a tool reads for key, as a Usage tells it.
+func implicitReads(key string) string {
+	for _, u := range implicitUses {
+		if u.key(key) {
+			return u.reads
+		}
+	}
+	return ""
 }
 
 // envScopeMatches reports whether a variable of environment scope scope
@@ -285,7 +150,7 @@ func visibleTo(c *Credential, project string) bool {
 
 // projectUsage returns the uses of each credential by the jobs of
 // project, by credential ID.
-func projectUsage(project string, jobs []jobView, creds []*Credential) map[string][]Usage {
+func projectUsage(project string, jobs []pipeline.JobView, creds []*Credential) map[string][]Usage {
 	out := map[string][]Usage{}
 	for _, c := range creds {
 		if !visibleTo(c, project) {
@@ -293,11 +158,11 @@ func projectUsage(project string, jobs []jobView, creds []*Credential) map[strin
 		}
 		for i := range jobs {
 			j := &jobs[i]
-			if !envScopeMatches(c.EnvironmentScope, j.env) {
+			if !envScopeMatches(c.EnvironmentScope, j.Environment) {
 				continue
 			}
 			if how := jobUse(j, c.Key); how != "" {
-				out[c.ID] = append(out[c.ID], Usage{Project: project, Job: j.name, File: j.pos.File, Line: j.pos.Line, How: how})
+				out[c.ID] = append(out[c.ID], Usage{Project: project, Job: j.Job.Name, File: j.Job.Pos.File, Line: j.Job.Pos.Line, How: how})
 			}
 		}
 	}

@@ -1,0 +1,47 @@
+package lint
+
+import (
+	"slices"
+	"sort"
+
+	"gitlab.com/keyless-ci/keyless/internal/detect"
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
+
+// JobFacts is what lint reads of one job GitLab would run: the commands
+// it runs and the credential variables it expands, as the rules see them
+// (through pipeline.JobView). internal/report reads the same view for its
+// usage, and a test over the corpus holds the two to the same answers
+// (issue 14).
+type JobFacts struct {
+	Job string
+	// Tools are the commands the job runs, each once, in the order first
+	// run ("aws" for /usr/bin/aws).
+	Tools []string
+	// Reads are the variables the job expands whose name says they hold
+	// a credential (detect.SecretName), sorted.
+	Reads []string
+}
+
+// Facts returns the facts of each job GitLab would run, in definition
+// order.
+func Facts(p *pipeline.Pipeline) []JobFacts {
+	infos := jobInfos(p)
+	out := make([]JobFacts, 0, len(infos))
+	for _, ji := range infos {
+		f := JobFacts{Job: ji.job.Name}
+		for _, c := range ji.view.Commands {
+			if !slices.Contains(f.Tools, c.Name) {
+				f.Tools = append(f.Tools, c.Name)
+			}
+		}
+		for r := range ji.view.Refs {
+			if detect.SecretName(r) {
+				f.Reads = append(f.Reads, r)
+			}
+		}
+		sort.Strings(f.Reads)
+		out = append(out, f)
+	}
+	return out
+}

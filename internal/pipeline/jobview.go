@@ -1,0 +1,469 @@
+package pipeline
+
+import (
+	"path"
+	"strings"
+)
+
+// JobView is what one job GitLab would run runs and reads, derived from
+// the resolved job. internal/lint and internal/report both read jobs
+// through it, so that they cannot disagree on what a job does (issue 14).
+type JobView struct {
+	Job *Job
+	// Extends is the job's extends chain (Job.Extends), then the names
+	// the chain's jobs extend as written: a hidden job of an include not
+	// read offline is named here though it is not in Jobs.
+	Extends []string
+	// Lines are the shell lines in the order the job runs them:
+	// before_script, script, after_script, then
+	// hooks:pre_get_sources_script.
+	Lines []*Node
+	// Variables are the variables the job sees: the global ones (unless
+	// inherit:variables is false), then its own, then its rules'; a
+	// later entry of a name wins.
+	Variables []Variable
+	// Refs are the variables the job expands: in its lines, variables,
+	// rules, services and image, and in the global variables it
+	// inherits.
+	Refs map[string]bool
+	// Images are the image: and services: images, as written.
+	Images []*Node
+	// IDTokens are the job's id_tokens.
+	IDTokens []IDToken
+	// Commands are the commands the job's lines run, in order, each
+	// named by its base name (see CommandNames).
+	Commands []Command
+	// Environment is the job's environment name as written ("" for
+	// none).
+	Environment string
+}
+
+// Variable is one variables: entry: for the long form, Value is its
+// value: (description: and options: are documentation, not values).
+type Variable struct {
+	Name   string
+	KeyPos Pos
+	Value  *Node
+	// Scope is "global", "job" or "rules".
+	Scope string
+}
+
+// IDToken is one id_tokens: entry.
+type IDToken struct {
+	Name   string
+	KeyPos Pos
+	Aud    []*Node // one or more audiences
+	Node   *Node   // the aud: value
+}
+
+// Command is one command a job runs.
+type Command struct {
+	Name string // "aws" for /usr/bin/aws
+	Line *Node  // the line that runs it
+}
+
+// Runs returns the first line that runs the command name, or nil.
+func (v *JobView) Runs(name string) *Node {
+	for _, c := range v.Commands {
+		if c.Name == name {
+			return c.Line
+		}
+	}
+	return nil
+}
+
+// Reads reports whether the job expands the variable name.
+func (v *JobView) Reads(name string) bool { return v.Refs[name] }
+
+// Variable returns the value the job sees for name, or nil.
+func (v *JobView) Variable(name string) *Variable {
+	for i := len(v.Variables) - 1; i >= 0; i-- {
+		if v.Variables[i].Name == name {
+			return &v.Variables[i]
+		}
+	}
+	return nil
+}
+
+// JobViews returns a view of each job GitLab would run (not hidden), in
+// definition order. It is linear in the jobs: the top-level keys and the
+// global variables are read once, as a configuration can hold hundreds of
+// thousands of jobs and Get is a scan. Callers keep the result.
+func (p *Pipeline) JobViews() []JobView {
+	top := map[string]*Node{}
+	var globals []Variable
+	globalRefs := map[string]bool{}
+	if p.Global != nil {
+		top = make(map[string]*Node, len(p.Global.Pairs))
+		for _, pr := range p.Global.Pairs {
+			top[pr.Key] = pr.Value
+		}
+		globals = Variables(top["variables"], "global")
+		addRefs(globalRefs, top["variables"])
+	}
+	var out []JobView
+	for _, j := range p.Jobs {
+		if j.Hidden || j.Node == nil {
+			continue
+		}
+		out = append(out, jobView(j, top, globals, globalRefs))
+	}
+	return out
+}
+
+// refKeys are the job keys whose values expand variables.
+var refKeys = []string{"before_script", "script", "after_script", "hooks", "variables", "rules", "services", "image"}
+
+func jobView(j *Job, top map[string]*Node, globals []Variable, globalRefs map[string]bool) JobView {
+	n := j.Node
+	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
+
+	v.Extends = append([]string(nil), j.Extends...)
+	seen := map[string]bool{j.Name: true}
+	for _, e := range j.Extends {
+		seen[e] = true
+	}
+	for todo := append([]string{j.Name}, j.Extends...); len(todo) > 0 && len(seen) < 64; {
+		name := todo[0]
+		todo = todo[1:]
+		for _, e := range top[name].Get("extends").Scalars() {
+			if !seen[e.Value] {
+				seen[e.Value] = true
+				v.Extends = append(v.Extends, e.Value)
+				todo = append(todo, e.Value)
+			}
+		}
+	}
+
+	inherits := inheritsVariables(n)
+	if inherits {
+		v.Variables = append(v.Variables, globals...)
+		for r := range globalRefs {
+			v.Refs[r] = true
+		}
+	}
+	v.Variables = append(v.Variables, Variables(n.Get("variables"), "job")...)
+	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
+		for _, r := range rules.Items {
+			v.Variables = append(v.Variables, Variables(r.Get("variables"), "rules")...)
+		}
+	}
+	for _, k := range refKeys {
+		addRefs(v.Refs, n.Get(k))
+	}
+
+	if img := n.Get("image"); img != nil {
+		v.Images = append(v.Images, imageName(img))
+	}
+	if svcs := n.Get("services"); svcs != nil && svcs.Kind == Seq {
+		for _, s := range svcs.Items {
+			v.Images = append(v.Images, imageName(s))
+		}
+	}
+
+	for _, l := range v.Lines {
+		for _, c := range CommandNames(l.Value) {
+			v.Commands = append(v.Commands, Command{Name: c, Line: l})
+		}
+	}
+
+	switch e := n.Get("environment"); {
+	case e == nil:
+	case e.Kind == Scalar:
+		v.Environment = e.Value
+	case e.Kind == Map:
+		v.Environment = e.Get("name").String()
+	}
+	return v
+}
+
+// imageName is an image: or services: entry's image: the entry, or its
+// name: in the long form.
+func imageName(n *Node) *Node {
+	if n.Kind == Map {
+		if name := n.Get("name"); name != nil {
+			return name
+		}
+	}
+	return n
+}
+
+// inheritsVariables reads inherit:variables: false (a list names the
+// ones inherited; those are kept, conservatively all of them).
+func inheritsVariables(job *Node) bool {
+	n := job.Lookup("inherit", "variables")
+	if n == nil || n.Kind != Scalar {
+		return true
+	}
+	b, ok := n.Bool()
+	return !ok || b
+}
+
+// scriptKeys are a job's keys that hold shell lines, in the order the
+// runner runs them.
+var scriptKeys = []string{"before_script", "script", "after_script"}
+
+// Lines returns the shell lines the job runs: before_script, script,
+// after_script, then hooks:pre_get_sources_script.
+func (j *Job) Lines() []*Node {
+	var out []*Node
+	for _, k := range scriptKeys {
+		out = append(out, j.Node.Get(k).Scalars()...)
+	}
+	return append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+}
+
+// IDTokens returns the job's id_tokens.
+func (j *Job) IDTokens() []IDToken {
+	n := j.Node.Get("id_tokens")
+	if n == nil || n.Kind != Map {
+		return nil
+	}
+	out := make([]IDToken, 0, len(n.Pairs))
+	for _, p := range n.Pairs {
+		aud := p.Value.Get("aud")
+		out = append(out, IDToken{Name: p.Key, KeyPos: p.KeyPos, Aud: aud.Scalars(), Node: aud})
+	}
+	return out
+}
+
+// Variables lists a variables: map, each entry with scope; the long
+// form's value: is the value. Entries without a scalar value are left
+// out.
+func Variables(n *Node, scope string) []Variable {
+	if n == nil || n.Kind != Map {
+		return nil
+	}
+	out := make([]Variable, 0, len(n.Pairs))
+	for _, p := range n.Pairs {
+		v := p.Value
+		if v != nil && v.Kind == Map {
+			v = v.Get("value")
+		}
+		if v == nil || v.Kind != Scalar {
+			continue
+		}
+		out = append(out, Variable{Name: p.Key, KeyPos: p.KeyPos, Value: v, Scope: scope})
+	}
+	return out
+}
+
+// Scalars returns the scalars of a string or a (nested) list of strings,
+// as GitLab reads script: (a !reference may leave a list inside a list).
+// Maps and nulls are skipped, as Strings skips them.
+func (n *Node) Scalars() []*Node {
+	var out []*Node
+	eachScalar(n, false, 0, func(s *Node) { out = append(out, s) })
+	return out
+}
+
+// eachScalar calls fn for each scalar of n: through lists, and through
+// maps' values when maps is set. It is the one walk behind Scalars and
+// JobView.Refs.
+func eachScalar(n *Node, maps bool, depth int, fn func(*Node)) {
+	if n == nil || depth > 32 {
+		return
+	}
+	switch n.Kind {
+	case Scalar:
+		fn(n)
+	case Seq:
+		if !maps && depth > maxFlatten {
+			return
+		}
+		for _, it := range n.Items {
+			eachScalar(it, maps, depth+1, fn)
+		}
+	case Map:
+		if maps {
+			for i := range n.Pairs {
+				eachScalar(n.Pairs[i].Value, maps, depth+1, fn)
+			}
+		}
+	}
+}
+
+// addRefs adds the variables every scalar under n expands to set.
+func addRefs(set map[string]bool, n *Node) {
+	eachScalar(n, true, 0, func(s *Node) {
+		for _, r := range VarRefs(s.Value) {
+			set[r] = true
+		}
+	})
+}
+
+// VarRefs returns the variables s expands: $NAME, ${NAME}, PowerShell's
+// $env:NAME and cmd's %NAME%.
+func VarRefs(s string) []string {
+	if !strings.ContainsAny(s, "$%") {
+		return nil
+	}
+	var out []string
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '$':
+			j := i + 1
+			if strings.HasPrefix(s[j:], "env:") {
+				j += 4
+			}
+			if j < len(s) && s[j] == '{' {
+				j++
+			}
+			k := j
+			for k < len(s) && IsNameByte(s[k]) {
+				k++
+			}
+			if k > j && (s[j] < '0' || s[j] > '9') {
+				out = append(out, s[j:k])
+			}
+			i = max(k-1, i)
+		case '%':
+			k := i + 1
+			for k < len(s) && IsNameByte(s[k]) {
+				k++
+			}
+			if k > i+1 && k < len(s) && s[k] == '%' {
+				out = append(out, s[i+1:k])
+				i = k
+			}
+		}
+	}
+	return out
+}
+
+// IsNameByte reports whether c can be part of a variable name.
+func IsNameByte(c byte) bool {
+	return c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
+
+// prefixWords are words that run the command after them (with their
+// flags): the command is the next word.
+var prefixWords = map[string]bool{
+	"!": true, "{": true, "(": true, "if": true, "then": true, "elif": true, "else": true,
+	"do": true, "while": true, "until": true, "time": true, "exec": true, "command": true,
+	"sudo": true, "nohup": true, "env": true, "xargs": true,
+}
+
+// CommandNames returns the names of the commands a shell line runs, in
+// order: the first word of each simple command (after ; | & && || and
+// newlines, and inside $( ) and backquotes), past variable assignments
+// and prefixes such as sudo, then, do and env. A name is its base name
+// without .exe, so /usr/bin/aws, ./aws and aws.exe are all "aws".
+// Commands in quoted strings passed to another shell (sh -c "...") are
+// not seen.
+func CommandNames(line string) []string {
+	var out []string
+	for _, seg := range commandSegments(line) {
+		if name := commandName(seg); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// commandSegments splits line into simple commands. Single quotes hide
+// everything; double quotes hide separators but not $( ) or backquotes.
+func commandSegments(line string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		out = append(out, cur.String())
+		cur.Reset()
+	}
+	// The quote state of each enclosing $( ) or backquote.
+	type frame struct {
+		dq       bool
+		backtick bool
+	}
+	var stack []frame
+	var sq, dq bool
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case sq:
+			if c == '\'' {
+				sq = false
+			}
+		case c == '\\' && i+1 < len(line):
+			if line[i+1] == '\n' {
+				i++
+				cur.WriteByte(' ')
+				continue
+			}
+			cur.WriteByte(c)
+			i++
+			c = line[i]
+		case c == '$' && i+1 < len(line) && line[i+1] == '(':
+			stack = append(stack, frame{dq: dq})
+			dq = false
+			i++
+			flush()
+			continue
+		case c == '`':
+			if n := len(stack); n > 0 && stack[n-1].backtick {
+				dq = stack[n-1].dq
+				stack = stack[:n-1]
+			} else {
+				stack = append(stack, frame{dq: dq, backtick: true})
+				dq = false
+			}
+			flush()
+			continue
+		case dq:
+			if c == '"' {
+				dq = false
+			}
+		case c == '\'':
+			sq = true
+		case c == '"':
+			dq = true
+		case c == ')' && len(stack) > 0 && !stack[len(stack)-1].backtick:
+			dq = stack[len(stack)-1].dq
+			stack = stack[:len(stack)-1]
+			flush()
+			continue
+		case c == ';' || c == '|' || c == '&' || c == '\n' || c == '(' || c == ')':
+			flush()
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	flush()
+	return out
+}
+
+// commandName is the name of the command a simple command runs, "" when
+// it runs none that can be named (only assignments, a variable).
+func commandName(seg string) string {
+	words := strings.Fields(seg)
+	prefix := false
+	for _, w := range words {
+		switch {
+		case prefixWords[w]:
+			prefix = true
+			continue
+		case prefix && strings.HasPrefix(w, "-"):
+			continue // sudo -E, env -i
+		}
+		if eq := strings.IndexByte(w, '='); eq > 0 && isName(w[:eq]) {
+			continue // NAME=value
+		}
+		w = strings.Trim(w, `"'`)
+		if w == "" || strings.ContainsAny(w, "$=<>") {
+			return ""
+		}
+		w = path.Base(strings.ReplaceAll(w, `\`, "/"))
+		return strings.TrimSuffix(w, ".exe")
+	}
+	return ""
+}
+
+// isName reports whether s is a shell variable name.
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !IsNameByte(s[i]) || i == 0 && s[i] >= '0' && s[i] <= '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,123 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestCommandNames(t *testing.T) {
+	for line, want := range map[string]string{
+		"aws s3 ls":                             "aws",
+		"/usr/bin/aws s3 ls":                    "aws",
+		"/usr/local/bin/aws s3 ls":              "aws",
+		"./aws s3 ls":                           "aws",
+		`C:\aws\aws.exe s3 ls`:                  "aws",
+		"aws":                                   "aws",
+		"cd x && aws sts get-caller-identity":   "cd aws",
+		"echo laws and paws":                    "echo",
+		"echo aws":                              "echo",
+		"aws-vault exec x":                      "aws-vault",
+		"AWS_PROFILE=x sudo -E aws s3 ls":       "aws",
+		"if aws s3 ls; then vault kv get x; fi": "aws vault fi",
+		`X="$(aws sts get-caller-identity)"`:    "aws",
+		"echo `gcloud config list` | tee out":   "echo gcloud tee",
+		`echo "a; aws"`:                         "echo",
+		`echo 'a $(aws)'`:                       "echo",
+		"export A=1":                            "export",
+		"$TOOL run":                             "",
+		"terraform init \\\n  -upgrade":         "terraform",
+	} {
+		if got := strings.Join(CommandNames(line), " "); got != want {
+			t.Errorf("CommandNames(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestVarRefs(t *testing.T) {
+	for s, want := range map[string]string{
+		"echo $A ${B} $env:C %D% $1 $$": "A B C D",
+		"no refs":                       "",
+		"${AWS_SECRET_ACCESS_KEY}x":     "AWS_SECRET_ACCESS_KEY",
+	} {
+		if got := strings.Join(VarRefs(s), " "); got != want {
+			t.Errorf("VarRefs(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestJobViews(t *testing.T) {
+	src := `
+variables:
+  GLOBAL: $FROM_GLOBAL
+.base:
+  before_script: [/usr/bin/aws sts get-caller-identity]
+  extends: .missing
+deploy:
+  extends: .base
+  image: {name: alpine}
+  services: [docker:dind]
+  id_tokens:
+    AWS_ID_TOKEN: {aud: https://sts.amazonaws.com}
+  variables: {A: $X}
+  rules:
+    - variables: {B: $Y}
+  script:
+    - [terraform apply]
+  after_script: [echo $Z]
+  hooks: {pre_get_sources_script: [git config x]}
+  environment: {name: production}
+alone:
+  inherit: {variables: false}
+  script: [echo $W]
+.hidden:
+  script: [aws s3 ls]
+`
+	p := Parse("", ".gitlab-ci.yml", []byte(src), Options{})
+	views := p.JobViews()
+	if len(views) != 2 {
+		t.Fatalf("JobViews() = %d views, want 2", len(views))
+	}
+	d := views[0]
+	var vars, cmds, lines []string
+	for _, v := range d.Variables {
+		vars = append(vars, v.Scope+":"+v.Name)
+	}
+	for _, c := range d.Commands {
+		cmds = append(cmds, c.Name)
+	}
+	for _, l := range d.Lines {
+		lines = append(lines, l.Value)
+	}
+	var refs []string
+	for _, r := range []string{"FROM_GLOBAL", "X", "Y", "Z", "W"} {
+		if d.Reads(r) {
+			refs = append(refs, r)
+		}
+	}
+	got := map[string][]string{
+		"extends": d.Extends, "vars": vars, "commands": cmds, "lines": lines, "refs": refs,
+		"env": {d.Environment}, "images": {d.Images[0].Value, d.Images[1].Value},
+		"tokens": {d.IDTokens[0].Name, d.IDTokens[0].Aud[0].Value},
+	}
+	want := map[string][]string{
+		"extends":  {".base", ".missing"},
+		"vars":     {"global:GLOBAL", "job:A", "rules:B"},
+		"commands": {"aws", "terraform", "echo", "git"},
+		"lines":    {"/usr/bin/aws sts get-caller-identity", "terraform apply", "echo $Z", "git config x"},
+		"refs":     {"FROM_GLOBAL", "X", "Y", "Z"},
+		"env":      {"production"},
+		"images":   {"alpine", "docker:dind"},
+		"tokens":   {"AWS_ID_TOKEN", "https://sts.amazonaws.com"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deploy's view (-want +got):\n%s", diff)
+	}
+	if d.Runs("aws") == nil || d.Runs("gcloud") != nil {
+		t.Errorf("Runs: aws %v, gcloud %v", d.Runs("aws"), d.Runs("gcloud"))
+	}
+	if a := views[1]; len(a.Variables) != 0 || a.Reads("FROM_GLOBAL") || !a.Reads("W") {
+		t.Errorf("alone: inherit:variables false not honoured: %+v", a.Variables)
+	}
+}
