@@ -4,18 +4,16 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -23,7 +21,6 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
 	"gitlab.com/keyless-ci/keyless/internal/lint"
 	"gitlab.com/keyless-ci/keyless/internal/output"
-	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -49,35 +46,34 @@ func lintFlags() []cli.Flag {
 
 // lintOptions is everything `keyless lint` needs, validated in one place.
 type lintOptions struct {
-	Paths         []string
+	// Lint is what to lint; its Baseline is empty with WriteBaseline.
+	Lint          lint.Request
 	Format        string
 	Output        string
 	FailOn        lint.Severity // 0: never
-	Lint          lint.Options
 	Baseline      string
 	WriteBaseline bool
-	CIConfig      string
-	Inputs        map[string]string
-	Recursive     bool
 	Color         bool
-	// Fetcher reads remote includes with --online; nil leaves them
-	// unresolved.
-	Fetcher pipeline.Fetcher
 }
 
 func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 	o := lintOptions{
-		Paths:         c.Args().Slice(),
 		Format:        c.String("format"),
 		Output:        c.String("output"),
 		Baseline:      c.String("baseline"),
 		WriteBaseline: c.Bool("write-baseline"),
-		CIConfig:      firstNonEmpty(c.String("ci-config"), ".gitlab-ci.yml"),
-		Recursive:     c.Bool("recursive"),
-		Lint:          lint.Options{Rules: splitList(c.StringSlice("rule")), SkipRules: splitList(c.StringSlice("skip-rule"))},
+		Lint: lint.Request{
+			Paths:     c.Args().Slice(),
+			Recursive: c.Bool("recursive"),
+			CIConfig:  firstNonEmpty(c.String("ci-config"), ".gitlab-ci.yml"),
+			Options:   lint.Options{Rules: splitList(c.StringSlice("rule")), SkipRules: splitList(c.StringSlice("skip-rule"))},
+		},
 	}
-	if len(o.Paths) == 0 {
-		o.Paths = []string{"."}
+	if len(o.Lint.Paths) == 0 {
+		o.Lint.Paths = []string{"."}
+	}
+	if !o.WriteBaseline {
+		o.Lint.Baseline = o.Baseline
 	}
 	if !slices.Contains(output.Names(), o.Format) {
 		return o, usagef("--format %q: use one of %s", o.Format, strings.Join(output.Names(), ", "))
@@ -95,18 +91,18 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 	if o.WriteBaseline && o.Baseline == "" {
 		return o, usagef("--write-baseline needs --baseline FILE, the file to write")
 	}
-	if filepath.IsAbs(o.CIConfig) || strings.HasPrefix(filepath.Clean(o.CIConfig), "..") {
-		return o, usagef("--ci-config %q: give the path inside the project directory, e.g. ci/pipeline.yml", o.CIConfig)
+	if ci := o.Lint.CIConfig; filepath.IsAbs(ci) || strings.HasPrefix(filepath.Clean(ci), "..") {
+		return o, usagef("--ci-config %q: give the path inside the project directory, e.g. ci/pipeline.yml", ci)
 	}
 	for _, kv := range c.StringSlice("input") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(k) == "" {
 			return o, usagef("--input %q: write NAME=VALUE", kv)
 		}
-		if o.Inputs == nil {
-			o.Inputs = map[string]string{}
+		if o.Lint.Inputs == nil {
+			o.Lint.Inputs = map[string]string{}
 		}
-		o.Inputs[strings.TrimSpace(k)] = v
+		o.Lint.Inputs[strings.TrimSpace(k)] = v
 	}
 	if c.Bool("online") {
 		name := c.String("token-env")
@@ -123,7 +119,7 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 		if err != nil {
 			return o, usagef("--gitlab-url: %v", err)
 		}
-		o.Fetcher = gitlabapi.NewFetcher(c.Context, api, client)
+		o.Lint.Fetcher = gitlabapi.NewFetcher(c.Context, api, client)
 	}
 	o.Color = o.Format == "text" && o.Output == "" && !c.Bool("no-color") && env.Getenv("NO_COLOR") == "" && isTerminal(env.Stdout)
 	return o, nil
@@ -174,7 +170,7 @@ func lintCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runLint(env, o)
+			return runLint(c.Context, env, o)
 		},
 	}
 }
@@ -188,28 +184,8 @@ func listRules(w io.Writer) error {
 	return err
 }
 
-// lintTarget is one project (or lone file) to lint.
-type lintTarget struct {
-	dir  string // project directory; "" for a lone file
-	file string // a lone file
-	// prefix is prepended to the finding paths (relative to the project
-	// root) so that, with several projects, they are relative to the
-	// working directory.
-	prefix string
-	// rootPrefix asks for the prefix of a lone file's project root, which
-	// is known once the file is loaded (LoadFile walks up to it).
-	rootPrefix bool
-}
-
-// lintResult is one target's findings, and the sources of the files they
-// are in (for the text format's source lines).
-type lintResult struct {
-	findings []lint.Finding
-	sources  map[string][]byte
-	err      error
-}
-
-func runLint(env Env, o lintOptions) error {
+// runLint runs the linter and maps its report to output and an exit code.
+func runLint(ctx context.Context, env Env, o lintOptions) error {
 	// Linting allocates many short-lived nodes: collect garbage when the
 	// heap has grown fivefold or nears 64 MiB rather than every time it
 	// doubles, unless the user tuned the collector (GOGC, GOMEMLIMIT).
@@ -217,91 +193,31 @@ func runLint(env Env, o lintOptions) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	}
-	targets, err := lintTargets(o)
+	res, err := lint.Lint(ctx, o.Lint)
 	if err != nil {
+		return lintRequestError(err, o)
+	}
+	failed := errors.Join(res.Errors...)
+	if o.WriteBaseline {
+		var b bytes.Buffer
+		if err := lint.NewBaseline(res.Findings).Write(&b); err != nil {
+			return err
+		}
+		if err := writeAtomic(o.Baseline, b.Bytes()); err != nil {
+			return fmt.Errorf("lint: writing the baseline: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "keyless: lint: wrote %d findings to the baseline %s\n", len(res.Findings), o.Baseline)
+		return failed
+	}
+	if err := writeLintReport(env, o, res); err != nil {
 		return err
 	}
-	results := make([]lintResult, len(targets))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(targets)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = lintOne(targets[i], o)
-			}
-		}()
-	}
-	for i := range targets {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
-	var findings []lint.Finding
-	sources := map[string][]byte{}
-	var errs []error
-	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
-		findings = append(findings, r.findings...)
-		for k, v := range r.sources {
-			sources[k] = v
-		}
-	}
-	if o.Baseline != "" {
-		if o.WriteBaseline {
-			var b bytes.Buffer
-			if err := lint.NewBaseline(findings).Write(&b); err != nil {
-				return err
-			}
-			if err := writeAtomic(o.Baseline, b.Bytes()); err != nil {
-				return fmt.Errorf("lint: writing the baseline: %w", err)
-			}
-			fmt.Fprintf(env.Stderr, "keyless: lint: wrote %d findings to the baseline %s\n", len(findings), o.Baseline)
-			return errors.Join(errs...)
-		}
-		f, err := os.Open(o.Baseline)
-		if err != nil {
-			return usagef("--baseline: %v (create it with --write-baseline)", err)
-		}
-		b, err := lint.ReadBaseline(f)
-		f.Close()
-		if err != nil {
-			return usagef("--baseline %s: %v", o.Baseline, err)
-		}
-		findings = b.Filter(findings)
-	}
-
-	f, err := output.New(o.Format, o.Color)
-	if err != nil {
-		return &UsageError{Err: err}
-	}
-	rep := &output.Report{Tool: "keyless", Version: Version, Root: ".", Findings: findings, Rules: lint.Rules(),
-		Source: func(path string) []byte { return sources[path] }}
-	var buf bytes.Buffer
-	if err := f.Format(&buf, rep); err != nil {
-		return err
-	}
-	if o.Output != "" {
-		if err := writeAtomic(o.Output, buf.Bytes()); err != nil {
-			return fmt.Errorf("lint: %w", err)
-		}
-	} else if _, err := env.Stdout.Write(buf.Bytes()); err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if o.FailOn == 0 {
-		return nil
+	if failed != nil {
+		return failed
 	}
 	n := 0
-	for _, f := range findings {
-		if f.Severity >= o.FailOn {
+	for _, f := range res.Findings {
+		if o.FailOn != 0 && f.Severity >= o.FailOn {
 			n++
 		}
 	}
@@ -311,108 +227,45 @@ func runLint(env Env, o lintOptions) error {
 	return nil
 }
 
-// lintTargets turns the paths into projects and files.
-func lintTargets(o lintOptions) ([]lintTarget, error) {
-	var out []lintTarget
-	for _, p := range o.Paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, usagef("lint %s: %v", p, err)
-		}
-		prefix := func(dir string) string {
-			if len(o.Paths) == 1 && !o.Recursive {
-				return ""
-			}
-			return filepath.ToSlash(filepath.Clean(dir))
-		}
-		switch {
-		case !fi.IsDir():
-			out = append(out, lintTarget{file: p, prefix: filepath.ToSlash(filepath.Clean(p)), rootPrefix: prefix(p) != ""})
-		case o.Recursive:
-			found := 0
-			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if d.IsDir() && path != p && (d.Name() == ".git" || d.Name() == "node_modules") {
-					return filepath.SkipDir
-				}
-				rel, sp := filepath.ToSlash(o.CIConfig), filepath.ToSlash(path)
-				if !d.IsDir() && (sp == filepath.ToSlash(filepath.Join(p, o.CIConfig)) || strings.HasSuffix(sp, "/"+rel)) {
-					dir := filepath.Clean(strings.TrimSuffix(sp, rel))
-					out = append(out, lintTarget{dir: dir, prefix: prefix(dir)})
-					found++
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("lint: searching %s: %w", p, err)
-			}
-			if found == 0 {
-				return nil, usagef("lint -r %s: no %s below it", p, o.CIConfig)
-			}
-		default:
-			if _, err := os.Stat(filepath.Join(p, o.CIConfig)); err != nil {
-				return nil, usagef("lint %s: no %s in it: pass the configuration file itself, --ci-config FILE, or -r to search below it", p, o.CIConfig)
-			}
-			out = append(out, lintTarget{dir: p, prefix: prefix(p)})
-		}
+// lintRequestError words the errors of a lint request in the flags the
+// user typed.
+func lintRequestError(err error, o lintOptions) error {
+	var pe *lint.PathError
+	var be *lint.BaselineError
+	switch {
+	case errors.As(err, &be) && errors.Is(err, fs.ErrNotExist):
+		return usagef("--baseline: %v (create it with --write-baseline)", be.Err)
+	case errors.As(err, &be):
+		return usagef("--baseline %s: %v", be.Path, be.Err)
+	case errors.As(err, &pe) && errors.Is(err, lint.ErrNoConfig) && o.Lint.Recursive:
+		return usagef("lint -r %s: no %s below it", pe.Path, o.Lint.CIConfig)
+	case errors.As(err, &pe) && errors.Is(err, lint.ErrNoConfig):
+		return usagef("lint %s: no %s in it: pass the configuration file itself, --ci-config FILE, or -r to search below it", pe.Path, o.Lint.CIConfig)
+	case errors.As(err, &pe):
+		return usagef("lint %s: %v", pe.Path, pe.Err)
 	}
-	// A lone file's prefix is its path until its root is known: the order.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].prefix < out[j].prefix })
-	return out, nil
+	return err
 }
 
-// relToWorkdir is dir relative to the working directory, slash-separated;
-// dir itself when it is elsewhere.
-func relToWorkdir(dir string) string {
-	wd, err := os.Getwd()
+// writeLintReport writes the findings in the chosen format to --output or
+// stdout.
+func writeLintReport(env Env, o lintOptions, res *lint.Report) error {
+	f, err := output.New(o.Format, o.Color)
 	if err != nil {
-		return filepath.ToSlash(dir)
+		return &UsageError{Err: err}
 	}
-	rel, err := filepath.Rel(wd, dir)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return filepath.ToSlash(dir)
+	rep := &output.Report{Tool: "keyless", Version: Version, Root: ".", Findings: res.Findings, Rules: lint.Rules(),
+		Source: func(path string) []byte { return res.Sources[path] }}
+	var buf bytes.Buffer
+	if err := f.Format(&buf, rep); err != nil {
+		return err
 	}
-	return filepath.ToSlash(rel)
-}
-
-func lintOne(t lintTarget, o lintOptions) lintResult {
-	po := pipeline.Options{CIConfig: o.CIConfig, Inputs: o.Inputs, Fetcher: o.Fetcher}
-	var p *pipeline.Pipeline
-	var err error
-	if t.file != "" {
-		p, err = pipeline.LoadFile(t.file, po)
-	} else {
-		p, err = pipeline.LoadProject(t.dir, po)
-	}
-	if err != nil {
-		return lintResult{err: fmt.Errorf("lint: %w", err)}
-	}
-	if t.file != "" {
-		t.prefix = ""
-		if t.rootPrefix {
-			t.prefix = relToWorkdir(p.Root)
+	if o.Output != "" {
+		if err := writeAtomic(o.Output, buf.Bytes()); err != nil {
+			return fmt.Errorf("lint: %w", err)
 		}
+		return nil
 	}
-	fs, err := lint.Run(p, o.Lint)
-	if err != nil {
-		return lintResult{err: &UsageError{Err: err}}
-	}
-	r := lintResult{findings: fs, sources: map[string][]byte{}}
-	src := map[string][]byte{}
-	for _, f := range p.Files {
-		src[f.Path] = f.Src
-	}
-	for i := range r.findings {
-		f := &r.findings[i]
-		path := f.Pos.File
-		if t.prefix != "" && t.prefix != "." {
-			f.Pos.File = t.prefix + "/" + path
-		}
-		if o.Format == "text" {
-			r.sources[f.Pos.File] = src[path]
-		}
-	}
-	return r
+	_, err = env.Stdout.Write(buf.Bytes())
+	return err
 }

@@ -234,6 +234,61 @@ func TestLintRecursive(t *testing.T) {
 	}
 }
 
+// The same key in two projects under -r has two fingerprints, and a
+// baseline written for one project does not silence the other: prefixes
+// are part of the fingerprint (issue 14).
+func TestLintRecursiveFingerprintsPerProject(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		if err := os.Rename(copyProject(t), filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(root)
+	type finding struct{ Rule, Path, Fingerprint string }
+	lintJSON := func(args ...string) (int, []finding) {
+		t.Helper()
+		o := keyless(t, nil, append([]string{"lint", "-r", "--format", "json", "--rule", "hardcoded-aws-key"}, args...)...)
+		var rep struct{ Findings []finding }
+		if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, o.Stderr)
+		}
+		return o.Code, rep.Findings
+	}
+	_, all := lintJSON(".")
+	byFingerprint := map[string]string{}
+	var inA, inB int
+	for _, f := range all {
+		if other, ok := byFingerprint[f.Fingerprint]; ok {
+			t.Errorf("%s and %s have the same fingerprint %s", other, f.Path, f.Fingerprint)
+		}
+		byFingerprint[f.Fingerprint] = f.Path
+		switch {
+		case strings.HasPrefix(f.Path, "a/"):
+			inA++
+		case strings.HasPrefix(f.Path, "b/"):
+			inB++
+		}
+	}
+	if inA == 0 || inA != inB || inA+inB != len(all) {
+		t.Fatalf("findings: %+v", all)
+	}
+
+	base := filepath.Join(t.TempDir(), "baseline.json")
+	if o := keyless(t, nil, "lint", "-r", "--rule", "hardcoded-aws-key", "--baseline", base, "--write-baseline", "a"); o.Code != ExitOK {
+		t.Fatalf("write-baseline for a: exit %d\n%s", o.Code, o.Stderr)
+	}
+	code, left := lintJSON("--baseline", base, ".")
+	if code != ExitFindings || len(left) != inB {
+		t.Fatalf("with a's baseline: exit %d, %d findings, want %d (b's)\n%+v", code, len(left), inB, left)
+	}
+	for _, f := range left {
+		if !strings.HasPrefix(f.Path, "b/") {
+			t.Errorf("with a's baseline, a finding in %s", f.Path)
+		}
+	}
+}
+
 // Files named one by one keep the path they were given, once.
 func TestLintSeveralFiles(t *testing.T) {
 	root := t.TempDir()

@@ -57,6 +57,13 @@ func CheckRuleIDs(ids []string) error {
 // suppressions applied, fingerprinted, sorted by path, line, column and
 // rule, without duplicates.
 func Run(p *pipeline.Pipeline, o Options) ([]Finding, error) {
+	return run(p, o, "")
+}
+
+// run is Run with prefix (a project's directory, slash-separated; "" for
+// none) prepended to the finding paths before the fingerprints are
+// computed, so that two projects' findings have different ones (issue 14).
+func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 	if err := CheckRuleIDs(append(append([]string(nil), o.Rules...), o.SkipRules...)); err != nil {
 		return nil, err
 	}
@@ -105,8 +112,20 @@ func Run(p *pipeline.Pipeline, o Options) ([]Finding, error) {
 	all = suppress(p, all)
 	sortFindings(all)
 	all = dedupe(all)
+	for i := range all {
+		all[i].Pos.File = prefixPath(prefix, all[i].Pos.File)
+	}
 	fingerprint(all)
 	return all, nil
+}
+
+// prefixPath is path below the directory prefix; path itself when prefix
+// is "".
+func prefixPath(prefix, path string) string {
+	if prefix == "" {
+		return path
+	}
+	return prefix + "/" + path
 }
 
 func sortFindings(fs []Finding) {
