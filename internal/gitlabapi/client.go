@@ -135,13 +135,8 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitlabapi: GitLab URL %q: %w", u, err)
 	}
-	tok := opts.Token.Reveal()
-	redact := func(s string) string {
-		if len(tok) >= 4 {
-			s = strings.ReplaceAll(s, tok, secret.Redacted)
-		}
-		return s
-	}
+	tok := opts.Token
+	redact := func(s string) string { return secret.ScrubString(s, tok) }
 	return &Client{gl: gl, redact: redact}, nil
 }
 

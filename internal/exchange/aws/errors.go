@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -14,6 +13,9 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/policy"
+	policyaws "gitlab.com/keyless-ci/keyless/internal/policy/aws"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // Sentinel kinds of rejection; test with errors.Is.
@@ -23,14 +25,18 @@ var (
 	ErrAudience     = errors.New("audience not accepted")
 	ErrTokenExpired = errors.New("token expired")
 	ErrInvalidToken = errors.New("token rejected")
-	ErrThrottled    = errors.New("throttled")
 	ErrUnreachable  = errors.New("STS could not reach the issuer")
-	ErrTimeout      = errors.New("STS did not answer in time")
 	ErrInvalidInput = errors.New("request rejected as invalid")
-	ErrUnavailable  = errors.New("STS unavailable")
-	ErrTLS          = errors.New("STS certificate not trusted")
-	ErrConnection   = errors.New("could not connect to STS")
-	ErrRedirect     = errors.New("STS endpoint redirected")
+)
+
+// The failures every provider shares, under the names callers know.
+var (
+	ErrThrottled   = exchange.ErrThrottled
+	ErrTimeout     = exchange.ErrTimeout
+	ErrUnavailable = exchange.ErrUnavailable
+	ErrTLS         = exchange.ErrTLS
+	ErrConnection  = exchange.ErrConnection
+	ErrRedirect    = exchange.ErrRedirect
 )
 
 // Error is a failed exchange, explained. Its message never contains the
@@ -64,21 +70,6 @@ func (e *Error) Unwrap() error {
 	return e.ctxErr
 }
 
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
-
-func scrubMessage(msg, raw string) string {
-	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
-		// A server may quote one part of the token on its own (the signature).
-		for _, seg := range strings.Split(raw, ".") {
-			if len(seg) >= 16 {
-				msg = strings.ReplaceAll(msg, seg, "[REDACTED]")
-			}
-		}
-	}
-	return jwtLike.ReplaceAllString(msg, "[REDACTED]")
-}
-
 func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	e := &Error{
 		Kind:     ErrUnavailable,
@@ -96,7 +87,7 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	switch {
 	case errors.As(err, &api):
 		e.Code = api.ErrorCode()
-		e.Message = scrubMessage(api.ErrorMessage(), tok.Raw.Reveal())
+		e.Message = secret.ScrubString(api.ErrorMessage(), tok.Raw)
 		e.Kind = classify(e.Code, e.Message)
 		if errors.As(err, &re) {
 			e.RequestID = re.Response.Header.Get("X-Amzn-Requestid")
@@ -119,15 +110,15 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind = ErrConnection
 		var rse *smithyhttp.RequestSendError
 		if errors.As(err, &rse) {
-			e.Message = scrubMessage(rse.Err.Error(), tok.Raw.Reveal())
+			e.Message = secret.ScrubString(rse.Err.Error(), tok.Raw)
 		} else {
-			e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
+			e.Message = secret.ScrubString(err.Error(), tok.Raw)
 		}
 	case errors.As(err, &re) && re.HTTPStatusCode() != 0:
 		e.Code = fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
 		e.Kind = ErrUnavailable
 	default:
-		e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
+		e.Message = secret.ScrubString(err.Error(), tok.Raw)
 	}
 	return e
 }
@@ -249,12 +240,14 @@ func (e *Error) explain() string {
 				"Allow sts:AssumeRole on the chained role in the first role's permissions, and trust the first\n" +
 				"role (and the external id, if you pass one) in the chained role's trust policy.\n"
 		}
+		// The condition and the branch pattern are keyless policy aws's own.
+		branches, _ := policy.Spec{ProjectPath: c.ProjectPath, RefType: "branch", Ref: "*"}.Subject()
 		return fmt.Sprintf("The role's trust policy does not admit this job. Check that its Principal is the\n"+
 			"OIDC provider for %s (arn:aws:iam::ACCOUNT:oidc-provider/%s), that the role exists, and\n"+
 			"that its conditions hold for this token. These conditions admit exactly this job:\n\n"+
-			"  \"Condition\": {\n    \"StringEquals\": {\n      \"%s:aud\": %q,\n      \"%s:sub\": %q\n    }\n  }\n\n"+
-			"To admit every branch of the project, use StringLike with \"project_path:%s:ref_type:branch:ref:*\".\n",
-			c.Issuer, host, host, aud, host, c.Subject, c.ProjectPath)
+			"  %s\n\n"+
+			"To admit every branch of the project, use StringLike with %q.\n",
+			c.Issuer, host, policyaws.ConditionJSON(host, aud, c.Subject, "  "), branches)
 	case ErrNoProvider:
 		return fmt.Sprintf("The AWS account has no IAM OIDC identity provider for this token's issuer. Register one:\n\n"+
 			"  aws iam create-open-id-connect-provider --url %s --client-id-list %s\n\n"+

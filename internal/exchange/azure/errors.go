@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // Sentinel kinds of failure; test with errors.Is.
@@ -26,13 +27,17 @@ var (
 	ErrScope        = errors.New("scope not valid")
 	ErrInvalidToken = errors.New("token rejected")
 	ErrRejected     = errors.New("request rejected")
-	ErrThrottled    = errors.New("throttled")
-	ErrUnavailable  = errors.New("Entra unavailable")
 	ErrEndpoint     = errors.New("not an Entra token endpoint")
-	ErrTimeout      = errors.New("Entra did not answer in time")
-	ErrTLS          = errors.New("Entra certificate not trusted")
-	ErrConnection   = errors.New("could not connect to Entra")
-	ErrRedirect     = errors.New("authority host redirected")
+)
+
+// The failures every provider shares, under the names callers know.
+var (
+	ErrThrottled   = exchange.ErrThrottled
+	ErrUnavailable = exchange.ErrUnavailable
+	ErrTimeout     = exchange.ErrTimeout
+	ErrTLS         = exchange.ErrTLS
+	ErrConnection  = exchange.ErrConnection
+	ErrRedirect    = exchange.ErrRedirect
 )
 
 // AADSTS codes keyless explains. Microsoft warns that codes and texts
@@ -86,18 +91,12 @@ func (e *Error) Unwrap() error {
 	return e.ctxErr
 }
 
-var (
-	jwtLike  = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
-	aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
-)
+var aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
 
-// scrub removes the token and anything JWT-shaped from a remote message and
-// masks the client and tenant ids Entra quotes back.
-func scrub(msg, raw string, ids ...string) string {
-	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
-	}
-	msg = jwtLike.ReplaceAllString(msg, "[REDACTED]")
+// scrub is the shared scrubber, then the client and tenant ids Entra
+// quotes back masked.
+func scrub(msg string, tok secret.Token, ids ...string) string {
+	msg = secret.ScrubString(msg, tok)
 	for _, id := range ids {
 		if len(id) > 4 {
 			msg = strings.ReplaceAll(msg, id, MaskID(id))
@@ -127,7 +126,7 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		Claims:        tok.Claims,
 		fields:        tok.SafeFields(o.Now()),
 	}
-	raw := tok.Raw.Reveal()
+	raw := tok.Raw
 	var re *responseError
 	var br *badResponse
 	e.net = exchange.ClassifyNet(err)

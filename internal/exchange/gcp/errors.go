@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // Sentinel kinds of rejection; test with errors.Is.
@@ -27,13 +28,17 @@ var (
 	ErrInvalidToken       = errors.New("token rejected")
 	ErrUnreachable        = errors.New("Google could not reach the issuer")
 	ErrNoProvider         = errors.New("no such provider")
-	ErrThrottled          = errors.New("throttled")
-	ErrTimeout            = errors.New("no answer in time")
 	ErrInvalidInput       = errors.New("request rejected as invalid")
-	ErrUnavailable        = errors.New("service unavailable")
-	ErrTLS                = errors.New("certificate not trusted")
-	ErrConnection         = errors.New("could not connect")
-	ErrRedirect           = errors.New("endpoint redirected")
+)
+
+// The failures every provider shares, under the names callers know.
+var (
+	ErrThrottled   = exchange.ErrThrottled
+	ErrTimeout     = exchange.ErrTimeout
+	ErrUnavailable = exchange.ErrUnavailable
+	ErrTLS         = exchange.ErrTLS
+	ErrConnection  = exchange.ErrConnection
+	ErrRedirect    = exchange.ErrRedirect
 )
 
 type step int
@@ -79,17 +84,17 @@ func (e *Error) Unwrap() error {
 }
 
 var (
-	jwtLike    = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+	// googleTok is the shape of a Google OAuth 2.0 access token, which
+	// the shared scrubber does not know.
 	googleTok  = regexp.MustCompile(`ya29\.[A-Za-z0-9_.-]+`)
 	issuerText = regexp.MustCompile(`The issuer in ID Token (\S*) does not match the expected (?:ones|one in config|one)(?::\s*(\S+))?`)
 )
 
-func scrubMessage(msg, raw string) string {
-	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, "[REDACTED]")
-	}
-	msg = jwtLike.ReplaceAllString(msg, "[REDACTED]")
-	msg = googleTok.ReplaceAllString(msg, "[REDACTED]")
+// scrubMessage is the shared scrubber, then Google's access tokens, then
+// project numbers masked.
+func scrubMessage(msg string, tok secret.Token) string {
+	msg = secret.ScrubString(msg, tok)
+	msg = googleTok.ReplaceAllString(msg, secret.Redacted)
 	return maskProjectNumbers(msg)
 }
 
@@ -163,14 +168,14 @@ func newError(s step, err error, o Options, p Provider, tok *idtoken.Token, atte
 		e.Status = ce.status
 		code, msg := parseBody(ce.body)
 		e.Code = code
-		e.Message = scrubMessage(msg, tok.Raw.Reveal())
+		e.Message = scrubMessage(msg, tok.Raw)
 		e.Kind = classify(s, ce.status, code, msg)
 	case errors.As(err, &ce) && ce.err != nil:
 		// A transport error: its text names the host and the failure.
 		e.Kind = ErrConnection
-		e.Message = scrubMessage(ce.err.Error(), tok.Raw.Reveal())
+		e.Message = scrubMessage(ce.err.Error(), tok.Raw)
 	default:
-		e.Message = scrubMessage(err.Error(), tok.Raw.Reveal())
+		e.Message = scrubMessage(err.Error(), tok.Raw)
 	}
 	return e
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // Sentinel kinds of failure; test with errors.Is. The OAuth error codes are
@@ -26,12 +26,16 @@ var (
 	ErrInvalidTarget      = errors.New("audience or resource not allowed")        // invalid_target
 	ErrAccessDenied       = errors.New("access denied")                           // access_denied, HTTP 403
 	ErrRejected           = errors.New("exchange rejected")                       // another error code
-	ErrThrottled          = errors.New("throttled")                               // HTTP 429
-	ErrTimeout            = errors.New("token endpoint did not answer in time")   // the deadline passed
-	ErrUnavailable        = errors.New("token endpoint unavailable")              // 5xx, connection failures
-	ErrTLS                = errors.New("token endpoint certificate not trusted")  // --ca-file can help
 	ErrBadEndpoint        = errors.New("not a token endpoint")                    // 404, 405, redirects, non-OAuth errors
 	ErrBadResponse        = errors.New("token response does not follow RFC 8693") // 2xx without a usable token
+)
+
+// The failures every provider shares, under the names callers know.
+var (
+	ErrThrottled   = exchange.ErrThrottled   // HTTP 429, slow_down
+	ErrTimeout     = exchange.ErrTimeout     // the deadline passed
+	ErrUnavailable = exchange.ErrUnavailable // 5xx, connection failures
+	ErrTLS         = exchange.ErrTLS         // --ca-file can help
 )
 
 var codeKinds = map[string]error{
@@ -85,23 +89,6 @@ func (e *Error) Unwrap() error {
 	return e.ctxErr
 }
 
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
-
-// scrub removes every secret of the request from a remote message, then
-// anything that looks like a JWT.
-func scrub(msg string, secrets ...string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-			// A server may echo a form value as it was encoded.
-			if q := url.QueryEscape(s); q != s {
-				msg = strings.ReplaceAll(msg, q, "[REDACTED]")
-			}
-		}
-	}
-	return jwtLike.ReplaceAllString(msg, "[REDACTED]")
-}
-
 // sanitize keeps what RFC 6749 §5.2 allows in error_description (printable
 // ASCII), so a server cannot write terminal escapes into the job log, and
 // bounds the length.
@@ -121,13 +108,7 @@ func sanitize(s string, limit int) string {
 }
 
 func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
-	secrets := []string{tok.Raw.Reveal(), o.ClientSecret.Reveal()}
-	// A server may quote a part of the token, the signature say, on its own.
-	for _, seg := range strings.Split(tok.Raw.Reveal(), ".") {
-		if len(seg) >= 16 {
-			secrets = append(secrets, seg)
-		}
-	}
+	secrets := []secret.Token{tok.Raw, o.ClientSecret}
 	e := &Error{
 		Kind:     ErrUnavailable,
 		Status:   f.status,
@@ -159,14 +140,14 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 			if errors.As(err, &ce) {
 				err = ce.Err
 			}
-			e.Message = sanitize(scrub(err.Error(), secrets...), 300)
+			e.Message = sanitize(secret.ScrubString(err.Error(), secrets...), 300)
 		default:
 			// url.Error quotes the URL, query included; keep only the cause.
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			e.Message = sanitize(scrub(err.Error(), secrets...), 300)
+			e.Message = sanitize(secret.ScrubString(err.Error(), secrets...), 300)
 		}
 		return e
 	case f.badBody != "":
@@ -176,9 +157,9 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.Location = ErrBadEndpoint, f.location
 		return e
 	}
-	e.Code = sanitize(scrub(f.code, secrets...), 64)
-	e.Description = sanitize(scrub(f.description, secrets...), 400)
-	e.URI = sanitize(scrub(f.uri, secrets...), 200)
+	e.Code = sanitize(secret.ScrubString(f.code, secrets...), 64)
+	e.Description = sanitize(secret.ScrubString(f.description, secrets...), 400)
+	e.URI = sanitize(secret.ScrubString(f.uri, secrets...), 200)
 	e.Kind = classify(f.status, f.code)
 	return e
 }

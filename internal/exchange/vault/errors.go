@@ -16,6 +16,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // Sentinel kinds of failure; test with errors.Is.
@@ -30,13 +31,17 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	ErrNotFound         = errors.New("secret not found")
 	ErrSealed           = errors.New("vault sealed")
-	ErrThrottled        = errors.New("throttled")
-	ErrUnavailable      = errors.New("vault unavailable")
-	ErrUnreachable      = errors.New("vault unreachable")
-	ErrTimeout          = errors.New("vault did not answer in time")
-	ErrTLS              = errors.New("vault certificate not trusted")
 	ErrInvalidRequest   = errors.New("request rejected as invalid")
-	ErrRedirect         = errors.New("vault redirected elsewhere")
+)
+
+// The failures every provider shares, under the names callers know.
+var (
+	ErrThrottled   = exchange.ErrThrottled
+	ErrUnavailable = exchange.ErrUnavailable
+	ErrUnreachable = exchange.ErrConnection // no answer: see ClassifyNet
+	ErrTimeout     = exchange.ErrTimeout
+	ErrTLS         = exchange.ErrTLS // an untrusted certificate, or a handshake Vault refused
+	ErrRedirect    = exchange.ErrRedirect
 )
 
 // Operations an Error names.
@@ -94,22 +99,19 @@ func (e *Error) Unwrap() error {
 }
 
 var (
-	jwtLike   = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+	// vaultLike is the shape of a Vault token (hvs., hvb., hvr., and the
+	// s. and b. of Vault before 1.10), which the shared scrubber does not
+	// know.
 	vaultLike = regexp.MustCompile(`\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24})\b`)
 	multiErr  = regexp.MustCompile(`^\d+ errors? occurred:\s*`)
 	claimName = regexp.MustCompile(`claim "([^"]+)"`)
 )
 
-// scrub removes every known secret from msg, then anything shaped like a
-// JWT or a Vault token, and flattens Vault's multi-error lists.
-func scrub(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-		}
-	}
-	msg = jwtLike.ReplaceAllString(msg, "[REDACTED]")
-	msg = vaultLike.ReplaceAllString(msg, "[REDACTED]")
+// scrub is the shared scrubber, then Vault's tokens; it flattens Vault's
+// multi-error lists.
+func scrub(msg string, secrets []secret.Token) string {
+	msg = secret.ScrubString(msg, secrets...)
+	msg = vaultLike.ReplaceAllString(msg, secret.Redacted)
 	if multiErr.MatchString(msg) {
 		msg = multiErr.ReplaceAllString(msg, "")
 		var parts []string

@@ -169,7 +169,7 @@ type client struct {
 	o        Options
 	tok      *idtoken.Token
 	policies []string
-	secrets  []string // values to scrub from messages
+	secrets  []secret.Token // values to scrub from messages
 	mounts   map[string]int
 	legacy   bool // sys/internal/ui/mounts answered 404: KV v1 everywhere
 	reads    map[string]*api.Secret
@@ -240,7 +240,7 @@ type call struct {
 	secret   SecretRef
 	version  int
 	policies []string
-	secrets  []string
+	secrets  []secret.Token
 	attempts int
 }
 
@@ -260,7 +260,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		return nil, err
 	}
 	c.tok = tok
-	c.secrets = []string{tok.Raw.Reveal()}
+	c.secrets = []secret.Token{tok.Raw}
 	creds, err := c.login(ctx)
 	if err != nil {
 		return nil, err
@@ -301,7 +301,7 @@ func (c *client) login(ctx context.Context) (*Credentials, error) {
 	}
 	a := s.Auth
 	c.api.SetToken(a.ClientToken)
-	c.secrets = append(c.secrets, a.ClientToken)
+	c.secrets = append(c.secrets, secret.New(a.ClientToken))
 	policies := append([]string(nil), a.Policies...)
 	sort.Strings(policies)
 	c.policies = policies
@@ -334,7 +334,7 @@ func (c *client) readAll(ctx context.Context, refs []SecretRef) ([]Value, int, e
 			return nil, attempts, err
 		}
 		out = append(out, v)
-		c.secrets = append(c.secrets, v.Value.Reveal())
+		c.secrets = append(c.secrets, v.Value)
 	}
 	return out, attempts, nil
 }
@@ -526,7 +526,7 @@ func Revoke(ctx context.Context, token secret.Token, o Options) error {
 		return err
 	}
 	c.api.SetToken(token.Reveal())
-	c.secrets = []string{token.Reveal()}
+	c.secrets = []secret.Token{token}
 	cl := c.call("auth/token/revoke-self")
 	err = c.retry(ctx, cl, func(ctx context.Context) error {
 		return c.api.Auth().Token().RevokeSelfWithContext(ctx, "")

@@ -126,3 +126,19 @@ func TestGenerateQuotes(t *testing.T) {
 		}
 	}
 }
+
+// ConditionJSON, which the aws exchange quotes when STS denies a job, is
+// the Condition of the trust-policy.json Generate writes (issue 14).
+func TestConditionJSONIsTheGeneratedCondition(t *testing.T) {
+	for name, spec := range goldenSpecs {
+		docs, _, err := New().Generate(spec, "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, _ := spec.Subject()
+		want := "      " + ConditionJSON(spec.Host(), audience(spec), sub, "      ") + "\n"
+		if !strings.Contains(docs[0].Body, want) {
+			t.Errorf("%s: trust-policy.json does not contain\n%s\nit is\n%s", name, want, docs[0].Body)
+		}
+	}
+}

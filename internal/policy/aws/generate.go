@@ -40,22 +40,39 @@ type statement struct {
 // trust returns the role trust policy for spec, with the Federated
 // principal given (an ARN, or a reference in Terraform/CloudFormation).
 func trust(spec policy.Spec, federated string) trustDoc {
-	host := spec.Host()
-	sub, wildcard := spec.Subject()
-	cond := map[string]map[string]string{"StringEquals": {host + ":aud": audience(spec)}}
-	// StringLike only where a wildcard is asked for: StringEquals takes *
-	// literally, and StringLike without one is an exact match in disguise.
-	if wildcard {
-		cond["StringLike"] = map[string]string{host + ":sub": sub}
-	} else {
-		cond["StringEquals"][host+":sub"] = sub
-	}
+	sub, _ := spec.Subject()
 	return trustDoc{Version: "2012-10-17", Statement: []statement{{
 		Effect:    "Allow",
 		Principal: map[string]string{"Federated": federated},
 		Action:    action,
-		Condition: cond,
+		Condition: Condition(spec.Host(), audience(spec), sub),
 	}}}
+}
+
+// Condition is the Condition block of a role trust that admits tokens of
+// the issuer host (IAM's name for it: no scheme) with audience aud and
+// subject sub. Generate writes it, and so does the aws exchange's
+// explanation of AccessDenied, so that the two never differ (issue 14).
+func Condition(host, aud, sub string) map[string]map[string]string {
+	cond := map[string]map[string]string{"StringEquals": {host + ":aud": aud}}
+	// StringLike only where a wildcard is asked for: StringEquals takes *
+	// literally, and StringLike without one is an exact match in disguise.
+	if strings.Contains(sub, "*") {
+		cond["StringLike"] = map[string]string{host + ":sub": sub}
+	} else {
+		cond["StringEquals"][host+":sub"] = sub
+	}
+	return cond
+}
+
+// ConditionJSON is Condition as trust-policy.json writes it, as the member
+// "Condition": {...}, its lines after the first starting with indent.
+func ConditionJSON(host, aud, sub, indent string) string {
+	b, err := json.MarshalIndent(Condition(host, aud, sub), indent, "  ")
+	if err != nil {
+		return "" // maps of strings always marshal
+	}
+	return `"Condition": ` + string(b)
 }
 
 func audience(spec policy.Spec) string {
