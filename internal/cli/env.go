@@ -71,18 +71,10 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 		if env.Getenv(p.configVar) == "" && env.Getenv(p.componentVar()) == "" {
 			continue
 		}
-		set := flag.NewFlagSet(p.name, flag.ContinueOnError)
-		set.SetOutput(io.Discard)
-		for _, f := range p.flags() {
-			if err := f.Apply(set); err != nil {
-				return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
-			}
+		pc, err := p.envContext(c, env)
+		if err != nil {
+			return nil, err
 		}
-		if err := set.Parse(nil); err != nil {
-			return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
-		}
-		pc := cli.NewContext(c.App, set, c)
-		pc.Context = c.Context
 		creds, err := p.run(pc, env, m, &summaries)
 		if err != nil {
 			return nil, p.inJobWords(c.App, env, err)
@@ -100,6 +92,25 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 		return nil, err
 	}
 	return exchange.Merge(all...), nil
+}
+
+// envContext is p's flags parsed from the environment alone, as keyless
+// env and keyless exec run p, and as keyless doctor checks it. Errors name
+// the options as the job set them.
+func (p provider) envContext(c *cli.Context, env Env) (*cli.Context, error) {
+	set := flag.NewFlagSet(p.name, flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range p.flags() {
+		if err := f.Apply(set); err != nil {
+			return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
+		}
+	}
+	if err := set.Parse(nil); err != nil {
+		return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
+	}
+	pc := cli.NewContext(c.App, set, c)
+	pc.Context = c.Context
+	return pc, nil
 }
 
 func envCommand(env Env) *cli.Command {

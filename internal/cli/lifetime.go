@@ -2,24 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 	"time"
-)
 
-// jobDeadline is when GitLab will stop this job: CI_JOB_STARTED_AT plus
-// CI_JOB_TIMEOUT (seconds). ok is false outside CI or when either is
-// missing or unreadable.
-func jobDeadline(getenv func(string) string) (deadline time.Time, ok bool) {
-	started, err := time.Parse(time.RFC3339, getenv("CI_JOB_STARTED_AT"))
-	if err != nil {
-		return time.Time{}, false
-	}
-	secs, err := strconv.Atoi(getenv("CI_JOB_TIMEOUT"))
-	if err != nil || secs <= 0 {
-		return time.Time{}, false
-	}
-	return started.Add(time.Duration(secs) * time.Second), true
-}
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
 
 // lifetimeWarning is the pre-flight every provider runs after an exchange:
 // when the credentials (or, with refreshable credentials, the ID token the
@@ -27,7 +13,7 @@ func jobDeadline(getenv func(string) string) (deadline time.Time, ok bool) {
 // may fail half-way, so say so on stderr with what to change. It returns ""
 // when there is nothing to say.
 func lifetimeWarning(provider string, getenv func(string) string, expires time.Time, refreshable bool, fix string) string {
-	deadline, ok := jobDeadline(getenv)
+	deadline, ok := idtoken.JobDeadline(getenv)
 	if !ok || expires.IsZero() || !expires.Before(deadline) {
 		return ""
 	}

@@ -197,6 +197,9 @@ type Verifier struct {
 	Audience string // empty skips the audience check
 	Client   *http.Client
 	Now      func() time.Time
+	// Discovery, when set, is the issuer's discovery document already
+	// fetched (Discover); Verify fetches it otherwise.
+	Discovery *Discovery
 }
 
 // Verify checks the token's signature, issuer, audience and lifetime using
@@ -209,12 +212,23 @@ func (v Verifier) Verify(ctx context.Context, t *Token) error {
 	if v.Client != nil {
 		ctx = oidc.ClientContext(ctx, v.Client)
 	}
-	p, err := oidc.NewProvider(ctx, issuer)
-	if err != nil {
-		return &VerifyError{Issuer: issuer, Err: err}
+	d := v.Discovery
+	if d == nil {
+		var err error
+		if d, err = Discover(ctx, v.Client, issuer); err != nil {
+			// go-oidc's own error, as before Discover (issue 14).
+			var de *DiscoveryError
+			var mm *IssuerMismatchError
+			if errors.As(err, &de) {
+				err = de.Err
+			} else if errors.As(err, &mm) {
+				err = mm.Err
+			}
+			return &VerifyError{Issuer: issuer, Err: err}
+		}
 	}
 	cfg := &oidc.Config{ClientID: v.Audience, SkipClientIDCheck: v.Audience == "", Now: v.Now}
-	if _, err := p.VerifierContext(ctx, cfg).Verify(ctx, t.Raw.Reveal()); err != nil {
+	if _, err := d.provider.VerifierContext(ctx, cfg).Verify(ctx, t.Raw.Reveal()); err != nil {
 		var exp *oidc.TokenExpiredError
 		if errors.As(err, &exp) {
 			now := time.Now()
@@ -228,10 +242,14 @@ func (v Verifier) Verify(ctx context.Context, t *Token) error {
 	return nil
 }
 
-// scrub guarantees that an error from a library cannot carry the token.
+// scrub guarantees that an error from a library cannot carry the token:
+// secret.ScrubString, the one redaction rule, keyless's every exchange uses.
 func scrub(err error, raw secret.Token) error {
-	if raw.IsZero() || !strings.Contains(err.Error(), raw.Reveal()) {
-		return err
+	if err == nil {
+		return nil
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), raw.Reveal(), secret.Redacted))
+	if s := secret.ScrubString(err.Error(), raw); s != err.Error() {
+		return errors.New(s)
+	}
+	return err
 }
