@@ -51,12 +51,6 @@ type Env struct {
 	Now        func() time.Time
 }
 
-// withStderr is e writing its messages to w.
-func (e Env) withStderr(w io.Writer) Env {
-	e.Stderr = w
-	return e
-}
-
 // Version is stamped at build time with -ldflags "-X ...cli.Version=1.2.3".
 var Version = "dev"
 

@@ -11,6 +11,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
 func azureFlags() []cli.Flag {
@@ -34,29 +35,20 @@ func azureFlags() []cli.Flag {
 // azureOptions is everything `keyless azure` needs, filled from flags and
 // their environment fallbacks and validated in one place.
 type azureOptions struct {
-	Token       tokenOptions
+	exchangeOptions
 	Exchange    azure.Options
-	CAFile      string
-	Timeout     time.Duration
-	Format      string
 	Refreshable bool
-	Quiet       bool
-	TrustDoc    string
 }
 
-func readAzureOptions(c *cli.Context, env Env) (azureOptions, error) {
+func readAzureOptions(c *cli.Context, env Env) (exchanger, error) {
 	// An empty KEYLESS_AZURE_* variable (a component's empty input) hides
 	// the flag's default and the Azure variable after it, so both are
 	// applied again here.
 	authority := firstNonEmpty(strings.TrimSpace(c.String("authority-host")), env.Getenv("AZURE_AUTHORITY_HOST"), azure.DefaultAuthorityHost)
-	o := azureOptions{
-		Token:       readTokenOptions(c, env, firstNonEmpty(strings.TrimSpace(c.String("audience")), azure.DefaultAudience)),
-		CAFile:      c.String("ca-file"),
-		Timeout:     c.Duration("timeout"),
-		Format:      c.String("format"),
-		Refreshable: c.Bool("refreshable"),
-		Quiet:       c.Bool("quiet"),
-		TrustDoc:    c.String("federated-credential"),
+	base, err := readExchangeOptions(c, env, firstNonEmpty(strings.TrimSpace(c.String("audience")), azure.DefaultAudience), "federated-credential", "env", "json", "az-login")
+	o := &azureOptions{
+		exchangeOptions: base,
+		Refreshable:     c.Bool("refreshable"),
 		Exchange: azure.Options{
 			ClientID:      firstNonEmpty(strings.TrimSpace(c.String("client-id")), env.Getenv("AZURE_CLIENT_ID")),
 			TenantID:      firstNonEmpty(strings.TrimSpace(c.String("tenant-id")), env.Getenv("AZURE_TENANT_ID")),
@@ -65,24 +57,16 @@ func readAzureOptions(c *cli.Context, env Env) (azureOptions, error) {
 			UserAgent:     "keyless/" + Version,
 		},
 	}
-	if o.Timeout <= 0 {
-		return o, usagef("--timeout must be positive")
+	if err != nil {
+		return o, err
 	}
 	o.Exchange.InsecureHTTP = insecureHTTP(env)
 	if err := o.Exchange.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
 	warnInsecureHTTP(env, o.Exchange.InsecureHTTP, "--authority-host", o.Exchange.AuthorityHost)
-	switch o.Format {
-	case "", "env", "json", "az-login":
-	default:
-		return o, usagef("--format %q: use env, json or az-login (or give a command after --)", o.Format)
-	}
 	if o.Refreshable && (o.Format == "json" || o.Format == "az-login") {
 		return o, usagef("--refreshable hands the SDKs a token file, it has no access token for --format %s; drop one of them", o.Format)
-	}
-	if err := checkFile("ca-file", o.CAFile); err != nil {
-		return o, err
 	}
 	return o, nil
 }
@@ -91,101 +75,42 @@ var azureProvider = provider{
 	name:        "azure",
 	configVar:   "KEYLESS_AZURE_CLIENT_ID",
 	tokenVarEnv: "KEYLESS_AZURE_TOKEN_VAR",
-	command:     azureCommand,
 	flags:       azureFlags,
-	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
-		o, err := readAzureOptions(c, env)
-		if err != nil {
-			return nil, err
-		}
-		o.Quiet = o.Quiet || c.Bool("quiet")
-		// keyless env and exec deliver environment variables only.
-		if o.Format == "az-login" {
-			o.Format = ""
-		}
-		r, err := runAzure(c.Context, c, env, o)
-		if err != nil {
-			return nil, err
-		}
-		azureSummary(env.withStderr(sw), o, r)
-		return r.env, nil
-	},
+	read:        readAzureOptions,
+	refusals:    []error{azure.ErrNoMatch, azure.ErrInvalidToken},
+	usage:       "exchange the ID token for a Microsoft Entra ID access token (workload identity federation)",
+	prints:      "prints",
+	description: "With a command after --, runs it with AZURE_ACCESS_TOKEN in its environment only (or, with\n" +
+		"--refreshable, the workload identity variables) and exits with its code. Without one, prints\n" +
+		"--format env (export lines for eval), json (the access token and expires_on) or az-login (the\n" +
+		"az login command that reads the ID token from a 0600 file as --federated-token @FILE: the token\n" +
+		"is neither printed nor on az's command line; az keeps it in $AZURE_CONFIG_DIR until az logout).\n\n" +
+		"--refreshable writes the ID token to a 0600 file outside the project and sets AZURE_CLIENT_ID,\n" +
+		"AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST for the Azure SDKs'\n" +
+		"workload identity credential, and ARM_USE_OIDC, ARM_CLIENT_ID, ARM_TENANT_ID and\n" +
+		"ARM_OIDC_TOKEN_FILE_PATH for Terraform's azurerm provider; they exchange the token themselves.\n" +
+		"keyless exchanges once first, so a federation problem fails here, explained.\n\n" +
+		"   keyless azure --client-id ID --tenant-id TENANT --refreshable -- terraform apply\n" +
+		"   eval \"$(keyless azure --client-id ID --tenant-id TENANT --format az-login)\"\n" +
+		"   curl -H \"Authorization: Bearer $(keyless azure --format json | jq -r .access_token)\" ...",
 }
 
-func azureCommand(env Env) *cli.Command {
-	return &cli.Command{
-		Name:      "azure",
-		Usage:     "exchange the ID token for a Microsoft Entra ID access token (workload identity federation)",
-		ArgsUsage: "[-- CMD ARGS...]",
-		Description: "With a command after --, runs it with AZURE_ACCESS_TOKEN in its environment only (or, with\n" +
-			"--refreshable, the workload identity variables) and exits with its code. Without one, prints\n" +
-			"--format env (export lines for eval), json (the access token and expires_on) or az-login (the\n" +
-			"az login command that reads the ID token from a 0600 file as --federated-token @FILE: the token\n" +
-			"is neither printed nor on az's command line; az keeps it in $AZURE_CONFIG_DIR until az logout).\n\n" +
-			"--refreshable writes the ID token to a 0600 file outside the project and sets AZURE_CLIENT_ID,\n" +
-			"AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST for the Azure SDKs'\n" +
-			"workload identity credential, and ARM_USE_OIDC, ARM_CLIENT_ID, ARM_TENANT_ID and\n" +
-			"ARM_OIDC_TOKEN_FILE_PATH for Terraform's azurerm provider; they exchange the token themselves.\n" +
-			"keyless exchanges once first, so a federation problem fails here, explained.\n\n" +
-			"   keyless azure --client-id ID --tenant-id TENANT --refreshable -- terraform apply\n" +
-			"   eval \"$(keyless azure --client-id ID --tenant-id TENANT --format az-login)\"\n" +
-			"   curl -H \"Authorization: Bearer $(keyless azure --format json | jq -r .access_token)\" ...",
-		Flags: azureFlags(),
-		Action: func(c *cli.Context) error {
-			o, err := readAzureOptions(c, env)
-			if err != nil {
-				return err
-			}
-			args := c.Args().Slice()
-			if len(args) > 0 && o.Format != "" {
-				return usagef("--format %s prints; it cannot also run %q (drop one)", o.Format, args[0])
-			}
-			r, err := runAzure(c.Context, c, env, o)
-			if err != nil {
-				return err
-			}
-			return deliverAzure(c.Context, env, r, o, args)
-		},
-	}
-}
-
-// azureResult is a finished exchange with what the chosen mode delivers.
-type azureResult struct {
-	creds     *azure.Credentials
-	env       *exchange.Credentials
-	tokenFile string // the ID token file of --refreshable and az-login
-	exchange  azure.Options
-}
-
-// runAzure loads the token, exchanges it, and prepares the environment or
-// the token file.
-func runAzure(ctx context.Context, c *cli.Context, env Env, o azureOptions) (*azureResult, error) {
-	log := logger(c, env)
-	client, err := httpClient(env, o.CAFile, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	tok, err := loadToken(ctx, env, o.Token, client)
-	if err != nil {
-		return nil, err
-	}
+// exchange trades the token at Entra ID and prepares the environment or
+// the ID token file of --refreshable and az-login.
+func (o *azureOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
+	env := call.Env
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Now = client, log, env.Now
-	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
-	log.Debug("exchanging ID token", "provider", "azure", "client", azure.MaskID(x.ClientID), "tenant", azure.MaskID(x.TenantID),
+	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	call.Log.Debug("exchanging ID token", "provider", "azure", "client", azure.MaskID(x.ClientID), "tenant", azure.MaskID(x.TenantID),
 		"authority", x.Authority(), "scope", x.Scope, "token_source", tok.Source)
 	creds, err := azure.Exchange(ctx, tok, x)
 	if err != nil {
-		if refusal(err, azure.ErrNoMatch, azure.ErrInvalidToken) {
-			err = explainRejection(err, "azure", o.TrustDoc, tok)
-		}
 		return nil, err
 	}
-	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.ExpiresOn)
-	r := &azureResult{creds: creds, env: creds.Static(), exchange: x}
-	expires := creds.ExpiresOn
+	call.Log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.ExpiresOn)
+	r := &issued{env: creds.Static(), expires: creds.ExpiresOn,
+		fix: "Use --refreshable (KEYLESS_AZURE_REFRESHABLE): the Azure SDKs and Terraform then re-exchange the ID token for new access tokens."}
+	var tokenFile string // the ID token file of --refreshable and az-login
 	if o.Refreshable || o.Format == "az-login" {
 		dir, err := exchange.StateDir(env.Getenv)
 		if err != nil {
@@ -196,64 +121,39 @@ func runAzure(ctx context.Context, c *cli.Context, env Env, o azureOptions) (*az
 				return nil, err
 			}
 			r.env.Expiration = tok.Claims.ExpiresAt.Time
-			r.tokenFile = r.env.Files[0]
-		} else if r.tokenFile, err = azure.WriteTokenFile(dir, tok.Raw); err != nil {
+			tokenFile = r.env.Files[0]
+		} else if tokenFile, err = azure.WriteTokenFile(dir, tok.Raw); err != nil {
 			return nil, err
 		}
-		expires = tok.Claims.ExpiresAt.Time
-		log.Debug("wrote the ID token file", "path", r.tokenFile)
+		call.Log.Debug("wrote the ID token file", "path", tokenFile)
+		r.expires, r.reexchanged = tok.Claims.ExpiresAt.Time, true
+		r.fix = "GitLab gives ID tokens the job's timeout as their lifetime; check the runner's clock."
 	}
-	fix := "Use --refreshable (KEYLESS_AZURE_REFRESHABLE): the Azure SDKs and Terraform then re-exchange the ID token for new access tokens."
-	if o.Refreshable || o.Format == "az-login" {
-		fix = "GitLab gives ID tokens the job's timeout as their lifetime; check the runner's clock."
+	who := fmt.Sprintf("client %s in tenant %s", azure.MaskID(creds.ClientID), azure.MaskID(creds.TenantID))
+	r.summary = func(w io.Writer, _ mode) {
+		if o.Refreshable {
+			fmt.Fprintf(w, "keyless: azure: Entra accepted the ID token for %s; set %s (the SDKs and Terraform re-exchange it until %s)\n",
+				who, setNames(r.env), r.env.Expiration.UTC().Format(time.RFC3339))
+			return
+		}
+		fmt.Fprintf(w, "keyless: azure: access token for %s (scope %s) until %s; set %s\n",
+			who, creds.Scope, creds.ExpiresOn.UTC().Format(time.RFC3339), setNames(r.env))
 	}
-	if w := lifetimeWarning("azure", env.Getenv, expires, o.Refreshable || o.Format == "az-login", fix); w != "" && !o.Quiet {
-		fmt.Fprint(env.Stderr, w)
+	switch o.Format {
+	case "json":
+		r.print = func(env Env) error { return creds.WriteJSON(env.Stdout) }
+	case "az-login":
+		r.print = func(env Env) error {
+			if !o.Quiet {
+				// Say what the command exposes, and where the token stays
+				// (issue 13, item 4).
+				fmt.Fprintf(env.Stderr, "keyless: azure: Entra accepted the ID token for %s; wrote it to %s for az login (keyless cleanup removes it); "+
+					"run the command printed on stdout, or eval it. az reads the token from that file (--federated-token @FILE), so its command line, "+
+					"which other users of this machine can read, holds only the path; az then keeps the token in its configuration directory "+
+					"($AZURE_CONFIG_DIR, default ~/.azure) until az logout\n", who, tokenFile)
+			}
+			return azure.WriteAzLogin(env.Stdout, x, tokenFile)
+		}
 	}
 	return r, nil
-}
-
-func deliverAzure(ctx context.Context, env Env, r *azureResult, o azureOptions, args []string) error {
-	switch {
-	case len(args) > 0:
-		azureSummary(env, o, r)
-		defer r.env.Cleanup()
-		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
-	case o.Format == "json":
-		return r.creds.WriteJSON(env.Stdout)
-	case o.Format == "az-login":
-		azureSummary(env, o, r)
-		return azure.WriteAzLogin(env.Stdout, r.exchange, r.tokenFile)
-	default:
-		azureSummary(env, o, r)
-		return exchange.WriteEnv(env.Stdout, r.env)
-	}
-}
-
-// azureSummary tells the job's log what was set, never the values.
-func azureSummary(env Env, o azureOptions, r *azureResult) {
-	if o.Quiet {
-		return
-	}
-	who := fmt.Sprintf("client %s in tenant %s", azure.MaskID(r.creds.ClientID), azure.MaskID(r.creds.TenantID))
-	if o.Format == "az-login" {
-		// Say what the command exposes, and where the token stays
-		// (issue 13, item 4).
-		fmt.Fprintf(env.Stderr, "keyless: azure: Entra accepted the ID token for %s; wrote it to %s for az login (keyless cleanup removes it); "+
-			"run the command printed on stdout, or eval it. az reads the token from that file (--federated-token @FILE), so its command line, "+
-			"which other users of this machine can read, holds only the path; az then keeps the token in its configuration directory "+
-			"($AZURE_CONFIG_DIR, default ~/.azure) until az logout\n", who, r.tokenFile)
-		return
-	}
-	names := make([]string, 0, len(r.env.Vars))
-	for _, v := range r.env.Vars {
-		names = append(names, v.Name)
-	}
-	if o.Refreshable {
-		fmt.Fprintf(env.Stderr, "keyless: azure: Entra accepted the ID token for %s; set %s (the SDKs and Terraform re-exchange it until %s)\n",
-			who, strings.Join(names, " "), r.env.Expiration.UTC().Format(time.RFC3339))
-		return
-	}
-	fmt.Fprintf(env.Stderr, "keyless: azure: access token for %s (scope %s) until %s; set %s\n",
-		who, r.creds.Scope, r.creds.ExpiresOn.UTC().Format(time.RFC3339), strings.Join(names, " "))
 }

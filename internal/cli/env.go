@@ -16,30 +16,8 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws"
 )
 
-// provider is one credential exchange. Each has its own command
-// (`keyless aws`), and `keyless env` and `keyless exec` run every provider
-// whose configVar is set. Components set those variables, so several
-// components combine in one job through `extends:`, which merges variables.
-// A provider lives in its own file (aws.go, ...); this list is the registry.
+// providers is the registry of exchanges (provider, in exchange.go).
 var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider}
-
-type provider struct {
-	name string
-	// configVar, when set, makes `keyless env` and `keyless exec` run the
-	// provider, e.g. KEYLESS_AWS_ROLE_ARN.
-	configVar string
-	// tokenVarEnv names the variable that names the provider's token
-	// variable, as its component sets it.
-	tokenVarEnv string
-	command     func(env Env) *cli.Command
-	flags       func() []cli.Flag
-	// run exchanges with options read from c and returns what the job's
-	// command gets; it writes the one-line summary of what it set to
-	// summary unless quiet. m says who gets the credentials: a provider
-	// whose credentials outlive the exchange (a Vault token) keeps them for
-	// after_script in modeEnv and sets Credentials.Close in modeExec.
-	run func(c *cli.Context, env Env, m mode, summary io.Writer) (*exchange.Credentials, error)
-}
 
 // mode is how `keyless env` or `keyless exec` hands credentials over.
 type mode int

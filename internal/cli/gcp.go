@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -41,42 +40,35 @@ func gcpFlags() []cli.Flag {
 // gcpOptions is everything `keyless gcp` needs, filled from flags and their
 // environment fallbacks and validated in one place.
 type gcpOptions struct {
-	Token    tokenOptions
-	Exchange gcp.Options
-	Provider gcp.Provider
-	// AudienceDefault is true when --audience was not given: the token may
-	// then carry either form of the provider's name, as Google accepts both.
-	AudienceDefault bool
-	Project         string
-	CAFile          string
-	Timeout         time.Duration
-	Format          string
-	Refreshable     bool
-	Quiet           bool
-	TrustDoc        string
+	exchangeOptions
+	Exchange    gcp.Options
+	Provider    gcp.Provider
+	Project     string
+	Refreshable bool
 }
 
-// gcpList splits a comma- or space-separated list, dropping empties (a
-// component's empty input sets the variable to "").
-func gcpList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' })
-}
-
-func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
-	o := gcpOptions{
-		Project:     strings.TrimSpace(c.String("project")),
-		CAFile:      c.String("ca-file"),
-		Timeout:     c.Duration("timeout"),
-		Format:      c.String("format"),
-		Refreshable: c.Bool("refreshable"),
-		Quiet:       c.Bool("quiet"),
-		TrustDoc:    c.String("provider-file"),
+func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
+	// Without --audience the token may carry the provider's name in either
+	// form Google accepts.
+	pr, _ := gcp.ParseProvider(strings.TrimSpace(c.String("provider")))
+	aud := c.String("audience")
+	base, err := readExchangeOptions(c, env, firstNonEmpty(aud, pr.Audience()), "provider-file", "env", "json")
+	if aud == "" {
+		base.Token.AltAudience = pr.AudienceHTTPS()
+	}
+	o := &gcpOptions{
+		exchangeOptions: base,
+		Project:         strings.TrimSpace(c.String("project")),
+		Refreshable:     c.Bool("refreshable"),
+	}
+	if err != nil {
+		return o, err
 	}
 	x := gcp.Options{
 		Provider:       strings.TrimSpace(c.String("provider")),
 		ServiceAccount: strings.TrimSpace(c.String("service-account")),
-		Delegates:      gcpList(c.String("delegates")),
-		Scopes:         gcpList(c.String("scopes")),
+		Delegates:      splitList(c.String("delegates")),
+		Scopes:         splitList(c.String("scopes")),
 		Universe:       strings.TrimSpace(c.String("universe")),
 		STSEndpoint:    c.String("sts-endpoint"),
 		IAMEndpoint:    c.String("iamcredentials-endpoint"),
@@ -89,9 +81,6 @@ func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
 		}
 		x.Lifetime = d
 	}
-	if o.Timeout <= 0 {
-		return o, usagef("--timeout must be positive")
-	}
 	x.InsecureHTTP = insecureHTTP(env)
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
@@ -99,17 +88,6 @@ func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
 	}
 	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint, "--iamcredentials-endpoint", x.IAMEndpoint)
 	o.Provider, _ = x.ParsedProvider()
-	aud := c.String("audience")
-	o.AudienceDefault = aud == ""
-	if o.AudienceDefault {
-		aud = o.Provider.Audience()
-	}
-	o.Token = readTokenOptions(c, env, aud)
-	switch o.Format {
-	case "", "env", "json":
-	default:
-		return o, usagef("--format %q: use env or json (or give a command after --)", o.Format)
-	}
 	if o.Refreshable {
 		switch {
 		case o.Format == "json":
@@ -122,9 +100,6 @@ func readGCPOptions(c *cli.Context, env Env) (gcpOptions, error) {
 			return o, usagef("--lifetime %s: with --refreshable the credential file's token_lifetime_seconds must be 10m to 12h (AIP-4117)", x.Lifetime)
 		}
 	}
-	if err := checkFile("ca-file", o.CAFile); err != nil {
-		return o, err
-	}
 	return o, nil
 }
 
@@ -132,122 +107,44 @@ var gcpProvider = provider{
 	name:        "gcp",
 	configVar:   "KEYLESS_GCP_PROVIDER",
 	tokenVarEnv: "KEYLESS_GCP_TOKEN_VAR",
-	command:     gcpCommand,
 	flags:       gcpFlags,
-	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
-		o, err := readGCPOptions(c, env)
-		if err != nil {
-			return nil, err
-		}
-		o.Quiet = o.Quiet || c.Bool("quiet")
-		r, err := runGCP(c.Context, c, env, o)
-		if err != nil {
-			return nil, err
-		}
-		gcpSummary(env.withStderr(sw), o.Quiet, r)
-		return r.env, nil
-	},
+	read:        readGCPOptions,
+	refusals:    []error{gcp.ErrAttributeCondition, gcp.ErrAudience, gcp.ErrIssuer, gcp.ErrSubjectTooLong, gcp.ErrInvalidToken},
+	usage:       "exchange the ID token for a Google Cloud access token (Workload Identity Federation)",
+	prints:      "prints credentials",
+	description: "STS trades the ID token for a federated token, which is the access token, or, with\n" +
+		"--service-account, is traded for the service account's token (generateAccessToken).\n" +
+		"With a command after --, runs it with CLOUDSDK_AUTH_ACCESS_TOKEN and GOOGLE_OAUTH_ACCESS_TOKEN\n" +
+		"in its environment only (inherited Google credential variables removed) and exits with its\n" +
+		"code. Without one, prints them in --format env (export lines for eval) or json. With\n" +
+		"--refreshable, writes an external_account credential file and sets GOOGLE_APPLICATION_CREDENTIALS\n" +
+		"and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE instead, so gcloud and the SDKs re-exchange.\n\n" +
+		"   keyless gcp --provider projects/123456789012/locations/global/workloadIdentityPools/gitlab/providers/gitlab-com \\\n" +
+		"     --service-account deploy@my-project.iam.gserviceaccount.com -- gcloud storage ls\n" +
+		"   eval \"$(keyless gcp --provider ... --project my-project)\"",
 }
 
-func gcpCommand(env Env) *cli.Command {
-	return &cli.Command{
-		Name:      "gcp",
-		Usage:     "exchange the ID token for a Google Cloud access token (Workload Identity Federation)",
-		ArgsUsage: "[-- CMD ARGS...]",
-		Description: "STS trades the ID token for a federated token, which is the access token, or, with\n" +
-			"--service-account, is traded for the service account's token (generateAccessToken).\n" +
-			"With a command after --, runs it with CLOUDSDK_AUTH_ACCESS_TOKEN and GOOGLE_OAUTH_ACCESS_TOKEN\n" +
-			"in its environment only (inherited Google credential variables removed) and exits with its\n" +
-			"code. Without one, prints them in --format env (export lines for eval) or json. With\n" +
-			"--refreshable, writes an external_account credential file and sets GOOGLE_APPLICATION_CREDENTIALS\n" +
-			"and CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE instead, so gcloud and the SDKs re-exchange.\n\n" +
-			"   keyless gcp --provider projects/123456789012/locations/global/workloadIdentityPools/gitlab/providers/gitlab-com \\\n" +
-			"     --service-account deploy@my-project.iam.gserviceaccount.com -- gcloud storage ls\n" +
-			"   eval \"$(keyless gcp --provider ... --project my-project)\"",
-		Flags: gcpFlags(),
-		Action: func(c *cli.Context) error {
-			o, err := readGCPOptions(c, env)
-			if err != nil {
-				return err
-			}
-			args := c.Args().Slice()
-			if len(args) > 0 && o.Format != "" {
-				return usagef("--format %s prints credentials; it cannot also run %q (drop one)", o.Format, args[0])
-			}
-			r, err := runGCP(c.Context, c, env, o)
-			if err != nil {
-				return err
-			}
-			return deliverGCP(c.Context, env, r, o, args)
-		},
-	}
-}
-
-// gcpResult is a finished exchange with what the chosen mode delivers.
-type gcpResult struct {
-	creds       *gcp.Credentials
-	env         *exchange.Credentials
-	refreshable bool
-}
-
-// loadGCPToken is loadToken with Google's audience rule: without --audience
-// the token may carry the provider's name in either form Google accepts.
-func loadGCPToken(ctx context.Context, env Env, o gcpOptions, client *http.Client) (*idtoken.Token, error) {
-	to := o.Token
-	tok, err := idtoken.Load(idtoken.Source{Var: to.Var, File: to.File, Getenv: env.Getenv, Audience: to.Audience})
-	if err != nil {
-		return nil, err
-	}
-	if err := tok.CheckTime(env.Now()); err != nil {
-		return nil, err
-	}
-	if o.AudienceDefault && tok.Claims.Audience.Contains(o.Provider.AudienceHTTPS()) {
-		to.Audience = o.Provider.AudienceHTTPS()
-	}
-	if err := tok.CheckAudience(to.Audience, to.Var); err != nil {
-		return nil, err
-	}
-	if to.Verify {
-		v := idtoken.Verifier{Issuer: to.Issuer, Audience: to.Audience, Client: client, Now: env.Now}
-		if err := v.Verify(ctx, tok); err != nil {
-			return nil, err
-		}
-	}
-	return tok, nil
-}
-
-// runGCP loads the token, exchanges it, and prepares the environment.
-func runGCP(ctx context.Context, c *cli.Context, env Env, o gcpOptions) (*gcpResult, error) {
-	log := logger(c, env)
-	client, err := httpClient(env, o.CAFile, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	tok, err := loadGCPToken(ctx, env, o, client)
-	if err != nil {
-		return nil, err
-	}
+// exchange trades the token at STS (and impersonates the service account)
+// and prepares the environment or, with --refreshable, the credential file.
+func (o *gcpOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
+	env := call.Env
 	if w := gcp.SubjectWarning(tok.Claims); w != "" && !o.Quiet {
 		fmt.Fprintf(env.Stderr, "keyless: gcp: warning: %s", w)
 	}
 	x := o.Exchange
-	x.HTTPClient = client
-	x.Log = log
-	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
-	x.Now = env.Now
-	log.Debug("exchanging ID token", "provider", "gcp", "workload_provider", o.Provider.Masked(),
+	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	call.Log.Debug("exchanging ID token", "provider", "gcp", "workload_provider", o.Provider.Masked(),
 		"service_account", x.ServiceAccount, "sts", x.TokenURL(), "token_source", tok.Source)
 	creds, err := gcp.Exchange(ctx, tok, x)
 	if err != nil {
-		if refusal(err, gcp.ErrAttributeCondition, gcp.ErrAudience, gcp.ErrIssuer, gcp.ErrSubjectTooLong, gcp.ErrInvalidToken) {
-			err = explainRejection(err, "gcp", o.TrustDoc, tok)
-		}
 		return nil, err
 	}
-	log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "service_account", creds.ServiceAccount)
-	r := &gcpResult{creds: creds, env: creds.Static(o.Project)}
+	call.Log.Debug("exchange done", "attempts", creds.Attempts, "expires", creds.Expiration, "service_account", creds.ServiceAccount)
+	r := &issued{env: creds.Static(o.Project), reexchanged: o.Refreshable, fix: "Use --refreshable (gcloud and the SDKs then re-exchange)."}
+	if x.ServiceAccount != "" {
+		r.fix = "Use --refreshable (gcloud and the SDKs then re-exchange) or a longer --lifetime (above 1h with the " +
+			"organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)."
+	}
 	if o.Refreshable {
 		dir, err := exchange.StateDir(env.Getenv)
 		if err != nil {
@@ -258,58 +155,28 @@ func runGCP(ctx context.Context, c *cli.Context, env Env, o gcpOptions) (*gcpRes
 			return nil, err
 		}
 		r.env.Expiration = tok.Claims.ExpiresAt.Time
-		r.refreshable = true
+		r.fix = "GitLab gives ID tokens the job's timeout as their lifetime; check the runner's clock."
 	}
-	fix := "Use --refreshable (gcloud and the SDKs then re-exchange)."
-	if x.ServiceAccount != "" {
-		fix = "Use --refreshable (gcloud and the SDKs then re-exchange) or a longer --lifetime (above 1h with the " +
-			"organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)."
+	r.expires = r.env.Expiration
+	r.summary = func(w io.Writer, _ mode) {
+		what := "federated token of pool " + creds.Provider.Pool
+		if creds.ServiceAccount != "" {
+			what = "impersonated " + creds.ServiceAccount
+		}
+		var until string
+		switch {
+		case o.Refreshable:
+			// The exchange was a check; the tools make their own.
+			until = "(checked); gcloud and the SDKs re-exchange until " + r.env.Expiration.UTC().Format(time.RFC3339)
+		case creds.Expiration.IsZero():
+			until = "for as long as STS allows"
+		default:
+			until = "until " + creds.Expiration.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "keyless: gcp: %s %s; set %s\n", what, until, setNames(r.env))
 	}
-	if o.Refreshable {
-		fix = "GitLab gives ID tokens the job's timeout as their lifetime; check the runner's clock."
-	}
-	if w := lifetimeWarning("gcp", env.Getenv, r.env.Expiration, o.Refreshable, fix); w != "" && !o.Quiet {
-		fmt.Fprint(env.Stderr, w)
+	if o.Format == "json" {
+		r.print = func(env Env) error { return creds.WriteJSON(env.Stdout) }
 	}
 	return r, nil
-}
-
-func deliverGCP(ctx context.Context, env Env, r *gcpResult, o gcpOptions, args []string) error {
-	switch {
-	case len(args) > 0:
-		gcpSummary(env, o.Quiet, r)
-		defer r.env.Cleanup()
-		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
-	case o.Format == "json":
-		return r.creds.WriteJSON(env.Stdout)
-	default:
-		gcpSummary(env, o.Quiet, r)
-		return exchange.WriteEnv(env.Stdout, r.env)
-	}
-}
-
-// gcpSummary tells the job's log what was set, never the values.
-func gcpSummary(env Env, quiet bool, r *gcpResult) {
-	if quiet {
-		return
-	}
-	names := make([]string, 0, len(r.env.Vars))
-	for _, v := range r.env.Vars {
-		names = append(names, v.Name)
-	}
-	what := "federated token of pool " + r.creds.Provider.Pool
-	if r.creds.ServiceAccount != "" {
-		what = "impersonated " + r.creds.ServiceAccount
-	}
-	var until string
-	switch {
-	case r.refreshable:
-		// The exchange was a check; the tools make their own.
-		until = "(checked); gcloud and the SDKs re-exchange until " + r.env.Expiration.UTC().Format(time.RFC3339)
-	case r.creds.Expiration.IsZero():
-		until = "for as long as STS allows"
-	default:
-		until = "until " + r.creds.Expiration.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(env.Stderr, "keyless: gcp: %s %s; set %s\n", what, until, strings.Join(names, " "))
 }

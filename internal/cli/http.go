@@ -59,9 +59,9 @@ func checkFile(flag, path string) error {
 // accept plain http anyway: a test service on the runner's own network.
 const insecureHTTPVar = "KEYLESS_INSECURE_HTTP_HOSTS"
 
-// insecureHTTP reads insecureHTTPVar, comma-separated.
+// insecureHTTP reads insecureHTTPVar, a list (splitList).
 func insecureHTTP(env Env) exchange.InsecureHosts {
-	return exchange.InsecureHosts(splitCommas(env.Getenv(insecureHTTPVar)))
+	return exchange.InsecureHosts(splitList(env.Getenv(insecureHTTPVar)))
 }
 
 // warnInsecureHTTP prints one line for each endpoint (option -> URL) that

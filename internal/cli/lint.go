@@ -66,7 +66,7 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 			Paths:     c.Args().Slice(),
 			Recursive: c.Bool("recursive"),
 			CIConfig:  firstNonEmpty(c.String("ci-config"), ".gitlab-ci.yml"),
-			Options:   lint.Options{Rules: splitList(c.StringSlice("rule")), SkipRules: splitList(c.StringSlice("skip-rule"))},
+			Options:   lint.Options{Rules: splitList(c.StringSlice("rule")...), SkipRules: splitList(c.StringSlice("skip-rule")...)},
 		},
 	}
 	if len(o.Lint.Paths) == 0 {
@@ -123,18 +123,6 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 	}
 	o.Color = o.Format == "text" && o.Output == "" && !c.Bool("no-color") && env.Getenv("NO_COLOR") == "" && isTerminal(env.Stdout)
 	return o, nil
-}
-
-func splitList(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
 }
 
 func isTerminal(w io.Writer) bool {

@@ -164,7 +164,7 @@ func readSpec(c *cli.Context, env Env) (policy.Spec, error) {
 		}
 		var comps []string
 		if c.IsSet("sub-components") {
-			comps = splitCommas(c.String("sub-components"))
+			comps = splitList(c.String("sub-components"))
 		}
 		if spec, err = policy.SpecFromClaims(claims, comps); err != nil {
 			return spec, &UsageError{Err: fmt.Errorf("--from-token: %w", err)}
@@ -172,7 +172,7 @@ func readSpec(c *cli.Context, env Env) (policy.Spec, error) {
 	} else {
 		spec.Issuer = firstNonEmpty(env.Getenv("CI_SERVER_URL"), "https://gitlab.com")
 		if comps := c.String("sub-components"); comps != "" {
-			spec.SubComponents = splitCommas(comps)
+			spec.SubComponents = splitList(comps)
 		}
 	}
 	set := func(flag string, dst *string) {
@@ -205,16 +205,6 @@ func readSpec(c *cli.Context, env Env) (policy.Spec, error) {
 		return spec, &UsageError{Err: err}
 	}
 	return spec, nil
-}
-
-func splitCommas(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func ensureNewline(s string) string {

@@ -78,7 +78,7 @@ func readReportOptions(c *cli.Context, env Env) (reportOptions, error) {
 	if c.NArg() > 0 {
 		return o, usagef("report takes no arguments (got %q): name the scope with --group, --project or --instance", c.Args().First())
 	}
-	groups, projects := splitList(c.StringSlice("group")), splitList(c.StringSlice("project"))
+	groups, projects := splitList(c.StringSlice("group")...), splitList(c.StringSlice("project")...)
 	n := 0
 	for _, set := range []bool{len(groups) > 0, len(projects) > 0, c.Bool("instance")} {
 		if set {

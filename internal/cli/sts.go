@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -39,31 +39,27 @@ func stsFlags() []cli.Flag {
 // stsOptions is everything `keyless sts` needs, filled from flags and their
 // environment fallbacks and validated in one place.
 type stsOptions struct {
-	Token     tokenOptions
+	exchangeOptions
 	Exchange  sts.Options
 	SecretEnv string // the variable the client secret came from
 	EnvName   string
-	CAFile    string
-	Timeout   time.Duration
-	Format    string
-	Quiet     bool
 }
 
-func readSTSOptions(c *cli.Context, env Env) (stsOptions, error) {
-	o := stsOptions{
-		Token:     readTokenOptions(c, env, c.String("expected-aud")),
-		SecretEnv: strings.TrimSpace(c.String("client-secret-env")),
+func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
+	base, err := readExchangeOptions(c, env, c.String("expected-aud"), "", "env", "json")
+	o := &stsOptions{
+		exchangeOptions: base,
+		SecretEnv:       strings.TrimSpace(c.String("client-secret-env")),
 		// An empty KEYLESS_STS_ENV (a component's empty input) is the default.
 		EnvName: firstNonEmpty(strings.TrimSpace(c.String("env")), sts.DefaultEnv),
-		CAFile:  c.String("ca-file"),
-		Timeout: c.Duration("timeout"),
-		Format:  c.String("format"),
-		Quiet:   c.Bool("quiet"),
+	}
+	if err != nil {
+		return o, err
 	}
 	x := sts.Options{
 		TokenURL:           strings.TrimSpace(c.String("token-url")),
-		Audiences:          stsList(c.StringSlice("audience")),
-		Resources:          stsList(c.StringSlice("resource")),
+		Audiences:          splitList(c.StringSlice("audience")...),
+		Resources:          splitList(c.StringSlice("resource")...),
 		Scope:              c.String("scope"),
 		RequestedTokenType: strings.TrimSpace(c.String("requested-token-type")),
 		SubjectTokenType:   firstNonEmpty(strings.TrimSpace(c.String("subject-token-type")), sts.DefaultSubjectTokenType),
@@ -93,9 +89,6 @@ func readSTSOptions(c *cli.Context, env Env) (stsOptions, error) {
 		x.ClientSecret = secret.New(env.Getenv(o.SecretEnv))
 		x.SecretSource = "$" + o.SecretEnv
 	}
-	if o.Timeout <= 0 {
-		return o, usagef("--timeout must be positive")
-	}
 	x.InsecureHTTP = insecureHTTP(env)
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
@@ -110,29 +103,7 @@ func readSTSOptions(c *cli.Context, env Env) (stsOptions, error) {
 			return o, usagef("--env %s would overwrite the variable keyless reads the ID token or the client secret from; choose another name", o.EnvName)
 		}
 	}
-	switch o.Format {
-	case "", "env", "json":
-	default:
-		return o, usagef("--format %q: use env or json (or give a command after --)", o.Format)
-	}
-	if err := checkFile("ca-file", o.CAFile); err != nil {
-		return o, err
-	}
 	return o, nil
-}
-
-// stsList flattens repeated flags and comma-separated variables, dropping
-// empty items (a component's empty input).
-func stsList(in []string) []string {
-	var out []string
-	for _, a := range in {
-		for _, p := range strings.Split(a, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 func stsVarName(s string) bool {
@@ -148,80 +119,25 @@ var stsProvider = provider{
 	name:        "sts",
 	configVar:   "KEYLESS_STS_TOKEN_URL",
 	tokenVarEnv: "KEYLESS_STS_TOKEN_VAR",
-	command:     stsCommand,
 	flags:       stsFlags,
-	run: func(c *cli.Context, env Env, _ mode, sw io.Writer) (*exchange.Credentials, error) {
-		o, err := readSTSOptions(c, env)
-		if err != nil {
-			return nil, err
-		}
-		o.Quiet = o.Quiet || c.Bool("quiet")
-		r, err := runSTS(c.Context, c, env, o)
-		if err != nil {
-			return nil, err
-		}
-		stsSummary(env.withStderr(sw), o, r)
-		return r.env, nil
-	},
+	read:        readSTSOptions,
+	usage:       "exchange the ID token at any OAuth 2.0 Token Exchange (RFC 8693) endpoint",
+	prints:      "prints the token",
+	description: "Sends the ID token as the subject token to --token-url and hands on the issued token in\n" +
+		"one variable (--env, default KEYLESS_STS_TOKEN). With a command after --, runs it with the\n" +
+		"token in its environment only and exits with its code. Without one, prints it in --format env\n" +
+		"(an export line for eval) or json (with issued_token_type and expires_in). A refresh token\n" +
+		"is never handed on.\n\n" +
+		"   keyless sts --token-url https://sso.example.com/realms/ci/protocol/openid-connect/token \\\n" +
+		"     --audience deploy-api -- sh -c 'curl -H \"Authorization: Bearer $KEYLESS_STS_TOKEN\" ...'\n" +
+		"   eval \"$(keyless sts --token-url URL --client-id ci --client-secret-env CI_CLIENT_SECRET --env API_TOKEN)\"",
 }
 
-func stsCommand(env Env) *cli.Command {
-	return &cli.Command{
-		Name:      "sts",
-		Usage:     "exchange the ID token at any OAuth 2.0 Token Exchange (RFC 8693) endpoint",
-		ArgsUsage: "[-- CMD ARGS...]",
-		Description: "Sends the ID token as the subject token to --token-url and hands on the issued token in\n" +
-			"one variable (--env, default KEYLESS_STS_TOKEN). With a command after --, runs it with the\n" +
-			"token in its environment only and exits with its code. Without one, prints it in --format env\n" +
-			"(an export line for eval) or json (with issued_token_type and expires_in). A refresh token\n" +
-			"is never handed on.\n\n" +
-			"   keyless sts --token-url https://sso.example.com/realms/ci/protocol/openid-connect/token \\\n" +
-			"     --audience deploy-api -- sh -c 'curl -H \"Authorization: Bearer $KEYLESS_STS_TOKEN\" ...'\n" +
-			"   eval \"$(keyless sts --token-url URL --client-id ci --client-secret-env CI_CLIENT_SECRET --env API_TOKEN)\"",
-		Flags: stsFlags(),
-		Action: func(c *cli.Context) error {
-			o, err := readSTSOptions(c, env)
-			if err != nil {
-				return err
-			}
-			args := c.Args().Slice()
-			if len(args) > 0 && o.Format != "" {
-				return usagef("--format %s prints the token; it cannot also run %q (drop one)", o.Format, args[0])
-			}
-			r, err := runSTS(c.Context, c, env, o)
-			if err != nil {
-				return err
-			}
-			return deliverSTS(c.Context, env, r, o, args)
-		},
-	}
-}
-
-// stsResult is a finished exchange with what exec and env modes deliver.
-type stsResult struct {
-	creds *sts.Credentials
-	env   *exchange.Credentials
-}
-
-// runSTS loads the token, exchanges it, and prepares the environment.
-func runSTS(ctx context.Context, c *cli.Context, env Env, o stsOptions) (*stsResult, error) {
-	log := logger(c, env)
-	client, err := httpClient(env, o.CAFile, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	tok, err := loadToken(ctx, env, o.Token, client)
-	if err != nil {
-		return nil, err
-	}
+// exchange trades the token at --token-url for the issued token.
+func (o *stsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	x := o.Exchange
-	x.HTTPClient = client
-	x.Log = log
-	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
-	x.Now = env.Now
-	log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
+	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	call.Log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
 		"audience", strings.Join(x.Audiences, " "), "resource", strings.Join(x.Resources, " "), "scope", x.Scope,
 		"subject_token_type", sts.ExpandTokenType(x.SubjectTokenType), "requested_token_type", sts.ExpandTokenType(x.RequestedTokenType),
 		"client_auth", string(x.Auth), "client_id", sts.MaskID(x.ClientID), "token_source", tok.Source)
@@ -229,43 +145,24 @@ func runSTS(ctx context.Context, c *cli.Context, env Env, o stsOptions) (*stsRes
 	if err != nil {
 		return nil, err
 	}
-	log.Debug("exchange done", "attempts", creds.Attempts, "issued_token_type", creds.IssuedTokenType, "expires", creds.Expiration)
-	r := &stsResult{creds: creds, env: creds.Env(o.EnvName, o.SecretEnv)}
-	fix := "Ask the token server for a longer lifetime for this client, or exchange closer to where the token is used."
-	if w := lifetimeWarning("sts", env.Getenv, creds.Expiration, false, fix); w != "" && !o.Quiet {
-		fmt.Fprint(env.Stderr, w)
+	call.Log.Debug("exchange done", "attempts", creds.Attempts, "issued_token_type", creds.IssuedTokenType, "expires", creds.Expiration)
+	r := &issued{env: creds.Env(o.EnvName, o.SecretEnv), expires: creds.Expiration,
+		fix: "Ask the token server for a longer lifetime for this client, or exchange closer to where the token is used."}
+	r.summary = func(w io.Writer, _ mode) {
+		what := firstNonEmpty(creds.IssuedTokenType, "a token")
+		until := "no expiry given"
+		if !creds.Expiration.IsZero() {
+			until = "until " + creds.Expiration.UTC().Format(time.RFC3339)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "keyless: sts: exchanged the ID token at %s for %s, %s; set %s", sts.DisplayURL(o.Exchange.TokenURL), what, until, o.EnvName)
+		if len(r.env.Unset) > 0 {
+			fmt.Fprintf(&b, "; unset %s", strings.Join(r.env.Unset, " "))
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	if o.Format == "json" {
+		r.print = func(env Env) error { return creds.WriteJSON(env.Stdout) }
 	}
 	return r, nil
-}
-
-func deliverSTS(ctx context.Context, env Env, r *stsResult, o stsOptions, args []string) error {
-	switch {
-	case len(args) > 0:
-		stsSummary(env, o, r)
-		defer r.env.Cleanup()
-		return exchange.Exec(ctx, o.Token.command(env, args), r.env)
-	case o.Format == "json":
-		return r.creds.WriteJSON(env.Stdout)
-	default:
-		stsSummary(env, o, r)
-		return exchange.WriteEnv(env.Stdout, r.env)
-	}
-}
-
-// stsSummary tells the job's log what was set, never the values.
-func stsSummary(env Env, o stsOptions, r *stsResult) {
-	if o.Quiet {
-		return
-	}
-	what := firstNonEmpty(r.creds.IssuedTokenType, "a token")
-	until := "no expiry given"
-	if !r.creds.Expiration.IsZero() {
-		until = "until " + r.creds.Expiration.UTC().Format(time.RFC3339)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "keyless: sts: exchanged the ID token at %s for %s, %s; set %s", sts.DisplayURL(o.Exchange.TokenURL), what, until, o.EnvName)
-	if len(r.env.Unset) > 0 {
-		fmt.Fprintf(&b, "; unset %s", strings.Join(r.env.Unset, " "))
-	}
-	fmt.Fprintln(env.Stderr, b.String())
 }

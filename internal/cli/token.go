@@ -45,10 +45,13 @@ func keepIDTokenFlag(prefix string) cli.Flag {
 
 // tokenOptions is what tokenFlags fill, with --keep-id-token.
 type tokenOptions struct {
-	Var, File   string
-	Verify      bool
-	Issuer      string
-	Audience    string // expected audience; "" accepts any
+	Var, File string
+	Verify    bool
+	Issuer    string
+	Audience  string // expected audience; "" accepts any
+	// AltAudience is accepted in Audience's place when the token carries
+	// it (Google accepts either form of a provider's name).
+	AltAudience string
 	KeepIDToken bool
 }
 
@@ -79,11 +82,15 @@ func loadToken(ctx context.Context, env Env, o tokenOptions, client *http.Client
 	if err := tok.CheckTime(env.Now()); err != nil {
 		return nil, err
 	}
-	if err := tok.CheckAudience(o.Audience, o.Var); err != nil {
+	aud := o.Audience
+	if o.AltAudience != "" && tok.Claims.Audience.Contains(o.AltAudience) {
+		aud = o.AltAudience
+	}
+	if err := tok.CheckAudience(aud, o.Var); err != nil {
 		return nil, err
 	}
 	if o.Verify {
-		v := idtoken.Verifier{Issuer: o.Issuer, Audience: o.Audience, Client: client, Now: env.Now}
+		v := idtoken.Verifier{Issuer: o.Issuer, Audience: aud, Client: client, Now: env.Now}
 		if err := v.Verify(ctx, tok); err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
 func vaultFlags() []cli.Flag {
@@ -42,37 +43,16 @@ func vaultFlags() []cli.Flag {
 // vaultOptions is everything `keyless vault` needs, filled from flags and
 // their environment fallbacks and validated in one place.
 type vaultOptions struct {
-	Token       tokenOptions
+	exchangeOptions
 	Exchange    vault.Options
-	Timeout     time.Duration
-	Format      string
 	ExportToken bool
-	Quiet       bool
-	TrustDoc    string
 }
 
-// vaultSlice splits a repeatable flag's values on newlines too, so that a
-// component input can list one secret per line.
-func vaultSlice(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				out = append(out, line)
-			}
-		}
-	}
-	return out
-}
-
-func readVaultOptions(c *cli.Context, env Env) (vaultOptions, error) {
-	o := vaultOptions{
-		Token:       readTokenOptions(c, env, c.String("audience")),
-		Timeout:     c.Duration("timeout"),
-		Format:      c.String("format"),
-		ExportToken: c.Bool("export-token"),
-		Quiet:       c.Bool("quiet"),
-		TrustDoc:    c.String("role-file"),
+func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
+	base, err := readExchangeOptions(c, env, c.String("audience"), "role-file", "env", "json")
+	o := &vaultOptions{exchangeOptions: base, ExportToken: c.Bool("export-token")}
+	if err != nil {
+		return o, err
 	}
 	// An empty KEYLESS_VAULT_* (a component's empty input) falls through
 	// to the vault CLI's own variable.
@@ -89,14 +69,14 @@ func readVaultOptions(c *cli.Context, env Env) (vaultOptions, error) {
 		},
 		UserAgent: "keyless/" + Version,
 	}
-	for _, s := range vaultSlice(c.StringSlice("secret")) {
+	for _, s := range splitList(c.StringSlice("secret")...) {
 		ref, err := vault.ParseSecret(s)
 		if err != nil {
 			return o, &UsageError{Err: err}
 		}
 		x.Secrets = append(x.Secrets, ref)
 	}
-	for _, s := range vaultSlice(c.StringSlice("secret-file")) {
+	for _, s := range splitList(c.StringSlice("secret-file")...) {
 		ref, err := vault.ParseSecretFile(s)
 		if err != nil {
 			return o, &UsageError{Err: err}
@@ -118,9 +98,6 @@ func readVaultOptions(c *cli.Context, env Env) (vaultOptions, error) {
 		x.Secrets = append(x.Secrets, ref)
 	}
 	o.Exchange = x
-	if o.Timeout <= 0 {
-		return o, usagef("--timeout must be positive")
-	}
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
@@ -128,171 +105,116 @@ func readVaultOptions(c *cli.Context, env Env) (vaultOptions, error) {
 		return o, usagef("nothing to hand the job: pass --secret ENV=PATH#FIELD, --secret-file PATH#FIELD=FILE or --export-token " +
 			"(KEYLESS_VAULT_SECRETS, KEYLESS_VAULT_SECRET_FILES, KEYLESS_VAULT_EXPORT_TOKEN; the component's secrets, secret_files and export_token inputs)")
 	}
-	switch o.Format {
-	case "", "env", "json":
-	default:
-		return o, usagef("--format %q: use env or json (or give a command after --)", o.Format)
-	}
 	for _, f := range []struct{ flag, path string }{{"ca-cert", x.TLS.CACert}, {"client-cert", x.TLS.ClientCert}, {"client-key", x.TLS.ClientKey}} {
 		if err := checkFile(f.flag, f.path); err != nil {
 			return o, err
 		}
 	}
+	// Shown even with --quiet, which silences the summary, not a risk.
+	if w := vault.PlainHTTPWarning(x.Addr); w != "" {
+		o.Warnings = append(o.Warnings, w)
+	}
 	return o, nil
 }
 
+// keyless env keeps the token for `keyless vault revoke` (the component's
+// after_script) in the state directory; keyless exec, and a command after
+// --, revoke it when the command exits.
 var vaultProvider = provider{
 	name:        "vault",
 	configVar:   "KEYLESS_VAULT_ROLE",
 	tokenVarEnv: "KEYLESS_VAULT_TOKEN_VAR",
-	command:     vaultCommand,
 	flags:       vaultFlags,
-	// keyless env keeps the token for `keyless vault revoke` (the
-	// component's after_script) in the state directory; keyless exec
-	// revokes it when the command exits.
-	run: func(c *cli.Context, env Env, m mode, sw io.Writer) (*exchange.Credentials, error) {
-		o, err := readVaultOptions(c, env)
-		if err != nil {
-			return nil, err
-		}
-		o.Quiet = o.Quiet || c.Bool("quiet")
-		r, err := runVault(c.Context, c, env, o)
-		if err != nil {
-			return nil, err
-		}
-		if m == modeExec {
-			r.env.Close = r.close
-			vaultSummary(env.withStderr(sw), o, r, "revoked when the command exits")
-			return r.env, nil
-		}
-		if err := r.keep(c.Context, env, o); err != nil {
-			return nil, err
-		}
-		vaultSummary(env.withStderr(sw), o, r, "kept for keyless vault revoke")
-		return r.env, nil
-	},
+	read:        readVaultOptions,
+	refusals:    []error{vault.ErrAudience, vault.ErrClaims, vault.ErrIssuer, vault.ErrInvalidToken},
+	usage:       "exchange the ID token for a Vault or OpenBao token (JWT auth) and read secrets with it",
+	prints:      "prints the secrets",
+	description: "Logs in with the JWT auth method, reads each --secret (KV v1 or v2, found as vault kv get\n" +
+		"finds them) and writes each --secret-file. With a command after --, runs it with the secrets\n" +
+		"in its environment only, then revokes the token and deletes the files. Without one, prints\n" +
+		"them in --format env (export lines for eval) or json, and keeps the token, unexported unless\n" +
+		"--export-token, in a 0600 file of the job's state directory for 'keyless vault revoke'.\n\n" +
+		"   keyless vault --addr https://vault.example.com --role deploy \\\n" +
+		"     --secret DB_PASSWORD=secret/ci/db#password -- ./migrate.sh\n" +
+		"   eval \"$(keyless vault --role deploy --secret DB_PASSWORD=secret/ci/db#password)\"\n" +
+		"   keyless vault revoke                          (after_script: revoke, delete the files)",
+	subcommands: func(env Env) []*cli.Command { return []*cli.Command{vaultRevokeCommand(env)} },
 }
 
-func vaultCommand(env Env) *cli.Command {
-	return &cli.Command{
-		Name:      "vault",
-		Usage:     "exchange the ID token for a Vault or OpenBao token (JWT auth) and read secrets with it",
-		ArgsUsage: "[-- CMD ARGS...]",
-		Description: "Logs in with the JWT auth method, reads each --secret (KV v1 or v2, found as vault kv get\n" +
-			"finds them) and writes each --secret-file. With a command after --, runs it with the secrets\n" +
-			"in its environment only, then revokes the token and deletes the files. Without one, prints\n" +
-			"them in --format env (export lines for eval) or json, and keeps the token, unexported unless\n" +
-			"--export-token, in a 0600 file of the job's state directory for 'keyless vault revoke'.\n\n" +
-			"   keyless vault --addr https://vault.example.com --role deploy \\\n" +
-			"     --secret DB_PASSWORD=secret/ci/db#password -- ./migrate.sh\n" +
-			"   eval \"$(keyless vault --role deploy --secret DB_PASSWORD=secret/ci/db#password)\"\n" +
-			"   keyless vault revoke                          (after_script: revoke, delete the files)",
-		Flags: vaultFlags(),
-		Subcommands: []*cli.Command{
-			vaultRevokeCommand(env),
-		},
-		Action: func(c *cli.Context) error {
-			o, err := readVaultOptions(c, env)
-			if err != nil {
-				return err
-			}
-			args := c.Args().Slice()
-			if len(args) > 0 && o.Format != "" {
-				return usagef("--format %s prints the secrets; it cannot also run %q (drop one)", o.Format, args[0])
-			}
-			r, err := runVault(c.Context, c, env, o)
-			if err != nil {
-				return err
-			}
-			if len(args) > 0 {
-				return r.exec(c.Context, c, env, o, args)
-			}
-			if err := r.keep(c.Context, env, o); err != nil {
-				return err
-			}
-			if o.Format == "json" {
-				return r.creds.WriteJSON(env.Stdout, o.ExportToken)
-			}
-			vaultSummary(env, o, r, "kept for keyless vault revoke")
-			return exchange.WriteEnv(env.Stdout, r.env)
-		},
-	}
-}
-
-// vaultResult is a finished login with what the chosen mode delivers.
-type vaultResult struct {
-	creds *vault.Credentials
-	env   *exchange.Credentials
-	x     vault.Options // as used for the login, to revoke with
-}
-
-// runVault loads the token, logs in, reads the secrets and writes the
-// secret files.
-func runVault(ctx context.Context, c *cli.Context, env Env, o vaultOptions) (*vaultResult, error) {
-	log := logger(c, env)
-	// Shown even with --quiet, which silences the summary, not a risk.
-	if w := vault.PlainHTTPWarning(o.Exchange.Addr); w != "" {
-		fmt.Fprintf(env.Stderr, "keyless: vault: warning: %s\n", w)
-	}
-	client, err := httpClient(env, "", 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	tctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	tok, err := loadToken(tctx, env, o.Token, client)
-	if err != nil {
-		return nil, err
-	}
+// exchange logs in, reads the secrets and writes the secret files.
+func (o *vaultOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	x := o.Exchange
-	x.HTTPClient = client
-	x.Log = log
-	x.Progress = env.Stderr // one line per retry, so a long loop is not silent
-	x.Now = env.Now
-	log.Debug("exchanging ID token", "provider", "vault", "addr", x.Addr, "namespace", x.Namespace, "mount", x.Mount, "role", x.Role, "secrets", len(x.Secrets), "token_source", tok.Source)
-	creds, err := vault.Exchange(tctx, tok, x)
+	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	call.Log.Debug("exchanging ID token", "provider", "vault", "addr", x.Addr, "namespace", x.Namespace, "mount", x.Mount, "role", x.Role, "secrets", len(x.Secrets), "token_source", tok.Source)
+	creds, err := vault.Exchange(ctx, tok, x)
 	if err != nil {
 		var ce *vault.ConfigError
 		if errors.As(err, &ce) {
 			return nil, &UsageError{Err: err}
 		}
-		if refusal(err, vault.ErrAudience, vault.ErrClaims, vault.ErrIssuer, vault.ErrInvalidToken) {
-			err = explainRejection(err, "vault", o.TrustDoc, tok)
-		}
 		return nil, err
 	}
-	r := &vaultResult{creds: creds, x: x}
+	v := &vaultLogin{creds: creds, x: x}
 	if err := creds.WriteFiles(); err != nil {
-		r.revoke(ctx)
+		v.revoke(ctx)
 		creds.Env(false).Cleanup()
 		return nil, err
 	}
-	r.env = creds.Env(o.ExportToken)
-	fix := "Raise the role's token_ttl (and token_max_ttl) to cover the job's timeout."
-	if w := lifetimeWarning("vault", env.Getenv, creds.Expiration, false, fix); w != "" && !o.Quiet {
-		fmt.Fprint(env.Stderr, w)
+	r := &issued{env: creds.Env(o.ExportToken), expires: creds.Expiration,
+		fix: "Raise the role's token_ttl (and token_max_ttl) to cover the job's timeout."}
+	r.hold = func(ctx context.Context, m mode) error {
+		if m == modeExec {
+			r.env.Close = v.close
+			return nil
+		}
+		// Kept for `keyless vault revoke`; if it cannot be, the token is
+		// revoked and the files deleted.
+		dir, err := exchange.StateDir(call.Env.Getenv)
+		if err == nil {
+			_, err = vault.SaveState(dir, creds.State())
+		}
+		if err != nil {
+			v.revoke(ctx)
+			r.env.Cleanup()
+			return fmt.Errorf("vault: keeping the token for keyless vault revoke: %w", err)
+		}
+		return nil
+	}
+	r.summary = func(w io.Writer, m mode) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "keyless: vault: logged in with role %q at %s", x.Role, x.Addr)
+		if creds.Namespace != "" {
+			fmt.Fprintf(&b, " (namespace %s)", creds.Namespace)
+		}
+		fmt.Fprintf(&b, ", policies %s, token valid until %s", strings.Join(creds.Policies, ","), vaultUntil(creds.Expiration))
+		if m == modeExec {
+			b.WriteString(" and revoked when the command exits")
+		} else {
+			b.WriteString(" and kept for keyless vault revoke")
+		}
+		if names := setNames(r.env); names != "" {
+			b.WriteString("; set " + names)
+		}
+		if len(creds.Files) > 0 {
+			b.WriteString("; wrote " + strings.Join(creds.Files, " "))
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	if o.Format == "json" {
+		r.print = func(env Env) error { return creds.WriteJSON(env.Stdout, o.ExportToken) }
 	}
 	return r, nil
 }
 
-// keep saves the token and the files for `keyless vault revoke`; if it
-// cannot, the token is revoked and the files deleted.
-func (r *vaultResult) keep(ctx context.Context, env Env, o vaultOptions) error {
-	dir, err := exchange.StateDir(env.Getenv)
-	if err == nil {
-		_, err = vault.SaveState(dir, r.creds.State())
-	}
-	if err != nil {
-		r.revoke(ctx)
-		r.env.Cleanup()
-		return fmt.Errorf("vault: keeping the token for keyless vault revoke: %w", err)
-	}
-	return nil
+// vaultLogin is a finished login, to revoke.
+type vaultLogin struct {
+	creds *vault.Credentials
+	x     vault.Options // as used for the login, to revoke with
 }
 
 // revoke revokes the token on a context of its own: the job's may be
 // cancelled already (a signal ended the command).
-func (r *vaultResult) revoke(ctx context.Context) error {
+func (r *vaultLogin) revoke(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	return vault.Revoke(rctx, r.creds.Token, r.x)
@@ -300,7 +222,7 @@ func (r *vaultResult) revoke(ctx context.Context) error {
 
 // close revokes the token; one that expired or was revoked already is
 // not an error.
-func (r *vaultResult) close(ctx context.Context) error {
+func (r *vaultLogin) close(ctx context.Context) error {
 	err := r.revoke(ctx)
 	if err == nil || errors.Is(err, vault.ErrPermissionDenied) {
 		return nil
@@ -308,48 +230,11 @@ func (r *vaultResult) close(ctx context.Context) error {
 	return fmt.Errorf("vault: the token was not revoked; it expires at %s\n%w", vaultUntil(r.creds.Expiration), err)
 }
 
-// exec runs the command with the secrets, then revokes the token and
-// deletes the files, whatever the command's outcome.
-func (r *vaultResult) exec(ctx context.Context, c *cli.Context, env Env, o vaultOptions, args []string) error {
-	vaultSummary(env, o, r, "revoked when the command exits")
-	err := exchange.Exec(ctx, o.Token.command(env, args), r.env)
-	r.env.Close = r.close
-	if cerr := r.env.CloseAll(ctx); cerr != nil {
-		fmt.Fprintf(env.Stderr, "keyless: warning: %v\n", cerr)
-	}
-	return err
-}
-
 func vaultUntil(t time.Time) string {
 	if t.IsZero() {
 		return "never (the role's token has no TTL)"
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// vaultSummary tells the job's log what was set, never the values.
-func vaultSummary(env Env, o vaultOptions, r *vaultResult, token string) {
-	if o.Quiet {
-		return
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "keyless: vault: logged in with role %q at %s", o.Exchange.Role, o.Exchange.Addr)
-	if r.creds.Namespace != "" {
-		fmt.Fprintf(&b, " (namespace %s)", r.creds.Namespace)
-	}
-	fmt.Fprintf(&b, ", policies %s, token valid until %s", strings.Join(r.creds.Policies, ","), vaultUntil(r.creds.Expiration))
-	b.WriteString(" and " + token)
-	var names []string
-	for _, v := range r.env.Vars {
-		names = append(names, v.Name)
-	}
-	if len(names) > 0 {
-		b.WriteString("; set " + strings.Join(names, " "))
-	}
-	if len(r.creds.Files) > 0 {
-		b.WriteString("; wrote " + strings.Join(r.creds.Files, " "))
-	}
-	fmt.Fprintln(env.Stderr, b.String())
 }
 
 func vaultRevokeCommand(env Env) *cli.Command {
