@@ -63,21 +63,25 @@ func TestAzureCanary(t *testing.T) {
 		{name: "token-time", setup: func(f *azureFixture) { f.entra.Now = func() time.Time { return time.Now().Add(3 * time.Hour) } }, args: []string{"azure", "--refreshable"}, code: 3},
 		{name: "locked", faults: []azuretest.Fault{azuretest.Locked}, args: []string{"azure", "--format", "az-login"}, code: 3},
 		{name: "issuer-unreachable", setup: func(f *azureFixture) {
+			f.iss = oidctest.NewServer(t) // not the shared one: its URL changes
 			f.iss.URL = closed.URL
 			f.entra.Trust(azuretest.FederatedCredential{Issuer: closed.URL, Subject: azureSubject})
 		}, args: []string{"azure"}, code: 3},
 		// Entra quoting the assertion back must not leak it either.
 		{name: "assertion-echo", faults: []azuretest.Fault{echo}, args: []string{"azure"}, code: 3},
-		{name: "throttled-then-timeout", faults: []azuretest.Fault{noWait, {Hang: true}}, args: []string{"azure", "--timeout", "1s"}, code: 3},
+		{name: "throttled-then-timeout", faults: []azuretest.Fault{noWait, {Hang: true}}, args: []string{"azure", "--timeout", "500ms"}, code: 3},
 		{name: "unavailable", faults: []azuretest.Fault{azuretest.Unavailable, {Status: 502, Body: "<html>bad gateway</html>"}, {Hang: true}}, args: []string{"azure", "--timeout", "1s"}, code: 3},
 		{name: "untrusted-tls", tls: true, args: []string{"azure"}, code: 3},
 		{name: "usage", args: []string{"azure", "--scope", "https://management.azure.com"}, code: 2},
 		{name: "wrong-audience", args: []string{"azure", "--audience", "https://gitlab.com"}, code: 3},
 		{name: "unknown-app", args: []string{"azure", "--client-id", "99999999-2222-3333-4444-000000000000"}, code: 3},
 	}
+	// One issuer for every mode: its key takes a 2048-bit RSA generation,
+	// and no mode changes it.
+	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			f := azureFixture{iss: oidctest.NewServer(t)}
+			f := azureFixture{iss: iss}
 			if m.tls {
 				f.entra, _ = azuretest.NewTLS(t, m.faults...)
 			} else {

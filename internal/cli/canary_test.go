@@ -54,11 +54,14 @@ func TestCanary(t *testing.T) {
 		{name: "expired-at-sts", faults: []awstest.Fault{awstest.Expired}, args: []string{"aws", "--format", "credential-process"}, code: 3},
 		// STS quoting the request back must not leak the token either.
 		{name: "validation-echo", faults: []awstest.Fault{{Status: 400, Code: "ValidationError", Message: "Value 'TOKEN' at 'webIdentityToken' failed to satisfy constraint"}}, args: []string{"aws"}, code: 3},
-		{name: "throttled-then-timeout", faults: []awstest.Fault{awstest.Throttling, {Hang: true}}, args: []string{"aws", "--timeout", "1s"}, code: 3},
+		{name: "throttled-then-timeout", faults: []awstest.Fault{awstest.Throttling, {Hang: true}}, args: []string{"aws", "--timeout", "500ms"}, code: 3},
 		{name: "usage", args: []string{"aws", "--duration", "x"}, code: 2},
 		{name: "wrong-audience", args: []string{"aws", "--audience", "other"}, code: 3},
 		{name: "chain-denied", faults: []awstest.Fault{awstest.OK, awstest.AccessDenied}, args: []string{"aws", "--chain-role-arn", "arn:aws:iam::210987654321:role/t"}, code: 3},
 	}
+	// One issuer for every mode: its key takes a 2048-bit RSA generation,
+	// and no mode changes it.
+	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			faults := m.faults
@@ -68,12 +71,12 @@ func TestCanary(t *testing.T) {
 					faults[i].Message = "" // filled below, once the token exists
 				}
 			}
-			f := newFixture(t, faults...)
+			f := fixture{iss: iss, sts: awstest.New(t, faults...)}
 			f.sts.AccessKeyID, f.sts.SecretAccessKey, f.sts.SessionToken = canaryKey, canarySecret, canarySession
 			tok := f.iss.MustMint(t, oidctest.Job{})
 			sig := tok[strings.LastIndexByte(tok, '.')+1:]
 			if m.name == "validation-echo" {
-				f = newFixture(t, awstest.Fault{Status: 400, Code: "ValidationError", Message: "Value '" + tok + "' at 'webIdentityToken' failed to satisfy constraint"})
+				f = fixture{iss: iss, sts: awstest.New(t, awstest.Fault{Status: 400, Code: "ValidationError", Message: "Value '" + tok + "' at 'webIdentityToken' failed to satisfy constraint"})}
 				f.sts.AccessKeyID, f.sts.SecretAccessKey, f.sts.SessionToken = canaryKey, canarySecret, canarySession
 			}
 			canaries := map[string]string{"token": tok, "signature": sig, "secret": canarySecret, "session": canarySession}

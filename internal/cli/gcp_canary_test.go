@@ -51,13 +51,16 @@ func TestGCPCanary(t *testing.T) {
 		{name: "impersonation-denied", faults: []gcptest.Fault{gcptest.PermissionDenied}, args: append([]string{"gcp"}, impersonate...), code: 3},
 		{name: "wrong-audience-at-sts", setup: func(s *gcptest.Server) { s.AllowedAudiences = []string{"other"} }, args: []string{"gcp"}, code: 3},
 		{name: "subject-too-long", job: oidctest.Job{Subject: strings.Repeat("s", 130)}, args: []string{"gcp"}, code: 3},
-		{name: "throttled-then-timeout", faults: []gcptest.Fault{gcptest.STSThrottled, gcptest.Hang(gcptest.STS)}, args: []string{"gcp", "--timeout", "1s"}, code: 3},
+		{name: "throttled-then-timeout", faults: []gcptest.Fault{gcptest.STSThrottled, gcptest.Hang(gcptest.STS)}, args: []string{"gcp", "--timeout", "500ms"}, code: 3},
 		{name: "usage", args: []string{"gcp", "--lifetime", "x"}, code: 2},
 		{name: "wrong-audience", args: []string{"gcp", "--audience", "other"}, code: 3},
 	}
+	// One issuer for every mode: its key takes a 2048-bit RSA generation,
+	// and no mode changes it.
+	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			f := newGCPFixture(t, m.faults...)
+			f := gcpFixture{iss: iss, fake: gcptest.New(t, m.faults...)}
 			f.fake.FederatedToken, f.fake.AccessToken = canaryFederated, canarySA
 			if m.setup != nil {
 				m.setup(f.fake)

@@ -18,7 +18,7 @@ func TestAWSUnreachableIsRetried(t *testing.T) {
 	p := exchangetest.NewProxy(t, f.sts.URL)
 	p.Down()
 	tok := f.iss.MustMint(t, oidctest.Job{})
-	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": p.URL}, "aws", "--role-arn", role, "--timeout", "1s")
+	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": p.URL}, "aws", "--role-arn", role, "--timeout", "500ms")
 	if n := strings.Count(o.Stderr, "keyless: aws: STS: connection refused; retrying in "); n < 1 {
 		t.Errorf("%d retry lines:\n%s", n, o.Stderr)
 	}

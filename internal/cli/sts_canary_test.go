@@ -92,7 +92,7 @@ func TestSTSCanary(t *testing.T) {
 		}, args: []string{"sts", "--format", "json"}, code: 3},
 		{name: "unavailable-then-timeout", basic: true, faults: func(string) []ststest.Fault {
 			return []ststest.Fault{ststest.Unavailable, {Hang: true}}
-		}, args: append([]string{"sts", "--timeout", "1s"}, basicArgs...), code: 3},
+		}, args: append([]string{"sts", "--timeout", "500ms"}, basicArgs...), code: 3},
 		{name: "usage", basic: true, args: append([]string{"sts", "--env", "PATH"}, basicArgs...), code: 2},
 		// The secret itself where its variable's name belongs ($NAME, expanded by GitLab).
 		{name: "secret-as-name", basic: true, env: map[string]string{"KEYLESS_STS_CLIENT_ID": clientID, "KEYLESS_STS_CLIENT_SECRET_ENV": canarySecret}, args: []string{"sts"}, code: 2},

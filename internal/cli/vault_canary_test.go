@@ -83,14 +83,17 @@ func TestVaultCanary(t *testing.T) {
 			return []vaulttest.Fault{vaulttest.Sealed, vaulttest.Throttled, {Hang: true}}
 		}, args: vaultArgs("--timeout", "1s"), code: 3},
 		{name: "read-hangs", faults: func(string) []vaulttest.Fault { return []vaulttest.Fault{{Path: "kv1/", Hang: true}} },
-			args: vaultArgs("--timeout", "1s", "--export-token"), code: 3},
+			args: vaultArgs("--timeout", "300ms", "--export-token"), code: 3},
 		{name: "untrusted-tls", tls: true, args: vaultArgs(), code: 3},
 		{name: "usage", args: vaultArgs("--format", "yaml"), code: 2},
 		{name: "wrong-audience", args: vaultArgs("--audience", "https://gitlab.com"), code: 3},
 	}
+	// One issuer for every mode: its key takes a 2048-bit RSA generation,
+	// and no mode changes it.
+	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			f := vaultFixture{iss: oidctest.NewServer(t), state: filepath.Join(t.TempDir(), "state")}
+			f := vaultFixture{iss: iss, state: filepath.Join(t.TempDir(), "state")}
 			if m.tls {
 				f.v, _ = vaulttest.NewTLS(t, false)
 			} else {

@@ -187,7 +187,7 @@ func repeatVault(f vaulttest.Fault, n int) []vaulttest.Fault {
 
 func TestVaultUnreachable(t *testing.T) {
 	f := newVaultFixture(t)
-	o := vaultKeyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_ADDR", "http://127.0.0.1:1"), "vault", "--role", "deploy", "--export-token", "--timeout", "1s")
+	o := vaultKeyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_ADDR", "http://127.0.0.1:1"), "vault", "--role", "deploy", "--export-token", "--timeout", "300ms")
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "could not connect to http://127.0.0.1:1") || !strings.Contains(o.Stderr, "connection refused") {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}
