@@ -453,36 +453,41 @@ func (c *Credentials) Cleanup() error {
 // holds a recorded file (a Vault token kept for keyless cleanup) stays as
 // it is; a directory that is no state directory is not touched.
 func tidyStateDir(dir string) error {
-	m := filepath.Join(dir, StateManifest)
-	if _, err := os.Lstat(m); err != nil {
-		return nil
-	}
 	if ok, err := CheckStateDir(dir); !ok || err != nil {
 		return nil // not ours to tidy; keyless cleanup says why
 	}
+	_, files, err := readManifest(dir)
+	if err != nil || files == nil {
+		return nil // no manifest: no state directory of keyless's
+	}
+	for _, f := range files[:len(files)-1] { // the manifest itself is last
+		if _, err := os.Lstat(f); err == nil {
+			return nil // still holds something keyless cleanup must see
+		}
+	}
+	return RemoveStateDir(dir)
+}
+
+// readManifest reads dir's manifest: whether keyless made dir, and the
+// paths of the files it wrote there, the manifest itself last; nil files
+// when there is no manifest.
+func readManifest(dir string) (created bool, files []string, err error) {
+	m := filepath.Join(dir, StateManifest)
+	if _, err := os.Lstat(m); errors.Is(err, os.ErrNotExist) {
+		return false, nil, nil
+	}
 	sf, err := readStateFile(m)
 	if err != nil {
-		return nil
+		return false, nil, err
 	}
-	created := false
 	for _, line := range strings.Split(string(sf.Data), "\n") {
 		if line == manifestCreated {
 			created = true
 		} else if name, ok := strings.CutPrefix(line, manifestFile); ok && stateFileName(name) {
-			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-				return nil // still holds something keyless cleanup must see
-			}
+			files = append(files, filepath.Join(dir, name))
 		}
 	}
-	if _, err := removeOwn(m, false); err != nil {
-		return err
-	}
-	if created {
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return errors.Join(appendManifest(dir, manifestCreated)) // not empty: stays keyless's
-		}
-	}
-	return nil
+	return created, append(files, m), nil
 }
 
 // StateManifest is the file in a state directory that lists what keyless
@@ -669,24 +674,11 @@ func RemoveStateDir(dir string) error {
 	if ok, err := CheckStateDir(dir); !ok || err != nil {
 		return err
 	}
-	m := filepath.Join(dir, StateManifest)
-	if _, err := os.Lstat(m); errors.Is(err, os.ErrNotExist) {
-		return nil // keyless wrote nothing here
+	created, files, err := readManifest(dir)
+	if err != nil || files == nil {
+		return err // nil files: keyless wrote nothing here
 	}
-	sf, err := readStateFile(m)
-	if err != nil {
-		return err
-	}
-	created := false
-	var files []string
-	for _, line := range strings.Split(string(sf.Data), "\n") {
-		if line == manifestCreated {
-			created = true
-		} else if name, ok := strings.CutPrefix(line, manifestFile); ok && stateFileName(name) {
-			files = append(files, filepath.Join(dir, name))
-		}
-	}
-	_, err = RemoveFiles(append(files, m), nil)
+	_, err = RemoveFiles(files, nil)
 	if !created {
 		return err
 	}

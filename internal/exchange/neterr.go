@@ -143,6 +143,14 @@ func untrustedCertificate(err error) bool {
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &sr)
 }
 
+// IsTLS reports a certificate the client does not trust or a TLS
+// handshake the server refused: retrying cannot help, TLS settings can.
+func IsTLS(err error) bool {
+	var alert tls.AlertError
+	var record tls.RecordHeaderError
+	return untrustedCertificate(err) || errors.As(err, &alert) || errors.As(err, &record) || strings.Contains(err.Error(), "tls: ")
+}
+
 // Advice explains a call to where (a URL, or the service's name) that got
 // no answer after attempts: what failed, whether keyless retried, and what
 // to check, which check names ("--sts-endpoint"). It never claims retries

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gitlab.com/keyless-ci/keyless"
+	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
 // Shape is a GitLab ID token payload copied from GitLab's public material
@@ -114,7 +115,12 @@ func (s Shape) claims(iss string, j Job, now time.Time) map[string]any {
 	c["exp"] = iat.Add(ttl).Unix()
 	c["jti"] = uuid()
 
-	components := subComponents(str(c["sub"]))
+	// The components the shape's sub was built from (GitLab's default when
+	// it is GitLab's default, or not one GitLab built).
+	components := policy.ComponentsOf(str(c["sub"]))
+	if components == nil {
+		components = policy.DefaultSubComponents
+	}
 	if j.ProjectPath != "" {
 		old := str(c["project_path"])
 		ns := j.ProjectPath
@@ -179,21 +185,6 @@ func (s Shape) claims(iss string, j Job, now time.Time) map[string]any {
 		c["sub"] = subject(c, components)
 	}
 	return c
-}
-
-// subComponents reads the claim names a sub is built from: GitLab writes
-// <claim_name>:<claim_value> pairs joined with ':' (jwt_v2.rb). Neither a
-// project path nor a git ref can contain ':'.
-func subComponents(sub string) []string {
-	parts := strings.Split(sub, ":")
-	if len(parts)%2 != 0 || len(parts) == 0 {
-		return []string{"project_path", "ref_type", "ref"}
-	}
-	var names []string
-	for i := 0; i < len(parts); i += 2 {
-		names = append(names, parts[i])
-	}
-	return names
 }
 
 // subject builds the sub claim from components, as JwtV2 does.

@@ -7,6 +7,7 @@ package exchangetest
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 )
 
 // LeakyQuery is put in every Location the redirector sends: a message that
@@ -201,5 +204,49 @@ func (p *Proxy) handle(c *net.TCPConn, f ConnFault) {
 		io.Copy(c, up)
 		c.Close()
 		up.Close()
+	}
+}
+
+// RedirectCase is one redirect an exchange must refuse.
+type RedirectCase struct {
+	Name   string
+	Status int
+	TLS    bool // served over https, redirecting to plain http
+}
+
+// RedirectCases are the redirects every exchange refuses: to another
+// server, with each status that re-sends the request body, and from https
+// to plain http.
+var RedirectCases = []RedirectCase{
+	{"307 to another server", http.StatusTemporaryRedirect, false},
+	{"308 to another server", http.StatusPermanentRedirect, false},
+	{"https to http", http.StatusTemporaryRedirect, true},
+}
+
+// CheckRefused asserts what every refused redirect shows: err is one
+// (errors.Is kind, and a *exchange.RedirectError), nothing reached trap,
+// the message holds wants, names the https downgrade exactly when c.TLS,
+// and quotes neither the Location's query nor secret; progress (the retry
+// lines) is empty, since a refusal is not retried.
+func CheckRefused(t testing.TB, c RedirectCase, err, kind error, trap *Trap, secret, progress string, wants ...string) {
+	t.Helper()
+	var re *exchange.RedirectError
+	if !errors.Is(err, kind) || !errors.As(err, &re) {
+		t.Fatalf("err = %v, want a refused redirect", err)
+	}
+	if trap.Hits() != 0 {
+		t.Fatal("a token went to the redirect's target")
+	}
+	msg := err.Error()
+	for _, want := range wants {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if c.TLS != strings.Contains(msg, "drops https") {
+		t.Errorf("downgrade named: %t:\n%s", !c.TLS, msg)
+	}
+	if strings.Contains(msg, LeakyQuery) || strings.Contains(msg, secret) || progress != "" {
+		t.Errorf("quoted the query or the token, or retried:\n%s\n%s", msg, progress)
 	}
 }

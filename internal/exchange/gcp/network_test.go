@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
@@ -21,18 +20,19 @@ import (
 // federated token in its Authorization, there.
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	iss := oidctest.NewServer(t)
+	iamCase := exchangetest.RedirectCase{Name: "307 to another server", Status: 307}
 	for _, tc := range []struct {
-		name   string
-		status int
-		tls    bool
-		iam    bool
+		exchangetest.RedirectCase
+		iam bool
 	}{
-		{"STS 307 to another server", 307, false, false},
-		{"STS 308 to another server", 308, false, false},
-		{"STS https to http", 307, true, false},
-		{"IAM Credentials 307 to another server", 307, false, true},
+		{exchangetest.RedirectCases[0], false}, {exchangetest.RedirectCases[1], false}, {exchangetest.RedirectCases[2], false},
+		{iamCase, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		name := "STS " + tc.Name
+		if tc.iam {
+			name = "IAM Credentials " + tc.Name
+		}
+		t.Run(name, func(t *testing.T) {
 			fake := gcptest.New(t)
 			tok := job(t, iss, oidctest.Job{})
 			secret, option := tok.Raw.Reveal(), "--sts-endpoint"
@@ -40,7 +40,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 				secret, option = fake.FederatedToken, "--iamcredentials-endpoint"
 			}
 			trap := exchangetest.NewTrap(t, secret)
-			from, client := exchangetest.Redirector(t, tc.status, trap.URL, tc.tls)
+			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
 			o := options(fake)
 			if tc.iam {
 				o.ServiceAccount, o.IAMEndpoint = testSA, from
@@ -53,25 +53,8 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := Exchange(ctx, tok, o)
-			var re *exchange.RedirectError
-			if !errors.Is(err, ErrRedirect) || !errors.As(err, &re) {
-				t.Fatalf("err = %v, want a refused redirect", err)
-			}
-			if trap.Hits() != 0 {
-				t.Fatal("a token went to the redirect's target")
-			}
-			msg := err.Error()
-			for _, want := range []string{fmt.Sprintf("%s/v1/", from), fmt.Sprintf("answered HTTP %d, a redirect to %s", tc.status, trap.URL), "pass its URL with " + option} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("message lacks %q:\n%s", want, msg)
-				}
-			}
-			if tc.tls != strings.Contains(msg, "drops https") {
-				t.Errorf("downgrade named: %t:\n%s", !tc.tls, msg)
-			}
-			if strings.Contains(msg, exchangetest.LeakyQuery) || strings.Contains(msg, secret) || progress.Len() != 0 {
-				t.Errorf("quoted the query or the token, or retried:\n%s\n%s", msg, progress.String())
-			}
+			exchangetest.CheckRefused(t, tc.RedirectCase, err, ErrRedirect, trap, secret, progress.String(),
+				fmt.Sprintf("%s/v1/", from), fmt.Sprintf("answered HTTP %d, a redirect to %s", tc.Status, trap.URL), "pass its URL with "+option)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,7 +155,7 @@ func newError(err error, op string, c *call) *Error {
 	case e.net.Kind == exchange.NetRedirect:
 		errors.As(err, &e.redirect)
 		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
-	case isTLS(err):
+	case exchange.IsTLS(err):
 		e.Kind = ErrTLS
 		var ce *tls.CertificateVerificationError
 		if errors.As(err, &ce) {
@@ -225,7 +224,7 @@ func statusClass(err error) string {
 	switch {
 	case errors.As(err, &re):
 		return fmt.Sprintf("HTTP %d", re.StatusCode)
-	case isTLS(err):
+	case exchange.IsTLS(err):
 		return "TLS error"
 	}
 	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
@@ -251,19 +250,6 @@ func transient(err error) bool {
 	// connection is retried; an untrusted certificate, a TLS handshake
 	// Vault refused or a redirect elsewhere is not.
 	return exchange.ClassifyNet(err).Kind == exchange.NetTransient
-}
-
-// isTLS reports a certificate the client does not trust, or a TLS
-// handshake the server refused: retrying cannot help, the TLS flags can.
-func isTLS(err error) bool {
-	var ce *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var ae tls.AlertError
-	var rh tls.RecordHeaderError
-	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) ||
-		errors.As(err, &ae) || errors.As(err, &rh) || strings.Contains(err.Error(), "tls: ")
 }
 
 func tlsMessage(err error) string {
