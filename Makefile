@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
-.PHONY: all build build-slim release-build release-pin release-dry-run demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
+.PHONY: all build build-slim release-build release-image release-pin release-dry-run demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
 
 all: build
 
@@ -23,7 +23,11 @@ release-pin:
 	@if [ "$(origin VERSION)" = file ]; then echo "make release-pin: give VERSION=1.2.3 (VERSION= clears the pins)" >&2; exit 2; fi
 	VERSION='$(VERSION)' scripts/release-pin.sh
 
-## release-dry-run: binaries, image tarball (ko), checksums, catalog rules and the pipeline under gitlab-ci-local, unpublished
+## release-image: the release image from dist/ (make release-build) as an OCI layout, dist/keyless-image.tar; prints its digest
+release-image:
+	scripts/release-image.sh dist dist/keyless-image.tar
+
+## release-dry-run: binaries, image (OCI layout), pins that reproduce, checksums, catalog rules and the pipeline under gitlab-ci-local, unpublished
 release-dry-run:
 	scripts/release-dry-run.sh
 

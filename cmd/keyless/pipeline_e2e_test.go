@@ -41,6 +41,30 @@ func TestE2EGitLabCIProjectPipeline(t *testing.T) {
 				t.Errorf("no job %s in the expanded pipeline", job)
 			}
 		}
+		// The image is pushed only after the release checked its digest
+		// against the templates' pin, and sign checks what was pushed.
+		var job struct{ Script []string }
+		for name, order := range map[string][]string{
+			"container-image": {"scripts/release-image.sh dist keyless-image.tar", "scripts/release-check-pins.sh dist keyless-image.tar", "crane\" push"},
+			"sign":            {`scripts/release-check-pins.sh dist "$(cat image.ref)"`, "cosign sign-blob", "cosign sign "},
+		} {
+			n, ok := pipeline[name]
+			if !ok {
+				continue // sign runs on a tag only
+			}
+			if err := n.Decode(&job); err != nil {
+				t.Fatal(err)
+			}
+			script, at := strings.Join(job.Script, "\n"), 0
+			for _, step := range order {
+				i := strings.Index(script[at:], step)
+				if i < 0 {
+					t.Errorf("%s (%v): %q missing, or not after %q:\n%s", name, vars, step, order, script)
+					break
+				}
+				at += i + len(step)
+			}
+		}
 		// The aws component under test: its hidden job, with the test
 		// audience and the MinIO role.
 		var aws struct {
