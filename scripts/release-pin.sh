@@ -46,10 +46,10 @@ else
   done
 fi
 
-for t in $templates; do
+for t in templates/*.yml; do
   tmp="$t.pin.tmp"
   sed -e "s|^    KEYLESS_HELPER_SHA256:.*\$|    KEYLESS_HELPER_SHA256: \"$pin\"|" \
-    -e "s|^\(    name: \\\$\[\[ inputs.image \]\]:\\\$\[\[ component.version \]\]\)\(@sha256:[0-9a-f]*\)\{0,1\}\$|\1${image:+@$image}|" \
+    -e "s|^\( *name: \\\$\[\[ inputs.image \]\]:\\\$\[\[ component.version \]\]\)\(@sha256:[0-9a-f]*\)\{0,1\}\$|\1${image:+@$image}|" \
     "$t" >"$tmp" && mv "$tmp" "$t"
 done
 if [ -n "$pin" ]; then

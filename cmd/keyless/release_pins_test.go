@@ -138,6 +138,12 @@ func TestReleaseCheckPins(t *testing.T) {
 func TestReleasePinClears(t *testing.T) {
 	digest := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("index")))
 	dir := scratchRepo(t, pinned{"go1.26.8 linux-amd64=ab", "@" + digest}, pinned{"", ""})
+	// A template that runs the image but downloads no helper (lint, report).
+	lint := filepath.Join(dir, "templates", "lint.yml")
+	lintYAML := "spec:\n  inputs: {}\n---\nlint:\n  image:\n      name: $[[ inputs.image ]]:$[[ component.version ]]"
+	if err := os.WriteFile(lint, []byte(lintYAML+"@"+digest+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("bash", filepath.Join(dir, "scripts", "release-pin.sh"))
 	cmd.Env = append(os.Environ(), "VERSION=")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -153,5 +159,8 @@ func TestReleasePinClears(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("t%d.yml after release-pin VERSION=:\n%s\nwant:\n%s", i, b, want)
 		}
+	}
+	if b, _ := os.ReadFile(lint); string(b) != lintYAML+"\n" {
+		t.Errorf("lint.yml after release-pin VERSION=:\n%s\nwant:\n%s", b, lintYAML)
 	}
 }
