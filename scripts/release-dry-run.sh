@@ -92,6 +92,11 @@ git worktree add --quiet --detach "$pin_wt" HEAD
 (cd "$pin_wt" && VERSION="$VERSION" scripts/release-pin.sh) || { git worktree remove --force "$pin_wt"; die "release-pin failed"; }
 (cd "$pin_wt" && scripts/release-check-pins.sh "$OLDPWD/dist" "$OLDPWD/dist/keyless-image.tar") ||
   { git worktree remove --force "$pin_wt"; die "the helpers or the image do not reproduce across checkouts"; }
+# The pinned templates still follow the catalog's rules and name the image by its digest.
+(cd "$pin_wt" && go test -count=1 -run 'TestCatalogRules|TestComponentsPinTheirVersion' ./cmd/keyless >/dev/null) ||
+  { git worktree remove --force "$pin_wt"; die "the pinned templates break the catalog's rules (cd $pin_wt && go test -run TestCatalogRules ./cmd/keyless)"; }
+[ "$(grep -c "component.version ]]@$image_digest\$" "$pin_wt"/templates/*.yml | grep -c ':1$')" = "$(ls "$pin_wt"/templates/*.yml | wc -l)" ] ||
+  { git worktree remove --force "$pin_wt"; die "not every pinned template names the image by $image_digest"; }
 git worktree remove --force "$pin_wt"
 
 # --- 3. pipeline, templates, components ------------------------------------------------------------
