@@ -88,7 +88,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Stdin = os.Stdin
 	}
 	app := newApp(env)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return ExitOK
 	}

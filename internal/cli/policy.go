@@ -103,7 +103,7 @@ func policySubcommand(env Env, p policy.Provider) *cli.Command {
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usagef("policy %s takes no arguments, got %q (flags go before nothing else)", p.Name(), c.Args().First())
+				return usagef("policy %s takes no arguments, got %q: everything it needs is a flag (keyless policy %s --help)", p.Name(), c.Args().First(), p.Name())
 			}
 			format := c.String("format")
 			if !slices.Contains(p.Formats(), format) {
