@@ -20,7 +20,9 @@ SEED=${BENCH_SEED:-1}
 CORPUS=${BENCH_CORPUS:-}
 GITLEAKS_VERSION=v8.30.1
 GITLEAKS_MODULE=github.com/zricethezav/gitleaks/v8 # gitleaks v8's module path (go.mod), not gitleaks/gitleaks
-MIN_SPEEDUP=3 # keyless / gitleaks throughput, medians, on each data set
+# keyless / gitleaks throughput, medians, per data set: 8x on the real corpus (issue 15), 3x on the
+# generated monorepo (issue 4).
+declare -A MIN_SPEEDUP=([corpus]=8 [monorepo]=3)
 MAX_RSS_MB=100 # keyless peak RSS, MB of 10^6 bytes
 TIME=/usr/bin/time # GNU time, for %M (peak RSS); the shell keyword cannot report it
 
@@ -259,11 +261,11 @@ EOF
   for ds in "${datasets[@]}"; do
     if have keyless "$ds" && have gitleaks "$ds"; then
       r=$(calc "${med[gitleaks,$ds]} / ${med[keyless,$ds]}")
-      v=$(verdict "$r >= $MIN_SPEEDUP")
-      printf '| keyless / gitleaks throughput, %s (gitleaks median / keyless median) | %.1fx | ≥ %sx | %s |\n' "$ds" "$r" "$MIN_SPEEDUP" "$v"
+      v=$(verdict "$r >= ${MIN_SPEEDUP[$ds]}")
+      printf '| keyless / gitleaks throughput, %s (gitleaks median / keyless median) | %.1fx | ≥ %sx | %s |\n' "$ds" "$r" "${MIN_SPEEDUP[$ds]}" "$v"
     else
       v=FAIL
-      echo "| keyless / gitleaks throughput, $ds | not measured | ≥ ${MIN_SPEEDUP}x | FAIL |"
+      echo "| keyless / gitleaks throughput, $ds | not measured | ≥ ${MIN_SPEEDUP[$ds]}x | FAIL |"
     fi
     [ "$v" = PASS ] || missed=$((missed + 1))
   done
