@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // peers are the running peers, from scripts/peers.sh.
@@ -91,6 +93,12 @@ func run(t *testing.T, env []string, name string, args ...string) result {
 	case <-time.After(3 * time.Minute):
 		cmd.Process.Kill()
 		t.Fatalf("%s %s: no exit after 3 minutes", name, strings.Join(args, " "))
+	}
+	// No option reference (internal/option) reaches a user unrendered.
+	for _, s := range []string{out.String(), errb.String()} {
+		if option.HasRef(s) {
+			t.Errorf("%s %s: an option reference reached the output unrendered:\n%q", name, strings.Join(args, " "), s)
+		}
 	}
 	return result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // Exit codes, the documented contract (README, --help).
@@ -61,8 +62,12 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
+// Text keeps the option references of Err for the command to render
+// (words.go).
+func (e *UsageError) Text() string { return option.Text(e.Err) }
+
 func usagef(format string, args ...any) error {
-	return &UsageError{Err: fmt.Errorf(format, args...)}
+	return &UsageError{Err: option.Errorf(format, args...)}
 }
 
 // findingsError ends keyless lint with exit code 1, silently: the findings

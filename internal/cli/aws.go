@@ -17,6 +17,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 func awsFlags() []cli.Flag {
@@ -37,7 +38,7 @@ func awsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "profile", Usage: "write the credentials as profile `NAME` to the shared config and credentials files", EnvVars: []string{"KEYLESS_AWS_PROFILE"}},
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_AWS_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
-		trustDocFlag("aws", "trust-policy", "the role's trust policy"),
+		trustDocFlag("aws", "the role's trust policy"),
 		keepIDTokenFlag("AWS"),
 		quietFlag(),
 		debugFlag(),
@@ -55,7 +56,7 @@ type awsOptions struct {
 }
 
 func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
-	base, err := readExchangeOptions(c, env, c.String("audience"), "trust-policy", "env", "json", "credential-process")
+	base, err := readExchangeOptions(c, env, c.String("audience"), documentFlags["aws"], "env", "json", "credential-process")
 	o := &awsOptions{
 		exchangeOptions: base,
 		Profile:         c.String("profile"),
@@ -82,7 +83,7 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 	if d := c.String("duration"); d != "" {
 		dur, err := parseDuration(d)
 		if err != nil {
-			return o, usagef("--duration %q: use a duration such as 1h or 900 (seconds)", d)
+			return o, &UsageError{Err: option.Invalid(aws.OptDuration, d, "use a duration such as 1h or 900 (seconds)")}
 		}
 		x.Duration = dur
 	}
@@ -94,10 +95,10 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 	if f := c.String("policy-file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return o, usagef("--policy-file: %w", err)
+			return o, &UsageError{Err: &option.Error{Option: aws.OptPolicyFile, Err: err}}
 		}
 		if !json.Valid(b) {
-			return o, usagef("--policy-file %q is not valid JSON; it must be an IAM policy document", f)
+			return o, usagef("%s %q is not valid JSON; it must be an IAM policy document", option.Ref(aws.OptPolicyFile), f)
 		}
 		var compact bytes.Buffer
 		_ = json.Compact(&compact, b)
@@ -110,7 +111,8 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 	}
 	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint)
 	if o.Refreshable && (o.Format == "json" || o.Format == "credential-process" || o.Profile != "") {
-		return o, usagef("--refreshable hands the SDKs a token file, it has no keys for --format %s or --profile; drop one of them", firstNonEmpty(o.Format, "profile"))
+		return o, usagef("%s hands the SDKs a token file, it has no keys for %s %s or %s; drop one of them",
+			flagRef("refreshable"), flagRef("format"), firstNonEmpty(o.Format, "profile"), flagRef("profile"))
 	}
 	return o, nil
 }
@@ -138,6 +140,18 @@ var awsProvider = provider{
 		"   keyless aws --role-arn arn:aws:iam::123456789012:role/deploy -- terraform apply\n" +
 		"   eval \"$(keyless aws --role-arn arn:aws:iam::123456789012:role/deploy)\"\n" +
 		"   credential_process = keyless aws --format credential-process --role-arn ...",
+	options: optionFlags{
+		aws.OptRoleARN:         "role-arn",
+		aws.OptRegion:          "region",
+		aws.OptSTSEndpoint:     "sts-endpoint",
+		aws.OptSessionName:     "session-name",
+		aws.OptDuration:        "duration",
+		aws.OptPolicyFile:      "policy-file",
+		aws.OptPolicyARN:       "policy-arn",
+		aws.OptChainRoleARN:    "chain-role-arn",
+		aws.OptChainExternalID: "chain-external-id",
+		aws.OptCAFile:          "ca-file",
+	},
 }
 
 // exchange assumes the role and prepares the environment or, with

@@ -25,7 +25,7 @@ func azureFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_AZURE_TIMEOUT", "KEYLESS_TIMEOUT"}},
 		&cli.StringFlag{Name: "format", Usage: "env, json or az-login (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AZURE_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs and Terraform a token file instead of an access token, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AZURE_REFRESHABLE"}},
-		trustDocFlag("azure", "federated-credential", "the app's federated identity credentials (az ad app federated-credential list)"),
+		trustDocFlag("azure", "the app's federated identity credentials (az ad app federated-credential list)"),
 		keepIDTokenFlag("AZURE"),
 		quietFlag(),
 		debugFlag(),
@@ -45,7 +45,7 @@ func readAzureOptions(c *cli.Context, env Env) (exchanger, error) {
 	// the flag's default and the Azure variable after it, so both are
 	// applied again here.
 	authority := firstNonEmpty(strings.TrimSpace(c.String("authority-host")), env.Getenv("AZURE_AUTHORITY_HOST"), azure.DefaultAuthorityHost)
-	base, err := readExchangeOptions(c, env, firstNonEmpty(strings.TrimSpace(c.String("audience")), azure.DefaultAudience), "federated-credential", "env", "json", "az-login")
+	base, err := readExchangeOptions(c, env, firstNonEmpty(strings.TrimSpace(c.String("audience")), azure.DefaultAudience), documentFlags["azure"], "env", "json", "az-login")
 	o := &azureOptions{
 		exchangeOptions: base,
 		Refreshable:     c.Bool("refreshable"),
@@ -66,7 +66,7 @@ func readAzureOptions(c *cli.Context, env Env) (exchanger, error) {
 	}
 	warnInsecureHTTP(env, o.Exchange.InsecureHTTP, "--authority-host", o.Exchange.AuthorityHost)
 	if o.Refreshable && (o.Format == "json" || o.Format == "az-login") {
-		return o, usagef("--refreshable hands the SDKs a token file, it has no access token for --format %s; drop one of them", o.Format)
+		return o, usagef("%s hands the SDKs a token file, it has no access token for %s %s; drop one of them", flagRef("refreshable"), flagRef("format"), o.Format)
 	}
 	return o, nil
 }
@@ -93,6 +93,14 @@ var azureProvider = provider{
 		"   keyless azure --client-id ID --tenant-id TENANT --refreshable -- terraform apply\n" +
 		"   eval \"$(keyless azure --client-id ID --tenant-id TENANT --format az-login)\"\n" +
 		"   curl -H \"Authorization: Bearer $(keyless azure --format json | jq -r .access_token)\" ...",
+	options: optionFlags{
+		azure.OptClientID:      "client-id",
+		azure.OptTenantID:      "tenant-id",
+		azure.OptScope:         "scope",
+		azure.OptAuthorityHost: "authority-host",
+		azure.OptAudience:      "audience",
+		azure.OptCAFile:        "ca-file",
+	},
 }
 
 // exchange trades the token at Entra ID and prepares the environment or

@@ -18,6 +18,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/cli")
@@ -62,7 +63,21 @@ func keyless(t *testing.T, env map[string]string, args ...string) outcome {
 	}
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), append([]string{"keyless"}, args...), Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
-	return outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	o := outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	saidInWords(t, o)
+	return o
+}
+
+// saidInWords fails t when an option reference (package option) reached
+// the output unrendered, as it is or escaped (JSON, %q): every test that
+// runs the CLI checks it, since its helpers all do (issue 14).
+func saidInWords(t *testing.T, o outcome) {
+	t.Helper()
+	for _, s := range []string{o.Stdout, o.Stderr} {
+		if option.HasRef(s) || strings.Contains(s, `\u001e`) || strings.Contains(s, `\x1e`) {
+			t.Errorf("an option reference reached the output unrendered:\n%q", s)
+		}
+	}
 }
 
 var (

@@ -3,10 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // A catalog component (templates/<name>.yml) passes its inputs to `keyless
@@ -125,63 +124,34 @@ func checkComponentInputs(env Env) error {
 	return &jobError{err: &UsageError{Err: errors.New(msg)}, msg: msg, component: true}
 }
 
-// inJobWords rewrites err, written for a terminal, in the words of the job
-// that configured p through variables: --sts-endpoint becomes sts_endpoint
-// where p's component set it, KEYLESS_AWS_STS_ENDPOINT (the variable the job
-// set) otherwise; "--ca-file (KEYLESS_AWS_CA_FILE)" names it once. A keyless
-// command line quoted as advice keeps its flags.
-func (p provider) inJobWords(app *cli.App, env Env, err error) error {
+// inJobWords says the options of err (package option) in the words of the
+// job that configured p through variables: sts_endpoint where p's
+// component set it, else the variable the job set (KEYLESS_AWS_STS_ENDPOINT,
+// or KEYLESS_CA_FILE where that one is set), else p's own variable. The
+// job's author wrote that one word, so every form of a reference is that
+// word alone. An option that no variable sets keeps its flag; text that is
+// no reference, such as a command line given as advice, stays as it is.
+func (p provider) inJobWords(env Env, err error) error {
 	component := env.Getenv(p.componentVar()) != ""
-	inputs := map[string]string{}
+	var inputs []componentInput
 	if component {
-		for _, in := range componentInputs[p.name] {
-			inputs[in.Var] = in.Name
-		}
+		inputs = componentInputs[p.name]
 	}
-	words := map[string]string{}              // flag name -> the job's word
-	fallbacks := map[string]map[string]bool{} // flag name -> its variables
-	for _, fl := range p.flags() {
-		d, ok := fl.(cli.DocGenerationFlag)
-		if !ok || len(d.GetEnvVars()) == 0 {
-			continue
+	m, flags := p.optionFlags(), p.flags()
+	word := func(n option.Name, _ option.Form) string {
+		vars := envVars(flags, m.flag(n))
+		if len(vars) == 0 {
+			return "--" + m.flag(n)
 		}
-		vars := d.GetEnvVars()
-		word := vars[0]
+		if in := inputOf(inputs, vars); in != "" {
+			return in
+		}
 		for _, v := range vars {
 			if env.Getenv(v) != "" {
-				word = v
-				break
+				return v
 			}
 		}
-		for _, v := range vars {
-			if in, ok := inputs[v]; ok {
-				word = in
-			}
-		}
-		for _, n := range fl.Names() {
-			words[n] = word
-			fallbacks[n] = map[string]bool{}
-			for _, v := range vars {
-				fallbacks[n][v] = true
-			}
-		}
+		return vars[0]
 	}
-	var commands []string
-	for _, c := range app.Commands {
-		commands = append(commands, regexp.QuoteMeta(c.Name))
-	}
-	re := regexp.MustCompile("keyless (?:" + strings.Join(commands, "|") + `)\b[^\n'"` + "`" + `)]*` +
-		`|--([a-z][a-z0-9-]*)(?: \((?:or set )?\$?([A-Z][A-Z0-9_]*)\))?`)
-	msg := re.ReplaceAllStringFunc(err.Error(), func(m string) string {
-		sm := re.FindStringSubmatch(m)
-		w, ok := words[sm[1]]
-		if sm[1] == "" || !ok {
-			return m // a keyless command line, or not p's option
-		}
-		if sm[2] != "" && !fallbacks[sm[1]][sm[2]] {
-			return w + m[len("--"+sm[1]):]
-		}
-		return w
-	})
-	return &jobError{err: err, msg: msg, component: component}
+	return &jobError{err: err, msg: option.Render(option.Text(err), word), component: component}
 }

@@ -12,6 +12,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/aws"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
+	"gitlab.com/keyless-ci/keyless/internal/option"
+	policyaws "gitlab.com/keyless-ci/keyless/internal/policy/aws"
 )
 
 // componentInputs is templates/*.yml as keyless reads it: every variable a
@@ -95,9 +101,9 @@ func TestComponentInputsMatchTemplates(t *testing.T) {
 }
 
 // inJobWords names each option as the job set it and leaves alone what is
-// not an option of the provider, and keyless command lines given as advice.
+// not an option of the provider, and command lines given as advice, which
+// name no option (package option).
 func TestInJobWords(t *testing.T) {
-	app := newApp(Env{})
 	env := func(kv ...string) Env {
 		m := map[string]string{}
 		for i := 0; i < len(kv); i += 2 {
@@ -106,24 +112,25 @@ func TestInJobWords(t *testing.T) {
 		return Env{Getenv: func(k string) string { return m[k] }}
 	}
 	inComponent := env("KEYLESS_AWS_COMPONENT", ".keyless-aws", "KEYLESS_CA_FILE", "/ca.pem")
+	endpoint, ca := option.Ref(aws.OptSTSEndpoint), option.RefSources(aws.OptCAFile)
 	cases := []struct {
 		env       Env
 		in, want  string
 		component bool
 	}{
-		{inComponent, `--sts-endpoint "ftp://x" is not an http(s) URL`, `sts_endpoint "ftp://x" is not an http(s) URL`, true},
-		{inComponent, `no role to assume: pass --role-arn (or set KEYLESS_AWS_ROLE_ARN), e.g. arn:…`, `no role to assume: pass role_arn, e.g. arn:…`, true},
+		{inComponent, endpoint + ` "ftp://x" is not an http(s) URL`, `sts_endpoint "ftp://x" is not an http(s) URL`, true},
+		{inComponent, `no role to assume: pass ` + option.RefOrSet(aws.OptRoleARN) + `, e.g. arn:…`, `no role to assume: pass role_arn, e.g. arn:…`, true},
 		// No input for it: the variable that is set, KEYLESS_CA_FILE here.
-		{inComponent, `Pass the CA bundle with --ca-file (KEYLESS_AWS_CA_FILE); never`, `Pass the CA bundle with KEYLESS_CA_FILE; never`, true},
-		{inComponent, `raise --timeout, or --sts-endpoint-ish`, `raise KEYLESS_AWS_TIMEOUT, or --sts-endpoint-ish`, true},
-		{inComponent, `keys it signs with (keyless token --verify), and --verify`, `keys it signs with (keyless token --verify), and KEYLESS_AWS_VERIFY`, true},
-		{inComponent, "run 'keyless explain aws --trust-policy FILE' or set --trust-policy", "run 'keyless explain aws --trust-policy FILE' or set KEYLESS_AWS_TRUST_POLICY", true},
-		{inComponent, `--addr is vault's`, `--addr is vault's`, true},
+		{inComponent, `Pass the CA bundle with ` + ca + `; never`, `Pass the CA bundle with KEYLESS_CA_FILE; never`, true},
+		{inComponent, `raise ` + option.Ref(exchange.OptTimeout) + `, or --sts-endpoint-ish`, `raise KEYLESS_AWS_TIMEOUT, or --sts-endpoint-ish`, true},
+		{inComponent, `keys it signs with (keyless token --verify), and ` + flagRef("verify"), `keys it signs with (keyless token --verify), and KEYLESS_AWS_VERIFY`, true},
+		{inComponent, "run 'keyless explain aws --trust-policy FILE' or set " + option.Ref(policyaws.OptTrustPolicy), "run 'keyless explain aws --trust-policy FILE' or set KEYLESS_AWS_TRUST_POLICY", true},
+		{inComponent, option.Ref(vault.OptAddr) + ` is vault's`, `--addr is vault's`, true},
 		// keyless env without a component: the variables.
-		{env(), `--sts-endpoint "ftp://x"; pass the CA with --ca-file (KEYLESS_AWS_CA_FILE)`, `KEYLESS_AWS_STS_ENDPOINT "ftp://x"; pass the CA with KEYLESS_AWS_CA_FILE`, false},
+		{env(), endpoint + ` "ftp://x"; pass the CA with ` + ca, `KEYLESS_AWS_STS_ENDPOINT "ftp://x"; pass the CA with KEYLESS_AWS_CA_FILE`, false},
 	}
 	for _, tc := range cases {
-		err := awsProvider.inJobWords(app, tc.env, errors.New(tc.in))
+		err := awsProvider.inJobWords(tc.env, option.Errorf("%s", tc.in))
 		var je *jobError
 		if !errors.As(err, &je) || je.component != tc.component || err.Error() != tc.want {
 			t.Errorf("%q\n got %q (component %v)\nwant %q (component %v)", tc.in, err, je != nil && je.component, tc.want, tc.component)
@@ -133,7 +140,7 @@ func TestInJobWords(t *testing.T) {
 
 // The error keeps its type: keyless env's exit code is the provider's.
 func TestInJobWordsKeepsTheExitCode(t *testing.T) {
-	err := awsProvider.inJobWords(newApp(Env{}), Env{Getenv: func(string) string { return "" }}, usagef("--duration %q", "x"))
+	err := awsProvider.inJobWords(Env{Getenv: func(string) string { return "" }}, usagef("%s %q", option.Ref(aws.OptDuration), "x"))
 	if ExitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "KEYLESS_AWS_DURATION") {
 		t.Errorf("exit %d, %q", ExitCode(err), err)
 	}

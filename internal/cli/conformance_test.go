@@ -155,9 +155,9 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 					t.Errorf("policy %s --from-token wrote %v, want one JSON document", p.Name(), docs)
 					continue
 				}
-				o = keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok}, "explain", p.Name(), "--"+p.DocumentFlag(), docs[0])
+				o = keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok}, "explain", p.Name(), "--"+documentFlags[p.Name()], docs[0])
 				expect("explain "+p.Name(), o, 0, tok, "admitted: ")
-				o = keyless(t, map[string]string{"KEYLESS_ID_TOKEN": otherTok}, "explain", p.Name(), "--"+p.DocumentFlag(), docs[0])
+				o = keyless(t, map[string]string{"KEYLESS_ID_TOKEN": otherTok}, "explain", p.Name(), "--"+documentFlags[p.Name()], docs[0])
 				expect("explain "+p.Name()+", another audience", o, 1, otherTok, "refused: ")
 			}
 		})

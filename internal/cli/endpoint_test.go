@@ -67,7 +67,9 @@ func keylessWith(t *testing.T, client *http.Client, env map[string]string, args 
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), append([]string{"keyless"}, args...),
 		Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, HTTPClient: client})
-	return outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	o := outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	saidInWords(t, o)
+	return o
 }
 
 // Every flag that names where a token goes refuses plain http to a host
@@ -216,7 +218,7 @@ func TestVaultWarnsOnPlainHTTP(t *testing.T) {
 // The rule lives in one place: the message every provider shows is
 // exchange.InsecureEndpointError's.
 func TestPlainHTTPMessageIsExchanges(t *testing.T) {
-	err := exchange.CheckEndpoint("--sts-endpoint", "http://sts.example.invalid", "the ID token", nil)
+	err := exchange.CheckEndpoint("sts-endpoint", "http://sts.example.invalid", "the ID token", nil)
 	tw := newTripwire(t)
 	o := keylessWith(t, tw.client, nil, "gcp", "--provider", gcpProviderName, "--sts-endpoint", "http://sts.example.invalid")
 	if want := "keyless: " + err.Error() + "\n"; !strings.HasPrefix(o.Stderr, want) {

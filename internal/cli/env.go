@@ -55,7 +55,7 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 		}
 		creds, err := p.run(pc, env, m, &summaries)
 		if err != nil {
-			return nil, p.inJobWords(c.App, env, err)
+			return nil, p.inJobWords(env, err)
 		}
 		all = append(all, creds)
 	}
@@ -80,11 +80,11 @@ func (p provider) envContext(c *cli.Context, env Env) (*cli.Context, error) {
 	set.SetOutput(io.Discard)
 	for _, f := range p.flags() {
 		if err := f.Apply(set); err != nil {
-			return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
+			return nil, p.inJobWords(env, &UsageError{Err: err})
 		}
 	}
 	if err := set.Parse(nil); err != nil {
-		return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
+		return nil, p.inJobWords(env, &UsageError{Err: err})
 	}
 	pc := cli.NewContext(c.App, set, c)
 	pc.Context = c.Context

@@ -14,6 +14,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // The exchange path, once (issue 14). `keyless aws`, `keyless gcp`, …, and
@@ -38,12 +39,16 @@ type provider struct {
 	// variable, as its component sets it.
 	tokenVarEnv string
 	flags       func() []cli.Flag
+	// options maps the options of p's exchange package (aws.OptDuration)
+	// to p's flags; optionFlags adds the ones every exchange shares.
+	options optionFlags
 	// read fills the provider's options from c, its flags and their
 	// environment fallbacks, and validates them (readOptions adds the
 	// shared checks).
 	read func(c *cli.Context, env Env) (exchanger, error)
 	// refusals are the errors of an exchange refused for the token's
-	// claims: with a trust document flag set, the refusal is explained.
+	// claims: with a trust document set (documentFlags), the refusal is
+	// explained.
 	refusals []error
 
 	// The command: usage and description for help; prints completes
@@ -81,7 +86,8 @@ type exchangeOptions struct {
 // readExchangeOptions reads the shared flags: the token flags with the
 // expected audience, --ca-file, --timeout, --format, --quiet and the trust
 // document flag trustFlag (none when ""). formats are the --format values
-// the provider accepts.
+// the provider accepts. Its errors name the options with references, so
+// that keyless env and exec say them in a job's words.
 func readExchangeOptions(c *cli.Context, env Env, audience, trustFlag string, formats ...string) (exchangeOptions, error) {
 	o := exchangeOptions{
 		Token:   readTokenOptions(c, env, audience),
@@ -94,7 +100,7 @@ func readExchangeOptions(c *cli.Context, env Env, audience, trustFlag string, fo
 		o.TrustDoc = c.String(trustFlag)
 	}
 	if o.Timeout <= 0 {
-		return o, usagef("--timeout must be positive")
+		return o, usagef("%s must be positive", option.Ref(exchange.OptTimeout))
 	}
 	if o.Format == "" {
 		return o, nil
@@ -104,7 +110,7 @@ func readExchangeOptions(c *cli.Context, env Env, audience, trustFlag string, fo
 			return o, nil
 		}
 	}
-	return o, usagef("--format %q: use %s or %s (or give a command after --)", o.Format, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
+	return o, usagef("%s %q: use %s or %s (or give a command after --)", flagRef("format"), o.Format, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
 }
 
 func (o *exchangeOptions) options() *exchangeOptions { return o }
@@ -116,7 +122,7 @@ func (p provider) readOptions(c *cli.Context, env Env) (exchanger, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFile("ca-file", x.options().CAFile); err != nil {
+	if err := checkFile(flagRef("ca-file"), x.options().CAFile); err != nil {
 		return nil, err
 	}
 	return x, nil
@@ -156,7 +162,7 @@ type issued struct {
 func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issued, error) {
 	o := x.options()
 	for _, w := range o.Warnings {
-		fmt.Fprintf(env.Stderr, "keyless: %s: warning: %s\n", p.name, w)
+		fmt.Fprintf(env.Stderr, "keyless: %s: warning: %s\n", p.name, option.Render(w, p.onTerminal()))
 	}
 	client, err := httpClient(env, o.CAFile, 10*time.Second)
 	if err != nil {
@@ -243,7 +249,22 @@ func (p provider) command(env Env) *cli.Command {
 	if p.subcommands != nil {
 		cmd.Subcommands = p.subcommands(env)
 	}
-	return cmd
+	return speaks(cmd, p.optionFlags(), componentInputs[p.name])
+}
+
+// optionFlags maps the options p's messages name to p's flags: its own,
+// every exchange's, and its trust document's.
+func (p provider) optionFlags() optionFlags {
+	m := exchangeOptionFlags.with(p.options)
+	if pol := policyByName(p.name); pol != nil {
+		m[pol.Document()] = documentFlags[p.name]
+	}
+	return m
+}
+
+// onTerminal says p's options as `keyless NAME` takes them.
+func (p provider) onTerminal() words {
+	return onTerminal(p.optionFlags(), p.flags(), componentInputs[p.name])
 }
 
 // deliver hands r over: to the command after --, which gets the

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -51,15 +52,23 @@ func explainCommand(env Env) *cli.Command {
 	return cmd
 }
 
+// explainOptionFlags maps the options keyless explain's messages name to
+// the flags of `keyless explain NAME` for p.
+func explainOptionFlags(p policy.Provider) optionFlags {
+	return optionFlags{p.Document(): documentFlags[p.Name()], idtoken.OptTokenVar: "token-var"}
+}
+
 func explainSubcommand(env Env, p policy.Provider) *cli.Command {
-	docFlag := p.DocumentFlag()
-	return &cli.Command{
+	docFlag := documentFlags[p.Name()]
+	flags := append(claimsFlags(),
+		&cli.StringFlag{Name: docFlag, Usage: "the trust document `FILE` (JSON)", EnvVars: []string{"KEYLESS_" + strings.ToUpper(p.Name()) + "_" + strings.ToUpper(strings.ReplaceAll(docFlag, "-", "_"))}},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
+	)
+	say := onTerminal(explainOptionFlags(p), flags, nil)
+	return speaks(&cli.Command{
 		Name:  p.Name(),
 		Usage: "evaluate " + p.Name() + " trust (--" + docFlag + " FILE) against the job's token or --claims",
-		Flags: append(claimsFlags(),
-			&cli.StringFlag{Name: docFlag, Usage: "the trust document `FILE` (JSON)", EnvVars: []string{"KEYLESS_" + strings.ToUpper(p.Name()) + "_" + strings.ToUpper(strings.ReplaceAll(docFlag, "-", "_"))}},
-			&cli.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
-		),
+		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("explain %s takes no arguments, got %q", p.Name(), c.Args().First())
@@ -85,25 +94,31 @@ func explainSubcommand(env Env, p policy.Provider) *cli.Command {
 				return &UsageError{Err: fmt.Errorf("--%s %s: %w", docFlag, path, err)}
 			}
 			if format == "json" {
+				for i, w := range res.Warnings {
+					res.Warnings[i].Message = option.Render(w.Message, say)
+				}
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(res); err != nil {
 					return err
 				}
 			} else {
-				fmt.Fprintf(env.Stdout, "%s trust %s against the claims of %s\n\n", p.Name(), path, source)
-				writeResult(env.Stdout, res)
+				var b strings.Builder
+				fmt.Fprintf(&b, "%s trust %s against the claims of %s\n\n", p.Name(), path, source)
+				writeResult(&b, res)
+				fmt.Fprint(env.Stdout, option.Render(b.String(), say))
 			}
 			if !res.Admitted {
 				return refusedError{}
 			}
 			return nil
 		},
-	}
+	}, explainOptionFlags(p), nil)
 }
 
 // writeResult prints an evaluation for a person: each condition, the
-// claim it compared and whether it held; the verdict; the fix.
+// claim it compared and whether it held; the verdict; the fix. Its
+// warnings may name options (package option): the caller renders them.
 func writeResult(w io.Writer, res *policy.Result) {
 	for _, ch := range res.Checks {
 		mark := "held  "
@@ -136,10 +151,15 @@ func writeResult(w io.Writer, res *policy.Result) {
 	}
 }
 
+// documentFlags are the flags that give each trust provider's document
+// (policy.Provider.Document): to keyless explain, and to the provider's
+// exchange command, which explains its refusal with it (trustDocFlag).
+var documentFlags = map[string]string{"aws": "trust-policy", "azure": "federated-credential", "gcp": "provider-file", "vault": "role-file"}
+
 // trustDocFlag is the flag an exchange command takes to explain its own
-// rejection: --trust-policy for aws, --federated-credential for azure,
-// --provider-file for gcp, --role-file for vault.
-func trustDocFlag(provider, docFlag, what string) cli.Flag {
+// rejection, documentFlags[provider]: --trust-policy for aws, ...
+func trustDocFlag(provider, what string) cli.Flag {
+	docFlag := documentFlags[provider]
 	return &cli.StringFlag{
 		Name:    docFlag,
 		Usage:   "when the exchange is refused, evaluate " + what + " `FILE` (JSON) against the token and say which condition failed",
@@ -155,8 +175,12 @@ type explainedError struct {
 	explanation string
 }
 
-func (e *explainedError) Error() string { return e.err.Error() + "\n\n" + e.explanation }
+func (e *explainedError) Error() string { return option.Plain(e.Text()) }
 func (e *explainedError) Unwrap() error { return e.err }
+
+// Text is the message with its options as references (package option):
+// the document's option, and those of the refusal and the evaluation.
+func (e *explainedError) Text() string { return option.Text(e.err) + "\n\n" + e.explanation }
 
 // explainRejection evaluates the trust document at path against tok after
 // the exchange failed with err, a refusal of the token. It never hides err:
@@ -171,11 +195,11 @@ func explainRejection(err error, name, path string, tok *idtoken.Token) error {
 	}
 	doc, rerr := readSmallFile(path, 1<<20)
 	if rerr != nil {
-		return &explainedError{err, fmt.Sprintf("keyless could not explain the refusal: --%s: %v", p.DocumentFlag(), rerr)}
+		return &explainedError{err, fmt.Sprintf("keyless could not explain the refusal: %s: %v", option.Ref(p.Document()), rerr)}
 	}
 	res, eerr := p.Explain(doc, tokenClaims(tok))
 	if eerr != nil {
-		return &explainedError{err, fmt.Sprintf("keyless could not explain the refusal: --%s %s: %v", p.DocumentFlag(), path, eerr)}
+		return &explainedError{err, fmt.Sprintf("keyless could not explain the refusal: %s %s: %s", option.Ref(p.Document()), path, option.Text(eerr))}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s against the token's claims:\n", path)

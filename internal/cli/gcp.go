@@ -12,6 +12,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 func gcpFlags() []cli.Flag {
@@ -30,7 +31,7 @@ func gcpFlags() []cli.Flag {
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (default //iam.googleapis.com/PROVIDER)", EnvVars: []string{"KEYLESS_GCP_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_GCP_FORMAT"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand gcloud and the SDKs an external_account credential file instead of a token, so they re-exchange", EnvVars: []string{"KEYLESS_GCP_REFRESHABLE"}},
-		trustDocFlag("gcp", "provider-file", "the workload identity pool provider (gcloud iam workload-identity-pools providers describe --format json)"),
+		trustDocFlag("gcp", "the workload identity pool provider (gcloud iam workload-identity-pools providers describe --format json)"),
 		keepIDTokenFlag("GCP"),
 		quietFlag(),
 		debugFlag(),
@@ -52,7 +53,7 @@ func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
 	// form Google accepts.
 	pr, _ := gcp.ParseProvider(strings.TrimSpace(c.String("provider")))
 	aud := c.String("audience")
-	base, err := readExchangeOptions(c, env, firstNonEmpty(aud, pr.Audience()), "provider-file", "env", "json")
+	base, err := readExchangeOptions(c, env, firstNonEmpty(aud, pr.Audience()), documentFlags["gcp"], "env", "json")
 	if aud == "" {
 		base.Token.AltAudience = pr.AudienceHTTPS()
 	}
@@ -77,7 +78,7 @@ func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
 	if l := strings.TrimSpace(c.String("lifetime")); l != "" {
 		d, err := parseDuration(l)
 		if err != nil {
-			return o, usagef("--lifetime %q: use a duration such as 30m or 1800 (seconds)", l)
+			return o, &UsageError{Err: option.Invalid(gcp.OptLifetime, l, "use a duration such as 30m or 1800 (seconds)")}
 		}
 		x.Lifetime = d
 	}
@@ -89,15 +90,18 @@ func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
 	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint, "--iamcredentials-endpoint", x.IAMEndpoint)
 	o.Provider, _ = x.ParsedProvider()
 	if o.Refreshable {
+		refreshable := flagRef("refreshable")
 		switch {
 		case o.Format == "json":
-			return o, usagef("--refreshable hands gcloud and the SDKs a credential file, it has no token for --format json; drop one of them")
+			return o, usagef("%s hands gcloud and the SDKs a credential file, it has no token for %s json; drop one of them", refreshable, flagRef("format"))
 		case len(x.Delegates) > 0:
-			return o, usagef("--refreshable writes an external_account credential file, which has no field for --delegates; drop one of them, or impersonate the last account of the chain directly")
+			return o, usagef("%s writes an external_account credential file, which has no field for %s; drop one of them, or impersonate the last account of the chain directly",
+				refreshable, option.Ref(gcp.OptDelegates))
 		case len(x.Scopes) > 0:
-			return o, usagef("--scopes: with --refreshable each SDK asks for the scopes it needs; drop --scopes")
+			scopes := option.Ref(gcp.OptScopes)
+			return o, usagef("%s: with %s each SDK asks for the scopes it needs; drop %s", scopes, refreshable, scopes)
 		case x.Lifetime != 0 && (x.Lifetime < gcp.RefreshableMinLifetime || x.Lifetime > gcp.RefreshableMaxLifetime):
-			return o, usagef("--lifetime %s: with --refreshable the credential file's token_lifetime_seconds must be 10m to 12h (AIP-4117)", x.Lifetime)
+			return o, usagef("%s %s: with %s the credential file's token_lifetime_seconds must be 10m to 12h (AIP-4117)", option.Ref(gcp.OptLifetime), x.Lifetime, refreshable)
 		}
 	}
 	return o, nil
@@ -122,6 +126,17 @@ var gcpProvider = provider{
 		"   keyless gcp --provider projects/123456789012/locations/global/workloadIdentityPools/gitlab/providers/gitlab-com \\\n" +
 		"     --service-account deploy@my-project.iam.gserviceaccount.com -- gcloud storage ls\n" +
 		"   eval \"$(keyless gcp --provider ... --project my-project)\"",
+	options: optionFlags{
+		gcp.OptProvider:       "provider",
+		gcp.OptServiceAccount: "service-account",
+		gcp.OptDelegates:      "delegates",
+		gcp.OptLifetime:       "lifetime",
+		gcp.OptScopes:         "scopes",
+		gcp.OptUniverse:       "universe",
+		gcp.OptSTSEndpoint:    "sts-endpoint",
+		gcp.OptIAMEndpoint:    "iamcredentials-endpoint",
+		gcp.OptCAFile:         "ca-file",
+	},
 }
 
 // exchange trades the token at STS (and impersonates the service account)

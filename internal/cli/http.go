@@ -31,26 +31,28 @@ func httpClient(env Env, caFile string, dialTimeout time.Duration) (*http.Client
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, usagef("--ca-file: %w", err)
+			return nil, usagef("%s: %w", flagRef("ca-file"), err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usagef("--ca-file %q holds no PEM certificate; pass the CA bundle of your STS or proxy", caFile)
+			return nil, usagef("%s %q holds no PEM certificate; pass the CA bundle of your STS or proxy", flagRef("ca-file"), caFile)
 		}
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: t}, nil
 }
 
-func checkFile(flag, path string) error {
+// checkFile checks that path, the file that the option ref (package
+// option) gives, exists.
+func checkFile(ref, path string) error {
 	if path == "" {
 		return nil
 	}
 	if _, err := os.Stat(path); err != nil {
-		return usagef("--%s: %w", flag, err)
+		return usagef("%s: %w", ref, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 	"gitlab.com/keyless-ci/keyless/internal/policy/aws"
 	"gitlab.com/keyless-ci/keyless/internal/policy/azure"
@@ -80,8 +81,27 @@ func policyNames() []string {
 	return names
 }
 
+// policyOptionFlags maps the options of a policy.Spec (and of the token
+// --from-token reads) to the flags of `keyless policy NAME`.
+var policyOptionFlags = optionFlags{
+	policy.OptIssuer:        "issuer",
+	policy.OptProject:       "project",
+	policy.OptProjectID:     "project-id",
+	policy.OptGroup:         "group",
+	policy.OptNamespaceID:   "namespace-id",
+	policy.OptRef:           "ref",
+	policy.OptRefType:       "ref-type",
+	policy.OptProtectedOnly: "protected-only",
+	policy.OptEnvironment:   "environment",
+	policy.OptAudience:      "aud",
+	policy.OptSubComponents: "sub-components",
+	policy.OptFormat:        "format",
+	idtoken.OptTokenVar:     "token-var",
+}
+
 func policySubcommand(env Env, p policy.Provider) *cli.Command {
-	return &cli.Command{
+	var say words // the flags of cmd, once it is built
+	cmd := &cli.Command{
 		Name:  p.Name(),
 		Usage: "generate " + p.Name() + " trust (formats: " + strings.Join(p.Formats(), ", ") + ")",
 		Flags: append(claimsFlags(),
@@ -119,7 +139,7 @@ func policySubcommand(env Env, p policy.Provider) *cli.Command {
 				return &UsageError{Err: err}
 			}
 			for _, w := range warnings {
-				fmt.Fprintf(env.Stderr, "keyless: warning: %s [%s]\n", w.Message, w.ID)
+				fmt.Fprintf(env.Stderr, "keyless: warning: %s [%s]\n", option.Render(w.Message, say), w.ID)
 			}
 			if len(docs) == 0 {
 				// A spec the cloud cannot express (an Azure flexible
@@ -141,6 +161,8 @@ func policySubcommand(env Env, p policy.Provider) *cli.Command {
 			return nil
 		},
 	}
+	say = onTerminal(policyOptionFlags, cmd.Flags, nil)
+	return speaks(cmd, policyOptionFlags, nil)
 }
 
 // claimsFlags say where the claims come from: the job's ID token, or a
@@ -255,7 +277,7 @@ func readClaims(c *cli.Context, env Env) (policy.Claims, string, error) {
 	if err != nil {
 		var nt *idtoken.NoTokenError
 		if errors.As(err, &nt) {
-			return nil, "", &UsageError{Err: fmt.Errorf("%w\n(outside a job, pass --claims FILE with the token's claims as JSON; keyless token --format json prints them in a job)", err)}
+			return nil, "", &UsageError{Err: option.Errorf("%w\n(outside a job, pass --claims FILE with the token's claims as JSON; keyless token --format json prints them in a job)", err)}
 		}
 		return nil, "", err
 	}

@@ -59,7 +59,7 @@ func TestPolicyRoundTrip(t *testing.T) {
 				t.Fatalf("policy %s --format json wrote %v, want one JSON document", p.Name(), docs)
 			}
 			explain := func(j oidctest.Job) outcome {
-				return keyless(t, map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, j)}, "explain", p.Name(), "--"+p.DocumentFlag(), docs[0])
+				return keyless(t, map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, j)}, "explain", p.Name(), "--"+documentFlags[p.Name()], docs[0])
 			}
 			if o := explain(job); o.Code != 0 || !strings.Contains(o.Stdout, "admitted: ") {
 				t.Errorf("the job the trust was generated from: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)

@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/report"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -149,8 +150,12 @@ func parseShard(s string) (*report.Shard, error) {
 	return &report.Shard{Index: idx, Total: total}, nil
 }
 
+// reportOptionFlags maps the options the report package's messages name to
+// the flags of `keyless report`.
+var reportOptionFlags = optionFlags{report.OptResume: "resume", report.OptShard: "shard"}
+
 func reportCommand(env Env) *cli.Command {
-	return &cli.Command{
+	return speaks(&cli.Command{
 		Name:  "report",
 		Usage: "inventory the long-lived credentials stored in GitLab CI/CD variables, and what replaces each",
 		Description: "Reads the CI/CD variables of a group (with its subgroups and projects, and the groups above it),\n" +
@@ -170,7 +175,7 @@ func reportCommand(env Env) *cli.Command {
 			}
 			return runReport(c, env, o)
 		},
-	}
+	}, reportOptionFlags, nil)
 }
 
 func newGitLabClient(env Env, base string, tok secret.Token, rate float64) (*gitlabapi.Client, error) {
@@ -221,7 +226,7 @@ func runReport(c *cli.Context, env Env, o reportOptions) error {
 	prog.done()
 	if err != nil {
 		if rep == nil {
-			return fmt.Errorf("report: %w", err)
+			return option.Errorf("report: %w", err)
 		}
 		// Interrupted: keep what was read, so that --resume goes on.
 		path := firstNonEmpty(o.Resume, "keyless-report.partial.json")

@@ -11,6 +11,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -73,16 +74,17 @@ func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
 	case "jwt-bearer", sts.JWTBearer:
 		x.Auth = sts.AuthJWTBearer
 	default:
-		return o, usagef("--client-assertion-type %q: use jwt-bearer (%s), which sends the ID token as the client assertion", assertion, sts.JWTBearer)
+		return o, &UsageError{Err: &option.Error{Option: sts.OptClientAssertionType, Value: assertion,
+			Err: fmt.Errorf("use jwt-bearer (%s), which sends the ID token as the client assertion", sts.JWTBearer)}}
 	}
 	if o.SecretEnv != "" {
 		if x.Auth == sts.AuthJWTBearer {
-			return o, usagef("--client-secret-env and --client-assertion-type are two ways to authenticate the client; pass one")
+			return o, usagef("%s and %s are two ways to authenticate the client; pass one", option.Ref(sts.OptClientSecretEnv), option.Ref(sts.OptClientAssertionType))
 		}
 		if !stsVarName(o.SecretEnv) {
 			// Not quoted: a value that is no name may be the secret itself
 			// (an input written $SECRET, which GitLab expands).
-			return o, usagef("--client-secret-env takes the NAME of the variable that holds the client secret (letters, digits and '_'), not the secret; a component's client_secret_variable input is written without '$'")
+			return o, usagef("%s takes the NAME of the variable that holds the client secret (letters, digits and '_'), not the secret; a component's client_secret_variable input is written without '$'", option.Ref(sts.OptClientSecretEnv))
 		}
 		// Read here, from the variable: a flag's value would show in process listings.
 		x.Auth = sts.AuthBasic
@@ -100,7 +102,7 @@ func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
 	}
 	for _, other := range []string{o.Token.Var, o.SecretEnv} {
 		if o.EnvName == other {
-			return o, usagef("--env %s would overwrite the variable keyless reads the ID token or the client secret from; choose another name", o.EnvName)
+			return o, usagef("%s %s would overwrite the variable keyless reads the ID token or the client secret from; choose another name", option.Ref(sts.OptEnv), o.EnvName)
 		}
 	}
 	return o, nil
@@ -131,6 +133,19 @@ var stsProvider = provider{
 		"   keyless sts --token-url https://sso.example.com/realms/ci/protocol/openid-connect/token \\\n" +
 		"     --audience deploy-api -- sh -c 'curl -H \"Authorization: Bearer $KEYLESS_STS_TOKEN\" ...'\n" +
 		"   eval \"$(keyless sts --token-url URL --client-id ci --client-secret-env CI_CLIENT_SECRET --env API_TOKEN)\"",
+	options: optionFlags{
+		sts.OptTokenURL:            "token-url",
+		sts.OptAudience:            "audience",
+		sts.OptResource:            "resource",
+		sts.OptScope:               "scope",
+		sts.OptSubjectTokenType:    "subject-token-type",
+		sts.OptRequestedTokenType:  "requested-token-type",
+		sts.OptClientID:            "client-id",
+		sts.OptClientSecretEnv:     "client-secret-env",
+		sts.OptClientAssertionType: "client-assertion-type",
+		sts.OptEnv:                 "env",
+		sts.OptCAFile:              "ca-file",
+	},
 }
 
 // exchange trades the token at --token-url for the issued token.

@@ -99,7 +99,7 @@ func loadToken(ctx context.Context, env Env, o tokenOptions, client *http.Client
 }
 
 func tokenCommand(env Env) *cli.Command {
-	return &cli.Command{
+	return speaks(&cli.Command{
 		Name:  "token",
 		Usage: "show the claims of the job's ID token (never the token or its signature)",
 		Description: "Prints the claims a trust policy is matched against, with the remaining lifetime.\n" +
@@ -180,7 +180,7 @@ func tokenCommand(env Env) *cli.Command {
 			}
 			return checkErr
 		},
-	}
+	}, tokenOptionFlags, nil)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -14,6 +14,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 func vaultFlags() []cli.Flag {
@@ -33,7 +34,7 @@ func vaultFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for login and reads, retries included", EnvVars: []string{"KEYLESS_VAULT_TIMEOUT", "KEYLESS_TIMEOUT"}},
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling Vault unless the token's aud includes `AUD` (default: any; components set it)", EnvVars: []string{"KEYLESS_VAULT_AUDIENCE"}},
 		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_VAULT_FORMAT"}},
-		trustDocFlag("vault", "role-file", "the JWT role (vault read -format=json auth/jwt/role/NAME)"),
+		trustDocFlag("vault", "the JWT role (vault read -format=json auth/jwt/role/NAME)"),
 		keepIDTokenFlag("VAULT"),
 		quietFlag(),
 		debugFlag(),
@@ -49,7 +50,7 @@ type vaultOptions struct {
 }
 
 func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
-	base, err := readExchangeOptions(c, env, c.String("audience"), "role-file", "env", "json")
+	base, err := readExchangeOptions(c, env, c.String("audience"), documentFlags["vault"], "env", "json")
 	o := &vaultOptions{exchangeOptions: base, ExportToken: c.Bool("export-token")}
 	if err != nil {
 		return o, err
@@ -83,16 +84,17 @@ func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
 		}
 		abs, err := filepath.Abs(ref.File)
 		if err != nil {
-			return o, usagef("--secret-file %q: %w", s, err)
+			return o, &UsageError{Err: &option.Error{Option: vault.OptSecretFile, Value: s, Err: err}}
 		}
 		ref.File = abs
 		if !c.Bool("allow-project-dir") {
 			var pe *exchange.ProjectDirError
 			if err := exchange.CheckOutsideProject(abs, env.Getenv("CI_PROJECT_DIR")); errors.As(err, &pe) {
-				return o, usagef("--secret-file %q: %s is inside the project directory %q, which GitLab can upload as an artifact "+
-					"or cache; write it outside (under $TMPDIR, say), or pass --allow-project-dir", s, abs, pe.ProjectDir)
+				return o, &UsageError{Err: &option.Error{Option: vault.OptSecretFile, Value: s, Err: option.Errorf(
+					"%s is inside the project directory %q, which GitLab can upload as an artifact "+
+						"or cache; write it outside (under $TMPDIR, say), or pass %s", abs, pe.ProjectDir, flagRef("allow-project-dir"))}}
 			} else if err != nil {
-				return o, usagef("--secret-file %q: %w", s, err)
+				return o, &UsageError{Err: &option.Error{Option: vault.OptSecretFile, Value: s, Err: err}}
 			}
 		}
 		x.Secrets = append(x.Secrets, ref)
@@ -102,11 +104,15 @@ func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
 		return o, &UsageError{Err: err}
 	}
 	if len(x.Secrets) == 0 && !o.ExportToken {
-		return o, usagef("nothing to hand the job: pass --secret ENV=PATH#FIELD, --secret-file PATH#FIELD=FILE or --export-token " +
-			"(KEYLESS_VAULT_SECRETS, KEYLESS_VAULT_SECRET_FILES, KEYLESS_VAULT_EXPORT_TOKEN; the component's secrets, secret_files and export_token inputs)")
+		return o, usagef("nothing to hand the job: pass %s ENV=PATH#FIELD, %s PATH#FIELD=FILE or %s "+
+			"(KEYLESS_VAULT_SECRETS, KEYLESS_VAULT_SECRET_FILES, KEYLESS_VAULT_EXPORT_TOKEN; the component's secrets, secret_files and export_token inputs)",
+			option.Ref(vault.OptSecret), option.Ref(vault.OptSecretFile), option.Ref(vault.OptExportToken))
 	}
-	for _, f := range []struct{ flag, path string }{{"ca-cert", x.TLS.CACert}, {"client-cert", x.TLS.ClientCert}, {"client-key", x.TLS.ClientKey}} {
-		if err := checkFile(f.flag, f.path); err != nil {
+	for _, f := range []struct {
+		option option.Name
+		path   string
+	}{{vault.OptCACert, x.TLS.CACert}, {vault.OptClientCert, x.TLS.ClientCert}, {vault.OptClientKey, x.TLS.ClientKey}} {
+		if err := checkFile(option.Ref(f.option), f.path); err != nil {
 			return o, err
 		}
 	}
@@ -139,6 +145,19 @@ var vaultProvider = provider{
 		"   eval \"$(keyless vault --role deploy --secret DB_PASSWORD=secret/ci/db#password)\"\n" +
 		"   keyless vault revoke                          (after_script: revoke, delete the files)",
 	subcommands: func(env Env) []*cli.Command { return []*cli.Command{vaultRevokeCommand(env)} },
+	options: optionFlags{
+		vault.OptAddr:        "addr",
+		vault.OptRole:        "role",
+		vault.OptMount:       "mount",
+		vault.OptNamespace:   "namespace",
+		vault.OptSecret:      "secret",
+		vault.OptSecretFile:  "secret-file",
+		vault.OptExportToken: "export-token",
+		vault.OptCACert:      "ca-cert",
+		vault.OptClientCert:  "client-cert",
+		vault.OptClientKey:   "client-key",
+		vault.OptAudience:    "audience",
+	},
 }
 
 // exchange logs in, reads the secrets and writes the secret files.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // ErrUserInfo is an endpoint URL with user info (user:password@), which
@@ -16,25 +18,28 @@ var ErrUserInfo = errors.New("keyless never sends credentials in an endpoint URL
 // loopback: the request would carry a token across the network in the
 // clear.
 type InsecureEndpointError struct {
-	// Option names the setting as the user wrote it, e.g. "--sts-endpoint".
-	Option string
+	// Option is the endpoint's setting, e.g. aws.OptSTSEndpoint.
+	Option option.Name
 	// URL is the endpoint's DisplayURL: no user info, query or fragment.
 	URL string
 	// Carries names what the request sends, e.g. "the ID token".
 	Carries string
 }
 
-func (e *InsecureEndpointError) Error() string {
+func (e *InsecureEndpointError) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with the option as a reference (package option).
+func (e *InsecureEndpointError) Text() string {
 	return fmt.Sprintf("%s %q is plain http: the request carries %s, so keyless sends it only over https (RFC 6749 §3.2); "+
 		"use an https URL, or, for a local test server, http to a loopback address (localhost, 127.0.0.0/8, [::1]); "+
 		"for a test service on the runner's own network, list its host in KEYLESS_INSECURE_HTTP_HOSTS",
-		e.Option, e.URL, e.Carries)
+		option.Ref(e.Option), e.URL, e.Carries)
 }
 
 // CheckEndpoint is the one rule for a URL keyless sends a token to: an
 // absolute http(s) URL with a host, no user info, and https unless the host
-// is loopback. option names the setting in messages (the flag the user
-// typed); carries says what the request sends ("the ID token"). Plain http
+// is loopback. opt is the setting that gave the URL, for messages;
+// carries says what the request sends ("the ID token"). Plain http
 // is refused with an *InsecureEndpointError. Messages never quote the
 // URL's user info, query or fragment.
 //
@@ -44,15 +49,15 @@ func (e *InsecureEndpointError) Error() string {
 // allow lists hosts the user accepts plain http to anyway
 // (KEYLESS_INSECURE_HTTP_HOSTS): a test service on the runner's own network,
 // such as a job's MinIO service reached by its alias.
-func CheckEndpoint(option, raw, carries string, allow InsecureHosts) error {
+func CheckEndpoint(opt option.Name, raw, carries string, allow InsecureHosts) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "":
-		return fmt.Errorf("%s %q is not an http(s) URL: give an absolute URL such as https://HOST[:PORT][/PATH]", option, DisplayURL(raw))
+		return option.Errorf("%s %q is not an http(s) URL: give an absolute URL such as https://HOST[:PORT][/PATH]", option.Ref(opt), DisplayURL(raw))
 	case u.User != nil:
-		return fmt.Errorf("%s %q carries user info: %w", option, DisplayURL(raw), ErrUserInfo)
+		return option.Errorf("%s %q carries user info: %w", option.Ref(opt), DisplayURL(raw), ErrUserInfo)
 	case u.Scheme == "http" && !Loopback(u.Hostname()) && !allow.Allows(raw):
-		return &InsecureEndpointError{Option: option, URL: DisplayURL(raw), Carries: carries}
+		return &InsecureEndpointError{Option: opt, URL: DisplayURL(raw), Carries: carries}
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestCheckEndpoint(t *testing.T) {
 		{"https://sts.example.com/%zz", notURL},
 		{"not a url at all", notURL},
 	} {
-		err := exchange.CheckEndpoint("--sts-endpoint", tc.raw, "the ID token", nil)
+		err := exchange.CheckEndpoint("sts-endpoint", tc.raw, "the ID token", nil)
 		switch {
 		case tc.want == ok && err != nil:
 			t.Errorf("%q: %v", tc.raw, err)
@@ -78,12 +78,12 @@ func TestCheckEndpoint(t *testing.T) {
 }
 
 func TestInsecureEndpointErrorNamesTheRiskAndTheFix(t *testing.T) {
-	err := exchange.CheckEndpoint("--sts-endpoint", "http://sts.example.invalid/v1/token?key=s3cr3t-query-value#frag", "the ID token", nil)
+	err := exchange.CheckEndpoint("sts-endpoint", "http://sts.example.invalid/v1/token?key=s3cr3t-query-value#frag", "the ID token", nil)
 	var ie *exchange.InsecureEndpointError
 	if !errors.As(err, &ie) {
 		t.Fatalf("err = %v, want an *InsecureEndpointError", err)
 	}
-	if ie.Option != "--sts-endpoint" || ie.URL != "http://sts.example.invalid/v1/token" || ie.Carries != "the ID token" {
+	if ie.Option != "sts-endpoint" || ie.URL != "http://sts.example.invalid/v1/token" || ie.Carries != "the ID token" {
 		t.Errorf("%+v", ie)
 	}
 	want := `--sts-endpoint "http://sts.example.invalid/v1/token" is plain http: the request carries the ID token, ` +
@@ -112,7 +112,7 @@ func TestCheckEndpointNeverQuotesSecrets(t *testing.T) {
 		"user:" + pw + "@sts.example.com",
 		"not a url?key=" + q,
 	} {
-		err := exchange.CheckEndpoint("--token-url", raw, "the ID token", nil)
+		err := exchange.CheckEndpoint("token-url", raw, "the ID token", nil)
 		if err == nil {
 			t.Errorf("%q: accepted", raw)
 			continue
@@ -169,10 +169,10 @@ func TestInsecureHostsAllows(t *testing.T) {
 			t.Errorf("Allows(%q) = %v, want %v", raw, got, want)
 		}
 	}
-	if err := exchange.CheckEndpoint("--sts-endpoint", "http://minio:9000", "the ID token", h); err != nil {
+	if err := exchange.CheckEndpoint("sts-endpoint", "http://minio:9000", "the ID token", h); err != nil {
 		t.Errorf("a listed host: %v", err)
 	}
-	if err := exchange.CheckEndpoint("--sts-endpoint", "http://user:pw@minio:9000", "the ID token", h); err == nil {
+	if err := exchange.CheckEndpoint("sts-endpoint", "http://user:pw@minio:9000", "the ID token", h); err == nil {
 		t.Error("user info in a listed host's URL was accepted")
 	}
 }

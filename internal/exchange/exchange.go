@@ -9,8 +9,13 @@ import (
 	"sort"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
+
+// OptTimeout is an exchange's deadline, retries included, which the
+// advice of every provider asks to raise (package option).
+const OptTimeout option.Name = "timeout"
 
 // Var is one environment variable a provider sets for the job's command.
 type Var struct {

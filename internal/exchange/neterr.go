@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // NetKind sorts an error from an HTTP call by what a retry can do about it.
@@ -153,21 +155,23 @@ func IsTLS(err error) bool {
 
 // Advice explains a call to where (a URL, or the service's name) that got
 // no answer after attempts: what failed, whether keyless retried, and what
-// to check, which check names ("--sts-endpoint"). It never claims retries
-// that were not made.
+// to check, which check names (option.Ref(aws.OptSTSEndpoint)). It never
+// claims retries that were not made. Its options are references
+// (package option).
 func (f NetFailure) Advice(where, check string, attempts int) string {
 	reason := f.Reason
 	if reason == "" {
 		reason = "no answer"
 	}
 	network := "the network path from the runner (HTTPS_PROXY, NO_PROXY)"
+	timeout := option.Ref(OptTimeout)
 	switch {
 	case f.Kind == NetTransient && attempts > 1:
-		return fmt.Sprintf("keyless could not connect to %s (%s) in %d attempts before the deadline (--timeout).\n"+
-			"Check %s, and %s, or raise --timeout.\n", where, reason, attempts, check, network)
+		return fmt.Sprintf("keyless could not connect to %s (%s) in %d attempts before the deadline (%s).\n"+
+			"Check %s, and %s, or raise %s.\n", where, reason, attempts, timeout, check, network, timeout)
 	case f.Kind == NetTransient:
-		return fmt.Sprintf("keyless could not connect to %s (%s), and the deadline (--timeout) left no time to retry.\n"+
-			"Check %s, and %s, or raise --timeout.\n", where, reason, check, network)
+		return fmt.Sprintf("keyless could not connect to %s (%s), and the deadline (%s) left no time to retry.\n"+
+			"Check %s, and %s, or raise %s.\n", where, reason, timeout, check, network, timeout)
 	}
 	return fmt.Sprintf("keyless could not connect to %s (%s), which retrying cannot mend.\n"+
 		"Check %s, and %s.\n", where, reason, check, network)

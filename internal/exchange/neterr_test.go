@@ -15,6 +15,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // post sends one request the way the providers do and returns the error
@@ -113,7 +114,7 @@ func TestClassifyNet(t *testing.T) {
 		}, exchange.NetPermanent, "transport error"},
 		{"refused redirect", func(t *testing.T) error {
 			to, _ := exchangetest.Redirector(t, 307, fake.URL, false)
-			return post(t, exchange.NoRedirects(nil, "--endpoint"), to)
+			return post(t, exchange.NoRedirects(nil, "endpoint"), to)
 		}, exchange.NetRedirect, "redirect refused"},
 		{"deadline", func(*testing.T) error { return fmt.Errorf("post: %w", context.DeadlineExceeded) }, exchange.NetNone, ""},
 		{"an answer", func(*testing.T) error { return errors.New("HTTP 503") }, exchange.NetNone, ""},
@@ -140,7 +141,7 @@ func TestNetAdviceClaimsOnlyTheRetriesMade(t *testing.T) {
 		{refused, 1, "and the deadline (--timeout) left no time to retry"},
 		{exchange.NetFailure{Kind: exchange.NetPermanent, Reason: "no such host"}, 1, "(no such host), which retrying cannot mend"},
 	} {
-		got := tc.f.Advice("https://sts.example", "--sts-endpoint", tc.attempts)
+		got := option.Plain(tc.f.Advice("https://sts.example", "--sts-endpoint", tc.attempts))
 		if !strings.Contains(got, tc.says) || !strings.Contains(got, "--sts-endpoint") || strings.Contains(got, "ran out") {
 			t.Errorf("%+v after %d attempts:\n%s\nwant %q", tc.f, tc.attempts, got, tc.says)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // RedirectError is a redirect that an exchange refused to follow (issue 13).
@@ -15,9 +17,8 @@ import (
 // plain http. It names the endpoint and the target's scheme and host only:
 // never a path, query or user info.
 type RedirectError struct {
-	// Option names the endpoint's setting as the user wrote it, e.g.
-	// "--sts-endpoint".
-	Option string
+	// Option is the endpoint's setting, e.g. aws.OptSTSEndpoint.
+	Option option.Name
 	// Endpoint is the DisplayURL of the request that was redirected.
 	Endpoint string
 	// Status is the redirect's HTTP status.
@@ -33,17 +34,18 @@ func (e *RedirectError) Error() string {
 	return fmt.Sprintf("%s answered HTTP %d, a redirect to %s", e.Endpoint, e.Status, e.Target)
 }
 
-// Advice says why keyless did not follow the redirect and what to do.
+// Advice says why keyless did not follow the redirect and what to do. It
+// names the option with a reference (package option).
 func (e *RedirectError) Advice() string {
 	var b strings.Builder
 	if e.SameOrigin {
 		fmt.Fprintf(&b, "keyless follows redirects only within %s: a redirect re-sends the request, and the token in\n"+
 			"it, to its target, and %s is another host or scheme. Point %s at the server that answers.\n",
-			origin(e.Endpoint), e.Target, e.Option)
+			origin(e.Endpoint), e.Target, option.Ref(e.Option))
 	} else {
 		fmt.Fprintf(&b, "keyless follows no redirect from an endpoint it sends a token to: a 307 or 308 re-sends the request,\n"+
 			"token included, to the target. If %s is the right endpoint, pass its URL with %s; if not,\n"+
-			"find what redirects between the runner and the endpoint (a proxy, a captive portal).\n", e.Target, e.Option)
+			"find what redirects between the runner and the endpoint (a proxy, a captive portal).\n", e.Target, option.Ref(e.Option))
 	}
 	if strings.HasPrefix(e.Endpoint, "https://") && strings.HasPrefix(e.Target, "http://") {
 		b.WriteString("The redirect also drops https, which would carry the token across the network unencrypted.\n")
@@ -66,11 +68,11 @@ func origin(u string) string {
 // redirect policy of the exchanges that POST a token (aws, gcp, azure,
 // sts). It refuses in the transport, before net/http decides whether it
 // could follow: a 307 whose request body cannot be replayed (the AWS SDK's)
-// is otherwise handed back as an answer. option names the endpoint's
-// setting for the error's advice.
-func NoRedirects(c *http.Client, option string) *http.Client {
-	cc := withRedirectPolicy(c, option, false)
-	cc.Transport = refuseRedirects{next: cc.Transport, option: option}
+// is otherwise handed back as an answer. opt is the endpoint's setting,
+// for the error's advice.
+func NoRedirects(c *http.Client, opt option.Name) *http.Client {
+	cc := withRedirectPolicy(c, opt, false)
+	cc.Transport = refuseRedirects{next: cc.Transport, option: opt}
 	return cc
 }
 
@@ -80,14 +82,14 @@ func NoRedirects(c *http.Client, option string) *http.Client {
 // nodes may redirect (a 307) to the same address, but never to another host
 // or from https to http. Its transport stays c's, which vault/api
 // configures.
-func SameOriginRedirects(c *http.Client, option string) *http.Client {
-	return withRedirectPolicy(c, option, true)
+func SameOriginRedirects(c *http.Client, opt option.Name) *http.Client {
+	return withRedirectPolicy(c, opt, true)
 }
 
 // maxRedirects is net/http's own limit.
 const maxRedirects = 10
 
-func withRedirectPolicy(c *http.Client, option string, sameOrigin bool) *http.Client {
+func withRedirectPolicy(c *http.Client, opt option.Name, sameOrigin bool) *http.Client {
 	if c == nil {
 		c = http.DefaultClient
 	}
@@ -104,14 +106,14 @@ func withRedirectPolicy(c *http.Client, option string, sameOrigin bool) *http.Cl
 		if req.Response != nil {
 			status = req.Response.StatusCode
 		}
-		return refusal(option, first, req.URL, status, sameOrigin)
+		return refusal(opt, first, req.URL, status, sameOrigin)
 	}
 	return &cc
 }
 
-func refusal(option string, from, to *url.URL, status int, sameOrigin bool) *RedirectError {
+func refusal(opt option.Name, from, to *url.URL, status int, sameOrigin bool) *RedirectError {
 	return &RedirectError{
-		Option:     option,
+		Option:     opt,
 		Endpoint:   DisplayURL(from.String()),
 		Status:     status,
 		Target:     to.Scheme + "://" + to.Host,
@@ -123,7 +125,7 @@ func refusal(option string, from, to *url.URL, status int, sameOrigin bool) *Red
 // *RedirectError.
 type refuseRedirects struct {
 	next   http.RoundTripper
-	option string
+	option option.Name
 }
 
 func (r refuseRedirects) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -11,6 +11,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 const secretToken = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLXRoYXQtbXVzdC1zdGF5"
@@ -29,7 +30,7 @@ func TestNoRedirectsRefusesEveryRedirect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			trap := exchangetest.NewTrap(t, secretToken)
 			from, client := exchangetest.Redirector(t, tc.status, trap.URL, tc.tls)
-			c := exchange.NoRedirects(client, "--sts-endpoint")
+			c := exchange.NoRedirects(client, "sts-endpoint")
 			resp, err := c.Post(from+"/v1/token?key=query-secret", "application/x-www-form-urlencoded", strings.NewReader("subject_token="+secretToken))
 			if err == nil {
 				resp.Body.Close()
@@ -41,7 +42,7 @@ func TestNoRedirectsRefusesEveryRedirect(t *testing.T) {
 			if trap.Hits() != 0 {
 				t.Fatalf("%d requests reached the redirect's target", trap.Hits())
 			}
-			msg := re.Error() + "\n" + re.Advice()
+			msg := re.Error() + "\n" + option.Plain(re.Advice())
 			for _, want := range []string{from + "/v1/token answered HTTP", " a redirect to " + trap.URL, "--sts-endpoint", "follows no redirect"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message lacks %q:\n%s", want, msg)
@@ -59,7 +60,7 @@ func TestNoRedirectsRefusesEveryRedirect(t *testing.T) {
 	}
 	// The client given is not changed.
 	base := &http.Client{}
-	exchange.NoRedirects(base, "--x")
+	exchange.NoRedirects(base, "x")
 	if base.CheckRedirect != nil {
 		t.Error("NoRedirects changed the client it was given")
 	}
@@ -78,7 +79,7 @@ func TestSameOriginRedirectsStayOnTheHost(t *testing.T) {
 	})
 	same := httptest.NewServer(mux)
 	t.Cleanup(same.Close)
-	c := exchange.SameOriginRedirects(nil, "--addr")
+	c := exchange.SameOriginRedirects(nil, "addr")
 	resp, err := c.Post(same.URL+"/v1/auth/jwt/login", "application/json", strings.NewReader(`{"jwt":"x"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -92,18 +93,18 @@ func TestSameOriginRedirectsStayOnTheHost(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		trap := exchangetest.NewTrap(t, "x")
 		from, client := exchangetest.Redirector(t, 307, trap.URL, tls)
-		_, err := exchange.SameOriginRedirects(client, "--addr").Post(from+"/v1/auth/jwt/login", "application/json", strings.NewReader(`{"jwt":"x"}`))
+		_, err := exchange.SameOriginRedirects(client, "addr").Post(from+"/v1/auth/jwt/login", "application/json", strings.NewReader(`{"jwt":"x"}`))
 		var re *exchange.RedirectError
 		if !errors.As(err, &re) || !re.SameOrigin || trap.Hits() != 0 {
 			t.Fatalf("tls %t: err = %v, %d requests reached the target", tls, err, trap.Hits())
 		}
-		if msg := re.Advice(); !strings.Contains(msg, "only within "+from) || !strings.Contains(msg, "--addr") {
+		if msg := option.Plain(re.Advice()); !strings.Contains(msg, "only within "+from) || !strings.Contains(msg, "--addr") {
 			t.Errorf("advice:\n%s", msg)
 		}
 	}
 
 	// The same host over another scheme is another origin.
-	check := exchange.SameOriginRedirects(nil, "--addr").CheckRedirect
+	check := exchange.SameOriginRedirects(nil, "addr").CheckRedirect
 	parse := func(s string) *url.URL {
 		u, err := url.Parse(s)
 		if err != nil {

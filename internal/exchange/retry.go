@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // Retry is the retry policy every provider shares: one context deadline for
@@ -128,10 +130,11 @@ func roundDuration(d time.Duration) time.Duration {
 
 // RetryOutcome ends an explanation's sentence about a transient failure
 // that lasted: how many attempts were made, never claiming a retry that
-// was not ("STS throttled the request " + RetryOutcome(n)).
+// was not ("STS throttled the request " + RetryOutcome(n)). It names
+// OptTimeout with a reference (package option).
 func RetryOutcome(attempts int) string {
 	if attempts > 1 {
-		return fmt.Sprintf("%d times before the deadline (--timeout)", attempts)
+		return fmt.Sprintf("%d times before the deadline (%s)", attempts, option.Ref(OptTimeout))
 	}
-	return "and the deadline (--timeout) left no time to retry"
+	return "and the deadline (" + option.Ref(OptTimeout) + ") left no time to retry"
 }

@@ -4,6 +4,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
+)
+
+// The options the errors' advice names (package option): the CLI says them
+// in the words the user typed.
+const (
+	OptTokenVar option.Name = "token-var"
+	OptIssuer   option.Name = "issuer"
 )
 
 // NoTokenError means the job has no ID token where keyless looked.
@@ -13,7 +22,10 @@ type NoTokenError struct {
 	Audience string // audience the caller expects, used in the hint
 }
 
-func (e *NoTokenError) Error() string {
+func (e *NoTokenError) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its option as a reference (package option).
+func (e *NoTokenError) Text() string {
 	aud := e.Audience
 	if aud == "" {
 		aud = "<audience your cloud expects>"
@@ -29,7 +41,7 @@ func (e *NoTokenError) Error() string {
 	return fmt.Sprintf("no ID token: %s\n"+
 		"Ask GitLab for one in the job (or extend a keyless component, which does this for you):\n\n"+
 		"  id_tokens:\n    %s:\n      aud: %s\n\n"+
-		"or point keyless at another variable with --token-var", where, name, aud)
+		"or point keyless at another variable with %s", where, name, aud, option.Ref(OptTokenVar))
 }
 
 // MalformedError means the value is not a decodable JWT. It never contains
@@ -96,11 +108,14 @@ type VerifyError struct {
 	Err    error
 }
 
-func (e *VerifyError) Error() string {
+func (e *VerifyError) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its option as a reference (package option).
+func (e *VerifyError) Text() string {
 	return fmt.Sprintf("verify ID token against issuer %q: %v\n"+
 		"The issuer's discovery document (%s/.well-known/openid-configuration) and keys must be reachable "+
-		"and its issuer must equal the token's iss; on self-managed GitLab pass --issuer with the "+
-		"instance's public URL", e.Issuer, e.Err, strings.TrimSuffix(e.Issuer, "/"))
+		"and its issuer must equal the token's iss; on self-managed GitLab pass %s with the "+
+		"instance's public URL", e.Issuer, e.Err, strings.TrimSuffix(e.Issuer, "/"), option.Ref(OptIssuer))
 }
 
 func (e *VerifyError) Unwrap() error { return e.Err }

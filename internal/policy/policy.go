@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // Provider is one cloud's trust: generating it from a Spec and evaluating
@@ -31,13 +33,30 @@ type Provider interface {
 	// Generate returns the documents that set up the trust spec asks for,
 	// in format, and the warnings about how broad that trust is.
 	Generate(spec Spec, format string) ([]Document, []Warning, error)
-	// DocumentFlag names the flag (and so the document) Explain reads:
-	// "trust-policy", "federated-credential", "provider-file", "role-file".
-	DocumentFlag() string
-	// Explain evaluates doc (as its DocumentFlag describes) against claims.
+	// Document is the option that gives Explain its document, such as
+	// aws.OptTrustPolicy (package option).
+	Document() option.Name
+	// Explain evaluates doc (as its Document option names it) against claims.
 	// An error means doc cannot be read; a refusal is a Result.
 	Explain(doc []byte, claims Claims) (*Result, error)
 }
+
+// The options of a Spec that messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptIssuer        option.Name = "issuer"
+	OptProject       option.Name = "project"
+	OptProjectID     option.Name = "project-id"
+	OptGroup         option.Name = "group"
+	OptNamespaceID   option.Name = "namespace-id"
+	OptRef           option.Name = "ref"
+	OptRefType       option.Name = "ref-type"
+	OptProtectedOnly option.Name = "protected-only"
+	OptEnvironment   option.Name = "environment"
+	OptAudience      option.Name = "aud"
+	OptSubComponents option.Name = "sub-components"
+	OptFormat        option.Name = "format"
+)
 
 // Spec says which jobs a generated trust admits.
 type Spec struct {
@@ -85,52 +104,55 @@ var DefaultSubComponents = []string{"project_path", "ref_type", "ref"}
 var SubComponentNames = []string{"project_path", "ref_type", "ref", "ref_protected", "environment_protected", "deployment_tier"}
 
 // Validate checks a Spec before any provider uses it; its errors name the
-// flags a person sets.
+// options a person sets (package option).
 func (s Spec) Validate() error {
 	if s.Issuer == "" {
-		return errors.New("no issuer: set --issuer (https://gitlab.com, or your instance's URL)")
+		return option.Errorf("no issuer: set %s (https://gitlab.com, or your instance's URL)", option.Ref(OptIssuer))
 	}
 	u, err := url.Parse(s.Issuer)
 	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("issuer %q is not an http(s) URL: set --issuer to your GitLab instance's URL, e.g. https://gitlab.com", s.Issuer)
+		return option.Errorf("issuer %q is not an http(s) URL: set %s to your GitLab instance's URL, e.g. https://gitlab.com", s.Issuer, option.Ref(OptIssuer))
 	}
 	if strings.HasSuffix(s.Issuer, "/") {
 		return fmt.Errorf("issuer %q ends with a slash: GitLab's iss claim has none, and the clouds compare it exactly; drop the slash", s.Issuer)
 	}
 	switch {
 	case s.ProjectPath == "" && s.Group == "":
-		return errors.New("no project or group: set --project PATH (one project) or --group PATH (every project under it)")
+		return option.Errorf("no project or group: set %s PATH (one project) or %s PATH (every project under it)", option.Ref(OptProject), option.Ref(OptGroup))
 	case s.ProjectPath != "" && s.Group != "":
-		return errors.New("--project and --group both set: a policy admits one project or one group's projects")
+		return option.Errorf("%s and %s both set: a policy admits one project or one group's projects", option.Ref(OptProject), option.Ref(OptGroup))
 	}
 	for _, p := range []string{s.ProjectPath, s.Group} {
 		if strings.ContainsAny(p, "*?[] \t\n\"'") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
 			return fmt.Errorf("path %q: give the full path as GitLab shows it (group/subgroup/project), without wildcards or slashes at either end", p)
 		}
 	}
-	for _, id := range []struct{ flag, v string }{{"--project-id", s.ProjectID}, {"--namespace-id", s.NamespaceID}} {
+	for _, id := range []struct {
+		option option.Name
+		v      string
+	}{{OptProjectID, s.ProjectID}, {OptNamespaceID, s.NamespaceID}} {
 		if id.v != "" {
 			if _, err := strconv.ParseUint(id.v, 10, 64); err != nil {
-				return fmt.Errorf("%s %q is not a numeric id: find it on the project's or group's overview page", id.flag, id.v)
+				return option.Errorf("%s %q is not a numeric id: find it on the project's or group's overview page", option.Ref(id.option), id.v)
 			}
 		}
 	}
 	switch s.RefType {
 	case "", "branch", "tag":
 	default:
-		return fmt.Errorf("--ref-type %q: use branch or tag (or leave it out for both)", s.RefType)
+		return option.Invalid(OptRefType, s.RefType, "use branch or tag (or leave it out for both)")
 	}
 	if s.SubComponents != nil {
 		if len(s.SubComponents) == 0 || s.SubComponents[0] != "project_path" {
-			return fmt.Errorf("--sub-components %q: GitLab requires project_path first", strings.Join(s.SubComponents, ","))
+			return option.Invalid(OptSubComponents, strings.Join(s.SubComponents, ","), "GitLab requires project_path first")
 		}
 		seen := map[string]bool{}
 		for _, c := range s.SubComponents {
 			if !slices.Contains(SubComponentNames, c) {
-				return fmt.Errorf("--sub-components: %q is not a sub claim component; use %s", c, strings.Join(SubComponentNames, ", "))
+				return &option.Error{Option: OptSubComponents, Err: fmt.Errorf("%q is not a sub claim component; use %s", c, strings.Join(SubComponentNames, ", "))}
 			}
 			if seen[c] {
-				return fmt.Errorf("--sub-components: %q is listed twice", c)
+				return &option.Error{Option: OptSubComponents, Err: fmt.Errorf("%q is listed twice", c)}
 			}
 			seen[c] = true
 		}
@@ -209,16 +231,16 @@ func (s Spec) Host() string {
 func (s Spec) Warnings() []Warning {
 	var w []Warning
 	if s.Group != "" && s.Production {
-		w = append(w, Warning{ID: "group-wildcard-production", Message: fmt.Sprintf("every project under %s can assume this production role: name the deploying project with --project instead of --group", s.Group)})
+		w = append(w, Warning{ID: "group-wildcard-production", Message: fmt.Sprintf("every project under %s can assume this production role: name the deploying project with %s instead of %s", s.Group, option.Ref(OptProject), option.Ref(OptGroup))})
 	}
 	if s.Group != "" && !s.Production {
-		w = append(w, Warning{ID: "group-wildcard", Message: fmt.Sprintf("every project under %s, including ones created later, can use this trust; prefer --project for each project that needs it", s.Group)})
+		w = append(w, Warning{ID: "group-wildcard", Message: fmt.Sprintf("every project under %s, including ones created later, can use this trust; prefer %s for each project that needs it", s.Group, option.Ref(OptProject))})
 	}
 	if s.Ref == "" && !s.ProtectedOnly && s.Environment == "" {
-		w = append(w, Warning{ID: "any-ref", Message: "any branch or tag, including an unprotected one anyone with Developer access can push, can use this trust: set --ref (e.g. main), --protected-only or --environment"})
+		w = append(w, Warning{ID: "any-ref", Message: fmt.Sprintf("any branch or tag, including an unprotected one anyone with Developer access can push, can use this trust: set %s (e.g. main), %s or %s", option.Ref(OptRef), option.Ref(OptProtectedOnly), option.Ref(OptEnvironment))})
 	}
 	if strings.Contains(s.Ref, "*") && !s.ProtectedOnly {
-		w = append(w, Warning{ID: "ref-wildcard", Message: fmt.Sprintf("--ref %q matches branches anyone with Developer access can create: add --protected-only, or name the ref", s.Ref)})
+		w = append(w, Warning{ID: "ref-wildcard", Message: fmt.Sprintf("%s %q matches branches anyone with Developer access can create: add %s, or name the ref", option.Ref(OptRef), s.Ref, option.Ref(OptProtectedOnly))})
 	}
 	return w
 }
@@ -226,7 +248,9 @@ func (s Spec) Warnings() []Warning {
 // Warning is a finding about a generated trust: too broad, or likely to
 // refuse the jobs it is meant for.
 type Warning struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// Message names options with references (package option): whoever
+	// prints it renders them.
 	Message string `json:"message"`
 }
 

@@ -16,12 +16,20 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
 	"gitlab.com/keyless-ci/keyless/internal/lint"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
 // DefaultConcurrency is how many projects Collect reads at once when
 // Options.Concurrency is 0.
 const DefaultConcurrency = 8
+
+// The options of a run that messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptResume option.Name = "resume" // Options.Resume
+	OptShard  option.Name = "shard"  // Options.Shard
+)
 
 // Options configure Collect.
 type Options struct {
@@ -172,10 +180,10 @@ func (o *Options) check() error {
 	}
 	if r := o.Resume; r != nil {
 		if r.Version != Version {
-			return fmt.Errorf("resume: the saved report is version %d, this keyless writes version %d: run without --resume", r.Version, Version)
+			return option.Errorf("resume: the saved report is version %d, this keyless writes version %d: run without %s", r.Version, Version, option.Ref(OptResume))
 		}
 		if !sameScope(r.Scope, o.Scope) {
-			return fmt.Errorf("resume: the saved report is of %s, this run of %s: run the same scope, or without --resume", scopeString(r.Scope), scopeString(o.Scope))
+			return option.Errorf("resume: the saved report is of %s, this run of %s: run the same scope, or without %s", scopeString(r.Scope), scopeString(o.Scope), option.Ref(OptResume))
 		}
 		if !sameShard(r.Shard, o.Shard) {
 			return fmt.Errorf("resume: the saved report is of shard %s, this run of shard %s: resume each shard with its own file", shardString(r.Shard), shardString(o.Shard))

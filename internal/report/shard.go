@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // shardProjects returns the projects of shard s (all when s is nil), in
@@ -113,7 +114,7 @@ func Merge(parts ...*Report) (*Report, error) {
 		case p.Version != Version:
 			return nil, fmt.Errorf("part %d is report version %d, this keyless reads version %d", n, p.Version, Version)
 		case p.Shard == nil:
-			return nil, fmt.Errorf("part %d is a whole report, not a shard: merge the files written with --shard", n)
+			return nil, option.Errorf("part %d is a whole report, not a shard: merge the files written with %s", n, option.Ref(OptShard))
 		case !sameScope(p.Scope, first.Scope):
 			return nil, fmt.Errorf("part %d is of %s, part 1 of %s: merge the shards of one run", n, scopeString(p.Scope), scopeString(first.Scope))
 		case p.GitLabURL != first.GitLabURL:

@@ -3,6 +3,8 @@ package aws
 import (
 	"fmt"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // partition holds what differs between AWS partitions.
@@ -58,7 +60,7 @@ func parseRoleARN(s string, custom bool) (roleARN, error) {
 		return r, nil
 	}
 	if _, ok := partitionOf(r.Partition); !ok {
-		return roleARN{}, fmt.Errorf("role ARN %q names partition %q; keyless knows aws, aws-cn and aws-us-gov (pass --sts-endpoint for another STS)", s, r.Partition)
+		return roleARN{}, option.Errorf("role ARN %q names partition %q; keyless knows aws, aws-cn and aws-us-gov (pass %s for another STS)", s, r.Partition, option.Ref(OptSTSEndpoint))
 	}
 	if parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || len(r.Account) != 12 || strings.Trim(r.Account, "0123456789") != "" {
 		return roleARN{}, fmt.Errorf("role ARN %q is not an IAM role ARN; it looks like arn:%s:iam::123456789012:role/NAME", s, r.Partition)

@@ -5,8 +5,6 @@ package aws
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -49,6 +48,21 @@ type Options struct {
 	Progress io.Writer
 }
 
+// The options an exchange's messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptRoleARN         option.Name = "role-arn"
+	OptRegion          option.Name = "region"
+	OptSTSEndpoint     option.Name = "sts-endpoint"
+	OptSessionName     option.Name = "session-name"
+	OptDuration        option.Name = "duration"
+	OptPolicyFile      option.Name = "policy-file"
+	OptPolicyARN       option.Name = "policy-arn"
+	OptChainRoleARN    option.Name = "chain-role-arn"
+	OptChainExternalID option.Name = "chain-external-id"
+	OptCAFile          option.Name = "ca-file"
+)
+
 // Credentials are temporary AWS credentials.
 type Credentials struct {
 	AccessKeyID     secret.Token
@@ -76,10 +90,10 @@ func (o Options) ResolvedRegion() (string, error) {
 // Validate checks the options that do not need the network.
 func (o Options) Validate() error {
 	if o.RoleARN == "" {
-		return errors.New("no role to assume: pass --role-arn (or set KEYLESS_AWS_ROLE_ARN), e.g. arn:aws:iam::123456789012:role/gitlab-deploy")
+		return option.Errorf("no role to assume: pass %s, e.g. arn:aws:iam::123456789012:role/gitlab-deploy", option.RefOrSet(OptRoleARN))
 	}
 	if o.STSEndpoint != "" {
-		if err := exchange.CheckEndpoint("--sts-endpoint", o.STSEndpoint, "the ID token", o.InsecureHTTP); err != nil {
+		if err := exchange.CheckEndpoint(OptSTSEndpoint, o.STSEndpoint, "the ID token", o.InsecureHTTP); err != nil {
 			return err
 		}
 	}
@@ -87,15 +101,15 @@ func (o Options) Validate() error {
 		return err
 	}
 	if o.Duration != 0 && (o.Duration < 15*time.Minute || o.Duration > 12*time.Hour) {
-		return fmt.Errorf("--duration %s is outside STS's range of 15m to 12h", o.Duration)
+		return option.Errorf("%s %s is outside STS's range of 15m to 12h", option.Ref(OptDuration), o.Duration)
 	}
 	if o.ChainRoleARN != "" {
 		if _, err := parseRoleARN(o.ChainRoleARN, o.STSEndpoint != ""); err != nil {
-			return fmt.Errorf("--chain-role-arn: %w", err)
+			return &option.Error{Option: OptChainRoleARN, Err: err}
 		}
 	}
 	if o.ChainExternalID != "" && o.ChainRoleARN == "" {
-		return errors.New("--chain-external-id needs --chain-role-arn")
+		return option.Errorf("%s needs %s", option.Ref(OptChainExternalID), option.Ref(OptChainRoleARN))
 	}
 	return nil
 }
@@ -105,7 +119,7 @@ func (o Options) client(region string, creds awssdk.CredentialsProvider) *sts.Cl
 		Region: region,
 		// The SDK's own client follows a 307 or 308 to any host, re-sending
 		// the token; ours follows none.
-		HTTPClient:  exchange.NoRedirects(o.HTTPClient, "--sts-endpoint"),
+		HTTPClient:  exchange.NoRedirects(o.HTTPClient, OptSTSEndpoint),
 		Retryer:     awssdk.NopRetryer{}, // retries are ours: one deadline, only transient errors
 		Credentials: creds,
 		AppID:       o.AppID,

@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 	policyaws "gitlab.com/keyless-ci/keyless/internal/policy/aws"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
@@ -202,7 +203,10 @@ func transient(err error) bool {
 	return false
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *Error) Text() string {
 	var b strings.Builder
 	op := "AssumeRoleWithWebIdentity"
 	role := MaskARN(e.RoleARN)
@@ -270,30 +274,32 @@ func (e *Error) explain() string {
 			"for that URL.\n",
 			strings.TrimSuffix(c.Issuer, "/"))
 	case ErrThrottled:
-		return fmt.Sprintf("STS throttled the request %s. Raise --timeout, or\n"+
-			"spread concurrent jobs that assume the same role.\n", exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("STS throttled the request %s. Raise %s, or\n"+
+			"spread concurrent jobs that assume the same role.\n", exchange.RetryOutcome(e.Attempts), option.Ref(exchange.OptTimeout))
 	case ErrTimeout:
 		where := "STS"
 		if e.Endpoint != "" {
 			where = e.Endpoint
 		}
-		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
-			"runner to STS (HTTPS_PROXY, NO_PROXY, a VPC endpoint with --sts-endpoint), or raise --timeout.\n", where)
+		timeout := option.Ref(exchange.OptTimeout)
+		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
+			"runner to STS (HTTPS_PROXY, NO_PROXY, a VPC endpoint with %s), or raise %s.\n", where, timeout, option.Ref(OptSTSEndpoint), timeout)
 	case ErrInvalidInput:
-		return "STS rejected the request's parameters; the message above names the one at fault\n" +
-			"(--role-arn, --duration above the role's maximum session duration, --policy-file, --policy-arn,\n" +
-			"--session-name).\n"
+		return fmt.Sprintf("STS rejected the request's parameters; the message above names the one at fault\n"+
+			"(%s, %s above the role's maximum session duration, %s, %s,\n"+
+			"%s).\n", option.Ref(OptRoleARN), option.Ref(OptDuration), option.Ref(OptPolicyFile), option.Ref(OptPolicyARN),
+			option.Ref(OptSessionName))
 	case ErrConnection:
 		where := "STS"
 		if e.Endpoint != "" {
 			where = e.Endpoint
 		}
-		return e.net.Advice(where, "--sts-endpoint and --region", e.Attempts)
+		return e.net.Advice(where, option.Ref(OptSTSEndpoint)+" and "+option.Ref(OptRegion), e.Attempts)
 	case ErrRedirect:
 		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
-			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_AWS_CA_FILE); keyless never\n" +
+			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +
 			"turns certificate checks off.\n"
 	case ErrInvalidToken:
 		return "STS rejected the ID token. Check that the OIDC provider's URL equals the token's iss, that its\n" +
@@ -304,7 +310,7 @@ func (e *Error) explain() string {
 		where = "STS at " + e.Endpoint
 	}
 	if e.Attempts > 1 {
-		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", where, exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", where, exchange.RetryOutcome(e.Attempts), option.Ref(exchange.OptTimeout))
 	}
 	return fmt.Sprintf("%s failed. Check that the endpoint is right and reachable, and try again.\n", where)
 }

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // ProfileFiles are the shared config and credentials files a profile is
@@ -55,10 +56,13 @@ type ProfileValueError struct {
 	Key     string // e.g. aws_session_token
 }
 
-func (e *ProfileValueError) Error() string {
+func (e *ProfileValueError) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *ProfileValueError) Text() string {
 	return fmt.Sprintf("refusing to write profile %q: its %s contains a line break or another control character, "+
-		"which would add lines to the shared AWS files; nothing was written (STS never returns such a value: check --sts-endpoint and --region)",
-		e.Profile, e.Key)
+		"which would add lines to the shared AWS files; nothing was written (STS never returns such a value: check %s and %s)",
+		e.Profile, e.Key, option.Ref(OptSTSEndpoint), option.Ref(OptRegion))
 }
 
 // iniSafe reports whether s can be an INI name or value as it is: valid

@@ -25,6 +25,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -124,42 +125,53 @@ var (
 	domainRE = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
 )
 
+// The options an exchange's messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptClientID      option.Name = "client-id"
+	OptTenantID      option.Name = "tenant-id"
+	OptScope         option.Name = "scope"
+	OptAuthorityHost option.Name = "authority-host"
+	OptAudience      option.Name = "audience"
+	OptCAFile        option.Name = "ca-file"
+)
+
 // IsGUID reports whether s has the 8-4-4-4-12 hex form of Entra's ids.
 func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 // Validate checks the options that do not need the network. Its messages
-// name the flags.
+// name the options (package option).
 func (o Options) Validate() error {
 	switch {
 	case o.ClientID == "":
-		return errors.New("no client id: pass --client-id (or set KEYLESS_AZURE_CLIENT_ID), the Application (client) ID of the " +
-			"app registration or user-assigned managed identity that trusts this project, e.g. 11111111-2222-3333-4444-555555555555")
+		return option.Errorf("no client id: pass %s, the Application (client) ID of the "+
+			"app registration or user-assigned managed identity that trusts this project, e.g. 11111111-2222-3333-4444-555555555555", option.RefOrSet(OptClientID))
 	case !IsGUID(o.ClientID):
-		return fmt.Errorf("--client-id %q is not a GUID: use the Application (client) ID shown on the app registration's or "+
-			"managed identity's overview page, e.g. 11111111-2222-3333-4444-555555555555 (not its name)", o.ClientID)
+		return option.Errorf("%s %q is not a GUID: use the Application (client) ID shown on the app registration's or "+
+			"managed identity's overview page, e.g. 11111111-2222-3333-4444-555555555555 (not its name)", option.Ref(OptClientID), o.ClientID)
 	}
 	switch t := strings.ToLower(o.TenantID); {
 	case t == "":
-		return errors.New("no tenant: pass --tenant-id (or set KEYLESS_AZURE_TENANT_ID), the Directory (tenant) ID " +
-			"(a GUID) or a verified domain such as contoso.onmicrosoft.com")
+		return option.Errorf("no tenant: pass %s, the Directory (tenant) ID "+
+			"(a GUID) or a verified domain such as contoso.onmicrosoft.com", option.RefOrSet(OptTenantID))
 	case t == "common" || t == "organizations" || t == "consumers":
-		return fmt.Errorf("--tenant-id %q names no tenant: the client credentials flow needs your tenant's Directory (tenant) ID "+
-			"or a verified domain (az account show --query tenantId)", o.TenantID)
+		return option.Errorf("%s %q names no tenant: the client credentials flow needs your tenant's Directory (tenant) ID "+
+			"or a verified domain (az account show --query tenantId)", option.Ref(OptTenantID), o.TenantID)
 	case !IsGUID(t) && !domainRE.MatchString(t):
-		return fmt.Errorf("--tenant-id %q is neither a GUID nor a domain name: use the Directory (tenant) ID, "+
-			"e.g. aaaabbbb-0000-cccc-1111-dddd2222eeee, or a verified domain such as contoso.onmicrosoft.com", o.TenantID)
+		return option.Errorf("%s %q is neither a GUID nor a domain name: use the Directory (tenant) ID, "+
+			"e.g. aaaabbbb-0000-cccc-1111-dddd2222eeee, or a verified domain such as contoso.onmicrosoft.com", option.Ref(OptTenantID), o.TenantID)
 	}
 	if err := checkAuthorityHost(o.AuthorityHost, o.InsecureHTTP); err != nil {
 		return err
 	}
 	switch s := o.Scope; {
 	case s == "":
-		return errors.New("no scope: pass --scope, e.g. " + DefaultScope)
+		return option.Errorf("no scope: pass %s, e.g. %s", option.Ref(OptScope), DefaultScope)
 	case strings.ContainsAny(s, " \t\n"):
-		return fmt.Errorf("--scope %q names several scopes: the client credentials flow takes one resource's .default scope, e.g. %s", s, DefaultScope)
+		return option.Errorf("%s %q names several scopes: the client credentials flow takes one resource's .default scope, e.g. %s", option.Ref(OptScope), s, DefaultScope)
 	case !strings.HasSuffix(s, "/.default"):
-		return fmt.Errorf("--scope %q does not end in /.default: the client credentials flow takes the resource's identifier with /.default "+
-			"(the app's granted permissions), e.g. %s or https://graph.microsoft.com/.default", s, DefaultScope)
+		return option.Errorf("%s %q does not end in /.default: the client credentials flow takes the resource's identifier with /.default "+
+			"(the app's granted permissions), e.g. %s or https://graph.microsoft.com/.default", option.Ref(OptScope), s, DefaultScope)
 	}
 	return nil
 }
@@ -172,10 +184,10 @@ func checkAuthorityHost(h string, allow exchange.InsecureHosts) error {
 		return nil // the default
 	}
 	if u, err := url.Parse(h); err != nil || u.Host == "" || u.RawQuery != "" || u.ForceQuery || strings.Contains(h, "#") {
-		return fmt.Errorf("--authority-host %q is not a URL like %s (https, a host and an optional path; no query or fragment)",
-			exchange.DisplayURL(h), DefaultAuthorityHost)
+		return option.Errorf("%s %q is not a URL like %s (https, a host and an optional path; no query or fragment)",
+			option.Ref(OptAuthorityHost), exchange.DisplayURL(h), DefaultAuthorityHost)
 	}
-	return exchange.CheckEndpoint("--authority-host", h, "the ID token", allow)
+	return exchange.CheckEndpoint(OptAuthorityHost, h, "the ID token", allow)
 }
 
 // Authority returns the authority host with a trailing slash, the default
@@ -200,7 +212,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		return nil, err
 	}
 	// A redirect would re-send the assertion to wherever it points.
-	o.HTTPClient = exchange.NoRedirects(o.HTTPClient, "--authority-host")
+	o.HTTPClient = exchange.NoRedirects(o.HTTPClient, OptAuthorityHost)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -263,7 +264,10 @@ func transient(err error) bool {
 	return exchange.ClassifyNet(err).Kind == exchange.NetTransient
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *Error) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "azure: Entra token request for client %s in tenant %s failed", MaskID(e.ClientID), MaskID(e.TenantID))
 	switch {
@@ -338,6 +342,7 @@ func (e *Error) explain() string {
 	c := e.Claims
 	aud := strings.Join(c.Audience, ",")
 	iss := strings.TrimSuffix(c.Issuer, "/")
+	timeout := option.Ref(exchange.OptTimeout)
 	switch e.Kind {
 	case ErrNoMatch:
 		var lead string
@@ -348,7 +353,7 @@ func (e *Error) explain() string {
 		case codeNoMatchAudience:
 			lead = "A federated identity credential names this issuer and subject, but not the token's audience. Add the\n" +
 				"audience to the credential, or request the credential's audience in the job's id_tokens (the component's\n" +
-				"aud input and --audience)."
+				"aud input and " + option.Ref(OptAudience) + ")."
 		case codeSubjectCase:
 			lead = "A federated identity credential's subject matches this token's only if case is ignored, and Entra\n" +
 				"compares subjects case-sensitively. GitLab writes the project path as it is spelled in the project's URL:\n" +
@@ -404,53 +409,54 @@ func (e *Error) explain() string {
 			"persists, clear GitLab's Redis cache, which holds the discovery document.\n", iss)
 	case ErrNoApp:
 		return fmt.Sprintf("Entra has no application with this client id in tenant %s.\n"+
-			"Check that --client-id is the Application (client) ID (not the object ID) of the app registration or\n"+
-			"managed identity, and that --tenant-id is the Directory (tenant) ID shown beside it on its overview page.\n", MaskID(e.TenantID))
+			"Check that %s is the Application (client) ID (not the object ID) of the app registration or\n"+
+			"managed identity, and that %s is the Directory (tenant) ID shown beside it on its overview page.\n",
+			MaskID(e.TenantID), option.Ref(OptClientID), option.Ref(OptTenantID))
 	case ErrTenant:
 		return fmt.Sprintf("Entra does not know the tenant %s at %s. Use the Directory (tenant) ID\n"+
 			"(az account show --query tenantId) or a verified domain, and for a sovereign cloud its authority host\n"+
-			"(--authority-host https://login.microsoftonline.us/ for Azure Government).\n", MaskID(e.TenantID), e.AuthorityHost)
+			"(%s https://login.microsoftonline.us/ for Azure Government).\n", MaskID(e.TenantID), e.AuthorityHost, option.Ref(OptAuthorityHost))
 	case ErrScope:
 		return fmt.Sprintf("Entra rejected the scope %q. The client credentials flow takes one resource's .default scope,\n"+
 			"and the resource must exist in the tenant: %s for Azure Resource Manager (the Azure CLI,\n"+
 			"Terraform), https://graph.microsoft.com/.default for Microsoft Graph, https://vault.azure.net/.default for\n"+
-			"Key Vault. Set it with --scope (the component's scope input).\n", e.Scope, DefaultScopeFor(e.AuthorityHost))
+			"Key Vault. Set it with %s.\n", e.Scope, DefaultScopeFor(e.AuthorityHost), option.RefSources(OptScope))
 	case ErrInvalidToken:
 		return "Entra rejected the ID token itself (its format or signature). Check that the token is the one GitLab put\n" +
 			"in the job's id_tokens variable, and that the issuer serves the keys it signs with (keyless token --verify).\n"
 	case ErrThrottled:
 		if e.RetryAfter > 0 {
 			return fmt.Sprintf("Entra throttled the request and asked to wait %s, longer than the deadline left. Raise\n"+
-				"--timeout, or spread jobs that exchange at the same moment.\n", e.RetryAfter.Round(time.Second))
+				"%s, or spread jobs that exchange at the same moment.\n", e.RetryAfter.Round(time.Second), timeout)
 		}
-		return fmt.Sprintf("Entra throttled the request %s. Raise --timeout, or\n"+
-			"spread jobs that exchange at the same moment.\n", exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("Entra throttled the request %s. Raise %s, or\n"+
+			"spread jobs that exchange at the same moment.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
-			"runner (HTTPS_PROXY, NO_PROXY, a firewall allowing the authority host), or raise --timeout.\n", e.AuthorityHost)
+		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
+			"runner (HTTPS_PROXY, NO_PROXY, a firewall allowing the authority host), or raise %s.\n", e.AuthorityHost, timeout, timeout)
 	case ErrConnection:
-		return e.net.Advice(e.AuthorityHost, "--authority-host and the runner's DNS", e.Attempts)
+		return e.net.Advice(e.AuthorityHost, option.Ref(OptAuthorityHost)+" and the runner's DNS", e.Attempts)
 	case ErrRedirect:
 		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the authority host (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
-			"Pass the CA bundle that signed it with --ca-file (KEYLESS_AZURE_CA_FILE); keyless never turns\n" +
+			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +
 			"certificate checks off.\n"
 	case ErrEndpoint:
-		return fmt.Sprintf("%s did not answer like Entra ID's token endpoint. Check --authority-host\n"+
+		return fmt.Sprintf("%s did not answer like Entra ID's token endpoint. Check %s\n"+
 			"(%s, or https://login.microsoftonline.us/ for Azure Government) and any proxy in between.\n",
-			e.AuthorityHost, DefaultAuthorityHost)
+			e.AuthorityHost, option.Ref(OptAuthorityHost), DefaultAuthorityHost)
 	case ErrUnavailable:
 		if e.Status != 0 {
 			return fmt.Sprintf("Entra answered with a server error or \"temporarily unavailable\" %s;\n"+
-				"that is on Microsoft's side. Try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
+				"that is on Microsoft's side. Try again, or raise %s.\n", exchange.RetryOutcome(e.Attempts), timeout)
 		}
 	case ErrRejected:
 		return "Entra rejected the request; the message above says why, and Microsoft's page for the code below\n" +
 			"says what to change.\n"
 	}
 	if e.Attempts > 1 {
-		return fmt.Sprintf("Entra failed %s; try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("Entra failed %s; try again, or raise %s.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	}
-	return fmt.Sprintf("The request to %s failed; the message above says how. Check --authority-host, and try again.\n", e.AuthorityHost)
+	return fmt.Sprintf("The request to %s failed; the message above says how. Check %s, and try again.\n", e.AuthorityHost, option.Ref(OptAuthorityHost))
 }

@@ -13,6 +13,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -215,7 +216,10 @@ func classify(s step, status int, code, msg string) error {
 	return ErrInvalidInput
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *Error) Text() string {
 	var b strings.Builder
 	if e.Impersonation {
 		fmt.Fprintf(&b, "gcp: IAM Credentials generateAccessToken for %s failed", e.ServiceAccount)
@@ -269,24 +273,24 @@ func (e *Error) explain() string {
 			"    --member=%q\n\n"+
 			"or for every job of the project (map attribute.project_path=assertion.project_path first):\n\n"+
 			"    --member=%q\n\n"+
-			"PROJECT_NUMBER is the number in --provider (%s). New bindings take a few minutes to apply.\n",
-			e.ServiceAccount, e.ServiceAccount, p.PrincipalSubject(c.Subject), p.PrincipalSetAttribute("project_path", c.ProjectPath), maskDigits(p.ProjectNumber))
+			"PROJECT_NUMBER is the number in %s (%s). New bindings take a few minutes to apply.\n",
+			e.ServiceAccount, e.ServiceAccount, p.PrincipalSubject(c.Subject), p.PrincipalSetAttribute("project_path", c.ProjectPath), option.Ref(OptProvider), maskDigits(p.ProjectNumber))
 		if len(e.Delegates) > 0 {
-			b.WriteString("With --delegates, each account in the chain also needs roles/iam.serviceAccountTokenCreator on the next.\n")
+			b.WriteString("With " + option.Ref(OptDelegates) + ", each account in the chain also needs roles/iam.serviceAccountTokenCreator on the next.\n")
 		}
 		return b.String()
 	case ErrNoServiceAccount:
-		return fmt.Sprintf("IAM Credentials knows no service account %s. Check the email (--service-account) with\n"+
+		return fmt.Sprintf("IAM Credentials knows no service account %s. Check the email (%s) with\n"+
 			"gcloud iam service-accounts list --project=PROJECT_ID; a deleted account stays unusable even if one of\n"+
-			"the same name is created again (undelete it, or grant the new one).\n", e.ServiceAccount)
+			"the same name is created again (undelete it, or grant the new one).\n", e.ServiceAccount, option.Ref(OptServiceAccount))
 	case ErrAudience:
 		return fmt.Sprintf("STS does not accept the token's audience %q. A provider with no allowed audiences accepts\n"+
 			"only its own name,\n\n  %s\n\n"+
-			"(or its https: form; PROJECT_NUMBER is the number in --provider, %s); a provider with allowed\n"+
+			"(or its https: form; PROJECT_NUMBER is the number in %s, %s); a provider with allowed\n"+
 			"audiences accepts only those. Request that audience in the job's id_tokens (the gcp component does),\n"+
 			"or add the token's audience to the provider:\n\n"+
 			"  gcloud iam workload-identity-pools providers update-oidc %s --allowed-audiences=%s\n",
-			strings.Join(c.Audience, ","), p.audienceTemplate(), maskDigits(p.ProjectNumber), e.gcloudProvider(), strings.Join(c.Audience, ","))
+			strings.Join(c.Audience, ","), p.audienceTemplate(), option.Ref(OptProvider), maskDigits(p.ProjectNumber), e.gcloudProvider(), strings.Join(c.Audience, ","))
 	case ErrIssuer:
 		got, want := c.Issuer, ""
 		if m := issuerText.FindStringSubmatch(e.Message); m != nil {
@@ -329,28 +333,29 @@ func (e *Error) explain() string {
 			p.Masked(), e.gcloudProvider())
 	case ErrThrottled:
 		return fmt.Sprintf("Google throttled the request (quota sts.googleapis.com/requests or iamcredentials)\n"+
-			"%s. Raise --timeout, or spread concurrent jobs.\n", exchange.RetryOutcome(e.Attempts))
+			"%s. Raise %s, or spread concurrent jobs.\n", exchange.RetryOutcome(e.Attempts), option.Ref(exchange.OptTimeout))
 	case ErrTimeout:
 		where := "Google"
 		if e.Endpoint != "" {
 			where = e.Endpoint
 		}
-		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
-			"runner (HTTPS_PROXY, NO_PROXY, Private Service Connect with --sts-endpoint), or raise --timeout.\n", where)
+		timeout := option.Ref(exchange.OptTimeout)
+		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
+			"runner (HTTPS_PROXY, NO_PROXY, Private Service Connect with %s), or raise %s.\n", where, timeout, option.Ref(OptSTSEndpoint), timeout)
 	case ErrInvalidInput:
 		if e.Impersonation && strings.Contains(e.Message, "1 hour") {
-			return "The service account may not have tokens longer than one hour. Lower --lifetime to 1h, or allow\n" +
+			return "The service account may not have tokens longer than one hour. Lower " + option.Ref(OptLifetime) + " to 1h, or allow\n" +
 				"up to 12h for it with the organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension.\n"
 		}
 		if e.Impersonation {
-			return "IAM Credentials rejected the request; the message above names the field at fault\n" +
-				"(--service-account, --delegates, --scopes, --lifetime).\n"
+			return fmt.Sprintf("IAM Credentials rejected the request; the message above names the field at fault\n"+
+				"(%s, %s, %s, %s).\n", option.Ref(OptServiceAccount), option.Ref(OptDelegates), option.Ref(OptScopes), option.Ref(OptLifetime))
 		}
-		return "STS rejected the request; the message above names the parameter at fault (--provider, --scopes).\n"
+		return fmt.Sprintf("STS rejected the request; the message above names the parameter at fault (%s, %s).\n", option.Ref(OptProvider), option.Ref(OptScopes))
 	case ErrConnection:
-		where, check := "Google's STS (sts."+DefaultUniverse+")", "--sts-endpoint and --universe"
+		where, check := "Google's STS (sts."+DefaultUniverse+")", option.Ref(OptSTSEndpoint)+" and "+option.Ref(OptUniverse)
 		if e.Impersonation {
-			where, check = "IAM Credentials (iamcredentials."+DefaultUniverse+")", "--iamcredentials-endpoint and --universe"
+			where, check = "IAM Credentials (iamcredentials."+DefaultUniverse+")", option.Ref(OptIAMEndpoint)+" and "+option.Ref(OptUniverse)
 		}
 		if e.Endpoint != "" {
 			where = e.Endpoint
@@ -360,7 +365,7 @@ func (e *Error) explain() string {
 		return e.redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the endpoint (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
-			"Pass the CA bundle that signed it with --ca-file (KEYLESS_GCP_CA_FILE); keyless never turns\n" +
+			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +
 			"certificate checks off.\n"
 	}
 	where := "Google"
@@ -368,7 +373,7 @@ func (e *Error) explain() string {
 		where = e.Endpoint
 	}
 	if e.Attempts > 1 {
-		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", where, exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", where, exchange.RetryOutcome(e.Attempts), option.Ref(exchange.OptTimeout))
 	}
 	return fmt.Sprintf("%s failed. Check that the endpoint is right and reachable, and try again.\n", where)
 }

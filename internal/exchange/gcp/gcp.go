@@ -34,6 +34,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -133,46 +134,63 @@ func (o Options) EffectiveScopes() []string {
 	return o.Scopes
 }
 
+// The options an exchange's messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptProvider       option.Name = "provider"
+	OptServiceAccount option.Name = "service-account"
+	OptDelegates      option.Name = "delegates"
+	OptLifetime       option.Name = "lifetime"
+	OptScopes         option.Name = "scopes"
+	OptUniverse       option.Name = "universe"
+	OptSTSEndpoint    option.Name = "sts-endpoint"
+	OptIAMEndpoint    option.Name = "iamcredentials-endpoint"
+	OptCAFile         option.Name = "ca-file"
+)
+
 // MaxLifetime is the longest lifetime generateAccessToken grants, with the
 // organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension.
 const MaxLifetime = 12 * time.Hour
 
 // Validate checks the options that do not need the network; its messages
-// name the flags.
+// name the options (package option).
 func (o Options) Validate() error {
 	if strings.TrimSpace(o.Provider) == "" {
-		return fmt.Errorf("no workload identity provider: pass --provider (or set KEYLESS_GCP_PROVIDER), e.g. %s", Example)
+		return option.Errorf("no workload identity provider: pass %s, e.g. %s", option.RefOrSet(OptProvider), Example)
 	}
 	if _, err := o.ParsedProvider(); err != nil {
-		return fmt.Errorf("--provider: %w", err)
+		return &option.Error{Option: OptProvider, Err: err}
 	}
 	if o.ServiceAccount != "" {
-		if err := checkServiceAccount("--service-account", o.ServiceAccount); err != nil {
+		if err := checkServiceAccount(OptServiceAccount, o.ServiceAccount); err != nil {
 			return err
 		}
 	}
 	if len(o.Delegates) > 0 && o.ServiceAccount == "" {
-		return errors.New("--delegates is a delegation chain to the impersonated service account; it needs --service-account")
+		return option.Errorf("%s is a delegation chain to the impersonated service account; it needs %s", option.Ref(OptDelegates), option.Ref(OptServiceAccount))
 	}
 	for _, d := range o.Delegates {
-		if err := checkServiceAccount("--delegates", d); err != nil {
+		if err := checkServiceAccount(OptDelegates, d); err != nil {
 			return err
 		}
 	}
 	if o.Lifetime != 0 {
 		if o.ServiceAccount == "" {
-			return errors.New("--lifetime is the impersonated token's lifetime and needs --service-account; a federated token lives as long as STS grants, at most one hour")
+			return option.Errorf("%s is the impersonated token's lifetime and needs %s; a federated token lives as long as STS grants, at most one hour", option.Ref(OptLifetime), option.Ref(OptServiceAccount))
 		}
 		if o.Lifetime < time.Second || o.Lifetime > MaxLifetime || o.Lifetime%time.Second != 0 {
-			return fmt.Errorf("--lifetime %s is outside IAM Credentials' range of 1s to 12h in whole seconds (above 1h needs the organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)", o.Lifetime)
+			return option.Errorf("%s %s is outside IAM Credentials' range of 1s to 12h in whole seconds (above 1h needs the organization policy constraints/iam.allowServiceAccountCredentialLifetimeExtension)", option.Ref(OptLifetime), o.Lifetime)
 		}
 	}
 	if u := o.Universe; u != "" && (!strings.Contains(u, ".") || strings.ContainsAny(u, "/: ")) {
-		return fmt.Errorf("--universe %q is not a domain such as %s", u, DefaultUniverse)
+		return option.Errorf("%s %q is not a domain such as %s", option.Ref(OptUniverse), u, DefaultUniverse)
 	}
-	for _, e := range []struct{ option, url, carries string }{
-		{"--sts-endpoint", o.STSEndpoint, "the ID token"},
-		{"--iamcredentials-endpoint", o.IAMEndpoint, "the federated token STS issued for the ID token"},
+	for _, e := range []struct {
+		option       option.Name
+		url, carries string
+	}{
+		{OptSTSEndpoint, o.STSEndpoint, "the ID token"},
+		{OptIAMEndpoint, o.IAMEndpoint, "the federated token STS issued for the ID token"},
 	} {
 		if e.url == "" {
 			continue // the universe's own, https
@@ -217,7 +235,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		ExpiresIn       int64  `json:"expires_in"`
 	}
 	attempts, err := retry(ctx, o, "STS", func(ctx context.Context) error {
-		b, err := o.post(ctx, "--sts-endpoint", o.TokenURL(), "application/x-www-form-urlencoded", body, "")
+		b, err := o.post(ctx, OptSTSEndpoint, o.TokenURL(), "application/x-www-form-urlencoded", body, "")
 		if err != nil {
 			return err
 		}
@@ -259,7 +277,7 @@ func impersonate(ctx context.Context, o Options, p Provider, tok *idtoken.Token,
 		ExpireTime  string `json:"expireTime"`
 	}
 	attempts, err := retry(ctx, o, "IAM Credentials", func(ctx context.Context) error {
-		b, err := o.post(ctx, "--iamcredentials-endpoint", o.ImpersonationURL(), "application/json", body, federated.AccessToken.Reveal())
+		b, err := o.post(ctx, OptIAMEndpoint, o.ImpersonationURL(), "application/json", body, federated.AccessToken.Reveal())
 		if err != nil {
 			return err
 		}
@@ -313,9 +331,9 @@ func (e *callError) Unwrap() error { return e.err }
 // maxBody bounds what is read of a response.
 const maxBody = 64 << 10
 
-// post sends one request to endpoint, set by option. bearer, when set, is
+// post sends one request to endpoint, set by opt. bearer, when set, is
 // the Authorization.
-func (o Options) post(ctx context.Context, option, endpoint, contentType string, body []byte, bearer string) ([]byte, error) {
+func (o Options) post(ctx context.Context, opt option.Name, endpoint, contentType string, body []byte, bearer string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, &callError{err: err}
@@ -328,7 +346,7 @@ func (o Options) post(ctx context.Context, option, endpoint, contentType string,
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := exchange.NoRedirects(o.HTTPClient, option).Do(req)
+	resp, err := exchange.NoRedirects(o.HTTPClient, opt).Do(req)
 	if err != nil {
 		return nil, &callError{err: err}
 	}

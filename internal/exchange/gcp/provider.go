@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // Provider is a workload identity pool provider, named by its resource name
@@ -117,13 +119,13 @@ func maskProjectNumbers(s string) string {
 
 // checkServiceAccount accepts a service account's email or unique id, the
 // forms generateAccessToken takes in projects/-/serviceAccounts/{ID}.
-func checkServiceAccount(flag, s string) error {
+func checkServiceAccount(opt option.Name, s string) error {
 	if s != "" && strings.Trim(s, "0123456789") == "" {
 		return nil // unique id
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || !strings.Contains(s[at+1:], ".") || strings.ContainsAny(s, "/ :") {
-		return fmt.Errorf("%s %q is not a service account; use its email, e.g. deploy@my-project.iam.gserviceaccount.com", flag, s)
+		return option.Errorf("%s %q is not a service account; use its email, e.g. deploy@my-project.iam.gserviceaccount.com", option.Ref(opt), s)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -189,7 +190,10 @@ func classify(status int, code string) error {
 	return ErrBadEndpoint
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *Error) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sts: token exchange at %s failed", e.TokenURL)
 	if e.Status != 0 {
@@ -266,9 +270,10 @@ func (e *Error) explain() string {
 	trust := fmt.Sprintf("Check that the server trusts tokens of the issuer %s (it must reach\n"+
 		"%s/.well-known/openid-configuration and the keys it names), that it accepts\n"+
 		"their audience %q (the job's id_tokens aud, the component's aud input) and the\n"+
-		"subject_token_type %s (--subject-token-type), and that its policy\n"+
+		"subject_token_type %s (%s), and that its policy\n"+
 		"admits the subject %q.\n",
-		c.Issuer, strings.TrimSuffix(c.Issuer, "/"), aud, subjType, c.Subject)
+		c.Issuer, strings.TrimSuffix(c.Issuer, "/"), aud, subjType, option.Ref(OptSubjectTokenType), c.Subject)
+	timeout, tokenURL := option.Ref(exchange.OptTimeout), option.Ref(OptTokenURL)
 	switch e.Kind {
 	case ErrInvalidGrant:
 		return "The token server rejected the job's ID token (the subject token).\n" + trust
@@ -276,16 +281,17 @@ func (e *Error) explain() string {
 		return "The token server found the request invalid. RFC 8693 §2.2.2 uses this code for a subject token\n" +
 			"the server cannot accept, too: unless the description above names a parameter, check the ID token.\n" +
 			trust +
-			"Otherwise check --subject-token-type, --requested-token-type, --audience, --resource and --scope.\n"
+			fmt.Sprintf("Otherwise check %s, %s, %s, %s and %s.\n", option.Ref(OptSubjectTokenType), option.Ref(OptRequestedTokenType),
+				option.Ref(OptAudience), option.Ref(OptResource), option.Ref(OptScope))
 	case ErrInvalidTarget:
 		return fmt.Sprintf("The token server will not issue a token for the requested target (audience %s,\n"+
 			"resource %s). Request a target the server allows for this client and subject\n"+
-			"(--audience, --resource), or let its policy admit this job:\n"+
+			"(%s, %s), or let its policy admit this job:\n"+
 			"sub %q, project_path %q, ref %q.\n",
-			orNone(o.Audiences), orNone(o.Resources), c.Subject, c.ProjectPath, c.Ref)
+			orNone(o.Audiences), orNone(o.Resources), option.Ref(OptAudience), option.Ref(OptResource), c.Subject, c.ProjectPath, c.Ref)
 	case ErrInvalidScope:
 		return fmt.Sprintf("The token server refused the scope %q. Request only scopes this client may get for this\n"+
-			"subject (--scope), or leave --scope out to get the server's default.\n", strings.Join(strings.Fields(o.Scope), " "))
+			"subject (%s), or leave %s out to get the server's default.\n", strings.Join(strings.Fields(o.Scope), " "), option.Ref(OptScope), option.Ref(OptScope))
 	case ErrInvalidClient:
 		switch o.Auth {
 		case AuthBasic:
@@ -296,37 +302,38 @@ func (e *Error) explain() string {
 		case AuthJWTBearer:
 			return fmt.Sprintf("The token server did not accept the job's ID token as a client assertion (RFC 7523). It must be\n"+
 				"set up to authenticate the client with JWTs of the issuer %s for the subject %q and audience %q;\n"+
-				"otherwise authenticate with --client-id and --client-secret-env.\n", c.Issuer, c.Subject, aud)
+				"otherwise authenticate with %s and %s.\n", c.Issuer, c.Subject, aud, option.Ref(OptClientID), option.Ref(OptClientSecretEnv))
 		}
-		return "The token server requires the client to authenticate. Pass --client-id and --client-secret-env NAME\n" +
-			"(NAME is a masked CI/CD variable holding the secret, sent with HTTP Basic), or --client-assertion-type\n" +
-			"jwt-bearer if the server authenticates the client with the job's ID token.\n"
+		return fmt.Sprintf("The token server requires the client to authenticate. Pass %s and %s NAME\n"+
+			"(NAME is a masked CI/CD variable holding the secret, sent with HTTP Basic), or %s\n"+
+			"jwt-bearer if the server authenticates the client with the job's ID token.\n",
+			option.Ref(OptClientID), option.Ref(OptClientSecretEnv), option.Ref(OptClientAssertionType))
 	case ErrUnauthorizedClient:
 		return fmt.Sprintf("The client (%s) is not allowed to use the token-exchange grant.\n"+
 			"Allow the grant %s for this client on the server.\n", e.client(), GrantType)
 	case ErrUnsupportedGrant:
-		return fmt.Sprintf("The server at %s does not accept the token-exchange grant. Check that --token-url is the\n"+
+		return fmt.Sprintf("The server at %s does not accept the token-exchange grant. Check that %s is the\n"+
 			"token endpoint of a server that implements RFC 8693, and that token exchange is enabled there (some\n"+
-			"servers ship it as an optional or preview feature).\n", e.TokenURL)
+			"servers ship it as an optional or preview feature).\n", e.TokenURL, tokenURL)
 	case ErrAccessDenied:
 		return "The token server's policy does not allow this exchange for this job. Compare the policy with the\n" +
 			"claims below (sub, project_path, ref, ref_protected, environment) and the requested target.\n"
 	case ErrRejected:
 		return "The token server refused the exchange; its description above says why.\n"
 	case ErrThrottled:
-		s := fmt.Sprintf("The token server throttled the request %s. Raise --timeout,\n"+
-			"or spread concurrent jobs that exchange tokens.\n", exchange.RetryOutcome(e.Attempts))
+		s := fmt.Sprintf("The token server throttled the request %s. Raise %s,\n"+
+			"or spread concurrent jobs that exchange tokens.\n", exchange.RetryOutcome(e.Attempts), timeout)
 		if e.RetryAfter > 0 {
 			s = fmt.Sprintf("The token server throttled the request and asked to retry after %s, beyond the deadline.\n"+
-				"Raise --timeout, or spread concurrent jobs that exchange tokens.\n", e.RetryAfter)
+				"Raise %s, or spread concurrent jobs that exchange tokens.\n", e.RetryAfter, timeout)
 		}
 		return s
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the\n"+
-			"runner to it (HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.TokenURL)
+		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
+			"runner to it (HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.TokenURL, timeout, timeout)
 	case ErrTLS:
 		return "The TLS certificate of the token endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
-			"trusted. Pass the CA bundle that signed it with --ca-file (KEYLESS_STS_CA_FILE); keyless never\n" +
+			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +
 			"turns certificate checks off.\n"
 	case ErrBadEndpoint:
 		if e.redirect != nil {
@@ -334,22 +341,22 @@ func (e *Error) explain() string {
 		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
-				"carry the ID token elsewhere: pass the final token endpoint URL as --token-url.\n", firstNonEmpty(e.Location, "another URL"))
+				"carry the ID token elsewhere: pass the final token endpoint URL as %s.\n", firstNonEmpty(e.Location, "another URL"), tokenURL)
 		}
 		return fmt.Sprintf("%s does not answer like an OAuth token endpoint (no RFC 6749 §5.2 error). Check\n"+
-			"--token-url: the server's discovery document (/.well-known/openid-configuration or\n"+
-			"/.well-known/oauth-authorization-server) names it as token_endpoint.\n", e.TokenURL)
+			"%s: the server's discovery document (/.well-known/openid-configuration or\n"+
+			"/.well-known/oauth-authorization-server) names it as token_endpoint.\n", e.TokenURL, tokenURL)
 	case ErrBadResponse:
 		return fmt.Sprintf("The token server answered with success, but %s (RFC 8693 §2.2.1).\n"+
-			"Check that --token-url is the token-exchange endpoint and what the server is configured to issue.\n", e.why)
+			"Check that %s is the token-exchange endpoint and what the server is configured to issue.\n", e.why, tokenURL)
 	}
 	if e.Status == 0 && e.net.Kind != exchange.NetNone {
-		return e.net.Advice(e.TokenURL, "--token-url", e.Attempts)
+		return e.net.Advice(e.TokenURL, tokenURL, e.Attempts)
 	}
 	if e.Attempts > 1 {
-		return fmt.Sprintf("%s failed %s; try again, or raise --timeout.\n", e.TokenURL, exchange.RetryOutcome(e.Attempts))
+		return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.TokenURL, exchange.RetryOutcome(e.Attempts), timeout)
 	}
-	return fmt.Sprintf("%s failed; the message above says how. Check --token-url, and try again.\n", e.TokenURL)
+	return fmt.Sprintf("%s failed; the message above says how. Check %s, and try again.\n", e.TokenURL, tokenURL)
 }
 
 func orNone(s []string) string {

@@ -2,13 +2,13 @@ package sts
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"regexp"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // DefaultEnv is the variable that receives the issued token.
@@ -34,7 +34,7 @@ var reservedPrefixes = []string{"LD_", "DYLD_", "LC_", "BASH_FUNC_", "CI_", "GIT
 // portable variable name that nothing else in the job depends on.
 func CheckEnvName(name string) error {
 	if !envName.MatchString(name) {
-		return fmt.Errorf("--env %q is not a variable name: use letters, digits and '_', not starting with a digit", name)
+		return option.Errorf("%s %q is not a variable name: use letters, digits and '_', not starting with a digit", option.Ref(OptEnv), name)
 	}
 	if name == DefaultEnv {
 		return nil
@@ -44,8 +44,8 @@ func CheckEnvName(name string) error {
 		bad = bad || strings.HasPrefix(name, p)
 	}
 	if bad {
-		return fmt.Errorf("--env %s would put the issued token in place of a variable the job, its shell or keyless depends on; "+
-			"choose another name, such as %s or the one your tool reads (VAULT_TOKEN, …)", name, DefaultEnv)
+		return option.Errorf("%s %s would put the issued token in place of a variable the job, its shell or keyless depends on; "+
+			"choose another name, such as %s or the one your tool reads (VAULT_TOKEN, …)", option.Ref(OptEnv), name, DefaultEnv)
 	}
 	return nil
 }

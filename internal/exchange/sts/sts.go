@@ -20,6 +20,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -122,6 +123,22 @@ func DisplayURL(u string) string {
 	return exchange.DisplayURL(u)
 }
 
+// The options an exchange's messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptTokenURL            option.Name = "token-url"
+	OptAudience            option.Name = "audience"
+	OptResource            option.Name = "resource"
+	OptScope               option.Name = "scope"
+	OptSubjectTokenType    option.Name = "subject-token-type"
+	OptRequestedTokenType  option.Name = "requested-token-type"
+	OptClientID            option.Name = "client-id"
+	OptClientSecretEnv     option.Name = "client-secret-env"
+	OptClientAssertionType option.Name = "client-assertion-type"
+	OptEnv                 option.Name = "env"
+	OptCAFile              option.Name = "ca-file"
+)
+
 // MaskID masks an identifier (a client id) to its last four characters.
 func MaskID(s string) string {
 	if len(s) <= 4 {
@@ -131,51 +148,54 @@ func MaskID(s string) string {
 }
 
 // Validate checks the options that do not need the network. Its messages
-// name the flags involved.
+// name the options involved (package option).
 func (o Options) Validate() error {
 	if o.TokenURL == "" {
-		return errors.New("no token endpoint: pass --token-url (or set KEYLESS_STS_TOKEN_URL), e.g. https://sso.example.com/realms/ci/protocol/openid-connect/token")
+		return option.Errorf("no token endpoint: pass %s, e.g. https://sso.example.com/realms/ci/protocol/openid-connect/token", option.RefOrSet(OptTokenURL))
 	}
-	if err := exchange.CheckEndpoint("--token-url", o.TokenURL, "the ID token", o.InsecureHTTP); err != nil {
+	if err := exchange.CheckEndpoint(OptTokenURL, o.TokenURL, "the ID token", o.InsecureHTTP); err != nil {
 		if errors.Is(err, exchange.ErrUserInfo) {
-			return fmt.Errorf("%w; pass the client id with --client-id and the secret with --client-secret-env", err)
+			return option.Errorf("%w; pass the client id with %s and the secret with %s", err, option.Ref(OptClientID), option.Ref(OptClientSecretEnv))
 		}
 		return err
 	}
 	if strings.Contains(o.TokenURL, "#") {
-		return fmt.Errorf("--token-url %q has a fragment, which a token endpoint URL must not have (RFC 6749 §3.2)", DisplayURL(o.TokenURL))
+		return option.Errorf("%s %q has a fragment, which a token endpoint URL must not have (RFC 6749 §3.2)", option.Ref(OptTokenURL), DisplayURL(o.TokenURL))
 	}
 	for _, r := range o.Resources {
 		ru, err := url.Parse(r)
 		if err != nil || !ru.IsAbs() || ru.Fragment != "" || strings.Contains(r, "#") {
-			return fmt.Errorf("--resource %q must be an absolute URI without a fragment (RFC 8693 §2.1), e.g. https://api.example.com", r)
+			return option.Errorf("%s %q must be an absolute URI without a fragment (RFC 8693 §2.1), e.g. https://api.example.com", option.Ref(OptResource), r)
 		}
 	}
 	for _, a := range o.Audiences {
 		if strings.TrimSpace(a) == "" {
-			return errors.New("--audience is empty")
+			return option.Errorf("%s is empty", option.Ref(OptAudience))
 		}
 	}
 	for _, s := range strings.Fields(o.Scope) {
 		if !scopeToken(s) {
-			return fmt.Errorf("--scope %q: scopes are space-separated printable ASCII without quotes or backslashes (RFC 6749 §3.3)", o.Scope)
+			return option.Invalid(OptScope, o.Scope, "scopes are space-separated printable ASCII without quotes or backslashes (RFC 6749 §3.3)")
 		}
 	}
-	for flag, t := range map[string]string{"--subject-token-type": o.SubjectTokenType, "--requested-token-type": o.RequestedTokenType} {
-		if t != "" && !tokenTypeURI(ExpandTokenType(t)) {
-			return fmt.Errorf("%s %q is neither a token type URI (urn:ietf:params:oauth:token-type:jwt) nor one of %s", flag, t, strings.Join(registered, ", "))
+	for _, tt := range []struct {
+		option option.Name
+		value  string
+	}{{OptSubjectTokenType, o.SubjectTokenType}, {OptRequestedTokenType, o.RequestedTokenType}} {
+		if t := tt.value; t != "" && !tokenTypeURI(ExpandTokenType(t)) {
+			return option.Errorf("%s %q is neither a token type URI (urn:ietf:params:oauth:token-type:jwt) nor one of %s", option.Ref(tt.option), t, strings.Join(registered, ", "))
 		}
 	}
 	switch o.Auth {
 	case "", AuthNone, AuthJWTBearer:
 	case AuthBasic:
 		if o.ClientID == "" {
-			return errors.New("--client-secret-env needs --client-id: HTTP Basic authentication sends both")
+			return option.Errorf("%s needs %s: HTTP Basic authentication sends both", option.Ref(OptClientSecretEnv), option.Ref(OptClientID))
 		}
 		if o.ClientSecret.IsZero() {
 			// The variable is not named: the "name" may be the secret itself,
 			// as when a component input is written $SECRET and GitLab expands it.
-			return errors.New("--client-secret-env: the variable it names is empty or not set; put the client secret in a masked CI/CD variable and pass that variable's name, without '$'")
+			return option.Invalid(OptClientSecretEnv, "", "the variable it names is empty or not set; put the client secret in a masked CI/CD variable and pass that variable's name, without '$'")
 		}
 	default:
 		return fmt.Errorf("client authentication %q: use none, basic or jwt-bearer", o.Auth)
@@ -255,7 +275,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	body := o.form(tok).Encode()
 	// A redirect would carry the ID token to wherever the Location points;
 	// report it instead of following it.
-	client := exchange.NoRedirects(o.HTTPClient, "--token-url")
+	client := exchange.NoRedirects(o.HTTPClient, OptTokenURL)
 
 	var creds *Credentials
 	attempts, f := retry(ctx, o, func(ctx context.Context) *failure {

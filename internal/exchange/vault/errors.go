@@ -15,6 +15,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -267,7 +268,10 @@ func tlsMessage(err error) string {
 	return "TLS handshake failed"
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return option.Plain(e.Text()) }
+
+// Text is the message with its options as references (package option).
+func (e *Error) Text() string {
 	var b strings.Builder
 	b.WriteString("vault: ")
 	b.WriteString(e.what())
@@ -380,11 +384,12 @@ func (e *Error) explain() string {
 	c := e.Claims
 	aud := strings.Join(c.Audience, ",")
 	role := fmt.Sprintf("auth/%s/role/%s", e.Mount, e.Role)
+	timeout, addr := option.Ref(exchange.OptTimeout), option.Ref(OptAddr)
 	switch e.Kind {
 	case ErrRoleNotFound:
 		return fmt.Sprintf("The JWT auth method at auth/%s has no role %q (Vault lowercases role names). Pass the role\n"+
-			"that exists with --role (KEYLESS_VAULT_ROLE, the component's role input), or create it; list them with\n"+
-			"  vault list auth/%s/role\n", e.Mount, e.Role, e.Mount)
+			"that exists with %s, or create it; list them with\n"+
+			"  vault list auth/%s/role\n", e.Mount, e.Role, option.RefSources(OptRole), e.Mount)
 	case ErrAudience:
 		if e.noBound {
 			return fmt.Sprintf("The role lists no bound_audiences, and this token has an aud claim (%q); GitLab's ID tokens always\n"+
@@ -394,7 +399,7 @@ func (e *Error) explain() string {
 		}
 		return fmt.Sprintf("The role's bound_audiences do not include this token's aud %q. Either add it to the role\n"+
 			"(bound_audiences in vault read %s), or ask GitLab for an audience the role lists:\n"+
-			"the job's id_tokens aud (the component's aud input) and --audience must be that value.\n", aud, role)
+			"the job's id_tokens aud (the component's aud input) and %s must be that value.\n", aud, role, option.Ref(OptAudience))
 	case ErrClaims:
 		if e.Claim == "sub" {
 			return fmt.Sprintf("The role's bound_subject does not equal this token's sub %q. GitLab's sub changes with the\n"+
@@ -438,8 +443,8 @@ func (e *Error) explain() string {
 		switch e.Op {
 		case OpLogin:
 			return fmt.Sprintf("Vault answers a login it has no route for with permission denied. Check that the JWT auth\n"+
-				"method is enabled at auth/%s (--mount; vault auth list), that the namespace is right (--namespace,\n"+
-				"VAULT_NAMESPACE), and that the role's token_bound_cidrs admit the runner's address.\n", e.Mount)
+				"method is enabled at auth/%s (%s; vault auth list), that the namespace is right (%s,\n"+
+				"VAULT_NAMESPACE), and that the role's token_bound_cidrs admit the runner's address.\n", e.Mount, option.Ref(OptMount), option.Ref(OptNamespace))
 		case OpDetect:
 			return fmt.Sprintf("Vault tells which secrets engine serves a path only to a token that may use it. The token's\n"+
 				"policies (%s) grant nothing under %s. Allow reading the secret in a policy of the role\n"+
@@ -465,27 +470,28 @@ func (e *Error) explain() string {
 			return fmt.Sprintf("Vault has no secret at %s. Check the path with vault kv get %s (and the namespace).\n",
 				e.APIPath, e.Secret.Path)
 		}
-		return "Vault has no such path. Check --addr, --mount and --namespace.\n"
+		return fmt.Sprintf("Vault has no such path. Check %s, %s and %s.\n", addr, option.Ref(OptMount), option.Ref(OptNamespace))
 	case ErrSealed:
-		return "Vault is sealed, and stayed so until the deadline (--timeout). An operator must unseal it.\n"
+		return "Vault is sealed, and stayed so until the deadline (" + timeout + "). An operator must unseal it.\n"
 	case ErrThrottled:
 		return fmt.Sprintf("Vault's rate limit quota refused the request %s. Raise\n"+
-			"--timeout, spread concurrent jobs, or raise the quota (vault read sys/quotas/rate-limit/NAME).\n", exchange.RetryOutcome(e.Attempts))
+			"%s, spread concurrent jobs, or raise the quota (vault read sys/quotas/rate-limit/NAME).\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrUnavailable:
 		return fmt.Sprintf("Vault failed (a 5xx, or a performance standby that was behind) %s;\n"+
-			"try again, or raise --timeout.\n", exchange.RetryOutcome(e.Attempts))
+			"try again, or raise %s.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrUnreachable:
-		return e.net.Advice(e.Addr, "--addr (VAULT_ADDR)", e.Attempts)
+		return e.net.Advice(e.Addr, option.RefSources(OptAddr), e.Attempts)
 	case ErrRedirect:
-		return e.redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give --addr the address of the\n" +
+		return e.redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give " + addr + " the address of the\n" +
 			"active node, or of a load balancer that sends requests to it.\n"
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (--timeout). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise --timeout.\n", e.Addr)
+		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
+			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Addr, timeout, timeout)
 	case ErrTLS:
-		return "The TLS handshake with Vault failed: its certificate (or that of a TLS-inspecting proxy) is not\n" +
-			"trusted, or Vault requires a client certificate. Pass the CA bundle with --ca-cert (VAULT_CACERT) and a\n" +
-			"client certificate with --client-cert and --client-key; keyless never turns certificate checks off.\n"
+		return fmt.Sprintf("The TLS handshake with Vault failed: its certificate (or that of a TLS-inspecting proxy) is not\n"+
+			"trusted, or Vault requires a client certificate. Pass the CA bundle with %s and a\n"+
+			"client certificate with %s and %s; keyless never turns certificate checks off.\n",
+			option.RefSources(OptCACert), option.Ref(OptClientCert), option.Ref(OptClientKey))
 	}
 	return "Vault refused the request; the message above says why.\n"
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // SecretRef names one field of one secret and where it goes: an
@@ -43,26 +45,29 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // reserved are the variables --export-token sets.
 var reserved = map[string]bool{"VAULT_TOKEN": true, "VAULT_ADDR": true, "VAULT_NAMESPACE": true}
 
+// secretSyntax is how to write a secret.
+const secretSyntax = "use ENV=PATH#FIELD, e.g. DB_PASSWORD=secret/ci/db#password"
+
 // ParseSecret parses ENV=PATH#FIELD.
 func ParseSecret(spec string) (SecretRef, error) {
 	spec = strings.TrimSpace(spec)
 	name, ref, ok := strings.Cut(spec, "=")
 	if !ok || name == "" {
-		return SecretRef{}, fmt.Errorf("--secret %q: use ENV=PATH#FIELD, e.g. DB_PASSWORD=secret/ci/db#password", spec)
+		return SecretRef{}, option.Invalid(OptSecret, spec, secretSyntax)
 	}
 	if !envName.MatchString(name) {
-		return SecretRef{}, fmt.Errorf("--secret %q: %q is not a variable name (letters, digits and _, not starting with a digit)", spec, name)
+		return SecretRef{}, &option.Error{Option: OptSecret, Value: spec, Err: fmt.Errorf("%q is not a variable name (letters, digits and _, not starting with a digit)", name)}
 	}
 	if reserved[name] {
-		return SecretRef{}, fmt.Errorf("--secret %q: keyless sets %s itself with --export-token; choose another name", spec, name)
+		return SecretRef{}, &option.Error{Option: OptSecret, Value: spec, Err: option.Errorf("keyless sets %s itself with %s; choose another name", name, option.Ref(OptExportToken))}
 	}
 	i := strings.LastIndexByte(ref, '#')
 	if i < 0 {
-		return SecretRef{}, fmt.Errorf("--secret %q: name the field after #, e.g. %s=%s#password", spec, name, ref)
+		return SecretRef{}, &option.Error{Option: OptSecret, Value: spec, Err: fmt.Errorf("name the field after #, e.g. %s=%s#password", name, ref)}
 	}
 	path, field := strings.Trim(ref[:i], "/"), ref[i+1:]
 	if path == "" || field == "" {
-		return SecretRef{}, fmt.Errorf("--secret %q: use ENV=PATH#FIELD, e.g. DB_PASSWORD=secret/ci/db#password", spec)
+		return SecretRef{}, option.Invalid(OptSecret, spec, secretSyntax)
 	}
 	return SecretRef{Env: name, Path: path, Field: field}, nil
 }
@@ -74,7 +79,7 @@ func ParseSecretFile(spec string) (SecretRef, error) {
 	field, file, ok2 := strings.Cut(rest, "=")
 	path = strings.Trim(path, "/")
 	if !ok || !ok2 || path == "" || field == "" || file == "" {
-		return SecretRef{}, fmt.Errorf("--secret-file %q: use PATH#FIELD=FILE, e.g. secret/ci/tls#key=/tmp/tls.key", spec)
+		return SecretRef{}, option.Invalid(OptSecretFile, spec, "use PATH#FIELD=FILE, e.g. secret/ci/tls#key=/tmp/tls.key")
 	}
 	return SecretRef{File: file, Path: path, Field: field}, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -88,12 +89,28 @@ func (o Options) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// The options an exchange's messages name (package option): the CLI says
+// them in the words the user typed.
+const (
+	OptAddr        option.Name = "addr"
+	OptRole        option.Name = "role"
+	OptMount       option.Name = "mount"
+	OptNamespace   option.Name = "namespace"
+	OptSecret      option.Name = "secret"
+	OptSecretFile  option.Name = "secret-file"
+	OptExportToken option.Name = "export-token"
+	OptCACert      option.Name = "ca-cert"
+	OptClientCert  option.Name = "client-cert"
+	OptClientKey   option.Name = "client-key"
+	OptAudience    option.Name = "audience"
+)
+
 // checkAddr validates a Vault address.
 func checkAddr(addr string) error {
 	if addr == "" {
-		return errors.New("no Vault address: pass --addr (or set VAULT_ADDR or KEYLESS_VAULT_ADDR), e.g. https://vault.example.com:8200")
+		return option.Errorf("no Vault address: pass %s, e.g. https://vault.example.com:8200", option.RefOrSet(OptAddr))
 	}
-	err := exchange.CheckEndpoint("--addr", addr, "the ID token", nil)
+	err := exchange.CheckEndpoint(OptAddr, addr, "the ID token", nil)
 	var insecure *exchange.InsecureEndpointError
 	switch {
 	case err == nil, errors.As(err, &insecure):
@@ -103,21 +120,21 @@ func checkAddr(addr string) error {
 	case errors.Is(err, exchange.ErrUserInfo):
 		return err
 	}
-	return fmt.Errorf("--addr %q is not a Vault address; it looks like https://vault.example.com:8200", exchange.DisplayURL(addr))
+	return option.Errorf("%s %q is not a Vault address; it looks like https://vault.example.com:8200", option.Ref(OptAddr), exchange.DisplayURL(addr))
 }
 
 // PlainHTTPWarning is a warning for an address on plain http to a host
 // other than loopback, by exchange.CheckEndpoint's rule, and "" for https or
 // loopback. Such an address is not refused, as other providers' endpoints
 // are, because `vault server -dev` and many test servers listen on plain
-// http.
+// http. The warning names the option with a reference (package option).
 func PlainHTTPWarning(addr string) string {
 	var insecure *exchange.InsecureEndpointError
-	if !errors.As(exchange.CheckEndpoint("--addr", addr, "the ID token", nil), &insecure) {
+	if !errors.As(exchange.CheckEndpoint(OptAddr, addr, "the ID token", nil), &insecure) {
 		return ""
 	}
-	return fmt.Sprintf("--addr %q is plain http: the ID token and the Vault token it returns cross the network unencrypted; "+
-		"use https (VAULT_ADDR=https://...)", insecure.URL)
+	return fmt.Sprintf("%s %q is plain http: the ID token and the Vault token it returns cross the network unencrypted; "+
+		"use https (VAULT_ADDR=https://...)", option.Ref(OptAddr), insecure.URL)
 }
 
 // Validate checks the options that do not need the network.
@@ -126,13 +143,13 @@ func (o Options) Validate() error {
 		return err
 	}
 	if o.Role == "" {
-		return errors.New("no role: pass --role (or set KEYLESS_VAULT_ROLE), the JWT auth role that admits this job")
+		return option.Errorf("no role: pass %s, the JWT auth role that admits this job", option.RefOrSet(OptRole))
 	}
 	if strings.HasPrefix(strings.Trim(o.Mount, "/"), "auth/") {
-		return fmt.Errorf("--mount %q: give the path under auth/, e.g. %q", o.Mount, strings.TrimPrefix(strings.Trim(o.Mount, "/"), "auth/"))
+		return &option.Error{Option: OptMount, Value: o.Mount, Err: fmt.Errorf("give the path under auth/, e.g. %q", strings.TrimPrefix(strings.Trim(o.Mount, "/"), "auth/"))}
 	}
 	if (o.TLS.ClientCert == "") != (o.TLS.ClientKey == "") {
-		return errors.New("--client-cert and --client-key go together: pass both or neither")
+		return option.Errorf("%s and %s go together: pass both or neither", option.Ref(OptClientCert), option.Ref(OptClientKey))
 	}
 	return checkRefs(o.Secrets)
 }
@@ -189,9 +206,9 @@ func newClient(o Options) (*client, error) {
 	}
 	// vault/api follows one 301, 302 or 307 to any host (it refuses only a
 	// downgrade to http), re-sending the login's body with the ID token; it
-	// is told not to, and net/http follows the redirects within --addr's
-	// scheme and host, the one policy of exchange.SameOriginRedirects.
-	hc := exchange.SameOriginRedirects(&http.Client{Transport: rt}, "--addr")
+	// is told not to, and net/http follows the redirects within the
+	// address's scheme and host, the one policy of exchange.SameOriginRedirects.
+	hc := exchange.SameOriginRedirects(&http.Client{Transport: rt}, OptAddr)
 	cfg := &api.Config{Address: o.Addr, HttpClient: hc, MaxRetries: 0, Timeout: 0, DisableRedirects: true}
 	if t, ok := rt.(*http.Transport); ok {
 		t = t.Clone()

@@ -19,6 +19,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault/vaulttest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -525,7 +526,7 @@ func TestPlainHTTPWarning(t *testing.T) {
 		}
 	}
 	want := `--addr "http://vault.example.com:8200" is plain http: the ID token and the Vault token it returns cross the network unencrypted; use https (VAULT_ADDR=https://...)`
-	if got := vault.PlainHTTPWarning("http://vault.example.com:8200?x=1"); got != want {
+	if got := option.Plain(vault.PlainHTTPWarning("http://vault.example.com:8200?x=1")); got != want {
 		t.Errorf("warning:\n got %s\nwant %s", got, want)
 	}
 }

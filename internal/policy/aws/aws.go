@@ -7,6 +7,7 @@ package aws
 import (
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -19,8 +20,11 @@ const action = "sts:AssumeRoleWithWebIdentity"
 
 type provider struct{}
 
-// New returns AWS's trust provider: Name "aws", DocumentFlag
-// "trust-policy".
+// OptTrustPolicy is the option that gives Explain the role's trust policy
+// (package option).
+const OptTrustPolicy option.Name = "trust-policy"
+
+// New returns AWS's trust provider: Name "aws", Document OptTrustPolicy.
 func New() policy.Provider { return provider{} }
 
 // OwnsAudience recognises the audience this cloud's jobs ask for.
@@ -28,9 +32,9 @@ func (provider) OwnsAudience(aud string) bool {
 	return aud == DefaultAudience || strings.HasSuffix(aud, ".amazonaws.com")
 }
 
-func (provider) Name() string         { return "aws" }
-func (provider) Formats() []string    { return []string{"json", "terraform", "cloudformation"} }
-func (provider) DocumentFlag() string { return "trust-policy" }
+func (provider) Name() string          { return "aws" }
+func (provider) Formats() []string     { return []string{"json", "terraform", "cloudformation"} }
+func (provider) Document() option.Name { return OptTrustPolicy }
 
 // issuerHost is an issuer as IAM names its OIDC provider and condition
 // keys: without the scheme, with any path.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -126,10 +127,10 @@ func warnings(spec policy.Spec) []policy.Warning {
 	// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif
 	if spec.Environment != "" {
 		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: fmt.Sprintf(
-			"AWS compares only aud and sub of a GitLab token, and sub does not name the environment: %q is not pinned. Protect the environment and add environment_protected (or deployment_tier) to the project's ci_id_token_sub_claim_components, then pass --sub-components", spec.Environment)})
+			"AWS compares only aud and sub of a GitLab token, and sub does not name the environment: %q is not pinned. Protect the environment and add environment_protected (or deployment_tier) to the project's ci_id_token_sub_claim_components, then pass %s", spec.Environment, option.Ref(policy.OptSubComponents))})
 	}
 	if spec.ProtectedOnly && !slices.Contains(spec.Components(), "ref_protected") {
-		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "AWS compares only aud and sub, and the default sub does not say whether the ref is protected: add ref_protected to the project's ci_id_token_sub_claim_components and pass --sub-components project_path,ref_type,ref,ref_protected"})
+		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "AWS compares only aud and sub, and the default sub does not say whether the ref is protected: add ref_protected to the project's ci_id_token_sub_claim_components and pass " + option.Ref(policy.OptSubComponents) + " project_path,ref_type,ref,ref_protected"})
 	}
 	if other := sharedAudience(audience(spec), spec.Issuer); other != "" {
 		w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is %s: a token minted for that service would also assume this role, so whoever receives one holds both. Give AWS its own id_tokens: entry with aud %s", audience(spec), other, DefaultAudience)})

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -39,9 +40,13 @@ func (provider) OwnsAudience(aud string) bool {
 	return strings.HasPrefix(aud, "api://AzureADTokenExchange")
 }
 
-func (provider) Name() string         { return "azure" }
-func (provider) Formats() []string    { return []string{"json", "terraform"} }
-func (provider) DocumentFlag() string { return "federated-credential" }
+// OptFederatedCredential is the option that gives Explain the app's
+// federated identity credentials (package option).
+const OptFederatedCredential option.Name = "federated-credential"
+
+func (provider) Name() string          { return "azure" }
+func (provider) Formats() []string     { return []string{"json", "terraform"} }
+func (provider) Document() option.Name { return OptFederatedCredential }
 
 // credential is a federated identity credential as Microsoft Graph and
 // `az ad app federated-credential` take it:
@@ -112,7 +117,8 @@ func newCredential(spec policy.Spec) (c credential, w []policy.Warning, ok bool)
 	if spec.ProjectID != "" {
 		terms = append(terms, term{claim: "project_id", op: "eq", value: spec.ProjectID})
 	}
-	exact := "admit each ref with an exact subject instead: set every component of the sub (--ref and --ref-type), one credential per ref"
+	exact := fmt.Sprintf("admit each ref with an exact subject instead: set every component of the sub (%s and %s), one credential per ref",
+		option.Ref(policy.OptRef), option.Ref(policy.OptRefType))
 	p := flexiblePlatform(spec.Issuer)
 	if p == nil {
 		return c, []policy.Warning{{ID: "flexible-credential-issuer", Message: fmt.Sprintf("%s needs a flexible federated identity credential, and %s, so it would refuse one; no credential written: %s", sub, noFlexible(spec.Issuer), exact)}}, false
@@ -126,9 +132,10 @@ func newCredential(spec policy.Spec) (c credential, w []policy.Warning, ok bool)
 		msg := fmt.Sprintf("%s needs a flexible federated identity credential, and %s; no credential written: ", sub, why)
 		switch {
 		case claim == "project_id" && spec.Group != "":
-			msg += "no one credential can pin the ids of a group's many projects, so create one per project (--project PATH --project-id ID)"
+			msg += fmt.Sprintf("no one credential can pin the ids of a group's many projects, so create one per project (%s PATH %s ID)",
+				option.Ref(policy.OptProject), option.Ref(policy.OptProjectID))
 		case claim == "project_id":
-			msg += "pass --project-id (the number on the project's overview page), or " + exact
+			msg += "pass " + option.Ref(policy.OptProjectID) + " (the number on the project's overview page), or " + exact
 		default:
 			msg += exact
 		}
@@ -147,7 +154,8 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 		return nil, nil, err
 	}
 	if format != "json" && format != "terraform" {
-		return nil, nil, fmt.Errorf("format %q: azure writes json or terraform; pass --format json or --format terraform", format)
+		f := option.Ref(policy.OptFormat)
+		return nil, nil, option.Errorf("format %q: azure writes json or terraform; pass %s json or %s terraform", format, f, f)
 	}
 	w := append(spec.Warnings(), warnings(spec)...)
 	c, cw, ok := newCredential(spec)
@@ -194,12 +202,12 @@ func warnings(spec policy.Spec) []policy.Warning {
 		if slices.Contains(comps, "deployment_tier") || slices.Contains(comps, "environment_protected") {
 			msg += "The sub's deployment_tier and environment_protected are * here: set them in the subject (e.g. deployment_tier:production, environment_protected:true) and protect the environment"
 		} else {
-			msg += "Protect the environment, add deployment_tier and environment_protected to the project's ci_id_token_sub_claim_components (Projects API), pass the same --sub-components, and set those components in the subject (e.g. environment_protected:true)"
+			msg += "Protect the environment, add deployment_tier and environment_protected to the project's ci_id_token_sub_claim_components (Projects API), pass the same " + option.Ref(policy.OptSubComponents) + ", and set those components in the subject (e.g. environment_protected:true)"
 		}
 		w = append(w, policy.Warning{ID: "environment-not-pinned", Message: msg})
 	}
 	if spec.ProtectedOnly && !slices.Contains(comps, "ref_protected") {
-		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "GitLab's default sub does not say whether the ref is protected, so Entra cannot require it: add ref_protected to the project's ci_id_token_sub_claim_components (Projects API) and pass --sub-components project_path,ref_type,ref,ref_protected"})
+		w = append(w, policy.Warning{ID: "protection-not-pinned", Message: "GitLab's default sub does not say whether the ref is protected, so Entra cannot require it: add ref_protected to the project's ci_id_token_sub_claim_components (Projects API) and pass " + option.Ref(policy.OptSubComponents) + " project_path,ref_type,ref,ref_protected"})
 	}
 	return w
 }

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -41,9 +42,13 @@ func (provider) OwnsAudience(aud string) bool {
 	return strings.Contains(aud, iamHost+"/projects/")
 }
 
-func (provider) Name() string         { return "gcp" }
-func (provider) Formats() []string    { return []string{"gcloud", "terraform", "json"} }
-func (provider) DocumentFlag() string { return "provider-file" }
+// OptProviderFile is the option that gives Explain the workload identity
+// pool provider (package option).
+const OptProviderFile option.Name = "provider-file"
+
+func (provider) Name() string          { return "gcp" }
+func (provider) Formats() []string     { return []string{"gcloud", "terraform", "json"} }
+func (provider) Document() option.Name { return OptProviderFile }
 
 // The placeholders a user replaces, and the pool and provider ids
 // GitLab's guide suggests.
@@ -233,9 +238,9 @@ func warnings(spec policy.Spec) []policy.Warning {
 	var w []policy.Warning
 	switch {
 	case spec.ProjectPath != "" && spec.ProjectID == "":
-		w = append(w, policy.Warning{ID: "path-not-id", Message: "the condition pins the project by path: after a rename or deletion another project can take the path. Pass --project-id (Google advises the numeric ids)"})
+		w = append(w, policy.Warning{ID: "path-not-id", Message: "the condition pins the project by path: after a rename or deletion another project can take the path. Pass " + option.Ref(policy.OptProjectID) + " (Google advises the numeric ids)"})
 	case spec.Group != "" && spec.NamespaceID == "":
-		w = append(w, policy.Warning{ID: "path-not-id", Message: "the condition pins the group by path prefix: after a rename or deletion another group can take the path. Pass --namespace-id (Google advises the numeric ids)"})
+		w = append(w, policy.Warning{ID: "path-not-id", Message: "the condition pins the group by path prefix: after a rename or deletion another group can take the path. Pass " + option.Ref(policy.OptNamespaceID) + " (Google advises the numeric ids)"})
 	case spec.Group != "":
 		w = append(w, policy.Warning{ID: "namespace-direct-only", Message: fmt.Sprintf("namespace_id is a project's direct parent: projects in subgroups of %s carry their subgroup's id, and this condition refuses them", spec.Group)})
 	}
@@ -248,7 +253,7 @@ func warnings(spec policy.Spec) []policy.Warning {
 	}
 	for _, other := range []string{"sts.amazonaws.com", "api://AzureADTokenExchange"} {
 		if spec.Audience == other {
-			w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is another cloud's: a token for one is good for both. Leave --aud out for the provider's own name", other)})
+			w = append(w, policy.Warning{ID: "shared-audience", Message: fmt.Sprintf("audience %q is another cloud's: a token for one is good for both. Leave %s out for the provider's own name", other, option.Ref(policy.OptAudience))})
 		}
 	}
 	return w

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -40,7 +41,7 @@ func CheckGenerated(t *testing.T, p policy.Provider, specs map[string]policy.Spe
 					b.WriteString("==> " + d.Name + " (" + d.Format + ")\n" + d.Body)
 				}
 				for _, w := range warnings {
-					b.WriteString("warning [" + w.ID + "]: " + w.Message + "\n")
+					b.WriteString("warning [" + w.ID + "]: " + option.Plain(w.Message) + "\n")
 				}
 				Golden(t, filepath.Join("testdata", name+"."+format+".golden"), b.String(), update)
 			})

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -18,9 +19,13 @@ type provider struct{}
 // New returns Vault's trust provider (OpenBao's JWT auth is the same API).
 func New() policy.Provider { return provider{} }
 
-func (provider) Name() string         { return "vault" }
-func (provider) Formats() []string    { return []string{"shell", "json", "terraform"} }
-func (provider) DocumentFlag() string { return "role-file" }
+// OptRoleFile is the option that gives Explain the JWT role (package
+// option).
+const OptRoleFile option.Name = "role-file"
+
+func (provider) Name() string          { return "vault" }
+func (provider) Formats() []string     { return []string{"shell", "json", "terraform"} }
+func (provider) Document() option.Name { return OptRoleFile }
 
 // placeholderAudience stands for the Vault server's URL, the audience
 // GitLab's Vault documentation gives id_tokens: when --aud is not set:
@@ -152,7 +157,7 @@ func (provider) Generate(spec policy.Spec, format string) ([]policy.Document, []
 	case "terraform":
 		return []policy.Document{{Name: "main.tf", Format: "terraform", Body: head + terraform(spec, r)}}, w, nil
 	}
-	return nil, nil, fmt.Errorf("format %q: vault writes shell, json or terraform; pass one of them to --format", format)
+	return nil, nil, option.Errorf("format %q: vault writes shell, json or terraform; pass one of them to %s", format, option.Ref(policy.OptFormat))
 }
 
 // otherAudiences are other clouds' audiences: a token minted for one of
@@ -162,7 +167,8 @@ var otherAudiences = []string{"sts.amazonaws.com", "api://AzureADTokenExchange",
 func warnings(spec policy.Spec) []policy.Warning {
 	var w []policy.Warning
 	if spec.Audience == "" {
-		w = append(w, policy.Warning{ID: "placeholder-audience", Message: "no --aud: the role binds the placeholder " + placeholderAudience + "; pass your Vault's URL with --aud, the aud the jobs' id_tokens: ask for"})
+		aud := option.Ref(policy.OptAudience)
+		w = append(w, policy.Warning{ID: "placeholder-audience", Message: "no " + aud + ": the role binds the placeholder " + placeholderAudience + "; pass your Vault's URL with " + aud + ", the aud the jobs' id_tokens: ask for"})
 	}
 	for _, other := range otherAudiences {
 		if strings.HasPrefix(audience(spec), other) {
@@ -171,7 +177,7 @@ func warnings(spec policy.Spec) []policy.Warning {
 	}
 	switch {
 	case spec.ProjectPath != "" && spec.ProjectID == "":
-		w = append(w, policy.Warning{ID: "path-not-id", Message: "the role pins the project by path only: after a rename or deletion another project can take the path; pass --project-id to bind project_id too"})
+		w = append(w, policy.Warning{ID: "path-not-id", Message: "the role pins the project by path only: after a rename or deletion another project can take the path; pass " + option.Ref(policy.OptProjectID) + " to bind project_id too"})
 	case spec.Group != "" && spec.NamespaceID != "":
 		w = append(w, policy.Warning{ID: "namespace-direct-only", Message: "namespace_id is a project's direct parent: projects in subgroups of the group carry their subgroup's id, and this role refuses them"})
 	}
