@@ -1,3 +1,5 @@
+//go:build !keyless_slim
+
 package cli
 
 import (
