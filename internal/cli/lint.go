@@ -10,22 +10,18 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
 	"gitlab.com/keyless-ci/keyless/internal/lint"
 	"gitlab.com/keyless-ci/keyless/internal/output"
-	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 func lintFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "format", Usage: "`FORMAT` of the findings: text, json, sarif or codequality (GitLab's artifacts:reports:codequality)", EnvVars: []string{"KEYLESS_LINT_FORMAT"}, Value: "text"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the findings to `FILE` (atomically) instead of stdout", EnvVars: []string{"KEYLESS_LINT_OUTPUT"}},
 		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a finding is at or above `SEVERITY`: info, minor, major, critical, blocker, or never", EnvVars: []string{"KEYLESS_LINT_FAIL_ON"}, Value: "minor"},
@@ -33,15 +29,14 @@ func lintFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "skip-rule", Usage: "do not run rule `ID` (repeatable)", EnvVars: []string{"KEYLESS_LINT_SKIP_RULES"}},
 		&cli.StringFlag{Name: "baseline", Usage: "report only findings not in baseline `FILE` (see --write-baseline)", EnvVars: []string{"KEYLESS_LINT_BASELINE"}},
 		&cli.BoolFlag{Name: "write-baseline", Usage: "write the findings to the --baseline file, accepting them, and exit 0", EnvVars: []string{"KEYLESS_LINT_WRITE_BASELINE"}},
-		&cli.StringFlag{Name: "ci-config", Usage: "the CI/CD configuration `FILE` of a project directory, relative to it (GitLab's CI/CD configuration file setting)", EnvVars: []string{"KEYLESS_LINT_CI_CONFIG", "CI_CONFIG_PATH"}, Value: ".gitlab-ci.yml"},
-		&cli.StringSliceFlag{Name: "input", Usage: "spec:inputs value for the main file, as `NAME=VALUE` (repeatable)", EnvVars: []string{"KEYLESS_LINT_INPUTS"}},
+		ciConfigFlag("KEYLESS_LINT_"),
+		inputFlag("KEYLESS_LINT_"),
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "search each directory for every CI/CD configuration file below it, each a project", EnvVars: []string{"KEYLESS_LINT_RECURSIVE"}},
-		&cli.BoolFlag{Name: "online", Usage: "read project:, remote:, template: and component: includes through the GitLab API (needs --token-env)", EnvVars: []string{"KEYLESS_LINT_ONLINE"}},
-		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab instance `URL` for --online (default $CI_SERVER_URL, else https://gitlab.com)", EnvVars: []string{"KEYLESS_GITLAB_URL", "CI_SERVER_URL"}},
-		&cli.StringFlag{Name: "token-env", Usage: "`NAME` of the variable holding a GitLab token with read_api, for --online", EnvVars: []string{"KEYLESS_GITLAB_TOKEN_ENV"}, Value: "GITLAB_TOKEN"},
+	}
+	return append(append(flags, onlineFlags("KEYLESS_LINT_")...),
 		&cli.BoolFlag{Name: "list-rules", Usage: "list the rules with their ids and severities, and exit"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no colour in text output (also: NO_COLOR set, or stdout not a terminal)", EnvVars: []string{"KEYLESS_LINT_NO_COLOR"}},
-	}
+	)
 }
 
 // lintOptions is everything `keyless lint` needs, validated in one place.
@@ -65,7 +60,6 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 		Lint: lint.Request{
 			Paths:     c.Args().Slice(),
 			Recursive: c.Bool("recursive"),
-			CIConfig:  firstNonEmpty(c.String("ci-config"), ".gitlab-ci.yml"),
 			Options:   lint.Options{Rules: splitList(c.StringSlice("rule")...), SkipRules: splitList(c.StringSlice("skip-rule")...)},
 		},
 	}
@@ -91,36 +85,11 @@ func readLintOptions(c *cli.Context, env Env) (lintOptions, error) {
 	if o.WriteBaseline && o.Baseline == "" {
 		return o, usagef("--write-baseline needs --baseline FILE, the file to write")
 	}
-	if ci := o.Lint.CIConfig; filepath.IsAbs(ci) || strings.HasPrefix(filepath.Clean(ci), "..") {
-		return o, usagef("--ci-config %q: give the path inside the project directory, e.g. ci/pipeline.yml", ci)
+	co, err := readConfigOptions(c, env)
+	if err != nil {
+		return o, err
 	}
-	for _, kv := range c.StringSlice("input") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return o, usagef("--input %q: write NAME=VALUE", kv)
-		}
-		if o.Lint.Inputs == nil {
-			o.Lint.Inputs = map[string]string{}
-		}
-		o.Lint.Inputs[strings.TrimSpace(k)] = v
-	}
-	if c.Bool("online") {
-		name := c.String("token-env")
-		tok := env.Getenv(name)
-		if tok == "" {
-			return o, usagef("--online reads includes through the GitLab API: set %s to a token with the read_api scope (or name another variable with --token-env)", name)
-		}
-		base := firstNonEmpty(c.String("gitlab-url"), "https://gitlab.com")
-		client, err := httpClient(env, "", 30*time.Second)
-		if err != nil {
-			return o, err
-		}
-		api, err := gitlabapi.New(gitlabapi.Options{BaseURL: base, Token: secret.New(tok), HTTPClient: client, UserAgent: "keyless/" + Version})
-		if err != nil {
-			return o, usagef("--gitlab-url: %v", err)
-		}
-		o.Lint.Fetcher = gitlabapi.NewFetcher(c.Context, api, client)
-	}
+	o.Lint.CIConfig, o.Lint.Inputs, o.Lint.Fetcher = co.CIConfig, co.Inputs, co.Fetcher
 	o.Color = o.Format == "text" && o.Output == "" && !c.Bool("no-color") && env.Getenv("NO_COLOR") == "" && isTerminal(env.Stdout)
 	return o, nil
 }

@@ -48,7 +48,11 @@ const (
 // GitLab's Ci::Config does (External::Processor, Extendable,
 // Yaml::Tags::Resolver, then entry composition).
 type resolver struct {
-	l    *loader
+	l *loader
+	// keep applies extends as GitLab's merged_yaml shows it (Merged): a
+	// null stays in the job instead of removing the inherited key, and
+	// extends: stays, naming the parents already merged in.
+	keep bool
 	top  *pairList // the merged top level as written
 	post *pairList // the top level after extends
 	ext  map[string]*extState
@@ -118,13 +122,14 @@ type refState struct {
 	state int
 }
 
-func (l *loader) resolve(global *Node) {
-	r := &resolver{l: l, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
+// newResolver reads global (the merged top level) and applies extends to
+// every job: r.post is the top level after extends.
+func newResolver(l *loader, global *Node, keep bool) *resolver {
+	r := &resolver{l: l, keep: keep, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
 		sizes: map[*Node]int{}, budget: maxResolved}
 	for _, p := range global.Pairs {
 		r.top.set(p)
 	}
-	// extends
 	r.post = newPairList(len(global.Pairs))
 	for _, p := range global.Pairs {
 		if IsJobKey(p.Key) && p.Value.Kind == Map {
@@ -133,6 +138,11 @@ func (l *loader) resolve(global *Node) {
 		}
 		r.post.set(p)
 	}
+	return r
+}
+
+func (l *loader) resolve(global *Node) {
+	r := newResolver(l, global, false)
 	// !reference in the non-job keywords, shown in Global.
 	pairs := make([]Pair, len(global.Pairs))
 	for i, p := range global.Pairs {
@@ -177,7 +187,9 @@ func parents(n *Node) []*Node {
 
 // extend returns job name with its extends applied: parents merged left to
 // right (later parents win), then the job itself, null removing an
-// inherited key; extends: is dropped as GitLab drops it.
+// inherited key; extends: is dropped, as the job GitLab runs has none.
+// With r.keep both stay, as in GitLab's merged_yaml
+// (lib/gitlab/ci/config/extendable/entry.rb: merged.deep_merge!(value)).
 func (r *resolver) extend(name string, stack []string) (*Node, int) {
 	st := r.ext[name]
 	if st == nil {
@@ -223,9 +235,13 @@ func (r *resolver) extend(name string, stack []string) (*Node, int) {
 			continue
 		}
 		height = max(height, ph+1)
-		merged = deepMerge(merged, pnode, true)
+		merged = deepMerge(merged, pnode, !r.keep)
 	}
-	n := deepMerge(merged, raw, true)
+	n := deepMerge(merged, raw, !r.keep)
+	if r.keep {
+		st.node, st.height, st.state = n, height, 2
+		return n, height
+	}
 	l := newPairList(len(n.Pairs))
 	for _, p := range n.Pairs {
 		if p.Key != "extends" {

@@ -85,6 +85,15 @@ func resolvePlain(s string) (tag, value string) {
 	return "!!str", s
 }
 
+// PlainTag returns the tag GitLab's YAML reader gives s written unquoted
+// and untagged ("!!str", "!!bool", "!!int", "!!float", "!!null",
+// "!!timestamp"): a writer must quote a string whose PlainTag is not
+// "!!str" for GitLab to read it back as that string.
+func PlainTag(s string) string {
+	tag, _ := resolvePlain(s)
+	return tag
+}
+
 var (
 	psychString   = regexp.MustCompile(`^[^\d.:-]?[[:alpha:]_\s!@#$%^&*(){}<>|/\\~;=]+`)
 	psychTime     = regexp.MustCompile(`^-?\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|\s+)\d{1,2}:\d\d:\d\d(?:\.\d*)?(?:\s*(?:Z|[-+]\d{1,2}:?(?:\d\d)?))?$`)
