@@ -93,7 +93,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Stdin = os.Stdin
 	}
 	app := newApp(env)
-	err := app.RunContext(ctx, interspersed(app, args))
+	args, err := interspersed(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if err == nil {
 		return ExitOK
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -17,9 +18,14 @@ import (
 // exec CMD`: its ArgsUsage names CMD), its first argument, where CMD starts:
 // `keyless aws aws s3 ls --recursive` gives --recursive to aws, as sudo and env
 // would.
-func interspersed(app *cli.App, args []string) []string {
+//
+// --help anywhere among a command's flags is that command's help (urfave
+// would read an argument after it as a help topic). A flag that takes a value
+// but ends the line is an error here, as it would be before the arguments:
+// moved, it would take an argument for its value.
+func interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	out := []string{args[0]}
 	rest := args[1:]
@@ -32,7 +38,7 @@ func interspersed(app *cli.App, args []string) []string {
 	for len(rest) > 0 {
 		a := rest[0]
 		if a == "--" {
-			return append(out, rest...)
+			return append(out, rest...), nil
 		}
 		if isFlag(a) {
 			n := 1
@@ -52,7 +58,7 @@ func interspersed(app *cli.App, args []string) []string {
 		leaf, flags, cmds = c, c.Flags, c.Subcommands
 	}
 	if leaf == nil {
-		return append(out, rest...)
+		return append(out, rest...), nil
 	}
 	runsCommand := strings.Contains(leaf.ArgsUsage, "CMD")
 
@@ -68,8 +74,17 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		if isFlag(a) {
+			if isHelp(a) {
+				return append(out, "--help"), nil
+			}
 			moved = append(moved, a)
-			if takesValue(flags, a) && i+1 < len(rest) {
+			if takesValue(flags, a) {
+				if i+1 == len(rest) {
+					if len(positional) == 0 {
+						break // where urfave reports it itself
+					}
+					return nil, usagef("flag needs an argument: %s", a)
+				}
 				i++
 				moved = append(moved, rest[i])
 			}
@@ -85,7 +100,13 @@ func interspersed(app *cli.App, args []string) []string {
 	if !runsCommand && hasFlagLike(positional) {
 		out = append(out, "--") // a file named -x stays an argument
 	}
-	return append(out, positional...)
+	return append(out, positional...), nil
+}
+
+// isHelp reports whether a is the help flag, -h or --help.
+func isHelp(a string) bool {
+	name := strings.TrimLeft(a, "-")
+	return slices.Contains(cli.HelpFlag.Names(), name)
 }
 
 // isFlag reports whether a looks like a flag: "-x", "--name", "--name=v";

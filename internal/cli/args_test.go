@@ -19,7 +19,9 @@ func TestInterspersed(t *testing.T) {
 		{"lint a --fail-on never b --format=json c", "lint --fail-on never --format=json a b c"},
 		{"lint -r . --format json", "lint -r --format json ."},
 		{"lint . -r", "lint -r ."},
-		{"lint . --help", "lint --help ."},
+		{"lint . --help", "lint --help"},
+		{"lint . -h --format json", "lint --help"},
+		{"lint --format", "lint --format"},
 		{"lint -- -odd-file", "lint -- -odd-file"},
 		{"lint . -- --format", "lint -- . --format"},
 		{"lint -", "lint -"},
@@ -34,10 +36,26 @@ func TestInterspersed(t *testing.T) {
 		{"unknown . --format x", "unknown . --format x"},
 		{"--help", "--help"},
 	} {
-		got := strings.Join(interspersed(app, append([]string{"keyless"}, strings.Fields(tc.in)...))[1:], " ")
-		if got != tc.want {
+		args, err := interspersed(app, append([]string{"keyless"}, strings.Fields(tc.in)...))
+		if err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if got := strings.Join(args[1:], " "); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A flag that takes a value cannot end the line, after arguments as before.
+func TestInterspersedFlagWithoutValue(t *testing.T) {
+	app := newApp(Env{Getenv: func(string) string { return "" }})
+	_, err := interspersed(app, []string{"keyless", "lint", ".", "--format"})
+	if err == nil || err.Error() != "flag needs an argument: --format" {
+		t.Errorf("err = %v", err)
+	}
+	if o := keyless(t, nil, "lint", ".", "--format"); o.Code != ExitUsage || !strings.Contains(o.Stderr, "flag needs an argument") {
+		t.Errorf("lint . --format: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
 

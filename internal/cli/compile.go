@@ -77,14 +77,7 @@ func compileCommand(env Env) *cli.Command {
 			"   keyless compile --online --input environment=production",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			args, err := flagsAfterArgs(c, flags)
-			if errors.Is(err, errHelpAfterArgs) {
-				return cli.ShowSubcommandHelp(c)
-			}
-			if err != nil {
-				return err
-			}
-			o, err := readCompileOptions(c, env, args)
+			o, err := readCompileOptions(c, env, c.Args().Slice())
 			if err != nil {
 				return err
 			}
