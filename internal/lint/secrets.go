@@ -116,7 +116,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 	}
 	for _, inc := range p.Includes {
 		if inc.Kind == pipeline.IncludeRemote {
-			s.value(global, inc.Location, inc.Pos, detect.Context{Key: "remote"}, "include remote URL")
+			s.value(global, inc.Location, fixed(inc.Pos), detect.Context{Key: "remote"}, "include remote URL")
 		}
 		names := make([]string, 0, len(inc.Inputs))
 		for k := range inc.Inputs {
@@ -124,7 +124,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			s.value(global, inc.Inputs[k], inc.Pos, detect.Context{Key: k}, "include input "+k)
+			s.value(global, inc.Inputs[k], fixed(inc.Pos), detect.Context{Key: k}, "include input "+k)
 		}
 	}
 	s.pair(global, nil)
@@ -177,8 +177,14 @@ func (s *secretScan) pair(sc, global *scope) {
 	}
 }
 
-// value scans one value written at pos.
-func (s *secretScan) value(sc *scope, v string, pos pipeline.Pos, ctx detect.Context, where string) {
+// fixed places every match of a value at pos.
+func fixed(pos pipeline.Pos) func(int) pipeline.Pos {
+	return func(int) pipeline.Pos { return pos }
+}
+
+// value scans one value; pos tells where the byte at an offset of it is
+// written.
+func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos, ctx detect.Context, where string) {
 	if strings.TrimSpace(v) == "" {
 		return
 	}
@@ -186,6 +192,7 @@ func (s *secretScan) value(sc *scope, v string, pos pipeline.Pos, ctx detect.Con
 		if m.Start < 0 || m.End > len(v) || m.Start > m.End {
 			continue
 		}
+		pos := posAt(m.Start)
 		sum := SumKey(v[m.Start:m.End])
 		k := fmt.Sprintf("%s:%d:%d\x00%s\x00%s", pos.File, pos.Line, pos.Col, m.Detector, sum)
 		i, ok := s.seen[k]
@@ -202,18 +209,22 @@ func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where
 	if n == nil || n.Kind != pipeline.Scalar || n.Tag != "" && n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 		return
 	}
-	pos := n.Pos
 	if strings.Contains(n.Raw, "$[[") {
 		// An input's value: report it where the value is written (the
 		// spec:inputs default or the include's inputs:), found by its text.
+		pos := n.Pos
 		for _, m := range detect.Scan(n.Value, ctx) {
 			if at, ok := s.find(n.Value[m.Start:m.End], pos.File); ok {
 				pos = at
 				break
 			}
 		}
+		s.value(sc, n.Value, fixed(pos), ctx, where)
+		return
 	}
-	s.value(sc, n.Value, pos, ctx, where)
+	// A secret inside a block scalar is reported on its own line
+	// (issue 15).
+	s.value(sc, n.Value, func(off int) pipeline.Pos { return s.p.At(n, off) }, ctx, where)
 }
 
 // find returns where text is written, looking in file first.

@@ -31,6 +31,10 @@ const (
 // are applied. Scalars keep their text; Tag tells how GitLab reads it.
 type Node struct {
 	Kind Kind
+	// style is how a scalar is written: 0 plain, '|' literal, '>'
+	// folded, '\'' or '"' quoted. Pipeline.At reads it to find a value
+	// inside the scalar.
+	style byte
 	// Tag is the resolved YAML tag: "!!str", "!!int", "!!bool", "!!float",
 	// "!!null", or a custom tag such as "!reference" left unresolved.
 	Tag string
