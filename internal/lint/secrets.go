@@ -288,6 +288,9 @@ func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
 
 func (s *secretScan) image(sc *scope, n *pipeline.Node, where string) {
 	if n != nil && n.Kind == pipeline.Map {
+		for _, l := range n.Get("entrypoint").Scalars() {
+			s.node(sc, l, detect.Context{Script: true}, where+" entrypoint")
+		}
 		n = n.Get("name")
 	}
 	s.node(sc, n, detect.Context{Key: "image"}, where)

@@ -16,7 +16,8 @@ type JobView struct {
 	Extends []string
 	// Lines are the shell lines in the order the job runs them:
 	// before_script, script, after_script, then
-	// hooks:pre_get_sources_script.
+	// hooks:pre_get_sources_script; then the command lines its
+	// containers start with (Job.Lines).
 	Lines []*Node
 	// Variables are the variables the job sees: the global ones (unless
 	// inherit:variables is false), then its own, then its rules'; a
@@ -204,13 +205,82 @@ func inheritsVariables(job *Node) bool {
 var scriptKeys = []string{"before_script", "script", "after_script"}
 
 // Lines returns the shell lines the job runs: before_script, script,
-// after_script, then hooks:pre_get_sources_script.
+// after_script, hooks:pre_get_sources_script, then the command lines of
+// its containers (ContainerLines), which every rule that reads scripts
+// reads too (issue 15).
 func (j *Job) Lines() []*Node {
 	var out []*Node
 	for _, k := range scriptKeys {
 		out = append(out, j.Node.Get(k).Scalars()...)
 	}
-	return append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	out = append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	return append(out, ContainerLines(j.Node)...)
+}
+
+// ContainerLines are the commands a job's containers run, each read as a
+// script line: image:entrypoint, then each service's entrypoint: and
+// command: (https://docs.gitlab.com/ci/yaml/#imageentrypoint,
+// https://docs.gitlab.com/ci/yaml/#servicesentrypoint,
+// https://docs.gitlab.com/ci/yaml/#servicescommand). The runner starts
+// the job's shell through the image's entrypoint, so an entrypoint such as
+// ["/usr/bin/env", "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY}", ...]
+// hands the job's commands that variable; services see the job's
+// variables too. A list is one line, its arguments joined by spaces at
+// the first argument's position (Pipeline.At places an offset of it in
+// its argument); a list that runs a shell on a script ([sh, -c, script])
+// is the script, a value of its own. A job's default: image and services
+// are in its node.
+func ContainerLines(job *Node) []*Node {
+	var out []*Node
+	add := func(n *Node) {
+		if l := argvLine(n.Scalars()); l != nil {
+			out = append(out, l)
+		}
+	}
+	if img := job.Get("image"); img != nil && img.Kind == Map {
+		add(img.Get("entrypoint"))
+	}
+	if svcs := job.Get("services"); svcs != nil && svcs.Kind == Seq {
+		for _, s := range svcs.Items {
+			if s.Kind == Map {
+				add(s.Get("entrypoint"))
+				add(s.Get("command"))
+			}
+		}
+	}
+	return out
+}
+
+// shells run the script after their -c flag.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true}
+
+// argvLine reads an argument list as the command line it runs; nil for an
+// empty list.
+func argvLine(args []*Node) *Node {
+	if len(args) == 0 {
+		return nil
+	}
+	if shells[path.Base(args[0].Value)] {
+		for i := 1; i+1 < len(args); i++ {
+			f := args[i].Value
+			if !strings.HasPrefix(f, "-") {
+				break
+			}
+			if !strings.HasPrefix(f, "--") && strings.Contains(f, "c") {
+				return args[i+1] // sh -c 'script': the script
+			}
+		}
+	}
+	if len(args) == 1 {
+		return args[0]
+	}
+	words := make([]string, len(args))
+	for i, a := range args {
+		words[i] = a.Value
+	}
+	n := strAt(strings.Join(words, " "), args[0].Pos)
+	n.Items = args
+	return n
 }
 
 // IDTokens returns the job's id_tokens.
@@ -347,7 +417,7 @@ var prefixWords = map[string]bool{
 // CommandNames returns the names of the commands a shell line runs, in
 // order: the first word of each simple command (after ; | & && || and
 // newlines, and inside $( ) and backquotes), past variable assignments
-// and prefixes such as sudo, then, do and env. A name is its base name
+// and prefixes such as sudo, then, do and env (or /usr/bin/env). A name is its base name
 // without .exe, so /usr/bin/aws, ./aws and aws.exe are all "aws".
 // Commands in quoted strings passed to another shell (sh -c "...") are
 // not seen.
@@ -439,7 +509,7 @@ func commandName(seg string) string {
 	prefix := false
 	for _, w := range words {
 		switch {
-		case prefixWords[w]:
+		case prefixWords[w], strings.HasPrefix(w, "/") && prefixWords[path.Base(w)]: // /usr/bin/env aws
 			prefix = true
 			continue
 		case prefix && strings.HasPrefix(w, "-"):

@@ -43,8 +43,11 @@ type Node struct {
 	// text is Raw).
 	Value string
 	Raw   string
-	Pairs []Pair  // Map, in source order; a repeated key keeps the last
-	Items []*Node // Seq
+	Pairs []Pair // Map, in source order; a repeated key keeps the last
+	// Items are a Seq's items; for a Scalar that ContainerLines joins
+	// from an argument list, the arguments, which Pipeline.At reads to
+	// place an offset of the joined line.
+	Items []*Node
 	Pos   Pos
 }
 

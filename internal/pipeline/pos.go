@@ -27,6 +27,17 @@ func (p *Pipeline) At(n *Node, off int) Pos {
 	if p == nil || n.Kind != Scalar || off < 0 || off > len(n.Value) || n.Pos.Line <= 0 || n.Pos.Col <= 0 {
 		return n.Pos
 	}
+	if len(n.Items) > 0 {
+		// A line joined from arguments (ContainerLines): the argument
+		// that holds off, each written where it is.
+		for _, a := range n.Items {
+			if off <= len(a.Value) {
+				return p.At(a, off)
+			}
+			off -= len(a.Value) + 1
+		}
+		return n.Pos
+	}
 	block := n.style == '|' || n.style == '>'
 	if !block && off == 0 {
 		return n.Pos
