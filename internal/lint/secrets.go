@@ -115,7 +115,8 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 		s.variables(global, r.Get("variables"), "workflow rules variable")
 	}
 	for _, inc := range p.Includes {
-		if inc.Kind == pipeline.IncludeRemote {
+		// A trigger:include remote URL is scanned with its trigger job.
+		if inc.Kind == pipeline.IncludeRemote && inc.Trigger == nil {
 			s.value(global, inc.Location, fixed(inc.Pos), detect.Context{Key: "remote"}, "include remote URL")
 		}
 		names := make([]string, 0, len(inc.Inputs))

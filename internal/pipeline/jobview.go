@@ -20,8 +20,9 @@ type JobView struct {
 	// containers start with (Job.Lines).
 	Lines []*Node
 	// Variables are the variables the job sees: the global ones (unless
-	// inherit:variables is false), then its own, then its rules'; a
-	// later entry of a name wins.
+	// inherit:variables is false), then its own, then its rules', then in
+	// a child pipeline those its trigger jobs pass down
+	// (Pipeline.Upstream); a later entry of a name wins.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -45,7 +46,9 @@ type Variable struct {
 	Name   string
 	KeyPos Pos
 	Value  *Node
-	// Scope is "global", "job" or "rules".
+	// Scope is "global", "job" or "rules": where the pipeline that
+	// writes it has it (for a variable a trigger job passes down, the
+	// parent pipeline).
 	Scope string
 }
 
@@ -107,7 +110,7 @@ func (p *Pipeline) JobViews() []JobView {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, globalRefs))
+		out = append(out, jobView(j, top, globals, p.Upstream, globalRefs))
 	}
 	return out
 }
@@ -115,7 +118,23 @@ func (p *Pipeline) JobViews() []JobView {
 // refKeys are the job keys whose values expand variables.
 var refKeys = []string{"before_script", "script", "after_script", "hooks", "variables", "rules", "services", "image"}
 
-func jobView(j *Job, top map[string]*Node, globals []Variable, globalRefs map[string]bool) JobView {
+// jobVariables are the variables job n sees, later entries winning: the
+// global ones unless inherit:variables is false, its own, its rules'.
+func jobVariables(n *Node, globals []Variable) []Variable {
+	var out []Variable
+	if inheritsVariables(n) {
+		out = append(out, globals...)
+	}
+	out = append(out, Variables(n.Get("variables"), "job")...)
+	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
+		for _, r := range rules.Items {
+			out = append(out, Variables(r.Get("variables"), "rules")...)
+		}
+	}
+	return out
+}
+
+func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalRefs map[string]bool) JobView {
 	n := j.Node
 	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
 
@@ -136,21 +155,22 @@ func jobView(j *Job, top map[string]*Node, globals []Variable, globalRefs map[st
 		}
 	}
 
-	inherits := inheritsVariables(n)
-	if inherits {
-		v.Variables = append(v.Variables, globals...)
+	v.Variables = jobVariables(n, globals)
+	if inheritsVariables(n) {
 		for r := range globalRefs {
 			v.Refs[r] = true
 		}
 	}
-	v.Variables = append(v.Variables, Variables(n.Get("variables"), "job")...)
-	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
-		for _, r := range rules.Items {
-			v.Variables = append(v.Variables, Variables(r.Get("variables"), "rules")...)
-		}
-	}
 	for _, k := range refKeys {
 		addRefs(v.Refs, n.Get(k))
+	}
+	// The variables trigger jobs pass down win over the child's own
+	// (Pipeline.Upstream).
+	v.Variables = append(v.Variables, upstream...)
+	for _, u := range upstream {
+		for _, r := range VarRefs(u.Value.Value) {
+			v.Refs[r] = true
+		}
 	}
 
 	if img := n.Get("image"); img != nil {

@@ -76,7 +76,8 @@ type Pipeline struct {
 	// Root is the project directory (or the directory of a lone file).
 	Root string
 	// Files are every file read, the main one first, then includes in
-	// the order GitLab reads them.
+	// the order GitLab reads them, then the files of the child pipelines
+	// (Children) not read already.
 	Files []*File
 	// Global is the merged top level after includes, before jobs are
 	// resolved: stages, variables, default, workflow, and every job as
@@ -89,6 +90,33 @@ type Pipeline struct {
 	Includes []*Include
 	// Problems are the syntax and resolution problems, in file order.
 	Problems []Problem
+
+	// Children are the child pipelines the jobs start with
+	// trigger:include (https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#parent-child-pipelines),
+	// each read once however many trigger jobs start it. A child is a
+	// pipeline of its own: its jobs resolve against its own files (not
+	// the parent's jobs, default: or workflow:), and it has its own
+	// Files, Includes (the trigger:include entries among them, with
+	// Trigger set) and Problems.
+	Children []*Pipeline
+	// Parent is the pipeline whose jobs start this one; nil for the
+	// main pipeline.
+	Parent *Pipeline
+	// Triggers are the jobs that start this pipeline: Parent's, then
+	// those of other pipelines that start the same configuration.
+	Triggers []*Job
+	// Upstream are the variables the trigger jobs pass down, as each
+	// sees them: the parent's global variables (unless the job has
+	// inherit:variables: false), then the job's own and its rules'
+	// (unless trigger:forward:yaml_variables is false). GitLab passes
+	// them as trigger variables, which win over the child's own
+	// (https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#pass-yaml-defined-cicd-variables,
+	// https://docs.gitlab.com/ci/yaml/#triggerforward).
+	Upstream []Variable
+
+	// key names the configuration read (childKey), to read a child
+	// once and to stop at a cycle.
+	key string
 }
 
 // File is one configuration file read.
@@ -139,6 +167,9 @@ type Include struct {
 	// Conditional is true when the include has rules: (evaluated
 	// conservatively: the file is read as if they matched).
 	Conditional bool
+	// Trigger is the job whose trigger:include this entry is, in the
+	// parent pipeline; nil for an include: entry.
+	Trigger *Job
 }
 
 // Problem is a syntax or resolution problem.

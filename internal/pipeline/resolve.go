@@ -61,7 +61,8 @@ type resolver struct {
 	capped bool
 }
 
-// maxResolved bounds the nodes of all resolved jobs together.
+// maxResolved bounds the nodes of all resolved jobs together, child
+// pipelines' included.
 const maxResolved = 10 * maxNodes
 
 // size counts n's nodes as a walker sees them (shared subtrees counted
@@ -120,7 +121,9 @@ type refState struct {
 
 func (l *loader) resolve(global *Node) {
 	r := &resolver{l: l, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
-		sizes: map[*Node]int{}, budget: maxResolved}
+		sizes: map[*Node]int{}, budget: l.resolveBudget}
+	// The pipeline and its child pipelines share the budget.
+	defer func() { l.resolveBudget = r.budget }()
 	for _, p := range global.Pairs {
 		r.top.set(p)
 	}
