@@ -35,7 +35,7 @@ func lintFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "write-baseline", Usage: "write the findings to the --baseline file, accepting them, and exit 0", EnvVars: []string{"KEYLESS_LINT_WRITE_BASELINE"}},
 		&cli.StringFlag{Name: "ci-config", Usage: "the CI/CD configuration `FILE` of a project directory, relative to it (GitLab's CI/CD configuration file setting)", EnvVars: []string{"KEYLESS_LINT_CI_CONFIG", "CI_CONFIG_PATH"}, Value: ".gitlab-ci.yml"},
 		&cli.StringSliceFlag{Name: "input", Usage: "spec:inputs value for the main file, as `NAME=VALUE` (repeatable)", EnvVars: []string{"KEYLESS_LINT_INPUTS"}},
-		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "search each directory for every CI/CD configuration file below it, each a project", EnvVars: []string{"KEYLESS_LINT_RECURSIVE"}},
+		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "search each directory for every CI/CD configuration file below it, each a project unless another one includes it or starts it as a child pipeline", EnvVars: []string{"KEYLESS_LINT_RECURSIVE"}},
 		&cli.BoolFlag{Name: "online", Usage: "read project:, remote:, template: and component: includes through the GitLab API (needs --token-env)", EnvVars: []string{"KEYLESS_LINT_ONLINE"}},
 		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab instance `URL` for --online (default $CI_SERVER_URL, else https://gitlab.com)", EnvVars: []string{"KEYLESS_GITLAB_URL", "CI_SERVER_URL"}},
 		&cli.StringFlag{Name: "token-env", Usage: "`NAME` of the variable holding a GitLab token with read_api, for --online", EnvVars: []string{"KEYLESS_GITLAB_TOKEN_ENV"}, Value: "GITLAB_TOKEN"},
