@@ -275,9 +275,14 @@ func ContainerLines(job *Node) []*Node {
 var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true}
 
 // argvLine reads an argument list as the command line it runs; nil for an
-// empty list.
+// empty list, or one of empty strings (entrypoint: [""] clears the image's
+// entrypoint).
 func argvLine(args []*Node) *Node {
-	if len(args) == 0 {
+	empty := true
+	for _, a := range args {
+		empty = empty && strings.TrimSpace(a.Value) == ""
+	}
+	if empty {
 		return nil
 	}
 	if shells[path.Base(args[0].Value)] {

@@ -144,6 +144,8 @@ deploy:
     - docker:dind
     - name: postgres:16
       command: postgres
+    - name: alpine
+      entrypoint: [""]
   script: [./deploy.sh]
 `
 	p := Parse("", "ci.yml", []byte(src), Options{})
@@ -156,7 +158,7 @@ deploy:
 		cmds = append(cmds, c.Name)
 	}
 	want := []string{
-		"./deploy.sh@16:12",
+		"./deploy.sh@18:12",
 		"/usr/bin/env AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY} /bin/sh@4:18",
 		`vault login "$VAULT_CI_TOKEN"@11:11`,
 		"server -dev@12:17",
