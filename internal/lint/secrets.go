@@ -228,9 +228,15 @@ func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where
 	s.value(sc, n.Value, func(off int) pipeline.Pos { return s.p.At(n, off) }, ctx, where)
 }
 
-// find returns where text is written, looking in file first.
+// find returns where text is written, looking in file first. In a child
+// pipeline it looks in every file read (the main pipeline's Files): an
+// input may be passed in the parent's trigger:include.
 func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
-	files := s.p.Files
+	top := s.p
+	for top.Parent != nil {
+		top = top.Parent
+	}
+	files := top.Files
 	for pass := 0; pass < 2; pass++ {
 		for _, f := range files {
 			if (f.Path == file) != (pass == 0) {

@@ -109,11 +109,15 @@ func (p *Pipeline) At(n *Node, off int) Pos {
 	return n.Pos
 }
 
-// source is the text of the file read as path.
+// source is the text of the file read as path: one of p's, or of the
+// pipelines above it (a variable a trigger job passes down is written in
+// the parent's).
 func (p *Pipeline) source(path string) []byte {
-	for _, f := range p.Files {
-		if f.Path == path {
-			return f.Src
+	for q := p; q != nil; q = q.Parent {
+		for _, f := range q.Files {
+			if f.Path == path {
+				return f.Src
+			}
 		}
 	}
 	return nil
