@@ -100,8 +100,8 @@ func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 	return all, nil
 }
 
-// check runs the rules on selects on one pipeline, with the findings of
-// its problems.
+// check runs the rules on selects over one pipeline and adds the findings
+// of its problems.
 func check(p *pipeline.Pipeline, on func(id string) bool) []Finding {
 	var all []Finding
 	memo := map[string]any{}

@@ -183,8 +183,8 @@ func fixed(pos pipeline.Pos) func(int) pipeline.Pos {
 	return func(int) pipeline.Pos { return pos }
 }
 
-// value scans one value; pos tells where the byte at an offset of it is
-// written.
+// value scans one value; posAt tells where the byte at an offset of it
+// is written.
 func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos, ctx detect.Context, where string) {
 	if strings.TrimSpace(v) == "" {
 		return

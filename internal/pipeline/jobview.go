@@ -442,8 +442,9 @@ var prefixWords = map[string]bool{
 // CommandNames returns the names of the commands a shell line runs, in
 // order: the first word of each simple command (after ; | & && || and
 // newlines, and inside $( ) and backquotes), past variable assignments
-// and prefixes such as sudo, then, do and env (or /usr/bin/env). A name is its base name
-// without .exe, so /usr/bin/aws, ./aws and aws.exe are all "aws".
+// and prefixes such as sudo, then, do and env (/usr/bin/env too). A name
+// is its base name without .exe, so /usr/bin/aws, ./aws and aws.exe are
+// all "aws".
 // Commands in quoted strings passed to another shell (sh -c "...") are
 // not seen.
 func CommandNames(line string) []string {
