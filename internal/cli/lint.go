@@ -31,7 +31,7 @@ func lintFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "write-baseline", Usage: "write the findings to the --baseline file, accepting them, and exit 0", EnvVars: []string{"KEYLESS_LINT_WRITE_BASELINE"}},
 		ciConfigFlag("KEYLESS_LINT_"),
 		inputFlag("KEYLESS_LINT_"),
-		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "search each directory for every CI/CD configuration file below it, each a project", EnvVars: []string{"KEYLESS_LINT_RECURSIVE"}},
+		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "search each directory for every CI/CD configuration file below it, each a project unless another one includes it or starts it as a child pipeline", EnvVars: []string{"KEYLESS_LINT_RECURSIVE"}},
 	}
 	return append(append(flags, onlineFlags("KEYLESS_LINT_")...),
 		&cli.BoolFlag{Name: "list-rules", Usage: "list the rules with their ids and severities, and exit"},

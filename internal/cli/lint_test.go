@@ -4,6 +4,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -349,5 +350,37 @@ func TestLintOnline(t *testing.T) {
 	}
 	if o := keyless(t, map[string]string{"GITLAB_TOKEN": ""}, "lint", "--online", dir); o.Code != ExitUsage || !strings.Contains(o.Stderr, "set GITLAB_TOKEN") {
 		t.Errorf("--online without a token: exit %d\n%s", o.Code, o.Stderr)
+	}
+}
+
+// A child pipeline from another project (trigger:include:project) is read
+// with --online, as project includes are, and linted with its parent
+// (issue 15).
+func TestLintOnlineChildPipeline(t *testing.T) {
+	gl := gitlabtest.New(t)
+	gl.AddProject("platform/pipelines")
+	gl.AddFile("platform/pipelines", "main", "deploy.yml",
+		"upload:\n  variables:\n    AWS_SECRET_ACCESS_KEY: $PROD_AWS_SECRET_ACCESS_KEY\n  script:\n    - aws s3 sync public/ s3://example-site/\n")
+	dir := t.TempDir()
+	ci := "deploy:\n  trigger:\n    include:\n      - project: platform/pipelines\n        ref: main\n        file: deploy.yml\n"
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(ci), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := keyless(t, map[string]string{"GITLAB_TOKEN": gl.Token}, "lint", "--online", "--gitlab-url", gl.URL, "--format", "json", dir)
+	var rep struct {
+		Findings []struct {
+			Rule, Path string
+			Line       int
+		}
+	}
+	if err := json.Unmarshal([]byte(o.Stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, o.Stderr)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, fmt.Sprintf("%s@%s:%d", f.Rule, f.Path, f.Line))
+	}
+	if d := cmp.Diff([]string{"stored-aws-keys@project:platform/pipelines@main:/deploy.yml:3"}, got); d != "" {
+		t.Errorf("findings (-want +got):\n%s\n%s", d, o.Stderr)
 	}
 }

@@ -234,6 +234,18 @@ func runnableJobs(p *pipeline.Pipeline) []*pipeline.Job {
 	return out
 }
 
+// commandAt is where the shell command cmd, one of the line l's, is
+// written: l's position when it is on l's first line, its own line and
+// column inside a block scalar (pipeline.Pipeline.At, issue 15).
+func commandAt(p *pipeline.Pipeline, l *pipeline.Node, cmd string) pipeline.Pos {
+	cmd = strings.TrimSpace(cmd)
+	i := strings.Index(l.Value, cmd)
+	if f := strings.Fields(cmd); i < 0 && len(f) > 0 {
+		i = strings.Index(l.Value, f[0]) // a command continued with \ is not verbatim in l
+	}
+	return p.At(l, max(i, 0))
+}
+
 // posOr returns the node's position, or def when the node has none.
 func posOr(n *pipeline.Node, def pipeline.Pos) pipeline.Pos {
 	if n != nil && n.Pos.Line > 0 {

@@ -21,7 +21,10 @@ type Request struct {
 	// YAML files; none means the current directory.
 	Paths []string
 	// Recursive treats each directory in Paths as a tree and lints
-	// every project below it: every directory holding CIConfig.
+	// every project below it: every directory holding CIConfig, but for
+	// those whose CIConfig another project's configuration reads (a
+	// local include or a child pipeline of it), which are linted as that
+	// project's files.
 	Recursive bool
 	// CIConfig is a project's configuration file, relative to the
 	// project directory; "" is .gitlab-ci.yml.
@@ -128,9 +131,15 @@ func Lint(ctx context.Context, r Request) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("lint: %w", err)
 	}
+	if r.Recursive {
+		skipReached(results)
+	}
 
 	rep := &Report{Sources: map[string][]byte{}}
 	for _, res := range results {
+		if res.skip {
+			continue
+		}
 		if res.err != nil {
 			rep.Errors = append(rep.Errors, res.err)
 			continue
@@ -174,6 +183,34 @@ type result struct {
 	findings []Finding
 	sources  map[string][]byte
 	err      error
+	// config is the target's configuration file and reads the project
+	// files its pipeline reads (pipeline.Pipeline.LocalFiles), both
+	// absolute, for skipReached; skip is set there.
+	config string
+	reads  []string
+	skip   bool
+}
+
+// skipReached leaves out the targets whose configuration file another
+// target's pipeline reads: in a monorepo whose root pipeline includes
+// sub/.gitlab-ci.yml (or starts it as a child pipeline), that file is
+// part of the root's pipeline, its local includes relative to the root,
+// and linted there; linted as a project of its own it would be read
+// wrongly (issue 15). Targets come parents first (findTargets sorts
+// them), and only a target that is linted skips others.
+func skipReached(results []result) {
+	read := map[string]bool{}
+	for i := range results {
+		if results[i].config != "" && read[results[i].config] {
+			results[i].skip = true
+			continue
+		}
+		for _, f := range results[i].reads {
+			if f != results[i].config {
+				read[f] = true
+			}
+		}
+	}
 }
 
 // findTargets turns the paths into projects and files.
@@ -237,6 +274,15 @@ func findProjects(root, ciConfig string) ([]string, error) {
 	return dirs, err
 }
 
+// absPath is p absolute and clean; p itself, clean, when the working
+// directory is unknown.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
 // relToWorkdir is dir relative to the working directory, slash-separated;
 // dir itself when it is elsewhere.
 func relToWorkdir(dir string) string {
@@ -255,13 +301,20 @@ func lintTarget(t target, r Request) result {
 	po := pipeline.Options{CIConfig: r.CIConfig, Inputs: r.Inputs, Fetcher: r.Fetcher}
 	var p *pipeline.Pipeline
 	var err error
+	config := t.file
 	if t.file != "" {
 		p, err = pipeline.LoadFile(t.file, po)
 	} else {
 		p, err = pipeline.LoadProject(t.dir, po)
+		config = filepath.Join(t.dir, r.CIConfig)
 	}
+	config = absPath(config)
 	if err != nil {
-		return result{err: fmt.Errorf("lint: %w", err)}
+		return result{err: fmt.Errorf("lint: %w", err), config: config}
+	}
+	var reads []string
+	for _, f := range p.LocalFiles() {
+		reads = append(reads, absPath(filepath.Join(p.Root, filepath.FromSlash(f))))
 	}
 	if t.file != "" {
 		t.prefix = ""
@@ -280,7 +333,7 @@ func lintTarget(t target, r Request) result {
 	for _, f := range p.Files {
 		src[prefixPath(t.prefix, f.Path)] = f.Src
 	}
-	res := result{findings: fs, sources: map[string][]byte{}}
+	res := result{findings: fs, sources: map[string][]byte{}, config: config, reads: reads}
 	for _, f := range fs {
 		res.sources[f.Pos.File] = src[f.Pos.File]
 	}

@@ -137,3 +137,46 @@ func TestLintRequestErrors(t *testing.T) {
 }
 
 func where(f Finding) string { return fmt.Sprintf("%s:%d:%d", f.Pos.File, f.Pos.Line, f.Pos.Col) }
+
+// With -r, a configuration that another project's pipeline reads (a local
+// include, or a child pipeline) is linted as that project's file, not as
+// a project of its own, where its includes would be read from the wrong
+// root (issue 15). A project no one reads is still linted.
+func TestLintRecursiveSkipsIncludedConfigs(t *testing.T) {
+	root := t.TempDir()
+	for name, src := range map[string]string{
+		".gitlab-ci.yml": "include:\n  - local: api/.gitlab-ci.yml\n" +
+			".deploy:\n  image: alpine\n" +
+			"web:\n  trigger:\n    include: web/.gitlab-ci.yml\n",
+		// Included by the root: .deploy and ci/api.yml are the root's.
+		"api/.gitlab-ci.yml": "include:\n  - local: ci/api.yml\napi:\n  extends: .deploy\n  script: [make api]\n",
+		"ci/api.yml":         "api-test:\n  script: [make test]\n",
+		// A child pipeline of the root.
+		"web/.gitlab-ci.yml": "web-deploy:\n  variables:\n    AWS_ACCESS_KEY_ID: AKIAUJZDEGXDNCF32EPF\n  script: [make web]\n",
+		// Its own project.
+		"tools/.gitlab-ci.yml": "tools:\n  variables:\n    AWS_ACCESS_KEY_ID: AKIAUJZDEGXDNCF32EPF\n  script: [make tools]\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(root)
+	rep, err := Lint(context.Background(), Request{Paths: []string{"."}, Recursive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) > 0 {
+		t.Fatal(errors.Join(rep.Errors...))
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, where(f)+" "+f.Rule)
+	}
+	want := []string{"web/.gitlab-ci.yml:3:24 hardcoded-aws-key", "tools/.gitlab-ci.yml:3:24 hardcoded-aws-key"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("findings (-want +got):\n%s", d)
+	}
+}

@@ -34,7 +34,7 @@ func (r deprecatedCIJobJWTRule) Check(p *Pass) {
 			return
 		}
 		seen[n.Pos] = true
-		p.Report(Finding{Pos: n.Pos, Key: name,
+		p.Report(Finding{Pos: p.Pipeline.At(n, strings.Index(n.Value, name)), Key: name,
 			Message: fmt.Sprintf("%s was removed in GitLab 17.0 and is empty: declare id_tokens: with an aud: for the service that reads the token, and use that variable", name)})
 	})
 }

@@ -51,12 +51,12 @@ func (r idTokenLeakRule) Check(p *Pass) {
 						continue
 					}
 					if what := leak(cmd, tok, aud, saved, files); what != "" {
-						add(&sites, ji, l, tok, what)
+						add(&sites, ji, commandAt(p.Pipeline, l, cmd), tok, what)
 					}
 				}
 				if f := catFile(cmd); f != "" {
 					if tok, ok := files[f]; ok {
-						add(&sites, ji, l, tok, "prints the file "+f+" holding the ID token $"+tok+" to the job log")
+						add(&sites, ji, commandAt(p.Pipeline, l, cmd), tok, "prints the file "+f+" holding the ID token $"+tok+" to the job log")
 					}
 				}
 			}
@@ -65,8 +65,8 @@ func (r idTokenLeakRule) Check(p *Pass) {
 	sites.report(p)
 }
 
-func add(sites *siteFindings, ji *jobInfo, l *pipeline.Node, tok, what string) {
-	sites.add(ji.job.Name, Finding{Pos: l.Pos, Key: tok + "\x00" + what},
+func add(sites *siteFindings, ji *jobInfo, pos pipeline.Pos, tok, what string) {
+	sites.add(ji.job.Name, Finding{Pos: pos, Key: tok + "\x00" + what},
 		func(jobs string) string {
 			return fmt.Sprintf("%s %s: anyone who reads it can exchange the token until it expires; pass the token only to the service of its aud", jobs, what)
 		})

@@ -116,7 +116,7 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 		}
 		for _, l := range ji.lines {
 			for _, cmd := range shellCommands(l.Value) {
-				found = append(found, scriptURLs(ji, l.Pos, cmd)...)
+				found = append(found, scriptURLs(ji, commandAt(p.Pipeline, l, cmd), cmd)...)
 			}
 		}
 		aliases := serviceAliases(ji.job.Node)

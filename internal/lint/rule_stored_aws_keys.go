@@ -30,7 +30,7 @@ var storedAWSKeys = storedRule{
 		// them from project or group variables (or from the runner's
 		// instance role, which this cannot see: hence low confidence).
 		if l := ji.view.Runs("aws"); l != nil {
-			s = append(s, signal{pos: l.Pos, key: "implicit\x00aws", conf: Low,
+			s = append(s, signal{pos: ji.at(l, "aws"), key: "implicit\x00aws", conf: Low,
 				what: "runs the AWS CLI with no ID token exchange, so it probably reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from stored CI/CD variables"})
 		}
 		return s

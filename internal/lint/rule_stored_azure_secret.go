@@ -23,7 +23,7 @@ var storedAzureSecret = storedRule{
 		s := varSignals(ji, "ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
 		for _, l := range ji.lines {
 			if strings.Contains(l.Value, "az login") && strings.Contains(l.Value, "--service-principal") && azurePassword(l.Value) {
-				s = append(s, signal{pos: l.Pos, key: "login", conf: High,
+				s = append(s, signal{pos: ji.at(l, "az login"), key: "login", conf: High,
 					what: "signs in with a client secret (az login --service-principal with a password)"})
 			}
 		}

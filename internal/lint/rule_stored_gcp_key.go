@@ -21,12 +21,12 @@ var storedGCPKey = storedRule{
 	},
 	signals: func(ji *jobInfo) []signal {
 		var s []signal
-		if l := ji.lineWith("auth activate-service-account"); l != nil {
+		if l, pos := ji.lineAt("auth activate-service-account"); l != nil {
 			conf := Medium
 			if strings.Contains(l.Value, "key-file") {
 				conf = High
 			}
-			s = append(s, signal{pos: l.Pos, key: "activate", conf: conf, what: "signs in with a service account key (gcloud auth activate-service-account)"})
+			s = append(s, signal{pos: pos, key: "activate", conf: conf, what: "signs in with a service account key (gcloud auth activate-service-account)"})
 		}
 		for _, l := range ji.lines {
 			if !strings.Contains(l.Value, ">") {
@@ -34,7 +34,7 @@ var storedGCPKey = storedRule{
 			}
 			for _, r := range varRefs(l.Value) {
 				if gcpKeyName(r) {
-					s = append(s, signal{pos: l.Pos, key: "write\x00" + r, conf: High,
+					s = append(s, signal{pos: ji.at(l, r), key: "write\x00" + r, conf: High,
 						what: "writes the service account key in $" + r + " to a file"})
 					break
 				}
@@ -48,7 +48,7 @@ var storedGCPKey = storedRule{
 		}
 		for _, l := range ji.lines {
 			if ref, ok := assignFrom(l.Value, "GOOGLE_APPLICATION_CREDENTIALS"); ok {
-				s = append(s, signal{pos: l.Pos, key: "adc\x00" + ref, conf: Medium,
+				s = append(s, signal{pos: ji.at(l, "GOOGLE_APPLICATION_CREDENTIALS"), key: "adc\x00" + ref, conf: Medium,
 					what: "points GOOGLE_APPLICATION_CREDENTIALS at the stored key file $" + ref})
 			}
 		}

@@ -127,13 +127,13 @@ func packageSignals(ji *jobInfo, reg registryKind) []signal {
 	for _, l := range ji.lines {
 		if reg.name == "npm" && strings.Contains(l.Value, "_authToken") {
 			if ref, ok := authTokenRef(l); ok {
-				s = append(s, signal{pos: l.Pos, key: "authToken\x00" + ref, conf: High,
+				s = append(s, signal{pos: ji.at(l, "_authToken"), key: "authToken\x00" + ref, conf: High,
 					what: fmt.Sprintf("writes the stored token $%s into .npmrc (_authToken)", ref)})
 			}
 		}
 		if reg.name == "pypi" && strings.Contains(l.Value, "__token__") {
 			if ref := storedRef(l.Value); ref != "" {
-				s = append(s, signal{pos: l.Pos, key: "token\x00" + ref, conf: High,
+				s = append(s, signal{pos: ji.at(l, "__token__"), key: "token\x00" + ref, conf: High,
 					what: fmt.Sprintf("uploads with the stored API token $%s", ref)})
 			}
 		}

@@ -25,9 +25,9 @@ var storedVaultToken = storedRule{
 			v := l.Value
 			switch {
 			case strings.Contains(v, "approle"):
-				s = append(s, signal{pos: l.Pos, key: "approle", conf: High, what: "logs in with an AppRole secret_id"})
+				s = append(s, signal{pos: ji.at(l, "approle"), key: "approle", conf: High, what: "logs in with an AppRole secret_id"})
 			case strings.Contains(v, "vault login") && vaultTokenLogin(v):
-				s = append(s, signal{pos: l.Pos, key: "login", conf: High, what: "logs in with a stored Vault token (vault login)"})
+				s = append(s, signal{pos: ji.at(l, "vault login"), key: "login", conf: High, what: "logs in with a stored Vault token (vault login)"})
 			}
 		}
 		return s

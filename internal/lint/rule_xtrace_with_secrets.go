@@ -55,7 +55,7 @@ func (r xtraceRule) session(p *Pass, sites *siteFindings, ji *jobInfo, lines []*
 			switch change, traced, what := xtraceChange(words); {
 			case change == xtraceOn:
 				if on == nil {
-					pos := commandPos(p.Pipeline, l, cmd)
+					pos := commandAt(p.Pipeline, l, cmd)
 					on, onWhat = &pos, what
 				}
 			case change == xtraceOff:
@@ -65,7 +65,7 @@ func (r xtraceRule) session(p *Pass, sites *siteFindings, ji *jobInfo, lines []*
 				on, onWhat = saved, savedWhat
 			case traced:
 				if why := ji.holdsSecrets(); why != "" {
-					pos := commandPos(p.Pipeline, l, cmd)
+					pos := commandAt(p.Pipeline, l, cmd)
 					sites.add(ji.job.Name, Finding{Pos: pos, Key: "traced\x00" + what, Confidence: Low}, func(jobs string) string {
 						return fmt.Sprintf("%s runs a script with shell tracing (%s) and holds secrets (%s): tracing prints every command with its expanded arguments, including exported credentials, to the job log; "+
 							"drop -x, or have the script turn tracing off (set +x) around the lines that handle secrets", jobs, what, why)
@@ -77,7 +77,7 @@ func (r xtraceRule) session(p *Pass, sites *siteFindings, ji *jobInfo, lines []*
 				}
 				if use, conf := ji.secretUse(cmd); use != "" {
 					reported[*on] = true
-					xtraceFinding(sites, ji, *on, onWhat, conf, use, commandPos(p.Pipeline, l, cmd))
+					xtraceFinding(sites, ji, *on, onWhat, conf, use, commandAt(p.Pipeline, l, cmd))
 				}
 			}
 		}
@@ -186,26 +186,4 @@ func xtraceChange(words []string) (change int, traced bool, what string) {
 		}
 	}
 	return 0, false, ""
-}
-
-// commandPos is where cmd is written in the script line n: its own line
-// in a block, found in the file's source, else the line's start.
-func commandPos(p *pipeline.Pipeline, n *pipeline.Node, cmd string) pipeline.Pos {
-	cmd = strings.TrimSpace(cmd)
-	if !strings.Contains(n.Value, "\n") || cmd == "" {
-		return n.Pos
-	}
-	for _, f := range p.Files {
-		if f.Path != n.Pos.File {
-			continue
-		}
-		lines := strings.Split(string(f.Src), "\n")
-		last := n.Pos.Line + strings.Count(n.Value, "\n") + 1
-		for i := n.Pos.Line - 1; i >= 0 && i < len(lines) && i < last; i++ {
-			if c := strings.Index(lines[i], cmd); c >= 0 {
-				return pipeline.Pos{File: f.Path, Line: i + 1, Col: c + 1}
-			}
-		}
-	}
-	return n.Pos
 }

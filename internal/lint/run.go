@@ -53,9 +53,12 @@ func CheckRuleIDs(ids []string) error {
 	return nil
 }
 
-// Run checks p with the selected rules and returns the findings: inline
-// suppressions applied, fingerprinted, sorted by path, line, column and
-// rule, without duplicates.
+// Run checks p, and each child pipeline below it (pipeline.Pipeline.All),
+// with the selected rules and returns the findings: inline suppressions
+// applied, fingerprinted, sorted by path, line, column and rule, without
+// duplicates. A child pipeline is checked as the pipeline it is (its own
+// jobs, default: and workflow:, with the variables its trigger jobs pass
+// down), its findings at the lines of its files (issue 15).
 func Run(p *pipeline.Pipeline, o Options) ([]Finding, error) {
 	return run(p, o, "")
 }
@@ -84,6 +87,23 @@ func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 		return false
 	}
 	var all []Finding
+	for _, q := range p.All() {
+		all = append(all, check(q, on)...)
+	}
+	all = suppress(p, all)
+	sortFindings(all)
+	all = dedupe(all)
+	for i := range all {
+		all[i].Pos.File = prefixPath(prefix, all[i].Pos.File)
+	}
+	fingerprint(all)
+	return all, nil
+}
+
+// check runs the rules on selects over one pipeline and adds the findings
+// of its problems.
+func check(p *pipeline.Pipeline, on func(id string) bool) []Finding {
+	var all []Finding
 	memo := map[string]any{}
 	for _, r := range registry {
 		m := r.Meta()
@@ -109,14 +129,7 @@ func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 			all = append(all, f)
 		}
 	}
-	all = suppress(p, all)
-	sortFindings(all)
-	all = dedupe(all)
-	for i := range all {
-		all[i].Pos.File = prefixPath(prefix, all[i].Pos.File)
-	}
-	fingerprint(all)
-	return all, nil
+	return all
 }
 
 // prefixPath is path below the directory prefix; path itself when prefix

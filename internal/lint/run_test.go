@@ -2,6 +2,8 @@ package lint
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -188,5 +190,56 @@ func TestLimitMakesNotDefinedPartial(t *testing.T) {
 	}
 	if len(fs) != 1 || fs[0].Rule != "syntax" {
 		t.Errorf("want the limit alone, got %v", fs)
+	}
+}
+
+// TestRunChildPipelines: a child pipeline's findings and problems are the
+// parent's findings, at the child's lines, and an inline suppression in a
+// child file holds (issue 15).
+func TestRunChildPipelines(t *testing.T) {
+	p, err := pipeline.LoadProject("testdata/err/child_pipeline", pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := Run(p, Options{Rules: []string{"stored-aws-keys"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, where(f))
+	}
+	if d := cmp.Diff([]string{"ci/deploy.yml:4:28", "ci/deploy.yml:11:7"}, got); d != "" {
+		t.Errorf("findings (-want +got):\n%s", d)
+	}
+
+	// A suppression in the child's file holds.
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		".gitlab-ci.yml": "child:\n  trigger:\n    include: child.yml\n",
+		"child.yml":      "sync:\n  script:\n    # keyless:ignore[stored-aws-keys] the runner's instance role\n    - aws s3 ls\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err = pipeline.LoadProject(dir, pipeline.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if fs, err = Run(p, Options{Rules: []string{"stored-aws-keys"}}); err != nil || len(fs) != 0 {
+		t.Errorf("a suppressed finding in a child file: %v, %v", fs, err)
+	}
+
+	// A dynamic child pipeline cannot be read: one include finding, at
+	// the trigger:include entry, naming the job to lint it in.
+	src := "generate:\n  script: [./gen.sh > child.yml]\n  artifacts: {paths: [child.yml]}\n" +
+		"run-child:\n  trigger:\n    include:\n      - artifact: child.yml\n        job: generate\n"
+	fs, err = Run(pipeline.Parse("", ".gitlab-ci.yml", []byte(src), pipeline.Options{}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].Rule != "include" || fs[0].Severity != Info || where(fs[0]) != ".gitlab-ci.yml:7:9" ||
+		!strings.Contains(fs[0].Message, `run keyless lint child.yml in job "generate"`) {
+		t.Errorf("findings of a dynamic child pipeline: %v", fs)
 	}
 }

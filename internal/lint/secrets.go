@@ -115,8 +115,9 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 		s.variables(global, r.Get("variables"), "workflow rules variable")
 	}
 	for _, inc := range p.Includes {
-		if inc.Kind == pipeline.IncludeRemote {
-			s.value(global, inc.Location, inc.Pos, detect.Context{Key: "remote"}, "include remote URL")
+		// A trigger:include remote URL is scanned with its trigger job.
+		if inc.Kind == pipeline.IncludeRemote && inc.Trigger == nil {
+			s.value(global, inc.Location, fixed(inc.Pos), detect.Context{Key: "remote"}, "include remote URL")
 		}
 		names := make([]string, 0, len(inc.Inputs))
 		for k := range inc.Inputs {
@@ -124,7 +125,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			s.value(global, inc.Inputs[k], inc.Pos, detect.Context{Key: k}, "include input "+k)
+			s.value(global, inc.Inputs[k], fixed(inc.Pos), detect.Context{Key: k}, "include input "+k)
 		}
 	}
 	s.pair(global, nil)
@@ -177,8 +178,14 @@ func (s *secretScan) pair(sc, global *scope) {
 	}
 }
 
-// value scans one value written at pos.
-func (s *secretScan) value(sc *scope, v string, pos pipeline.Pos, ctx detect.Context, where string) {
+// fixed places every match of a value at pos.
+func fixed(pos pipeline.Pos) func(int) pipeline.Pos {
+	return func(int) pipeline.Pos { return pos }
+}
+
+// value scans one value; posAt tells where the byte at an offset of it
+// is written.
+func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos, ctx detect.Context, where string) {
 	if strings.TrimSpace(v) == "" {
 		return
 	}
@@ -186,6 +193,7 @@ func (s *secretScan) value(sc *scope, v string, pos pipeline.Pos, ctx detect.Con
 		if m.Start < 0 || m.End > len(v) || m.Start > m.End {
 			continue
 		}
+		pos := posAt(m.Start)
 		sum := SumKey(v[m.Start:m.End])
 		k := fmt.Sprintf("%s:%d:%d\x00%s\x00%s", pos.File, pos.Line, pos.Col, m.Detector, sum)
 		i, ok := s.seen[k]
@@ -202,23 +210,33 @@ func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where
 	if n == nil || n.Kind != pipeline.Scalar || n.Tag != "" && n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 		return
 	}
-	pos := n.Pos
 	if strings.Contains(n.Raw, "$[[") {
 		// An input's value: report it where the value is written (the
 		// spec:inputs default or the include's inputs:), found by its text.
+		pos := n.Pos
 		for _, m := range detect.Scan(n.Value, ctx) {
 			if at, ok := s.find(n.Value[m.Start:m.End], pos.File); ok {
 				pos = at
 				break
 			}
 		}
+		s.value(sc, n.Value, fixed(pos), ctx, where)
+		return
 	}
-	s.value(sc, n.Value, pos, ctx, where)
+	// A secret inside a block scalar is reported on its own line
+	// (issue 15).
+	s.value(sc, n.Value, func(off int) pipeline.Pos { return s.p.At(n, off) }, ctx, where)
 }
 
-// find returns where text is written, looking in file first.
+// find returns where text is written, looking in file first. In a child
+// pipeline it looks in every file read (the main pipeline's Files): an
+// input may be passed in the parent's trigger:include.
 func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
-	files := s.p.Files
+	top := s.p
+	for top.Parent != nil {
+		top = top.Parent
+	}
+	files := top.Files
 	for pass := 0; pass < 2; pass++ {
 		for _, f := range files {
 			if (f.Path == file) != (pass == 0) {
@@ -277,6 +295,9 @@ func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
 
 func (s *secretScan) image(sc *scope, n *pipeline.Node, where string) {
 	if n != nil && n.Kind == pipeline.Map {
+		for _, l := range n.Get("entrypoint").Scalars() {
+			s.node(sc, l, detect.Context{Script: true}, where+" entrypoint")
+		}
 		n = n.Get("name")
 	}
 	s.node(sc, n, detect.Context{Key: "image"}, where)

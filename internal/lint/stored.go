@@ -19,6 +19,9 @@ import (
 type jobInfo struct {
 	view *pipeline.JobView
 	job  *pipeline.Job
+	// pipe is the pipeline the job is in, for positions inside its
+	// values (at).
+	pipe *pipeline.Pipeline
 	// extends is the job's extends chain, and what it names as written
 	// (a hidden job of an include not read offline is not in the chain).
 	extends []string
@@ -36,6 +39,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		out = append(out, &jobInfo{
 			view:    v,
 			job:     v.Job,
+			pipe:    p,
 			extends: v.Extends,
 			vars:    fromPipeline(v.Variables, ""),
 			lines:   v.Lines,
@@ -60,14 +64,48 @@ func (ji *jobInfo) extendsAny(subs ...string) bool {
 
 // lineWith returns the first script line containing any of subs.
 func (ji *jobInfo) lineWith(subs ...string) *pipeline.Node {
+	l, _ := ji.lineAt(subs...)
+	return l
+}
+
+// lineAt returns the first script line containing any of subs, and where
+// the first of them is written in it.
+func (ji *jobInfo) lineAt(subs ...string) (*pipeline.Node, pipeline.Pos) {
 	for _, l := range ji.lines {
 		for _, s := range subs {
 			if strings.Contains(l.Value, s) {
-				return l
+				return l, ji.pipe.At(l, wordIndex(l.Value, s))
 			}
 		}
 	}
-	return nil
+	return nil, pipeline.Pos{}
+}
+
+// at is where sub is first written in the value l, as a word if it is
+// one there (l's own position when sub is not in it): on l's first line
+// l's position, inside a block scalar its own line and column
+// (pipeline.Pipeline.At, issue 15).
+func (ji *jobInfo) at(l *pipeline.Node, sub string) pipeline.Pos {
+	return ji.pipe.At(l, max(wordIndex(l.Value, sub), 0))
+}
+
+// wordIndex is the offset of the first sub in s that no name character
+// continues on either side (AWS_ACCESS_KEY_ID, not the end of
+// PROD_AWS_ACCESS_KEY_ID), else of the first sub, else -1.
+func wordIndex(s, sub string) int {
+	first := strings.Index(s, sub)
+	for i := first; i >= 0 && sub != ""; {
+		end := i + len(sub)
+		if (i == 0 || !isNameByte(s[i-1]) || !isNameByte(sub[0])) && (end == len(s) || !isNameByte(s[end]) || !isNameByte(sub[len(sub)-1])) {
+			return i
+		}
+		j := strings.Index(s[i+1:], sub)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return first
 }
 
 // varSet reports whether the job sets any of names as a variable.
@@ -230,10 +268,10 @@ func varSignals(ji *jobInfo, names ...string) []signal {
 				continue
 			}
 			if ref, ok := assignFrom(l.Value, n); ok {
-				out = append(out, signal{pos: l.Pos, key: "assign\x00" + n + "\x00" + ref, conf: High,
+				out = append(out, signal{pos: ji.at(l, n), key: "assign\x00" + n + "\x00" + ref, conf: High,
 					what: fmt.Sprintf("sets %s from the stored variable $%s", n, ref)})
 			} else if refersTo(l.Value, n) && lookup(ji.vars, n) == nil {
-				out = append(out, signal{pos: l.Pos, key: "read\x00" + n, conf: Medium,
+				out = append(out, signal{pos: ji.at(l, n), key: "read\x00" + n, conf: Medium,
 					what: fmt.Sprintf("reads %s, a stored CI/CD variable", n)})
 			}
 		}
@@ -281,8 +319,8 @@ func assignFrom(line, name string) (string, bool) {
 
 // commandSignal is a signal for the first line containing any of subs.
 func commandSignal(ji *jobInfo, conf Confidence, key, what string, subs ...string) []signal {
-	if l := ji.lineWith(subs...); l != nil {
-		return []signal{{pos: l.Pos, key: key, conf: conf, what: what}}
+	if l, pos := ji.lineAt(subs...); l != nil {
+		return []signal{{pos: pos, key: key, conf: conf, what: what}}
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ type fileCtx struct {
 	kind    IncludeKind // "" for the main file
 	project string
 	ref     string
+	// trigger is the job whose trigger:include is read, nil for
+	// include:.
+	trigger *Job
 }
 
 // incEntry is one include: entry with the inputs it passes.
@@ -82,6 +85,14 @@ func (l *loader) parseIncludes(n *Node, ctx fileCtx) []incEntry {
 				add(IncludeTemplate, n.Get("template"))
 			case n.Get("component") != nil:
 				add(IncludeComponent, n.Get("component"))
+			case n.Get("artifact") != nil && ctx.trigger != nil:
+				// A dynamic child pipeline: its configuration is made by
+				// a job (https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#dynamic-child-pipelines).
+				art, job := n.Get("artifact").String(), n.Get("job").String()
+				l.problem(n.Pos, "include", fmt.Sprintf("the child pipeline of job %q is generated at run time (artifact %q of job %q) and cannot be read before the pipeline runs, so its secrets are not checked; "+
+					"lint the file where it is made: run keyless lint %s in job %q after generating it", ctx.trigger.Name, art, job, art, job))
+			case n.Get("artifact") != nil:
+				l.problem(n.Pos, "include", "include:artifact is read only in trigger:include; GitLab refuses it in include:, generate a child pipeline with trigger:include instead")
 			default:
 				l.problem(n.Pos, "include", "include entry names no file; use local:, project: with file:, remote:, template: or component:")
 			}
@@ -104,6 +115,7 @@ func (l *loader) parseIncludes(n *Node, ctx fileCtx) []incEntry {
 		if e.inc.Kind == IncludeLocal && ctx.kind != "" && ctx.kind != IncludeLocal {
 			e.inc.Kind, e.inc.Project, e.inc.Ref = IncludeProject, ctx.project, ctx.ref
 		}
+		e.inc.Trigger = ctx.trigger
 	}
 	return out
 }
@@ -159,6 +171,12 @@ func (l *loader) include(e incEntry, depth int) []*Node {
 	ctx := fileCtx{kind: inc.Kind, project: inc.Project, ref: inc.Ref}
 	if inc.Kind == IncludeComponent {
 		ctx.project, ctx.ref = componentProject(inc.Location)
+	}
+	if inc.Trigger != nil && inc.Kind == IncludeProject {
+		// "If the file contains additional include entries, GitLab looks
+		// for the files in the project running the pipeline, not the
+		// project hosting the file" (https://docs.gitlab.com/ci/yaml/#triggerinclude).
+		ctx = fileCtx{}
 	}
 	n := l.loadFile(name, src, e, ctx, depth+1)
 	inc.Resolved, inc.Files = true, []string{name}

@@ -70,6 +70,7 @@ func retype(v *Node, pos Pos, raw string) *Node {
 	c := *v
 	c.Pos = pos
 	c.Raw = raw
+	c.style = 0 // the text is not written at pos: Pipeline.At keeps pos
 	if v.Kind == Seq {
 		c.Items = make([]*Node, len(v.Items))
 		for i, it := range v.Items {

@@ -16,11 +16,13 @@ type JobView struct {
 	Extends []string
 	// Lines are the shell lines in the order the job runs them:
 	// before_script, script, after_script, then
-	// hooks:pre_get_sources_script.
+	// hooks:pre_get_sources_script; then the command lines its
+	// containers start with (Job.Lines).
 	Lines []*Node
 	// Variables are the variables the job sees: the global ones (unless
-	// inherit:variables is false), then its own, then its rules'; a
-	// later entry of a name wins.
+	// inherit:variables is false), then its own, then its rules', then in
+	// a child pipeline those its trigger jobs pass down
+	// (Pipeline.Upstream); a later entry of a name wins.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -44,7 +46,9 @@ type Variable struct {
 	Name   string
 	KeyPos Pos
 	Value  *Node
-	// Scope is "global", "job" or "rules".
+	// Scope is "global", "job" or "rules": where the pipeline that
+	// writes it has it (for a variable a trigger job passes down, the
+	// parent pipeline).
 	Scope string
 }
 
@@ -106,7 +110,7 @@ func (p *Pipeline) JobViews() []JobView {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, globalRefs))
+		out = append(out, jobView(j, top, globals, p.Upstream, globalRefs))
 	}
 	return out
 }
@@ -114,7 +118,23 @@ func (p *Pipeline) JobViews() []JobView {
 // refKeys are the job keys whose values expand variables.
 var refKeys = []string{"before_script", "script", "after_script", "hooks", "variables", "rules", "services", "image"}
 
-func jobView(j *Job, top map[string]*Node, globals []Variable, globalRefs map[string]bool) JobView {
+// jobVariables are the variables job n sees, later entries winning: the
+// global ones unless inherit:variables is false, its own, its rules'.
+func jobVariables(n *Node, globals []Variable) []Variable {
+	var out []Variable
+	if inheritsVariables(n) {
+		out = append(out, globals...)
+	}
+	out = append(out, Variables(n.Get("variables"), "job")...)
+	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
+		for _, r := range rules.Items {
+			out = append(out, Variables(r.Get("variables"), "rules")...)
+		}
+	}
+	return out
+}
+
+func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalRefs map[string]bool) JobView {
 	n := j.Node
 	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
 
@@ -135,21 +155,22 @@ func jobView(j *Job, top map[string]*Node, globals []Variable, globalRefs map[st
 		}
 	}
 
-	inherits := inheritsVariables(n)
-	if inherits {
-		v.Variables = append(v.Variables, globals...)
+	v.Variables = jobVariables(n, globals)
+	if inheritsVariables(n) {
 		for r := range globalRefs {
 			v.Refs[r] = true
 		}
 	}
-	v.Variables = append(v.Variables, Variables(n.Get("variables"), "job")...)
-	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
-		for _, r := range rules.Items {
-			v.Variables = append(v.Variables, Variables(r.Get("variables"), "rules")...)
-		}
-	}
 	for _, k := range refKeys {
 		addRefs(v.Refs, n.Get(k))
+	}
+	// The variables trigger jobs pass down win over the child's own
+	// (Pipeline.Upstream).
+	v.Variables = append(v.Variables, upstream...)
+	for _, u := range upstream {
+		for _, r := range VarRefs(u.Value.Value) {
+			v.Refs[r] = true
+		}
 	}
 
 	if img := n.Get("image"); img != nil {
@@ -204,13 +225,87 @@ func inheritsVariables(job *Node) bool {
 var scriptKeys = []string{"before_script", "script", "after_script"}
 
 // Lines returns the shell lines the job runs: before_script, script,
-// after_script, then hooks:pre_get_sources_script.
+// after_script, hooks:pre_get_sources_script, then the command lines of
+// its containers (ContainerLines), which every rule that reads scripts
+// reads too (issue 15).
 func (j *Job) Lines() []*Node {
 	var out []*Node
 	for _, k := range scriptKeys {
 		out = append(out, j.Node.Get(k).Scalars()...)
 	}
-	return append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	out = append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	return append(out, ContainerLines(j.Node)...)
+}
+
+// ContainerLines are the commands a job's containers run, each read as a
+// script line: image:entrypoint, then each service's entrypoint: and
+// command: (https://docs.gitlab.com/ci/yaml/#imageentrypoint,
+// https://docs.gitlab.com/ci/yaml/#servicesentrypoint,
+// https://docs.gitlab.com/ci/yaml/#servicescommand). The runner starts
+// the job's shell through the image's entrypoint, so an entrypoint such as
+// ["/usr/bin/env", "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY}", ...]
+// hands the job's commands that variable; services see the job's
+// variables too. A list is one line, its arguments joined by spaces at
+// the first argument's position (Pipeline.At places an offset of it in
+// its argument); a list that runs a shell on a script ([sh, -c, script])
+// is the script, a value of its own. A job's default: image and services
+// are in its node.
+func ContainerLines(job *Node) []*Node {
+	var out []*Node
+	add := func(n *Node) {
+		if l := argvLine(n.Scalars()); l != nil {
+			out = append(out, l)
+		}
+	}
+	if img := job.Get("image"); img != nil && img.Kind == Map {
+		add(img.Get("entrypoint"))
+	}
+	if svcs := job.Get("services"); svcs != nil && svcs.Kind == Seq {
+		for _, s := range svcs.Items {
+			if s.Kind == Map {
+				add(s.Get("entrypoint"))
+				add(s.Get("command"))
+			}
+		}
+	}
+	return out
+}
+
+// shells run the script after their -c flag.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true}
+
+// argvLine reads an argument list as the command line it runs; nil for an
+// empty list, or one of empty strings (entrypoint: [""] clears the image's
+// entrypoint).
+func argvLine(args []*Node) *Node {
+	empty := true
+	for _, a := range args {
+		empty = empty && strings.TrimSpace(a.Value) == ""
+	}
+	if empty {
+		return nil
+	}
+	if shells[path.Base(args[0].Value)] {
+		for i := 1; i+1 < len(args); i++ {
+			f := args[i].Value
+			if !strings.HasPrefix(f, "-") {
+				break
+			}
+			if !strings.HasPrefix(f, "--") && strings.Contains(f, "c") {
+				return args[i+1] // sh -c 'script': the script
+			}
+		}
+	}
+	if len(args) == 1 {
+		return args[0]
+	}
+	words := make([]string, len(args))
+	for i, a := range args {
+		words[i] = a.Value
+	}
+	n := strAt(strings.Join(words, " "), args[0].Pos)
+	n.Items = args
+	return n
 }
 
 // IDTokens returns the job's id_tokens.
@@ -347,8 +442,9 @@ var prefixWords = map[string]bool{
 // CommandNames returns the names of the commands a shell line runs, in
 // order: the first word of each simple command (after ; | & && || and
 // newlines, and inside $( ) and backquotes), past variable assignments
-// and prefixes such as sudo, then, do and env. A name is its base name
-// without .exe, so /usr/bin/aws, ./aws and aws.exe are all "aws".
+// and prefixes such as sudo, then, do and env (/usr/bin/env too). A name
+// is its base name without .exe, so /usr/bin/aws, ./aws and aws.exe are
+// all "aws".
 // Commands in quoted strings passed to another shell (sh -c "...") are
 // not seen.
 func CommandNames(line string) []string {
@@ -439,7 +535,7 @@ func commandName(seg string) string {
 	prefix := false
 	for _, w := range words {
 		switch {
-		case prefixWords[w]:
+		case prefixWords[w], strings.HasPrefix(w, "/") && prefixWords[path.Base(w)]: // /usr/bin/env aws
 			prefix = true
 			continue
 		case prefix && strings.HasPrefix(w, "-"):

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,6 +28,8 @@ func TestCommandNames(t *testing.T) {
 		`echo 'a $(aws)'`:                       "echo",
 		"export A=1":                            "export",
 		"$TOOL run":                             "",
+		"/usr/bin/env X=1 aws s3 ls":            "aws",
+		"/usr/bin/sudo -E /usr/bin/aws s3 ls":   "aws",
 		"terraform init \\\n  -upgrade":         "terraform",
 	} {
 		if got := strings.Join(CommandNames(line), " "); got != want {
@@ -119,5 +122,63 @@ alone:
 	}
 	if a := views[1]; len(a.Variables) != 0 || a.Reads("FROM_GLOBAL") || !a.Reads("W") {
 		t.Errorf("alone: inherit:variables false not honoured: %+v", a.Variables)
+	}
+}
+
+// TestContainerLines: entrypoints and service commands are lines of the
+// job, read like its scripts (issue 15): a list is one command line, and
+// a shell's -c script is the script.
+func TestContainerLines(t *testing.T) {
+	src := `default:
+  image:
+    name: amazon/aws-cli
+    entrypoint: ["/usr/bin/env", "AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY}", "/bin/sh"]
+deploy:
+  services:
+    - name: hashicorp/vault
+      entrypoint:
+        - /bin/sh
+        - -ec
+        - vault login "$VAULT_CI_TOKEN"
+      command: [server, -dev]
+    - docker:dind
+    - name: postgres:16
+      command: postgres
+    - name: alpine
+      entrypoint: [""]
+  script: [./deploy.sh]
+`
+	p := Parse("", "ci.yml", []byte(src), Options{})
+	v := p.JobViews()[0]
+	var lines, cmds []string
+	for _, l := range v.Lines {
+		lines = append(lines, fmt.Sprintf("%s@%d:%d", l.Value, l.Pos.Line, l.Pos.Col))
+	}
+	for _, c := range v.Commands {
+		cmds = append(cmds, c.Name)
+	}
+	want := []string{
+		"./deploy.sh@18:12",
+		"/usr/bin/env AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY} /bin/sh@4:18",
+		`vault login "$VAULT_CI_TOKEN"@11:11`,
+		"server -dev@12:17",
+		"postgres@15:16",
+	}
+	if d := cmp.Diff(want, lines); d != "" {
+		t.Errorf("lines (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"deploy.sh", "sh", "vault", "server", "postgres"}, cmds); d != "" {
+		t.Errorf("commands (-want +got):\n%s", d)
+	}
+	if !v.Reads("AWS_SECRET_ACCESS_KEY") || !v.Reads("VAULT_CI_TOKEN") {
+		t.Errorf("the entrypoints' variables are not read: %v", v.Refs)
+	}
+	// An offset of a joined line is placed in its argument.
+	env := v.Lines[1]
+	if got := p.At(env, strings.Index(env.Value, "AWS_SECRET")); got.Line != 4 || got.Col != 34 {
+		t.Errorf("At(AWS_SECRET_ACCESS_KEY) = %d:%d, want 4:34, its argument", got.Line, got.Col)
+	}
+	if got := p.At(env, strings.Index(env.Value, "/bin/sh")); got.Line != 4 || got.Col != 84 {
+		t.Errorf("At(/bin/sh) = %d:%d, want 4:84", got.Line, got.Col)
 	}
 }

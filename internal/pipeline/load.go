@@ -103,15 +103,28 @@ func Parse(root, name string, src []byte, o Options) *Pipeline {
 	return newLoader(root, o).run(name, src)
 }
 
+// loader reads one pipeline: the main one, or a child pipeline a trigger
+// job starts (child.go), which has a loader of its own sharing *shared.
 type loader struct {
 	o         Options
 	root      string
 	p         *Pipeline
 	seen      map[string]*Node
 	seenFiles map[string][]string
-	noted     map[IncludeKind]bool
-	nfiles    int
-	tree      []string
+	// nfiles counts this pipeline's included files: GitLab's include
+	// limits hold per pipeline.
+	nfiles int
+	// level is how deep below the main pipeline this one is (0 for the
+	// main pipeline, 1 for its children...).
+	level int
+	*shared
+}
+
+// shared is what the loaders of a main pipeline and of its child
+// pipelines share: the bounds on what is read in all, and what was read.
+type shared struct {
+	noted map[IncludeKind]bool
+	tree  []string
 	// total is the bytes of the files read; over is set once a file
 	// would take it past maxTotal, and no include is read after that.
 	total int64
@@ -119,6 +132,13 @@ type loader struct {
 	// nodes counts the YAML nodes of the files converted so far, toward
 	// maxTotalNodes.
 	nodes int
+	// resolveBudget is the nodes resolved jobs may still expand to
+	// (maxResolved in all).
+	resolveBudget int
+	// configs are the child pipelines read, by their configuration
+	// (childKey), so that a child several trigger jobs start is read
+	// once.
+	configs map[string]*Pipeline
 }
 
 func newLoader(root string, o Options) *loader {
@@ -127,7 +147,7 @@ func newLoader(root string, o Options) *loader {
 		p:         &Pipeline{Root: root},
 		seen:      map[string]*Node{},
 		seenFiles: map[string][]string{},
-		noted:     map[IncludeKind]bool{},
+		shared:    &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved},
 	}
 }
 
@@ -194,6 +214,7 @@ func (l *loader) run(name string, src []byte) *Pipeline {
 		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
 		return l.p
 	}
+	l.p.key = childKey([]incEntry{{inc: &Include{Kind: IncludeLocal, Location: name}}})
 	l.finish(l.loadFile(name, src, incEntry{}, fileCtx{}, 0))
 	return l.p
 }
@@ -222,6 +243,7 @@ func (l *loader) finish(global *Node) {
 		}
 		return a.Col < b.Col
 	})
+	l.children()
 }
 
 // loadFile reads one file and returns its top level with its own includes

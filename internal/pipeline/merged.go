@@ -31,7 +31,7 @@ func (p *Pipeline) Merged() *Node {
 	}
 	// A throwaway loader takes the problems extends and !reference find
 	// again; Problems holds them once.
-	r := newResolver(&loader{p: &Pipeline{}}, p.Global, true)
+	r := newResolver(&loader{p: &Pipeline{}}, p.Global, true, maxResolved)
 	pairs := make([]Pair, 0, len(p.Global.Pairs))
 	stages := -1
 	for _, pr := range p.Global.Pairs {

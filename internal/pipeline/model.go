@@ -31,6 +31,10 @@ const (
 // are applied. Scalars keep their text; Tag tells how GitLab reads it.
 type Node struct {
 	Kind Kind
+	// style is how a scalar is written: 0 plain, '|' literal, '>'
+	// folded, '\'' or '"' quoted. Pipeline.At reads it to find a value
+	// inside the scalar.
+	style byte
 	// Tag is the resolved YAML tag: "!!str", "!!int", "!!bool", "!!float",
 	// "!!null", or a custom tag such as "!reference" left unresolved.
 	Tag string
@@ -39,8 +43,11 @@ type Node struct {
 	// text is Raw).
 	Value string
 	Raw   string
-	Pairs []Pair  // Map, in source order; a repeated key keeps the last
-	Items []*Node // Seq
+	Pairs []Pair // Map, in source order; a repeated key keeps the last
+	// Items are a Seq's items; for a Scalar that ContainerLines joins
+	// from an argument list, the arguments, which Pipeline.At reads to
+	// place an offset of the joined line.
+	Items []*Node
 	Pos   Pos
 }
 
@@ -69,7 +76,8 @@ type Pipeline struct {
 	// Root is the project directory (or the directory of a lone file).
 	Root string
 	// Files are every file read, the main one first, then includes in
-	// the order GitLab reads them.
+	// the order GitLab reads them, then the files of the child pipelines
+	// (Children) not read already.
 	Files []*File
 	// Global is the merged top level after includes, before jobs are
 	// resolved: stages, variables, default, workflow, and every job as
@@ -82,6 +90,33 @@ type Pipeline struct {
 	Includes []*Include
 	// Problems are the syntax and resolution problems, in file order.
 	Problems []Problem
+
+	// Children are the child pipelines the jobs start with
+	// trigger:include (https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#parent-child-pipelines),
+	// each read once however many trigger jobs start it. A child is a
+	// pipeline of its own: its jobs resolve against its own files (not
+	// the parent's jobs, default: or workflow:), and it has its own
+	// Files, Includes (the trigger:include entries among them, with
+	// Trigger set) and Problems.
+	Children []*Pipeline
+	// Parent is the pipeline whose jobs start this one; nil for the
+	// main pipeline.
+	Parent *Pipeline
+	// Triggers are the jobs that start this pipeline: Parent's, then
+	// those of other pipelines that start the same configuration.
+	Triggers []*Job
+	// Upstream are the variables the trigger jobs pass down, as each
+	// sees them: the parent's global variables (unless the job has
+	// inherit:variables: false), then the job's own and its rules'
+	// (unless trigger:forward:yaml_variables is false). GitLab passes
+	// them as trigger variables, which win over the child's own
+	// (https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#pass-yaml-defined-cicd-variables,
+	// https://docs.gitlab.com/ci/yaml/#triggerforward).
+	Upstream []Variable
+
+	// key names the configuration read (childKey), to read a child
+	// once and to stop at a cycle.
+	key string
 }
 
 // File is one configuration file read.
@@ -132,6 +167,9 @@ type Include struct {
 	// Conditional is true when the include has rules: (evaluated
 	// conservatively: the file is read as if they matched).
 	Conditional bool
+	// Trigger is the job whose trigger:include this entry is, in the
+	// parent pipeline; nil for an include: entry.
+	Trigger *Job
 }
 
 // Problem is a syntax or resolution problem.

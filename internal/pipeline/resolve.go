@@ -65,7 +65,8 @@ type resolver struct {
 	capped bool
 }
 
-// maxResolved bounds the nodes of all resolved jobs together.
+// maxResolved bounds the nodes of all resolved jobs together, child
+// pipelines' included.
 const maxResolved = 10 * maxNodes
 
 // size counts n's nodes as a walker sees them (shared subtrees counted
@@ -123,10 +124,11 @@ type refState struct {
 }
 
 // newResolver reads global (the merged top level) and applies extends to
-// every job: r.post is the top level after extends.
-func newResolver(l *loader, global *Node, keep bool) *resolver {
+// every job: r.post is the top level after extends. budget is the nodes the
+// resolved jobs may expand to.
+func newResolver(l *loader, global *Node, keep bool, budget int) *resolver {
 	r := &resolver{l: l, keep: keep, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
-		sizes: map[*Node]int{}, budget: maxResolved}
+		sizes: map[*Node]int{}, budget: budget}
 	for _, p := range global.Pairs {
 		r.top.set(p)
 	}
@@ -142,7 +144,9 @@ func newResolver(l *loader, global *Node, keep bool) *resolver {
 }
 
 func (l *loader) resolve(global *Node) {
-	r := newResolver(l, global, false)
+	r := newResolver(l, global, false, l.resolveBudget)
+	// The pipeline and its child pipelines share the budget.
+	defer func() { l.resolveBudget = r.budget }()
 	// !reference in the non-job keywords, shown in Global.
 	pairs := make([]Pair, len(global.Pairs))
 	for i, p := range global.Pairs {

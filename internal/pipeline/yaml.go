@@ -256,8 +256,12 @@ func (c *conv) scalar(yn *yaml.Node) *Node {
 	pos := c.pos(yn)
 	text := yn.Value
 	quoted := yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	style := scalarStyle(yn.Style)
 	if c.interp != nil && strings.Contains(text, "$[[") {
 		if r := c.interp.expand(text, pos); r != nil {
+			if r.Kind == Scalar {
+				r.style = style
+			}
 			return r
 		}
 	}
@@ -281,7 +285,22 @@ func (c *conv) scalar(yn *yaml.Node) *Node {
 	if tag == "!!null" {
 		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
 	}
-	return c.alloc(Node{Kind: Scalar, Tag: tag, Value: val, Raw: text, Pos: pos})
+	return c.alloc(Node{Kind: Scalar, style: style, Tag: tag, Value: val, Raw: text, Pos: pos})
+}
+
+// scalarStyle is Node.style for a yaml.v3 style.
+func scalarStyle(s yaml.Style) byte {
+	switch {
+	case s&yaml.LiteralStyle != 0:
+		return '|'
+	case s&yaml.FoldedStyle != 0:
+		return '>'
+	case s&yaml.DoubleQuotedStyle != 0:
+		return '"'
+	case s&yaml.SingleQuotedStyle != 0:
+		return '\''
+	}
+	return 0
 }
 
 // isMergeKey is a plain "<<" key (a quoted one is an ordinary key).
