@@ -28,6 +28,10 @@ func TestCommandNames(t *testing.T) {
 		"export A=1":                            "export",
 		"$TOOL run":                             "",
 		"terraform init \\\n  -upgrade":         "terraform",
+		"npx --yes cdk deploy":                  "cdk",
+		"poetry run python deploy.py":           "python",
+		"bundle exec rake aws:ami:create":       "rake",
+		"yarn install":                          "yarn",
 	} {
 		if got := strings.Join(CommandNames(line), " "); got != want {
 			t.Errorf("CommandNames(%q) = %q, want %q", line, got, want)
