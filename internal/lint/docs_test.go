@@ -151,3 +151,24 @@ func rewriteOutputs(t *testing.T, secs []docSection, outputs map[int]string) {
 		t.Fatal(err)
 	}
 }
+
+// TestChecksDocTools: the table of tools in docs/checks.md names every
+// tool of pipeline.EnvReaders and links its source, so that the page
+// cannot drift from the one table the rules and the report read.
+func TestChecksDocTools(t *testing.T) {
+	b, err := os.ReadFile("../../docs/checks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, r := range pipeline.EnvReaders {
+		for _, tool := range r.Tools {
+			if !strings.Contains(doc, "`"+tool+"`") && !strings.Contains(doc, "`"+tool+" ") {
+				t.Errorf("docs/checks.md does not name the tool %s (%s)", tool, r.What)
+			}
+		}
+		if !strings.Contains(doc, "("+r.Source+")") {
+			t.Errorf("docs/checks.md does not link %s, the source for %v (%s)", r.Source, r.Tools, r.What)
+		}
+	}
+}

@@ -21,6 +21,11 @@ type JobFacts struct {
 	// Reads are the variables the job expands whose name says they hold
 	// a credential (detect.SecretName), sorted.
 	Reads []string
+	// Implicit are the credential variables (pipeline.CredentialEnvs)
+	// the job does not expand but a tool it runs reads from the
+	// environment (pipeline.JobView.CredentialUses, what the stored rules
+	// go by), as "tool:VARIABLE" for the first such tool, sorted.
+	Implicit []string
 }
 
 // Facts returns the facts of each job GitLab would run, in definition
@@ -41,6 +46,20 @@ func Facts(p *pipeline.Pipeline) []JobFacts {
 			}
 		}
 		sort.Strings(f.Reads)
+		for _, e := range pipeline.CredentialEnvs {
+			for _, c := range e.Credentials {
+				if ji.view.Reads(c) {
+					continue
+				}
+				for _, u := range ji.view.CredentialUses {
+					if u.Reader.ReadsVar(c) {
+						f.Implicit = append(f.Implicit, u.Command.Name+":"+c)
+						break
+					}
+				}
+			}
+		}
+		sort.Strings(f.Implicit)
 		out = append(out, f)
 	}
 	return out

@@ -8,7 +8,8 @@ var storedAzureSecret = storedRule{
 	rule: rule{Meta{
 		ID:    "stored-azure-secret",
 		Title: "Job uses a stored Azure client secret",
-		Description: "The job signs in as a service principal with a client secret (az login --service-principal with a password, ARM_CLIENT_SECRET or AZURE_CLIENT_SECRET from a CI/CD variable). " +
+		Description: "The job signs in as a service principal with a client secret (az login --service-principal with a password, ARM_CLIENT_SECRET or AZURE_CLIENT_SECRET from a CI/CD variable), " +
+			"or runs a tool that reads ARM_CLIENT_SECRET from the environment (Terraform's azurerm provider, Pulumi, an Azure Identity program) in a job set up for Azure. " +
 			"A federated credential on the app registration and the keyless azure component let the job sign in with its ID token instead.",
 		Severity: Major,
 		CWE:      []string{"CWE-798"},
@@ -19,7 +20,7 @@ var storedAzureSecret = storedRule{
 		return ji.extendsAny("keyless-azure") || ji.tokenFor("azure") || ji.varSet("ARM_USE_OIDC", "ARM_OIDC_TOKEN") ||
 			ji.lineWith("--federated-token", "ARM_USE_OIDC", "ARM_OIDC_TOKEN", "AZURE_FEDERATED_TOKEN", "keyless env", "keyless azure", "keyless exec") != nil
 	},
-	signals: func(ji *jobInfo) []signal {
+	signals: func(ji *jobInfo, cfg *configFacts) []signal {
 		s := varSignals(ji, "ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
 		for _, l := range ji.lines {
 			if strings.Contains(l.Value, "az login") && strings.Contains(l.Value, "--service-principal") && azurePassword(l.Value) {
@@ -27,7 +28,14 @@ var storedAzureSecret = storedRule{
 					what: "signs in with a client secret (az login --service-principal with a password)"})
 			}
 		}
-		return s
+		// A sign-in the job shows (az login of any kind, a managed or
+		// workload identity, a certificate) is judged above, not guessed.
+		signIn := []string{"ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PATH",
+			"ARM_USE_MSI", "ARM_USE_CLI", "ARM_USE_AKS_WORKLOAD_IDENTITY", "AZURE_FEDERATED_TOKEN_FILE"}
+		if len(s) > 0 || ji.lineWith(append([]string{"az login", "Connect-AzAccount"}, signIn...)...) != nil || ji.varGiven(signIn...) {
+			return s
+		}
+		return implicitSignals(ji, "azure", cfg)
 	},
 	fix: "replace the secret: add a federated credential to the app registration, " + useComponent("azure") + ", then remove the client secret",
 }

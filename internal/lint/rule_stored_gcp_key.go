@@ -8,7 +8,8 @@ var storedGCPKey = storedRule{
 	rule: rule{Meta{
 		ID:    "stored-gcp-key",
 		Title: "Job uses a stored Google Cloud service account key",
-		Description: "The job activates a service account key (gcloud auth activate-service-account, GOOGLE_APPLICATION_CREDENTIALS pointing at a stored key file, or a key written from a variable to a file). " +
+		Description: "The job activates a service account key (gcloud auth activate-service-account, GOOGLE_APPLICATION_CREDENTIALS pointing at a stored key file, or a key written from a variable to a file), " +
+			"or runs a tool that reads a key from the environment (Terraform's Google provider, Pulumi, Packer, a Google Cloud client library program) in a job set up for Google Cloud. " +
 			"Service account keys do not expire until deleted. Workload identity federation with the keyless gcp component gives the job a short-lived access token for its ID token.",
 		Severity: Major,
 		CWE:      []string{"CWE-798"},
@@ -16,10 +17,12 @@ var storedGCPKey = storedRule{
 	}},
 	replacement: "gcp",
 	exchanged: func(ji *jobInfo) bool {
-		return ji.extendsAny("keyless-gcp", "oidc") || ji.tokenFor("gcp") ||
+		// identity: google_cloud is GitLab's own workload identity
+		// federation (https://docs.gitlab.com/ci/yaml/#identity).
+		return ji.extendsAny("keyless-gcp", "oidc") || ji.tokenFor("gcp") || ji.job.Node.Get("identity") != nil ||
 			ji.lineWith("create-cred-config", "external_account", "workloadIdentityPools", "sts.googleapis.com", "keyless env", "keyless gcp", "keyless exec") != nil
 	},
-	signals: func(ji *jobInfo) []signal {
+	signals: func(ji *jobInfo, cfg *configFacts) []signal {
 		var s []signal
 		if l, pos := ji.lineAt("auth activate-service-account"); l != nil {
 			conf := Medium
@@ -52,7 +55,13 @@ var storedGCPKey = storedRule{
 					what: "points GOOGLE_APPLICATION_CREDENTIALS at the stored key file $" + ref})
 			}
 		}
-		return s
+		// A sign-in or key the job shows is judged above, not guessed.
+		keys := []string{"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
+			"GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
+		if len(s) > 0 || ji.lineWith(append([]string{"gcloud auth"}, keys...)...) != nil || ji.varGiven(keys...) {
+			return s
+		}
+		return implicitSignals(ji, "gcp", cfg)
 	},
 	fix: "replace the key: " + useComponent("gcp") + ", then delete the key in IAM and its CI/CD variable",
 }

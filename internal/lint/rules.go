@@ -18,6 +18,8 @@ var registry = []Rule{
 	storedGCPKey,
 	storedAzureSecret,
 	storedVaultToken,
+	storedVaultPassword,
+	storedSecretManagerKeys,
 	storedPackageToken,
 	// oidc: ID token mistakes
 	deprecatedCIJobJWT,

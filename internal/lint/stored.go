@@ -118,6 +118,19 @@ func (ji *jobInfo) varSet(names ...string) bool {
 	return false
 }
 
+// varGiven reports whether the job sets any of names to a value that is
+// not empty: an empty one (a placeholder declared for a stored variable
+// of the same name) takes nothing from the stored one, which GitLab gives
+// precedence (https://docs.gitlab.com/ci/variables/#cicd-variable-precedence).
+func (ji *jobInfo) varGiven(names ...string) bool {
+	for _, n := range names {
+		if v := lookup(ji.vars, n); v != nil && strings.TrimSpace(v.value.Value) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // tokenFor reports whether the job has an ID token meant for service, or
 // one whose use keyless cannot tell (which may be for it).
 func (ji *jobInfo) tokenFor(service string) bool {
@@ -219,23 +232,20 @@ type storedRule struct {
 	// exchanged reports whether the job already exchanges an ID token
 	// for this kind of credential.
 	exchanged func(ji *jobInfo) bool
-	signals   func(ji *jobInfo) []signal
-	fix       string
+	// signals are the signs that the job uses the stored credential;
+	// creds tells where the configuration names credential variables.
+	signals func(ji *jobInfo, cfg *configFacts) []signal
+	fix     string
 }
 
 func (r storedRule) Check(p *Pass) {
 	var sites siteFindings
+	cfg := p.configFacts()
 	for _, ji := range p.jobInfos() {
 		if r.exchanged(ji) {
 			continue
 		}
-		var best *signal
-		for _, s := range r.signals(ji) {
-			if best == nil || s.conf > best.conf {
-				s := s
-				best = &s
-			}
-		}
+		best := strongest(r.signals(ji, cfg))
 		if best == nil {
 			continue
 		}
@@ -246,6 +256,18 @@ func (r storedRule) Check(p *Pass) {
 		})
 	}
 	sites.report(p)
+}
+
+// strongest is the signal of highest confidence, the first of equals; nil
+// for none.
+func strongest(signals []signal) *signal {
+	var best *signal
+	for i := range signals {
+		if best == nil || signals[i].conf > best.conf {
+			best = &signals[i]
+		}
+	}
+	return best
 }
 
 // varSignals are the signals of the variables names: set from a stored

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,12 @@ type JobView struct {
 	// Environment is the job's environment name as written ("" for
 	// none).
 	Environment string
+	// Tags are the job's runner tags (default: tags included).
+	Tags []*Node
+	// CredentialUses are the commands that read a credential from the
+	// environment, by the EnvReaders table (credentials.go), in the
+	// order the job runs them.
+	CredentialUses []CredentialUse
 }
 
 // Variable is one variables: entry: for the long form, Value is its
@@ -64,6 +71,8 @@ type IDToken struct {
 type Command struct {
 	Name string // "aws" for /usr/bin/aws
 	Line *Node  // the line that runs it
+	// Args are the words after the name, quotes removed: ["s3", "ls"].
+	Args []string
 }
 
 // Runs returns the first line that runs the command name, or nil.
@@ -183,10 +192,14 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalR
 	}
 
 	for _, l := range v.Lines {
-		for _, c := range CommandNames(l.Value) {
-			v.Commands = append(v.Commands, Command{Name: c, Line: l})
+		for _, seg := range commandSegments(l.Value) {
+			if name, args := command(seg); name != "" {
+				v.Commands = append(v.Commands, Command{Name: name, Line: l, Args: args})
+			}
 		}
 	}
+	v.Tags = n.Get("tags").Scalars()
+	v.CredentialUses = credentialUses(&v)
 
 	switch e := n.Get("environment"); {
 	case e == nil:
@@ -442,15 +455,16 @@ var prefixWords = map[string]bool{
 // CommandNames returns the names of the commands a shell line runs, in
 // order: the first word of each simple command (after ; | & && || and
 // newlines, and inside $( ) and backquotes), past variable assignments
-// and prefixes such as sudo, then, do and env (/usr/bin/env too). A name
-// is its base name without .exe, so /usr/bin/aws, ./aws and aws.exe are
-// all "aws".
+// and prefixes such as sudo, then, do and env (/usr/bin/env too), and
+// through the wrappers that run a package's command (npx cdk, poetry run
+// python: cdk, python). A name is its base name without .exe, so
+// /usr/bin/aws, ./aws and aws.exe are all "aws".
 // Commands in quoted strings passed to another shell (sh -c "...") are
 // not seen.
 func CommandNames(line string) []string {
 	var out []string
 	for _, seg := range commandSegments(line) {
-		if name := commandName(seg); name != "" {
+		if name, _ := command(seg); name != "" {
 			out = append(out, name)
 		}
 	}
@@ -528,12 +542,22 @@ func commandSegments(line string) []string {
 	return out
 }
 
-// commandName is the name of the command a simple command runs, "" when
-// it runs none that can be named (only assignments, a variable).
-func commandName(seg string) string {
+// wrappers are commands that run the command their next argument names:
+// "npx cdk deploy" runs cdk, "poetry run python x.py" runs python.
+var wrappers = map[string][]string{
+	"npx": nil, "bunx": nil,
+	"pnpm": {"exec", "dlx"}, "yarn": {"dlx"}, "poetry": {"run"}, "pipenv": {"run"},
+	"uv": {"run"}, "pdm": {"run"}, "bundle": {"exec"},
+}
+
+// command is the name of the command a simple command runs, "" when it
+// runs none that can be named (only assignments, a variable), and the
+// words after it.
+func command(seg string) (string, []string) {
 	words := strings.Fields(seg)
 	prefix := false
-	for _, w := range words {
+	for i := 0; i < len(words); i++ {
+		w := words[i]
 		switch {
 		case prefixWords[w], strings.HasPrefix(w, "/") && prefixWords[path.Base(w)]: // /usr/bin/env aws
 			prefix = true
@@ -546,12 +570,27 @@ func commandName(seg string) string {
 		}
 		w = strings.Trim(w, `"'`)
 		if w == "" || strings.ContainsAny(w, "$=<>") {
-			return ""
+			return "", nil
 		}
-		w = path.Base(strings.ReplaceAll(w, `\`, "/"))
-		return strings.TrimSuffix(w, ".exe")
+		w = strings.TrimSuffix(path.Base(strings.ReplaceAll(w, `\`, "/")), ".exe")
+		if subs, ok := wrappers[w]; ok && i+1 < len(words) {
+			if subs == nil {
+				prefix = true
+				continue
+			}
+			if slices.Contains(subs, words[i+1]) {
+				prefix = true
+				i++
+				continue
+			}
+		}
+		args := make([]string, 0, len(words)-i-1)
+		for _, a := range words[i+1:] {
+			args = append(args, strings.Trim(a, `"'`))
+		}
+		return w, args
 	}
-	return ""
+	return "", nil
 }
 
 // isName reports whether s is a shell variable name.

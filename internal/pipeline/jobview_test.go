@@ -31,6 +31,10 @@ func TestCommandNames(t *testing.T) {
 		"/usr/bin/env X=1 aws s3 ls":            "aws",
 		"/usr/bin/sudo -E /usr/bin/aws s3 ls":   "aws",
 		"terraform init \\\n  -upgrade":         "terraform",
+		"npx --yes cdk deploy":                  "cdk",
+		"poetry run python deploy.py":           "python",
+		"bundle exec rake aws:ami:create":       "rake",
+		"yarn install":                          "yarn",
 	} {
 		if got := strings.Join(CommandNames(line), " "); got != want {
 			t.Errorf("CommandNames(%q) = %q, want %q", line, got, want)

@@ -5,6 +5,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/detect"
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
@@ -268,7 +269,12 @@ func nameClass(v *gitlabapi.Variable) (classification, bool) {
 		c.kind = KindGCP
 	case k == "ARM_CLIENT_SECRET" || k == "AZURE_CLIENT_SECRET":
 		c.kind = KindAzure
-	case k == "VAULT_TOKEN" || k == "BAO_TOKEN" || wordsInOrder(k, "APPROLE", "SECRET"):
+	case k == "VAULT_TOKEN" || k == "BAO_TOKEN" || wordsInOrder(k, "APPROLE", "SECRET"),
+		// An AppRole secret_id (VAULT_SECRET_ID, the Terraform Vault
+		// provider's TF_VAR_login_approle_secret_id) and a Vault
+		// password log in to Vault as a token does: the same model as
+		// lint's stored-vault-token and stored-vault-password.
+		pipeline.AppRoleSecretID(k), pipeline.VaultPassword(k):
 		c.kind = KindVault
 	case k == "GITLAB_TOKEN" || k == "PRIVATE_TOKEN" || strings.HasSuffix(k, "_PAT") || k == "GL_TOKEN":
 		c.kind = KindGitLab

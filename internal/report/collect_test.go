@@ -218,7 +218,7 @@ func TestCollectGroup(t *testing.T) {
 		},
 		"AZURE_CLIENT_SECRET": {"acme/apps/web deploy-prod .gitlab-ci.yml:9 references $AZURE_CLIENT_SECRET"},
 		"GCP_SA_KEY":          {"acme/platform/infra gcp .gitlab-ci.yml:8 references $GCP_SA_KEY"},
-		"VAULT_TOKEN":         {"acme/apps/web secrets .gitlab-ci.yml:13 runs vault (reads VAULT_TOKEN)"},
+		"VAULT_TOKEN":         {"acme/apps/web secrets .gitlab-ci.yml:13 runs vault (reads VAULT_TOKEN from the environment)"},
 		"DOCKER_AUTH_CONFIG":  {"acme/apps/web build .gitlab-ci.yml:1 pulls its image or services (the runner reads DOCKER_AUTH_CONFIG)"},
 		"GITLAB_TOKEN":        nil,
 	} {

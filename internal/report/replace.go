@@ -192,10 +192,23 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 			use + " Jobs that run the vault CLI themselves can keep doing so with export_token: \"true\".",
 			run,
 			del,
-			"Revoke the stored token (vault token lookup -accessor ACCESSOR, then vault token revoke -accessor ACCESSOR).",
+			vaultRevoke(c.Key),
 		}
 	}
 	return r
+}
+
+// vaultRevoke is the last step for a stored Vault credential, by what it
+// is (the kinds lint's stored-vault-token and stored-vault-password
+// report): a token, an AppRole secret_id or a password.
+func vaultRevoke(key string) string {
+	switch {
+	case pipeline.AppRoleSecretID(key):
+		return "Destroy the AppRole secret_id (vault write auth/approle/role/ROLE/secret-id/destroy secret_id=...), and the role when nothing else logs in with it."
+	case pipeline.VaultPassword(key):
+		return "Delete the Vault user the password logs in as (vault delete auth/userpass/users/USER), or take the directory account's access to Vault away (its LDAP group's policies)."
+	}
+	return "Revoke the stored token (vault token lookup -accessor ACCESSOR, then vault token revoke -accessor ACCESSOR)."
 }
 
 // policyStep points at keyless policy, which writes the same trust for

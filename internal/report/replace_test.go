@@ -38,3 +38,19 @@ func TestReplacementSubjects(t *testing.T) {
 		t.Errorf("other: %+v", r)
 	}
 }
+
+// A Vault credential's last step fits what it is: a token, an AppRole
+// secret_id, a password (issue 15).
+func TestReplacementVaultKinds(t *testing.T) {
+	rc := newReplaceContext("https://gitlab.example.com", "dev", nil)
+	for key, want := range map[string]string{
+		"VAULT_TOKEN":                    "vault token revoke",
+		"TF_VAR_login_approle_secret_id": "secret-id/destroy",
+		"VAULT_PASSWORD":                 "auth/userpass/users/USER",
+	} {
+		r := rc.replacement(&Credential{Key: key, Kind: KindVault, Level: levelProject, Owner: "g/a"})
+		if r.Component != "vault" || !strings.Contains(r.Steps[len(r.Steps)-1], want) {
+			t.Errorf("%s: component %q, last step %q, want it to hold %q", key, r.Component, r.Steps[len(r.Steps)-1], want)
+		}
+	}
+}

@@ -11,38 +11,15 @@ import (
 // views them (pipeline.JobView, shared with internal/lint).
 func jobViews(p *pipeline.Pipeline) []pipeline.JobView { return p.JobViews() }
 
-// implicitUse is a tool that reads a credential from the environment
-// without the job naming it.
-type implicitUse struct {
-	key   func(key string) bool
-	cmds  []string
-	reads string
-}
-
-var implicitUses = []implicitUse{
-	{key: prefixed("AWS_"), cmds: []string{"aws", "terraform", "tofu", "sam", "cdk"}, reads: "AWS_* from the environment"},
-	{key: prefixed("ARM_"), cmds: []string{"terraform", "tofu", "az"}, reads: "ARM_* from the environment"},
-	{key: named("GOOGLE_APPLICATION_CREDENTIALS"), cmds: []string{"gcloud", "terraform", "tofu"}, reads: "GOOGLE_APPLICATION_CREDENTIALS"},
-	{key: named("GOOGLE_CREDENTIALS"), cmds: []string{"terraform", "tofu"}, reads: "GOOGLE_CREDENTIALS"},
-	{key: named("VAULT_TOKEN"), cmds: []string{"vault", "bao"}, reads: "VAULT_TOKEN"},
-	{key: named("BAO_TOKEN"), cmds: []string{"bao"}, reads: "BAO_TOKEN"},
-}
-
-func prefixed(p string) func(string) bool {
-	return func(k string) bool { return strings.HasPrefix(k, p) }
-}
-
-func named(n string) func(string) bool {
-	return func(k string) bool { return k == n }
-}
-
-// jobUse tells how job uses the variable key, "" when it does not.
+// jobUse tells how job uses the variable key, "" when it does not: it
+// expands it, or runs a tool that reads it from the environment
+// (pipeline.EnvReaders, the table lint's stored rules read too).
 func jobUse(job *pipeline.JobView, key string) string {
 	if job.Reads(key) {
 		return "references $" + key
 	}
-	if c := implicitTool(job, key); c != "" {
-		return "runs " + c + " (reads " + implicitReads(key) + ")"
+	if u := implicitUse(job, key); u != nil {
+		return "runs " + u.Command.Name + " (reads " + strings.Join(u.Reader.Vars, ", ") + " from the environment)"
 	}
 	if key == "DOCKER_AUTH_CONFIG" && len(job.Images) > 0 {
 		return "pulls its image or services (the runner reads DOCKER_AUTH_CONFIG)"
@@ -50,41 +27,27 @@ func jobUse(job *pipeline.JobView, key string) string {
 	return ""
 }
 
-// implicitTool returns the first tool the job runs that reads key from
-// the environment, "" for none.
-func implicitTool(job *pipeline.JobView, key string) string {
-	for _, c := range credentialTools(job) {
-		for _, u := range implicitUses {
-			if u.key(key) && slices.Contains(u.cmds, c) {
-				return c
-			}
+// implicitUse is the first command of the job that reads key from the
+// environment, nil for none.
+func implicitUse(job *pipeline.JobView, key string) *pipeline.CredentialUse {
+	for i := range job.CredentialUses {
+		if u := &job.CredentialUses[i]; u.Reader.ReadsVar(key) {
+			return u
 		}
 	}
-	return ""
+	return nil
 }
 
 // credentialTools are the tools the job runs that read a credential from
-// the environment (implicitUses), each once, in the order first run.
+// the environment, each once, in the order first run.
 func credentialTools(job *pipeline.JobView) []string {
 	var out []string
-	for _, c := range job.Commands {
-		for _, u := range implicitUses {
-			if slices.Contains(u.cmds, c.Name) && !slices.Contains(out, c.Name) {
-				out = append(out, c.Name)
-			}
+	for _, u := range job.CredentialUses {
+		if !slices.Contains(out, u.Command.Name) {
+			out = append(out, u.Command.Name)
 		}
 	}
 	return out
-}
-
-// implicitReads is what a tool reads for key, as a Usage tells it.
-func implicitReads(key string) string {
-	for _, u := range implicitUses {
-		if u.key(key) {
-			return u.reads
-		}
-	}
-	return ""
 }
 
 // envScopeMatches reports whether a variable of environment scope scope
