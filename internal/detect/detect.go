@@ -71,4 +71,11 @@ type Match struct {
 	// Paired is set on an access key id whose secret key appears in the
 	// same scope (Pair), and the other way round.
 	Paired bool
+	// Host is the host of a url-credentials match's URL (no port): where
+	// the password is sent, not a secret.
+	Host string
+	// SameUser is set on a url-credentials match whose password is its
+	// user name (postgres://keycloak:keycloak@db/), the shape of a
+	// throw-away test database's credentials (issue 15).
+	SameUser bool
 }

@@ -311,10 +311,15 @@ func TestPlaceholder(t *testing.T) {
 		"-----BEGIN PUBLIC KEY-----", "-----BEGIN CERTIFICATE-----", "sha256:0123456789abcdef",
 		"c47f5edbada514e287ba054769ba41cbb44f0753", "8c3f2d1e-4b5a-4c6d-9e8f-0a1b2c3d4e5f",
 		"https://gitlab.com/group/project", "$CI_JOB_JWT", "%24VAR", "",
+		"vault:projects/data/12345/db#DB_PASS", "production/db/password@ops", "kv/data/ci/api-key",
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/api-AbCdEf",
+		"projects/example-4821/secrets/api-key/versions/3", "NPM_TOKEN_PROD", "stripe-api-key-prod",
+		"@Microsoft.KeyVault(SecretUri=https://kv-prod.vault.azure.net/secrets/api-key/)",
 	}
 	no := []string{
 		"AKIAVQJXXVBOTHD0WTFL", "y1HIPUNsDW437HCx15jG", "glpat-_8P0GwAESV5nkthBGJd8",
 		"https://deploy:y1HIPUNsDW437HCx15jG@git.corp.internal/",
+		"Kq8sLw2ZpX4vRt7Y/bN3mQ9z@ops", "vault-sytZZ6pgfRfnwOo0Te2eV9Rm", "sytZZ6pgfRfnwOo0TOKEN",
 	}
 	for _, v := range yes {
 		if !Placeholder(v) {
@@ -324,6 +329,31 @@ func TestPlaceholder(t *testing.T) {
 	for _, v := range no {
 		if Placeholder(v) {
 			t.Errorf("Placeholder(%q) = true, want false", v)
+		}
+	}
+}
+
+// TestURLCredentialsHost: a URL's password match says where the password
+// goes and whether it is its user name, for lint to tell a throw-away
+// service database (issue 15).
+func TestURLCredentialsHost(t *testing.T) {
+	for _, c := range []struct {
+		value, host string
+		same        bool
+	}{
+		{"postgres://keycloak:keycloak@postgres:5432/keycloak", "postgres", true},
+		{"mysql://app_user:app_user@127.0.0.1/app", "127.0.0.1", true},
+		{"postgres://orbit:orbit@[::1]:5432/app", "::1", true},
+		{"postgresql://runner:Xk29fPq7LmZ3@db.example.com/test", "db.example.com", false},
+		{"amqp://guest:CfqcrFfmEIHLKX@rabbit", "rabbit", false},
+	} {
+		ms := Scan(c.value, Context{Key: "DATABASE_URL"})
+		if len(ms) != 1 || ms[0].Detector != "url-credentials" {
+			t.Errorf("Scan(%q) = %+v, want one url-credentials match", c.value, ms)
+			continue
+		}
+		if ms[0].Host != c.host || ms[0].SameUser != c.same {
+			t.Errorf("Scan(%q): host %q same user %v, want %q %v", c.value, ms[0].Host, ms[0].SameUser, c.host, c.same)
 		}
 	}
 }

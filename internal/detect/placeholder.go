@@ -14,7 +14,8 @@ var versionRe = regexp.MustCompile(`^[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+][0-9A-Za-z.-
 // a filler (xxxx, ***, <token>, changeme, REDACTED, dummy, fake), a run of
 // one character or a sequence (1234567890), or a value whose shape says what
 // it is (a public key, a sha256: digest, a 40- or 64-hex commit SHA or
-// checksum, a UUID, a URL without credentials, a path, a number, a version).
+// checksum, a UUID, a URL without credentials, a path, a number, a version,
+// a reference to a secret manager, the name of a secret).
 func Placeholder(value string) bool {
 	v := strings.TrimSpace(value)
 	return isPlaceholder(v) || nonSecretShape(v)
@@ -121,8 +122,70 @@ func nonSecretShape(v string) bool {
 		return true // numbers, versions, dates
 	case versionRe.MatchString(v):
 		return true
+	case secretReference(v) || secretNameValue(v):
+		return true
 	}
 	return false
+}
+
+// Secret-manager references: values that say where a secret is kept, for
+// a tool that fetches it, rather than hold it (issue 15).
+var (
+	// vault:projects/data/123/db#PASSWORD, openbao:kv/app@secret.
+	vaultRefRe = regexp.MustCompile(`(?i)^(?:vault|openbao|bao):[A-Za-z0-9_.${}/-]+(?:#[A-Za-z0-9_.-]+)?(?:@[A-Za-z0-9_.-]+)?$`)
+	// GitLab's secrets:vault: short form, path/to/secret/field@mount
+	// (https://docs.gitlab.com/ci/yaml/#secretsvault), in one case per
+	// segment (a password with / and @ mixes cases and digits).
+	gitlabVaultRe = regexp.MustCompile(`^(?:[a-z0-9_.-]+|[A-Z0-9_.-]+|\$\{?[A-Za-z0-9_]+\}?)(?:/(?:[a-z0-9_.-]+|[A-Z0-9_.-]+|\$\{?[A-Za-z0-9_]+\}?))+@[A-Za-z0-9_.-]+$`)
+	// A secret's path of lower-case words (kv/data/ci/api-key, with a
+	// #field): a generated secret is not three lower-case words.
+	secretPathRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*(?:/[a-z0-9][a-z0-9_.-]*){2,}(?:#[A-Za-z0-9_.-]+)?$`)
+	// An ARN names an AWS resource: a Secrets Manager secret, an SSM
+	// parameter, a KMS key (arn:partition:service:region:account:resource).
+	arnRe = regexp.MustCompile(`^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:\S+$`)
+	// Google Secret Manager: projects/P/secrets/S[/versions/V], also
+	// behind //secretmanager.googleapis.com/ or gcp:.
+	gcpSecretRe = regexp.MustCompile(`(?:^|/|:)projects/[A-Za-z0-9_.-]+/secrets/[A-Za-z0-9_-]+(?:/versions/[A-Za-z0-9_-]+)?$`)
+)
+
+// secretReference reports a reference to a secret kept in a secret
+// manager: vault:path#FIELD, GitLab's path/field@mount, a lower-case
+// secret path, an AWS ARN, a Google Secret Manager name, an Azure Key
+// Vault reference (@Microsoft.KeyVault(...); its https:// URL is a URL
+// without credentials).
+func secretReference(v string) bool {
+	switch {
+	case strings.ContainsAny(v, " \t\r\n"):
+		return false
+	case vaultRefRe.MatchString(v), gitlabVaultRe.MatchString(v), secretPathRe.MatchString(v):
+		return true
+	case arnRe.MatchString(v), gcpSecretRe.MatchString(v):
+		return true
+	case hasFold(v, "@microsoft.keyvault(") && strings.HasSuffix(v, ")"):
+		return true
+	}
+	return false
+}
+
+// secretNameValue reports a value that names a secret rather than holds
+// one: NPM_TOKEN_PROD, stripe-api-key-prod, ci-bot-token. Its words are
+// all letters or all digits (or short, like v2), as a generated secret's
+// are not, and SecretName reads it as a secret's name.
+func secretNameValue(v string) bool {
+	if !all(v, func(c byte) bool { return isAlnum(c) || c == '_' || c == '-' || c == '.' }) {
+		return false
+	}
+	var buf [16]string
+	words := nameWords(v, buf[:0])
+	if len(words) < 2 {
+		return false
+	}
+	for _, w := range words {
+		if len(w) > 3 && !all(w, isUpper) && !all(w, isDigit) {
+			return false
+		}
+	}
+	return SecretName(v)
 }
 
 // fileExts end the names of files that hold or describe secrets; a value

@@ -27,6 +27,11 @@ func scanURLs(s *scanner) {
 			continue
 		}
 		s.add("url-credentials", ps, pe, passwordConfidence(v[ps:pe]), "")
+		if n := len(s.cands); n > 0 && s.cands[n-1].Start == ps {
+			m := &s.cands[n-1]
+			m.Host = urlHost(v, pe+1)
+			m.SameUser = v[i:ps-1] == v[ps:pe]
+		}
 		i = pe
 	}
 }
@@ -65,4 +70,19 @@ func userinfo(v string, i int) (start, end int, ok bool) {
 		return 0, 0, false
 	}
 	return start, end, true
+}
+
+// urlHost returns the host of the authority whose host part starts at i
+// (just after the @): up to the port, path, query or the end of the URL.
+func urlHost(v string, i int) string {
+	end := i
+	if end < len(v) && v[end] == '[' { // [::1]:5432
+		if j := strings.IndexByte(v[end:], ']'); j > 0 {
+			return v[end+1 : end+j]
+		}
+	}
+	for end < len(v) && !strings.ContainsRune(":/?#\"'<>` \t\r\n", rune(v[end])) {
+		end++
+	}
+	return v[i:end]
 }

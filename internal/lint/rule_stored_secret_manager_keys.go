@@ -109,7 +109,7 @@ func fetchedKeys(ji *jobInfo) []fetched {
 	from := map[string]*secretManager{} // variables holding a fetched secret
 	var out []fetched
 	for _, l := range ji.lines {
-		for _, a := range substitutions(l.Value) {
+		for _, a := range setFromOutput(l.Value) {
 			m := managerOf(a.body)
 			if m == nil {
 				for _, ref := range varRefs(a.body) {
@@ -195,9 +195,9 @@ func dynamicSecret(path string) bool {
 // configure set NAME $(body).
 type substitution struct{ name, body string }
 
-// substitutions lists the variables a line sets from a command's output
+// setFromOutput lists the variables a line sets from a command's output
 // or from another variable (then body is the reference).
-func substitutions(line string) []substitution {
+func setFromOutput(line string) []substitution {
 	var out []substitution
 	for i := 0; i < len(line); i++ {
 		if line[i] != '=' || i == 0 {

@@ -139,20 +139,30 @@ func appRoleLogin(line string) bool { return appRoleLoginRE.MatchString(line) }
 // tfVarFrom returns the Terraform input variable a line hands the
 // variable ref to: TF_VAR_x=$ref, or terraform -var x=$ref; "" for none.
 func tfVarFrom(line, ref string) string {
-	for _, cmd := range simpleCommands(line) {
-		words := strings.Fields(cmd)
-		for _, a := range assignments(words) {
-			if strings.HasPrefix(a.name, "TF_VAR_") && refersTo(a.value, ref) {
-				return a.name
+	for _, stages := range pipelines(line) {
+		for _, stage := range stages {
+			if f := tfVarIn(parseCommand(stage), ref); f != "" {
+				return f
 			}
 		}
-		for i, w := range words {
-			w = strings.TrimPrefix(strings.TrimPrefix(w, "-var="), "--var=")
-			if i > 0 && (words[i-1] == "-var" || words[i-1] == "--var") || w != words[i] {
-				w = strings.Trim(w, `"'`)
-				if name, value, ok := strings.Cut(w, "="); ok && refersTo(value, ref) {
-					return "-var " + name
-				}
+	}
+	return ""
+}
+
+// tfVarIn is tfVarFrom for one simple command.
+func tfVarIn(c command, ref string) string {
+	for _, a := range c.assigns {
+		if strings.HasPrefix(a.name, "TF_VAR_") && refersTo(a.value, ref) {
+			return a.name
+		}
+	}
+	words := c.args
+	for i, w := range words {
+		w = strings.TrimPrefix(strings.TrimPrefix(w, "-var="), "--var=")
+		if i > 0 && (words[i-1] == "-var" || words[i-1] == "--var") || w != words[i] {
+			w = strings.Trim(w, `"'`)
+			if name, value, ok := strings.Cut(w, "="); ok && refersTo(value, ref) {
+				return "-var " + name
 			}
 		}
 	}

@@ -9,77 +9,72 @@ import (
 )
 
 // xtraceWithSecrets reports shell tracing turned on in a job while it
-// handles secrets. CI_DEBUG_TRACE is debug-trace's.
+// handles secrets: the tracing member of the leak rules (issue 15), which
+// share what counts as a secret (leaks.go). CI_DEBUG_TRACE is
+// debug-trace's.
 var xtraceWithSecrets = xtraceRule{rule{Meta{
 	ID:    "xtrace-with-secrets",
 	Title: "Shell tracing (set -x) in a job that handles secrets",
 	Description: "set -x (set -o xtrace, set -ex and the like) makes the shell print every command it runs, with its arguments expanded, to the job log. " +
-		"A line that evals keyless's exports, sets a credential variable, or uses an ID token, a secrets: value or a credential variable is printed with the secret in it, " +
+		"A line that evals keyless's exports, sets a credential variable from a command's output, or expands an ID token, a secrets: value, a stored credential variable or a variable made from one is printed with the secret in it, " +
 		"and the log keeps what GitLab does not mask: it masks the values of masked CI/CD variables and of ID tokens, not the credentials a job gets at run time. " +
+		"A line that prints the secret itself (echo $TOKEN) is secret-leak-log's. " +
 		"bash -x (or sh -x) traces a script of its own in the same way; keyless cannot see that script, so in a job that holds secrets it is reported with low confidence. " +
 		"Remove the tracing, or turn it off (set +x) before the lines that handle secrets and back on (set -x) after them.",
 	Severity: Major,
 	CWE:      []string{"CWE-532"},
-	Group:    "oidc",
+	Group:    "leak",
 }}}
 
 type xtraceRule struct{ rule }
 
 func (r xtraceRule) Check(p *Pass) {
 	var sites siteFindings
-	for _, ji := range p.jobInfos() {
-		// before_script and script run in one shell, after_script in
-		// another (https://docs.gitlab.com/ci/yaml/#after_script).
-		for _, keys := range [][]string{{"before_script", "script"}, {"after_script"}} {
-			var lines []*pipeline.Node
-			for _, k := range keys {
-				lines = append(lines, ji.job.Node.Get(k).Scalars()...)
-			}
-			r.session(p, &sites, ji, lines)
+	for _, jl := range p.jobLeakInfos() {
+		for _, s := range jl.sessions {
+			r.session(p, &sites, jl, s)
 		}
 	}
 	sites.report(p)
 }
 
-// session follows tracing through one shell's lines, in order. The
+// session follows tracing through one shell's commands, in order. The
 // keyless components turn tracing off around keyless env and back on
 // after it (set "-$saved"), which restores the state before the last
 // set +x.
-func (r xtraceRule) session(p *Pass, sites *siteFindings, ji *jobInfo, lines []*pipeline.Node) {
+func (r xtraceRule) session(p *Pass, sites *siteFindings, jl *jobLeaks, cmds []shellCmd) {
+	ji := jl.ji
 	var on, saved *pipeline.Pos // where tracing was turned on, while it is on
 	var onWhat, savedWhat string
 	reported := map[pipeline.Pos]bool{}
-	for _, l := range lines {
-		for _, cmd := range simpleCommands(l.Value) {
-			words := strings.Fields(cmd)
-			switch change, traced, what := xtraceChange(words); {
-			case change == xtraceOn:
-				if on == nil {
-					pos := commandAt(p.Pipeline, l, cmd)
-					on, onWhat = &pos, what
-				}
-			case change == xtraceOff:
-				saved, savedWhat = on, onWhat
-				on = nil
-			case change == xtraceRestore:
-				on, onWhat = saved, savedWhat
-			case traced:
-				if why := ji.holdsSecrets(); why != "" {
-					pos := commandAt(p.Pipeline, l, cmd)
-					sites.add(ji.job.Name, Finding{Pos: pos, Key: "traced\x00" + what, Confidence: Low}, func(jobs string) string {
-						return fmt.Sprintf("%s runs a script with shell tracing (%s) and holds secrets (%s): tracing prints every command with its expanded arguments, including exported credentials, to the job log; "+
-							"drop -x, or have the script turn tracing off (set +x) around the lines that handle secrets", jobs, what, why)
-					})
-				}
-			default:
-				if on == nil || reported[*on] {
-					continue
-				}
-				if use, conf := ji.secretUse(cmd); use != "" {
-					reported[*on] = true
-					xtraceFinding(sites, ji, *on, onWhat, conf, use, commandAt(p.Pipeline, l, cmd))
-				}
+	for _, c := range cmds {
+		switch change, traced, what := xtraceChange(c.words); {
+		case change == xtraceOn:
+			if on == nil {
+				pos := commandAt(p.Pipeline, c.line, c.text)
+				on, onWhat = &pos, what
 			}
+		case change == xtraceOff:
+			saved, savedWhat = on, onWhat
+			on = nil
+		case change == xtraceRestore:
+			on, onWhat = saved, savedWhat
+		case traced:
+			if why := jl.holdsSecrets(); why != "" {
+				pos := commandAt(p.Pipeline, c.line, c.text)
+				sites.add(ji.job.Name, Finding{Pos: pos, Key: "traced\x00" + what, Confidence: Low}, func(jobs string) string {
+					return fmt.Sprintf("%s runs a script with shell tracing (%s) and holds secrets (%s): tracing prints every command with its expanded arguments, including exported credentials, to the job log; "+
+						"drop -x, or have the script turn tracing off (set +x) around the lines that handle secrets", jobs, what, why)
+				})
+			}
+		default:
+			// A command that prints a secret itself is secret-leak-log's:
+			// removing it removes what tracing would print too.
+			if on == nil || reported[*on] || c.prints || c.use == "" {
+				continue
+			}
+			reported[*on] = true
+			xtraceFinding(sites, ji, *on, onWhat, c.conf, c.use, commandAt(p.Pipeline, c.line, c.text))
 		}
 	}
 }
@@ -95,37 +90,6 @@ func xtraceFinding(sites *siteFindings, ji *jobInfo, on pipeline.Pos, what strin
 		return fmt.Sprintf("shell tracing turned on here (%s) in %s is still on when the script %s (%s:%d): tracing prints every command with its expanded arguments, including exported credentials, to the job log; "+
 			"%s, or turn tracing off (set +x) around the lines that handle secrets", what, jobs, use, at.File, at.Line, fix)
 	})
-}
-
-// simpleCommands splits a script line into its commands: at line ends
-// (after joining continued lines) and at ;, &&, || and | outside quotes.
-func simpleCommands(s string) []string {
-	var out []string
-	for _, line := range shellCommands(s) {
-		var cur strings.Builder
-		var quote byte
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			switch {
-			case quote != 0:
-				if c == quote {
-					quote = 0
-				}
-			case c == '\'' || c == '"':
-				quote = c
-			case c == ';' || c == '|' || c == '&':
-				if c != ';' && i+1 < len(line) && line[i+1] == c {
-					i++
-				}
-				out = append(out, cur.String())
-				cur.Reset()
-				continue
-			}
-			cur.WriteByte(c)
-		}
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 // What a command does to shell tracing.

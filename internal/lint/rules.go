@@ -29,6 +29,10 @@ var registry = []Rule{
 	plainHTTPExchange,
 	idTokensUnprotected,
 	debugTrace,
-	xtraceWithSecrets,
 	secretsWithoutToken,
+	// leak: secrets a job prints or keeps (issue 15)
+	secretLeakLog,
+	secretLeakArtifact,
+	secretLeakDotenv,
+	xtraceWithSecrets,
 }

@@ -107,6 +107,10 @@ func TestRegistry(t *testing.T) {
 				t.Errorf("rule %s: no CWE-798", m.ID)
 			}
 		case "oidc":
+		case "leak":
+			if len(m.CWE) == 0 {
+				t.Errorf("rule %s: no CWE", m.ID)
+			}
 		default:
 			t.Errorf("rule %s: group %q", m.ID, m.Group)
 		}
@@ -216,9 +220,9 @@ func TestXtraceChange(t *testing.T) {
 			t.Errorf("%q: change %d traced %v, want %d %v", tc.cmd, change, traced, tc.change, tc.traced)
 		}
 	}
-	got := simpleCommands("if ! make; then set -x; make -k || true; fi && echo 'a; set -x' | tee log")
-	want := []string{"if ! make", " then set -x", " make -k ", " true", " fi ", " echo 'a; set -x' ", " tee log"}
+	got := pipelines("if ! make; then set -x; make -k || true; fi && echo 'a; set -x' | tee log")
+	want := [][]string{{"if ! make"}, {" then set -x"}, {" make -k "}, {" true"}, {" fi "}, {" echo 'a; set -x' ", " tee log"}}
 	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("simpleCommands (-want +got):\n%s", d)
+		t.Errorf("pipelines (-want +got):\n%s", d)
 	}
 }

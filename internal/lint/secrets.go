@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/detect"
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -45,6 +46,15 @@ func (r secretRule) Check(p *Pass) {
 		if h.paired {
 			f.Severity = Blocker
 			pair = pairNote(h.m.Detector)
+		}
+		if h.throwaway != "" {
+			// A test container's database, user and password alike:
+			// not a credential anyone can use elsewhere (issue 15).
+			f.Severity, f.Confidence = Info, Low
+			f.Message = fmt.Sprintf("%s written in %s: the password is the user name and the URL points at %s, the credentials of a throw-away test database, so this is not a critical finding; "+
+				"if the database holds data that matters, give it a generated password from a masked CI/CD variable", what, h.where, h.throwaway)
+			p.Report(f)
+			continue
 		}
 		f.Message = fmt.Sprintf("%s written in %s%s: %s", what, h.where, pair, r.fix)
 		p.Report(f)
@@ -97,7 +107,14 @@ type secretHit struct {
 	where  string // "variable AWS_SECRET_ACCESS_KEY", "script"
 	sum    string // SumKey of the secret, for the finding's Key
 	paired bool
-	secret string // for tests that check messages do not hold it
+	// throwaway names the service or loopback host of a URL whose
+	// password is its user name (postgres://app:app@postgres/), "" for
+	// none.
+	throwaway string
+	// decided is set once a job GitLab runs (or the global scope) has
+	// the value: a hidden job's own services say nothing.
+	decided bool
+	secret  string // for tests that check messages do not hold it
 }
 
 // scanSecrets finds every secret written in p's values, once per place
@@ -105,9 +122,17 @@ type secretHit struct {
 // and a secret access key met in the same job (its own values, the
 // defaults it inherits, the global variables) are paired.
 func scanSecrets(p *pipeline.Pipeline) []secretHit {
-	s := &secretScan{p: p, seen: map[string]int{}}
+	s := &secretScan{p: p, seen: map[string]int{}, aliases: map[string]string{}}
 	// Global scope: variables, default:, workflow:rules:variables and
-	// include: entries.
+	// include: entries. Their URLs may point at any job's services.
+	for _, j := range p.Jobs {
+		for h, a := range serviceAliases(j.Node) {
+			s.aliases[h] = a
+		}
+	}
+	for h, a := range serviceAliases(p.Global.Get("default")) {
+		s.aliases[h] = a
+	}
 	global := s.scope()
 	s.variables(global, p.Global.Get("variables"), "global variable")
 	s.jobValues(global, p.Global.Get("default"), "default ")
@@ -134,6 +159,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 			continue
 		}
 		sc := s.scope()
+		s.aliases, s.hidden = serviceAliases(j.Node), j.Hidden
 		s.jobValues(sc, j.Node, "")
 		s.pair(sc, global)
 	}
@@ -144,6 +170,26 @@ type secretScan struct {
 	p    *pipeline.Pipeline
 	hits []secretHit
 	seen map[string]int // place and secret -> index in hits
+	// aliases are the host names of the services of the scope scanned
+	// (serviceAliases), and hidden is set for a hidden job's.
+	aliases map[string]string
+	hidden  bool
+}
+
+// throwaway names where a URL's credentials go when they are a test
+// database's: the password is the user name and the host is a service of
+// the scope or the job's own machine; "" otherwise.
+func (s *secretScan) throwaway(m detect.Match) string {
+	if m.Detector != "url-credentials" || !m.SameUser {
+		return ""
+	}
+	if exchange.Loopback(m.Host) {
+		return m.Host + " (the job's own machine)"
+	}
+	if a := s.aliases[strings.ToLower(m.Host)]; a != "" {
+		return "the service " + a
+	}
+	return ""
 }
 
 // scope is the hits of one job (indexes into hits).
@@ -201,6 +247,15 @@ func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos
 			i = len(s.hits)
 			s.seen[k] = i
 			s.hits = append(s.hits, secretHit{m: m, pos: pos, where: where, sum: sum, secret: v[m.Start:m.End]})
+		}
+		if h := &s.hits[i]; !s.hidden {
+			// A test database's only if every job that has the URL
+			// has the service.
+			t := s.throwaway(m)
+			if !h.decided || t == "" {
+				h.throwaway = t
+			}
+			h.decided = true
 		}
 		sc.idx = append(sc.idx, i)
 	}

@@ -45,6 +45,47 @@ type JobView struct {
 	// environment, by the EnvReaders table (credentials.go), in the
 	// order the job runs them.
 	CredentialUses []CredentialUse
+	// Artifacts are the files the job keeps when it ends.
+	Artifacts Artifacts
+	// CachePaths are the cache:paths of each of its caches, which later
+	// jobs restore; cache:untracked: true is a "." path.
+	CachePaths []*Node
+	// Secrets are the job's secrets: entries.
+	Secrets []Secret
+}
+
+// Artifacts is a job's artifacts: (https://docs.gitlab.com/ci/yaml/#artifacts).
+type Artifacts struct {
+	// Paths are artifacts:paths as written: relative to the project
+	// directory, with globs and CI/CD variables.
+	Paths []*Node
+	// Exclude are artifacts:exclude.
+	Exclude []*Node
+	// Untracked is artifacts:untracked: true, which keeps every file Git
+	// does not track.
+	Untracked bool
+	// Reports are the files of artifacts:reports, in the order written.
+	Reports []Report
+	// Access is who may download them: artifacts:access ("all",
+	// "developer", "maintainer", "none"), "developer" for public: false,
+	// "" when neither is set (everyone who can see the job).
+	Access string
+}
+
+// Report is one file of artifacts:reports.
+type Report struct {
+	Type string // "dotenv", "junit"
+	Path *Node
+}
+
+// Secret is one secrets: entry of a job
+// (https://docs.gitlab.com/ci/yaml/#secrets).
+type Secret struct {
+	Name   string
+	KeyPos Pos
+	// File is true when the variable holds the path of a file with the
+	// secret (file: true, the default) rather than the secret.
+	File bool
 }
 
 // Variable is one variables: entry: for the long form, Value is its
@@ -208,7 +249,68 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalR
 	case e.Kind == Map:
 		v.Environment = e.Get("name").String()
 	}
+	v.Artifacts = artifacts(n.Get("artifacts"))
+	v.CachePaths = cachePaths(n.Get("cache"))
+	v.Secrets = secrets(n.Get("secrets"))
 	return v
+}
+
+// artifacts reads a job's artifacts:.
+func artifacts(n *Node) Artifacts {
+	var a Artifacts
+	if n == nil || n.Kind != Map {
+		return a
+	}
+	a.Paths = n.Get("paths").Scalars()
+	a.Exclude = n.Get("exclude").Scalars()
+	a.Untracked, _ = n.Get("untracked").Bool()
+	if r := n.Get("reports"); r != nil && r.Kind == Map {
+		for _, p := range r.Pairs {
+			for _, f := range p.Value.Scalars() {
+				a.Reports = append(a.Reports, Report{Type: p.Key, Path: f})
+			}
+		}
+	}
+	a.Access = n.Get("access").String()
+	if public, ok := n.Get("public").Bool(); ok && !public && a.Access == "" {
+		a.Access = "developer"
+	}
+	return a
+}
+
+// cachePaths reads the paths of a job's cache: (one cache or a list).
+func cachePaths(n *Node) []*Node {
+	caches := []*Node{n}
+	if n != nil && n.Kind == Seq {
+		caches = n.Items
+	}
+	var out []*Node
+	for _, c := range caches {
+		if c == nil || c.Kind != Map {
+			continue
+		}
+		out = append(out, c.Get("paths").Scalars()...)
+		if u, _ := c.Get("untracked").Bool(); u {
+			out = append(out, strAt(".", c.Pos))
+		}
+	}
+	return out
+}
+
+// secrets reads a job's secrets:.
+func secrets(n *Node) []Secret {
+	if n == nil || n.Kind != Map {
+		return nil
+	}
+	out := make([]Secret, 0, len(n.Pairs))
+	for _, p := range n.Pairs {
+		file := true
+		if f, ok := p.Value.Get("file").Bool(); ok {
+			file = f
+		}
+		out = append(out, Secret{Name: p.Key, KeyPos: p.KeyPos, File: file})
+	}
+	return out
 }
 
 // imageName is an image: or services: entry's image: the entry, or its

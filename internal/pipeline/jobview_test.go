@@ -186,3 +186,60 @@ deploy:
 		t.Errorf("At(/bin/sh) = %d:%d, want 4:84", got.Line, got.Col)
 	}
 }
+
+// TestJobViewKeeps: what a job keeps (artifacts:, cache:) and its
+// secrets:, as https://docs.gitlab.com/ci/yaml/ spells them.
+func TestJobViewKeeps(t *testing.T) {
+	src := `
+build:
+  script: [make]
+  artifacts:
+    paths: [dist/, "out/*.txt"]
+    exclude: ["dist/**/*.map"]
+    untracked: true
+    public: false
+    reports:
+      dotenv: [build.env, more.env]
+      junit: report.xml
+  cache:
+    - key: gems
+      paths: [vendor/]
+    - key: npm
+      untracked: true
+  secrets:
+    DB_PASSWORD:
+      vault: production/db/password@ops
+    API_KEY:
+      vault: production/api/key@ops
+      file: false
+`
+	v := Parse("", ".gitlab-ci.yml", []byte(src), Options{}).JobViews()[0]
+	var reports, secrets []string
+	for _, r := range v.Artifacts.Reports {
+		reports = append(reports, r.Type+":"+r.Path.Value)
+	}
+	for _, s := range v.Secrets {
+		secrets = append(secrets, fmt.Sprintf("%s:%v", s.Name, s.File))
+	}
+	values := func(ns []*Node) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Value)
+		}
+		return out
+	}
+	got := map[string][]string{
+		"paths": values(v.Artifacts.Paths), "exclude": values(v.Artifacts.Exclude),
+		"untracked": {fmt.Sprint(v.Artifacts.Untracked)}, "access": {v.Artifacts.Access},
+		"reports": reports, "cache": values(v.CachePaths), "secrets": secrets,
+	}
+	want := map[string][]string{
+		"paths": {"dist/", "out/*.txt"}, "exclude": {"dist/**/*.map"},
+		"untracked": {"true"}, "access": {"developer"},
+		"reports": {"dotenv:build.env", "dotenv:more.env", "junit:report.xml"},
+		"cache":   {"vendor/", "."}, "secrets": {"DB_PASSWORD:true", "API_KEY:false"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("build's view (-want +got):\n%s", d)
+	}
+}
