@@ -134,7 +134,9 @@ func appRoleSignals(ji *jobInfo) []signal {
 var appRoleLoginRE = regexp.MustCompile(`\bauth/[A-Za-z0-9_.-]*approle[A-Za-z0-9_.-]*/login\b|-method[= ]+["']?approle\b`)
 
 // appRoleLogin reports whether a line logs in with AppRole.
-func appRoleLogin(line string) bool { return appRoleLoginRE.MatchString(line) }
+func appRoleLogin(line string) bool {
+	return strings.Contains(line, "approle") && appRoleLoginRE.MatchString(line)
+}
 
 // tfVarFrom returns the Terraform input variable a line hands the
 // variable ref to: TF_VAR_x=$ref, or terraform -var x=$ref; "" for none.

@@ -155,12 +155,16 @@ func (p *Pipeline) JobViews() []JobView {
 		globals = Variables(top["variables"], "global")
 		addRefs(globalRefs, top["variables"])
 	}
+	var upstreamRefs []string // read once: every job of a child gets them
+	for _, u := range p.Upstream {
+		upstreamRefs = append(upstreamRefs, VarRefs(u.Value.Value)...)
+	}
 	var out []JobView
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, p.Upstream, globalRefs))
+		out = append(out, jobView(j, top, globals, p.Upstream, upstreamRefs, globalRefs))
 	}
 	return out
 }
@@ -184,7 +188,7 @@ func jobVariables(n *Node, globals []Variable) []Variable {
 	return out
 }
 
-func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalRefs map[string]bool) JobView {
+func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstreamRefs []string, globalRefs map[string]bool) JobView {
 	n := j.Node
 	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
 
@@ -217,10 +221,8 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, globalR
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
 	v.Variables = append(v.Variables, upstream...)
-	for _, u := range upstream {
-		for _, r := range VarRefs(u.Value.Value) {
-			v.Refs[r] = true
-		}
+	for _, r := range upstreamRefs {
+		v.Refs[r] = true
 	}
 
 	if img := n.Get("image"); img != nil {

@@ -6,7 +6,10 @@
 // each is recorded and the rest of the configuration is still modelled.
 package pipeline
 
-import "io/fs"
+import (
+	"io/fs"
+	"sync"
+)
 
 // Pos is where a value is written. File is slash-separated and relative to
 // the project root; Line and Col are 1-based (0 when unknown).
@@ -117,6 +120,11 @@ type Pipeline struct {
 	// key names the configuration read (childKey), to read a child
 	// once and to stop at a cycle.
 	key string
+
+	// lines caches where each file's lines start, for At: rules ask
+	// for positions inside block scalars thousands of times.
+	linesMu sync.Mutex
+	lines   map[string][]int
 }
 
 // File is one configuration file read.

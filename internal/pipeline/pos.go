@@ -42,11 +42,10 @@ func (p *Pipeline) At(n *Node, off int) Pos {
 	if !block && off == 0 {
 		return n.Pos
 	}
-	src := p.source(n.Pos.File)
+	src, start := p.lineStart(n.Pos.File, n.Pos.Line)
 	if src == nil {
 		return n.Pos
 	}
-	start := lineOffset(src, n.Pos.Line)
 	if start >= len(src) {
 		return n.Pos
 	}
@@ -112,6 +111,34 @@ func (p *Pipeline) At(n *Node, off int) Pos {
 // source is the text of the file read as path: one of p's, or of the
 // pipelines above it (a variable a trigger job passes down is written in
 // the parent's).
+// lineStart returns the source of the file path and the offset of its
+// 1-based line (len(src) past its end), from p's cache of line starts.
+func (p *Pipeline) lineStart(path string, line int) ([]byte, int) {
+	src := p.source(path)
+	if src == nil {
+		return nil, 0
+	}
+	p.linesMu.Lock()
+	starts, ok := p.lines[path]
+	if !ok {
+		starts = []int{0}
+		for i, c := range src {
+			if c == '\n' {
+				starts = append(starts, i+1)
+			}
+		}
+		if p.lines == nil {
+			p.lines = map[string][]int{}
+		}
+		p.lines[path] = starts
+	}
+	p.linesMu.Unlock()
+	if line < 1 || line > len(starts) {
+		return src, len(src)
+	}
+	return src, starts[line-1]
+}
+
 func (p *Pipeline) source(path string) []byte {
 	for q := p; q != nil; q = q.Parent {
 		for _, f := range q.Files {
