@@ -187,14 +187,10 @@ func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issue
 	return r, nil
 }
 
-// run is p as `keyless env` and `keyless exec` run it: options from c
-// (the environment alone), environment variables only, the summary to
-// summary unless quiet. m says who gets the credentials.
-func (p provider) run(c *cli.Context, env Env, m mode, summary io.Writer) (*exchange.Credentials, error) {
-	x, err := p.readOptions(c, env)
-	if err != nil {
-		return nil, err
-	}
+// run is p as `keyless env` and `keyless exec` run it: x read by fromEnv
+// from c (the environment alone), environment variables only, the summary
+// to summary unless quiet. m says who gets the credentials.
+func (p provider) run(c *cli.Context, env Env, x exchanger, m mode, summary io.Writer) (*exchange.Credentials, error) {
 	o := x.options()
 	o.Quiet = o.Quiet || c.Bool("quiet")
 	o.Format = "" // keyless env and exec deliver environment variables only

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
 
@@ -244,5 +245,38 @@ func TestPolicyNothingGeneratedIsAnError(t *testing.T) {
 	o := keyless(t, nil, "policy", "azure", "--group", "acme", "--issuer", "https://gitlab.com")
 	if o.Code != ExitUsage || o.Stdout != "" || !strings.Contains(o.Stderr, "wrote no trust") || !strings.Contains(o.Stderr, "warning:") {
 		t.Errorf("policy azure --group: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+}
+
+// keyless doctor takes each provider's token variable, audience and trust
+// document from the provider's own reading of its options (issue 14):
+// Azure's default audience, GCP's from --provider, STS's --expected-aud;
+// a provider whose options do not read is a failed check, and the others
+// are still checked.
+func TestDoctorReadsEachProvidersOptions(t *testing.T) {
+	iss := oidctest.NewServer(t)
+	mint := func(aud string) string { return iss.MustMint(t, oidctest.Job{Audience: []string{aud}}) }
+	env := map[string]string{
+		"CI_SERVER_URL":           iss.URL,
+		"KEYLESS_AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "KEYLESS_AZURE_TENANT_ID": "contoso.onmicrosoft.com",
+		"KEYLESS_AZURE_TOKEN_VAR": "AZURE_ID_TOKEN", "AZURE_ID_TOKEN": mint(azure.DefaultAudience),
+		"KEYLESS_GCP_PROVIDER": gcpProviderName, "KEYLESS_GCP_TOKEN_VAR": "GCP_ID_TOKEN", "GCP_ID_TOKEN": mint(gcpAud),
+		"KEYLESS_STS_TOKEN_URL": "https://sso.example.com/token", "KEYLESS_STS_EXPECTED_AUD": "deploy-api",
+		"KEYLESS_STS_TOKEN_VAR": "STS_ID_TOKEN", "STS_ID_TOKEN": mint("https://other.example.com"),
+		"KEYLESS_VAULT_ROLE": "deploy", // no address: its options do not read
+	}
+	o := keyless(t, env, "doctor")
+	if o.Code != ExitFindings {
+		t.Errorf("exit %d, want %d", o.Code, ExitFindings)
+	}
+	for _, want := range []string{
+		"ok    audience azure: aud " + azure.DefaultAudience,
+		"ok    audience gcp: aud " + gcpAud,
+		"FAIL  audience sts: aud is https://other.example.com, sts expects deploy-api",
+		"FAIL  config vault: ",
+	} {
+		if !strings.Contains(o.Stdout, want) {
+			t.Errorf("no %q line:\n%s%s", want, o.Stdout, o.Stderr)
+		}
 	}
 }
