@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2/google"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
@@ -403,7 +404,7 @@ func TestIssuerMessageVariants(t *testing.T) {
 		"The issuer in ID Token https://gitlab.com does not match the expected ones: https://gitlab.com/",
 		"The issuer in ID Token https://gitlab.com does not match the expected one in config: https://gitlab.com/.",
 	} {
-		e := &Error{Kind: ErrIssuer, Message: msg, Claims: idtoken.Claims{Issuer: "https://gitlab.com"}, Provider: Provider{"1", "gitlab", "gitlab-com"}}
+		e := &Error{Failure: exchange.Failure{Kind: ErrIssuer, Message: msg}, Claims: idtoken.Claims{Issuer: "https://gitlab.com"}, Provider: Provider{"1", "gitlab", "gitlab-com"}}
 		if got := e.explain(); !strings.Contains(got, "differ only in the trailing slash") || !strings.Contains(got, "--issuer-uri=https://gitlab.com\n") {
 			t.Errorf("%q:\n%s", msg, got)
 		}
