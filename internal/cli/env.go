@@ -79,7 +79,7 @@ func (p provider) envContext(c *cli.Context, env Env) (*cli.Context, error) {
 	set := flag.NewFlagSet(p.name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	for _, f := range p.flags() {
-		if err := f.Apply(set); err != nil {
+		if err := applyFlag(f, set, env.LookupEnv); err != nil {
 			return nil, p.inJobWords(c.App, env, &UsageError{Err: err})
 		}
 	}

@@ -128,6 +128,7 @@ type exchangeCall struct {
 	Log      *slog.Logger
 	Progress io.Writer // one line per retry, so a long loop is not silent
 	Now      func() time.Time
+	Backoff  func(n int) time.Duration // nil: the provider's own
 	Env      Env
 }
 
@@ -168,7 +169,7 @@ func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issue
 	if err != nil {
 		return nil, err
 	}
-	r, err := x.exchange(ctx, exchangeCall{Client: client, Log: logger(c, env), Progress: env.Stderr, Now: env.Now, Env: env}, tok)
+	r, err := x.exchange(ctx, exchangeCall{Client: client, Log: logger(c, env), Progress: env.Stderr, Now: env.Now, Backoff: env.Backoff, Env: env}, tok)
 	if err != nil {
 		var ue *UsageError
 		if !errors.As(err, &ue) && refusal(err, p.refusals...) {
