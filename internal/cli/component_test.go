@@ -19,6 +19,7 @@ import (
 // default. The test reads the components themselves, so a renamed input,
 // a new one or a dropped default fails here.
 func TestComponentInputsMatchTemplates(t *testing.T) {
+	t.Parallel()
 	fromInput := regexp.MustCompile(`^\$\[\[ inputs\.([a-z_]+) \]\]$`)
 	seen := map[string]bool{}
 	for _, p := range providers {
@@ -97,6 +98,7 @@ func TestComponentInputsMatchTemplates(t *testing.T) {
 // inJobWords names each option as the job set it and leaves alone what is
 // not an option of the provider, and keyless command lines given as advice.
 func TestInJobWords(t *testing.T) {
+	t.Parallel()
 	app := newApp(Env{})
 	env := func(kv ...string) Env {
 		m := map[string]string{}
@@ -133,6 +135,7 @@ func TestInJobWords(t *testing.T) {
 
 // The error keeps its type: keyless env's exit code is the provider's.
 func TestInJobWordsKeepsTheExitCode(t *testing.T) {
+	t.Parallel()
 	err := awsProvider.inJobWords(newApp(Env{}), Env{Getenv: func(string) string { return "" }}, usagef("--duration %q", "x"))
 	if ExitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "KEYLESS_AWS_DURATION") {
 		t.Errorf("exit %d, %q", ExitCode(err), err)

@@ -22,9 +22,11 @@ var policyAudience = map[string]string{
 }
 
 func TestPolicyGolden(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, p := range policyProviders() {
 		t.Run(p.Name(), func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, map[string]string{"CI_SERVER_URL": "https://gitlab.example.com"}, "policy", p.Name(),
 				"--project", "acme/web", "--project-id", "42", "--namespace-id", "7", "--ref", "main", "--ref-type", "branch",
 				"--aud", policyAudience[p.Name()])
@@ -44,9 +46,11 @@ func TestPolicyGolden(t *testing.T) {
 // and refuses a job of another project, another branch, an unprotected ref
 // and another audience, as keyless explain evaluates it.
 func TestPolicyRoundTrip(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	for _, p := range policyProviders() {
 		t.Run(p.Name(), func(t *testing.T) {
+			t.Parallel()
 			aud := []string{policyAudience[p.Name()]}
 			job := oidctest.Job{Audience: aud, ProjectPath: "acme/web", ProjectID: "42", NamespaceID: "7", Ref: "main", RefType: "branch", RefProtected: true,
 				Subject: "project_path:acme/web:ref_type:branch:ref:main:ref_protected:true"}
@@ -89,6 +93,7 @@ func TestPolicyRoundTrip(t *testing.T) {
 }
 
 func TestExplainClaimsFileAndErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		path := filepath.Join(dir, name)
@@ -141,6 +146,7 @@ func TestExplainClaimsFileAndErrors(t *testing.T) {
 
 // A refused exchange explains itself when the job has the trust policy.
 func TestExchangeExplainsRefusal(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, awstest.AccessDenied)
 	trust := filepath.Join(t.TempDir(), "trust.json")
 	host := strings.TrimPrefix(f.iss.URL, "http://")
@@ -170,6 +176,7 @@ func noSecretsIn(t *testing.T, o outcome, tok string) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	now := time.Now()
 	tok := iss.MustMint(t, oidctest.Job{Audience: []string{"sts.amazonaws.com"}})
@@ -242,6 +249,7 @@ func mintFor(t *testing.T, url string) string {
 // Trust the cloud cannot express is a usage error with the reason on
 // stderr, never an empty success a script would take for a policy.
 func TestPolicyNothingGeneratedIsAnError(t *testing.T) {
+	t.Parallel()
 	o := keyless(t, nil, "policy", "azure", "--group", "acme", "--issuer", "https://gitlab.com")
 	if o.Code != ExitUsage || o.Stdout != "" || !strings.Contains(o.Stderr, "wrote no trust") || !strings.Contains(o.Stderr, "warning:") {
 		t.Errorf("policy azure --group: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
@@ -254,6 +262,7 @@ func TestPolicyNothingGeneratedIsAnError(t *testing.T) {
 // a provider whose options do not read is a failed check, and the others
 // are still checked.
 func TestDoctorReadsEachProvidersOptions(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	mint := func(aud string) string { return iss.MustMint(t, oidctest.Job{Audience: []string{aud}}) }
 	env := map[string]string{
