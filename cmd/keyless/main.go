@@ -15,7 +15,8 @@ func main() {
 	// SIGINT/SIGTERM cancel in-flight exchanges; exec mode forwards them to
 	// the child itself.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	code := cli.Run(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		LookupEnv: os.LookupEnv, Environ: os.Environ})
 	stop()
 	os.Exit(code)
 }

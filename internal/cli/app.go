@@ -39,17 +39,58 @@ const exitCodeHelp = `EXIT CODES:
 `
 
 // Env is the process's outside world, injected so the CLI runs in-process in
-// tests.
+// tests, several at once: keyless reads variables only through it, flags'
+// environment fallbacks included (urfave.go), and never sets one.
 type Env struct {
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Getenv  func(string) string
-	Environ func() []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// LookupEnv, Getenv and Environ are the job's variables; Run fills in
+	// those left nil from the others, or from the process.
+	LookupEnv func(string) (string, bool)
+	Getenv    func(string) string
+	Environ   func() []string
 	// HTTPClient is the base client for outgoing calls; nil uses a default
 	// transport that honours HTTPS_PROXY and NO_PROXY.
 	HTTPClient *http.Client
 	Now        func() time.Time
+	// Backoff is the wait before retry n (1-based) of every exchange; nil
+	// is the providers' own, jittered (exchange.Jittered).
+	Backoff func(n int) time.Duration
+}
+
+// withDefaults is env with what it left nil taken from the process, or
+// derived from what it set: a Getenv alone makes a LookupEnv that finds
+// only non-empty variables.
+func (env Env) withDefaults() Env {
+	switch {
+	case env.LookupEnv != nil:
+	case env.Getenv != nil:
+		getenv := env.Getenv
+		env.LookupEnv = func(name string) (string, bool) {
+			v := getenv(name)
+			return v, v != ""
+		}
+	default:
+		env.LookupEnv = os.LookupEnv
+	}
+	if env.Getenv == nil {
+		lookup := env.LookupEnv
+		env.Getenv = func(name string) string {
+			v, _ := lookup(name)
+			return v
+		}
+	}
+	if env.Environ == nil {
+		env.Environ = os.Environ
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
+	return env
 }
 
 // Version is stamped at build time with -ldflags "-X ...cli.Version=1.2.3".
@@ -80,18 +121,7 @@ func (e *findingsError) ExitCode() int { return ExitFindings }
 // Run runs keyless with args (args[0] is the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, env Env) int {
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
-	}
-	if env.Environ == nil {
-		env.Environ = os.Environ
-	}
-	if env.Now == nil {
-		env.Now = time.Now
-	}
-	if env.Stdin == nil {
-		env.Stdin = os.Stdin
-	}
+	env = env.withDefaults()
 	app := newApp(env)
 	args, err := interspersed(app, args)
 	if err == nil {
@@ -140,7 +170,7 @@ func ExitCode(err error) int {
 }
 
 func newApp(env Env) *cli.App {
-	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+	setHelpFlag()
 	app := &cli.App{
 		Name:  "keyless",
 		Usage: "short-lived cloud credentials for GitLab CI/CD jobs from their ID tokens, no stored secrets",
@@ -176,6 +206,8 @@ func newApp(env Env) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
 		c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodeHelp
+		readFallbacksFrom(env, c)
+		addHelpCommands(c)
 	}
 	return app
 }

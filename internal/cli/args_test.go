@@ -12,6 +12,7 @@ import (
 // Flags go before or after arguments, for every command; -- ends the
 // flags; a command that runs a command keeps that command's flags.
 func TestInterspersed(t *testing.T) {
+	t.Parallel()
 	app := newApp(Env{Getenv: func(string) string { return "" }})
 	for _, tc := range []struct{ in, want string }{
 		{"lint . --format sarif", "lint --format sarif ."},
@@ -72,6 +73,7 @@ func TestLintFlagsAfterPaths(t *testing.T) {
 		if first.Code == ExitUsage || first.Stdout == "" {
 			t.Fatalf("lint %v %s: exit %d\n%s", flags, dir, first.Code, first.Stderr)
 		}
+		first.Home, first.TmpDir, last.Home, last.TmpDir = "", "", "", "" // each run's own
 		if diff := cmp.Diff(first, last); diff != "" {
 			t.Errorf("lint %s %v differs from lint %v %s (-first +last):\n%s", dir, flags, flags, dir, diff)
 		}

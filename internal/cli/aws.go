@@ -159,7 +159,7 @@ var awsProvider = provider{
 func (o *awsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	env := call.Env
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress = call.Client, call.Log, call.Progress
+	x.HTTPClient, x.Log, x.Progress, x.Backoff = call.Client, call.Log, call.Progress, call.Backoff
 	call.Log.Debug("exchanging ID token", "provider", "aws", "role", aws.MaskARN(x.RoleARN), "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {

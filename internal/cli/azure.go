@@ -108,7 +108,7 @@ var azureProvider = provider{
 func (o *azureOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	env := call.Env
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
 	call.Log.Debug("exchanging ID token", "provider", "azure", "client", azure.MaskID(x.ClientID), "tenant", azure.MaskID(x.TenantID),
 		"authority", x.Authority(), "scope", x.Scope, "token_source", tok.Source)
 	creds, err := azure.Exchange(ctx, tok, x)

@@ -22,13 +22,14 @@ import (
 // ID token in its 0600 token file (--refreshable, az-login); never on
 // stderr, in an error, in a --debug log, or in any other file.
 func TestAzureCanary(t *testing.T) {
+	t.Parallel()
 	const canaryAccess = "CANARY-entra-access-token-0123456789abcdef"
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	type mode struct {
 		name   string
 		faults []azuretest.Fault
-		setup  func(f *azureFixture)
+		setup  func(t *testing.T, f *azureFixture)
 		tls    bool // the fake behind TLS, not trusted
 		env    map[string]string
 		args   []string
@@ -55,22 +56,24 @@ func TestAzureCanary(t *testing.T) {
 		{name: "token", args: []string{"token", "--verify"}},
 		{name: "token-json", args: []string{"token", "--format", "json"}},
 		{name: "no-match", args: []string{"azure"}, env: map[string]string{"KEYLESS_AZURE_CLIENT_ID": azuretest.ClientID},
-			setup: func(f *azureFixture) {
+			setup: func(t *testing.T, f *azureFixture) {
 				f.entra = azuretest.New(t)
 				f.entra.Trust(azuretest.FederatedCredential{Issuer: f.iss.URL, Subject: "other"})
 			}, code: 3},
 		{name: "no-match-classic", faults: []azuretest.Fault{azuretest.NoMatch}, args: []string{"azure", "--format", "json"}, code: 3},
-		{name: "token-time", setup: func(f *azureFixture) { f.entra.Now = func() time.Time { return time.Now().Add(3 * time.Hour) } }, args: []string{"azure", "--refreshable"}, code: 3},
+		{name: "token-time", setup: func(t *testing.T, f *azureFixture) {
+			f.entra.Now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+		}, args: []string{"azure", "--refreshable"}, code: 3},
 		{name: "locked", faults: []azuretest.Fault{azuretest.Locked}, args: []string{"azure", "--format", "az-login"}, code: 3},
-		{name: "issuer-unreachable", setup: func(f *azureFixture) {
+		{name: "issuer-unreachable", setup: func(t *testing.T, f *azureFixture) {
 			f.iss = oidctest.NewServer(t) // not the shared one: its URL changes
 			f.iss.URL = closed.URL
 			f.entra.Trust(azuretest.FederatedCredential{Issuer: closed.URL, Subject: azureSubject})
 		}, args: []string{"azure"}, code: 3},
 		// Entra quoting the assertion back must not leak it either.
 		{name: "assertion-echo", faults: []azuretest.Fault{echo}, args: []string{"azure"}, code: 3},
-		{name: "throttled-then-timeout", faults: []azuretest.Fault{noWait, {Hang: true}}, args: []string{"azure", "--timeout", "500ms"}, code: 3},
-		{name: "unavailable", faults: []azuretest.Fault{azuretest.Unavailable, {Status: 502, Body: "<html>bad gateway</html>"}, {Hang: true}}, args: []string{"azure", "--timeout", "1s"}, code: 3},
+		{name: "throttled-then-timeout", faults: []azuretest.Fault{noWait, {Hang: true}}, args: []string{"azure", "--timeout", "200ms"}, code: 3},
+		{name: "unavailable", faults: []azuretest.Fault{azuretest.Unavailable, {Status: 502, Body: "<html>bad gateway</html>"}, {Hang: true}}, args: []string{"azure", "--timeout", "200ms"}, code: 3},
 		{name: "untrusted-tls", tls: true, args: []string{"azure"}, code: 3},
 		{name: "usage", args: []string{"azure", "--scope", "https://management.azure.com"}, code: 2},
 		{name: "wrong-audience", args: []string{"azure", "--audience", "https://gitlab.com"}, code: 3},
@@ -81,6 +84,7 @@ func TestAzureCanary(t *testing.T) {
 	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			f := azureFixture{iss: iss}
 			if m.tls {
 				f.entra, _ = azuretest.NewTLS(t, m.faults...)
@@ -89,7 +93,7 @@ func TestAzureCanary(t *testing.T) {
 			}
 			f.entra.Trust(azuretest.FederatedCredential{Issuer: f.iss.URL, Subject: azureSubject})
 			if m.setup != nil {
-				m.setup(&f)
+				m.setup(t, &f)
 			}
 			f.entra.AccessToken = canaryAccess
 			tok := f.mint(t, oidctest.Job{})
@@ -109,11 +113,11 @@ func TestAzureCanary(t *testing.T) {
 				// the one place exec mode's credentials are meant to go.
 				args = append(append([]string{}, args...), "--", "sh", "-c", "env > "+childOut)
 			}
-			o := azureKeyless(t, env, args...)
+			o := keyless(t, env, args...)
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			home, tmp := os.Getenv("HOME"), os.Getenv("TMPDIR")
+			home, tmp := o.Home, o.TmpDir
 			check := func(where, text string, allowed ...string) {
 				t.Helper()
 				for name, c := range canaries {

@@ -65,20 +65,6 @@ func (f azureFixture) env(tok string, kv ...string) map[string]string {
 	return m
 }
 
-// azureKeyless is keyless with the Azure and Terraform variables of the
-// developer's shell cleared too.
-func azureKeyless(t *testing.T, env map[string]string, args ...string) outcome {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AZURE_") || strings.HasPrefix(name, "ARM_") || strings.HasPrefix(name, "IDENTITY_") {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	return keyless(t, env, args...)
-}
-
 var (
 	azureIDs       = regexp.MustCompile(`(trace id|correlation id|Trace ID:|Correlation ID:) [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	azureTimes     = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z`)
@@ -105,6 +91,7 @@ func (f azureFixture) golden(t *testing.T, name string, o outcome) {
 }
 
 func TestAzureGolden(t *testing.T) {
+	t.Parallel()
 	f := newAzureFixture(t)
 	tok := f.mint(t, oidctest.Job{Environment: "production"})
 	other := f.mint(t, oidctest.Job{Audience: []string{"https://gitlab.com"}})
@@ -148,46 +135,52 @@ func TestAzureGolden(t *testing.T) {
 		{"azure-lifetime-warning", with("CI_JOB_STARTED_AT", f.iss.Now().UTC().Format(time.RFC3339), "CI_JOB_TIMEOUT", "10800"), []string{"azure", "--format", "json"}},
 		{"azure-token-component-var", env, []string{"token"}},
 	}
+	// None of the refusals before the exchange reached Entra: once every
+	// case has run, the fake saw only the exchanges that succeed or that it
+	// refused itself.
+	t.Cleanup(func() {
+		if n := len(f.entra.TokenRequests()); n != 10 {
+			t.Errorf("%d token requests, want 10", n)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f.golden(t, tc.name, azureKeyless(t, tc.env, tc.args...))
+			t.Parallel()
+			f.golden(t, tc.name, keyless(t, tc.env, tc.args...))
 		})
-	}
-	// None of the refusals before the exchange reached Entra: the fake saw
-	// only the exchanges that succeed or that it refused itself.
-	if n := len(f.entra.TokenRequests()); n != 10 {
-		t.Errorf("%d token requests, want 10", n)
 	}
 }
 
 // Entra's own refusals, each from a fake set up to give it.
 func TestAzureGoldenRefusals(t *testing.T) {
+	t.Parallel()
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	for _, tc := range []struct {
 		name  string
-		setup func(f *azureFixture)
+		setup func(t *testing.T, f *azureFixture)
 		fault *azuretest.Fault
 		args  []string
 	}{
-		{name: "azure-no-match-audience", setup: func(f *azureFixture) {
+		{name: "azure-no-match-audience", setup: func(t *testing.T, f *azureFixture) {
 			f.entra = azuretest.New(t)
 			f.entra.Trust(azuretest.FederatedCredential{Issuer: f.iss.URL, Subject: azureSubject, Audiences: []string{"https://gitlab.com"}})
 		}},
 		{name: "azure-no-match-classic", fault: &azuretest.NoMatch},
-		{name: "azure-token-time", setup: func(f *azureFixture) {
+		{name: "azure-token-time", setup: func(t *testing.T, f *azureFixture) {
 			f.entra.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 		}},
 		{name: "azure-locked", fault: &azuretest.Locked},
-		{name: "azure-issuer-unreachable", setup: func(f *azureFixture) {
+		{name: "azure-issuer-unreachable", setup: func(t *testing.T, f *azureFixture) {
 			f.iss.URL = closed.URL
 			f.entra.Trust(azuretest.FederatedCredential{Issuer: closed.URL, Subject: azureSubject})
 		}},
 		{name: "azure-unknown-app", args: []string{"--client-id", "99999999-2222-3333-4444-000000000000"}},
 		{name: "azure-unknown-tenant", args: []string{"--tenant-id", "nope.onmicrosoft.com"}},
-		{name: "azure-retries-exhausted", fault: &azuretest.Unavailable, args: []string{"--timeout", "1s"}},
+		{name: "azure-retries-exhausted", fault: &azuretest.Unavailable, args: []string{"--timeout", "300ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var faults []azuretest.Fault
 			if tc.fault != nil {
 				faults = []azuretest.Fault{*tc.fault}
@@ -199,11 +192,11 @@ func TestAzureGoldenRefusals(t *testing.T) {
 			}
 			f := newAzureFixture(t, faults...)
 			if tc.setup != nil {
-				tc.setup(&f)
+				tc.setup(t, &f)
 			}
-			o := azureKeyless(t, f.env(f.mint(t, oidctest.Job{})), append([]string{"azure"}, tc.args...)...)
+			o := keyless(t, f.env(f.mint(t, oidctest.Job{})), append([]string{"azure"}, tc.args...)...)
 			if tc.name == "azure-retries-exhausted" {
-				// The number of attempts in a second depends on the jitter.
+				// The number of attempts before the deadline varies from run to run.
 				o.Stderr = regexp.MustCompile(`after \d+ attempts`).ReplaceAllString(o.Stderr, "after N attempts")
 			}
 			f.golden(t, tc.name, o)
@@ -214,8 +207,9 @@ func TestAzureGoldenRefusals(t *testing.T) {
 // The Azure variables are later fallbacks: a job that sets AZURE_CLIENT_ID,
 // AZURE_TENANT_ID and AZURE_AUTHORITY_HOST needs no KEYLESS_AZURE_* ones.
 func TestAzureStandardVariablesAreFallbacks(t *testing.T) {
+	t.Parallel()
 	f := newAzureFixture(t)
-	o := azureKeyless(t, map[string]string{
+	o := keyless(t, map[string]string{
 		"KEYLESS_ID_TOKEN": f.mint(t, oidctest.Job{}), "AZURE_CLIENT_ID": azuretest.ClientID,
 		"AZURE_TENANT_ID": azuretest.TenantDomain, "AZURE_AUTHORITY_HOST": f.entra.URL,
 	}, "azure", "--format", "json")
@@ -249,14 +243,16 @@ func parseExports(t *testing.T, out string) map[string]string {
 // tenant, token file and authority host), gets a token from the fake over
 // TLS through MSAL's discovery and token request.
 func TestAzureRefreshableEnvWorksWithAzidentity(t *testing.T) {
+	clearProcessEnv(t, "AZURE_", "ARM_", "IDENTITY_")
 	iss := oidctest.NewServer(t)
 	entra, cert := azuretest.NewTLS(t)
 	entra.Trust(azuretest.FederatedCredential{Issuer: iss.URL, Subject: azureSubject})
 	entra.AccessToken = "access-token-from-the-fake-for-azidentity"
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, cert, 0o644)
-	o := azureKeyless(t, map[string]string{
-		"KEYLESS_ID_TOKEN": iss.MustMint(t, oidctest.Job{Audience: []string{azure.DefaultAudience}}), "CI_JOB_ID": "77",
+	tok := iss.MustMint(t, oidctest.Job{Audience: []string{azure.DefaultAudience}})
+	o := keyless(t, map[string]string{
+		"KEYLESS_ID_TOKEN": tok, "CI_JOB_ID": "77",
 		"KEYLESS_AZURE_CLIENT_ID": azuretest.ClientID, "KEYLESS_AZURE_TENANT_ID": azuretest.TenantID,
 		"KEYLESS_AZURE_AUTHORITY_HOST": entra.URL, "KEYLESS_AZURE_CA_FILE": ca,
 	}, "azure", "--refreshable")
@@ -306,40 +302,29 @@ func TestAzureRefreshableEnvWorksWithAzidentity(t *testing.T) {
 		t.Fatalf("azidentity did not discover and request a token: %+v", reqs)
 	}
 	last := tr[len(tr)-1]
-	if last.Form["client_assertion"] != os.Getenv("KEYLESS_ID_TOKEN") || last.Form["client_id"] != azuretest.ClientID {
+	if last.Form["client_assertion"] != tok || last.Form["client_id"] != azuretest.ClientID {
 		t.Errorf("azidentity did not send the token file's assertion for the client: %v", last.Form["client_id"])
 	}
 }
 
 func TestAzureCAFile(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	entra, cert := azuretest.NewTLS(t)
 	entra.Trust(azuretest.FederatedCredential{Issuer: iss.URL, Subject: azureSubject})
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, cert, 0o644)
 	env := map[string]string{
 		"KEYLESS_ID_TOKEN":        iss.MustMint(t, oidctest.Job{Audience: []string{azure.DefaultAudience}}),
 		"KEYLESS_AZURE_CLIENT_ID": azuretest.ClientID, "KEYLESS_AZURE_TENANT_ID": azuretest.TenantID, "KEYLESS_AZURE_AUTHORITY_HOST": entra.URL,
 	}
-	o := azureKeyless(t, env, "azure", "--format", "json")
-	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || len(entra.TokenRequests()) != 0 {
-		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, len(entra.TokenRequests()), o.Stderr)
-	}
-	o = azureKeyless(t, env, "azure", "--format", "json", "--ca-file", ca)
-	if o.Code != 0 || !strings.Contains(o.Stdout, entra.AccessToken) {
-		t.Fatalf("with --ca-file: exit %d\n%s", o.Code, o.Stderr)
-	}
-	o = azureKeyless(t, env, "azure", "--ca-file", filepath.Join(t.TempDir(), "missing.pem"))
-	if o.Code != ExitUsage {
-		t.Errorf("missing CA file: exit %d\n%s", o.Code, o.Stderr)
-	}
+	checkCAFile(t, env, cert, func() int { return len(entra.TokenRequests()) }, entra.AccessToken, "azure")
 }
 
 func TestAzureTokenFileStaysOutOfTheProjectDir(t *testing.T) {
+	t.Parallel()
 	f := newAzureFixture(t)
 	proj := t.TempDir()
 	for _, args := range [][]string{{"azure", "--refreshable"}, {"azure", "--format", "az-login"}} {
-		o := azureKeyless(t, f.env(f.mint(t, oidctest.Job{}), "CI_PROJECT_DIR", proj, "KEYLESS_STATE_DIR", filepath.Join(proj, "state")), args...)
+		o := keyless(t, f.env(f.mint(t, oidctest.Job{}), "CI_PROJECT_DIR", proj, "KEYLESS_STATE_DIR", filepath.Join(proj, "state")), args...)
 		if o.Code != ExitFailure || !strings.Contains(o.Stderr, "inside the project directory") || o.Stdout != "" {
 			t.Fatalf("%v: exit %d\n%s", args, o.Code, o.Stderr)
 		}
@@ -354,10 +339,11 @@ func TestAzureTokenFileStaysOutOfTheProjectDir(t *testing.T) {
 // reads --federated-token @FILE itself), and the job's log says what the
 // command exposes and where the token stays. Issue 13, item 4.
 func TestAzureAzLoginKeepsTheTokenOffCommandLines(t *testing.T) {
+	t.Parallel()
 	f := newAzureFixture(t)
 	tok := f.mint(t, oidctest.Job{})
 	state := filepath.Join(t.TempDir(), "state")
-	o := azureKeyless(t, f.env(tok, "KEYLESS_STATE_DIR", state), "azure", "--format", "az-login")
+	o := keyless(t, f.env(tok, "KEYLESS_STATE_DIR", state), "azure", "--format", "az-login")
 	if o.Code != 0 {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}

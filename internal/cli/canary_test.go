@@ -17,6 +17,7 @@ import (
 // only in the output whose job is to carry them: never on stderr, in an
 // error, in a debug log, or in a file that is not meant to hold them.
 func TestCanary(t *testing.T) {
+	t.Parallel()
 	const (
 		canaryKey     = "ASIACANARYKEY0000001"
 		canarySecret  = "CANARY-secret-access-key-0123456789abcdef"
@@ -54,7 +55,7 @@ func TestCanary(t *testing.T) {
 		{name: "expired-at-sts", faults: []awstest.Fault{awstest.Expired}, args: []string{"aws", "--format", "credential-process"}, code: 3},
 		// STS quoting the request back must not leak the token either.
 		{name: "validation-echo", faults: []awstest.Fault{{Status: 400, Code: "ValidationError", Message: "Value 'TOKEN' at 'webIdentityToken' failed to satisfy constraint"}}, args: []string{"aws"}, code: 3},
-		{name: "throttled-then-timeout", faults: []awstest.Fault{awstest.Throttling, {Hang: true}}, args: []string{"aws", "--timeout", "500ms"}, code: 3},
+		{name: "throttled-then-timeout", faults: []awstest.Fault{awstest.Throttling, {Hang: true}}, args: []string{"aws", "--timeout", "200ms"}, code: 3},
 		{name: "usage", args: []string{"aws", "--duration", "x"}, code: 2},
 		{name: "wrong-audience", args: []string{"aws", "--audience", "other"}, code: 3},
 		{name: "chain-denied", faults: []awstest.Fault{awstest.OK, awstest.AccessDenied}, args: []string{"aws", "--chain-role-arn", "arn:aws:iam::210987654321:role/t"}, code: 3},
@@ -64,6 +65,7 @@ func TestCanary(t *testing.T) {
 	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			faults := m.faults
 			for i, f := range faults {
 				if f.Code == "ValidationError" {
@@ -105,7 +107,7 @@ func TestCanary(t *testing.T) {
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			home, tmp := os.Getenv("HOME"), os.Getenv("TMPDIR")
+			home, tmp := o.Home, o.TmpDir
 
 			check := func(where, text string) {
 				t.Helper()

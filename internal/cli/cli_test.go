@@ -5,9 +5,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -34,36 +36,49 @@ func newFixture(t *testing.T, faults ...awstest.Fault) fixture {
 	return fixture{iss: oidctest.NewServer(t), sts: awstest.New(t, faults...)}
 }
 
-// clearEnv removes every variable keyless or the AWS SDK reads, for the
-// length of the test, so the developer's shell cannot change a result.
-func clearEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "KEYLESS_") || strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "CI_") || name == "NO_COLOR" {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	t.Setenv("TMPDIR", t.TempDir())
-	t.Setenv("HOME", t.TempDir())
-}
-
 type outcome struct {
 	Code           int
 	Stdout, Stderr string
+	// Home and TmpDir are the HOME and TMPDIR keyless ran with.
+	Home, TmpDir string
 }
 
-// keyless runs the CLI in-process with env set for the call.
+// testBackoff is the wait before every retry in these tests: the
+// providers' jittered backoff waits up to seconds.
+func testBackoff(int) time.Duration { return 5 * time.Millisecond }
+
+// keyless runs the CLI in-process with the variables in env and no other
+// but PATH (for the commands exec mode runs), HOME and TMPDIR: directories
+// of the test's own unless env names them. keyless reads variables only
+// through Env, so the developer's shell cannot change a result and tests
+// run in parallel.
 func keyless(t *testing.T, env map[string]string, args ...string) outcome {
 	t.Helper()
-	clearEnv(t)
+	return keylessWith(t, nil, env, args...)
+}
+
+// keylessWith is keyless with client as Env.HTTPClient.
+func keylessWith(t *testing.T, client *http.Client, env map[string]string, args ...string) outcome {
+	t.Helper()
+	vars := map[string]string{"PATH": os.Getenv("PATH"), "HOME": t.TempDir(), "TMPDIR": t.TempDir()}
 	for k, v := range env {
-		t.Setenv(k, v)
+		vars[k] = v
 	}
+	environ := make([]string, 0, len(vars))
+	for k, v := range vars {
+		environ = append(environ, k+"="+v)
+	}
+	sort.Strings(environ)
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), append([]string{"keyless"}, args...), Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
-	o := outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	code := Run(context.Background(), append([]string{"keyless"}, args...), Env{
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, HTTPClient: client, Backoff: testBackoff,
+		LookupEnv: func(name string) (string, bool) {
+			v, ok := vars[name]
+			return v, ok
+		},
+		Environ: func() []string { return environ },
+	})
+	o := outcome{Code: code, Stdout: out.String(), Stderr: errb.String(), Home: vars["HOME"], TmpDir: vars["TMPDIR"]}
 	saidInWords(t, o)
 	return o
 }
@@ -76,6 +91,23 @@ func saidInWords(t *testing.T, o outcome) {
 	for _, s := range []string{o.Stdout, o.Stderr} {
 		if option.HasRef(s) || strings.Contains(s, `\u001e`) || strings.Contains(s, `\x1e`) {
 			t.Errorf("an option reference reached the output unrendered:\n%q", s)
+		}
+	}
+}
+
+// clearProcessEnv unsets the process's variables that start with one of
+// prefixes for the length of the test, which cannot run in parallel: for a
+// test that hands keyless's output to a vendor's library, which reads the
+// process's environment, not Env.
+func clearProcessEnv(t *testing.T, prefixes ...string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				t.Setenv(name, "")
+				os.Unsetenv(name)
+			}
 		}
 	}
 }
@@ -144,6 +176,7 @@ func golden(t *testing.T, name string, f fixture, o outcome) {
 const role = "arn:aws:iam::123456789012:role/gitlab-deploy"
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := f.iss.MustMint(t, oidctest.Job{Environment: "production"})
 	other := f.iss.MustMint(t, oidctest.Job{Audience: []string{"https://gitlab.example.com"}})
@@ -199,40 +232,54 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			golden(t, tc.name, f, keyless(t, tc.env, tc.args...))
 		})
 	}
 }
 
 func TestGoldenAccessDenied(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, awstest.AccessDenied)
 	tok := f.iss.MustMint(t, oidctest.Job{})
 	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}, "aws", "--role-arn", role, "--", "true")
 	golden(t, "aws-access-denied", f, o)
 }
 
-func TestCAFile(t *testing.T) {
-	sts, cert := awstest.NewTLS(t)
-	iss := oidctest.NewServer(t)
+// checkCAFile runs args, an exchange that prints its credentials with
+// --format json, in env against a fake that serves TLS with cert: without
+// --ca-file the certificate is not trusted, said with the fix, and no
+// request reaches the fake (requests counts them); with it stdout has
+// want; a CA file that does not exist is a usage error.
+func checkCAFile(t *testing.T, env map[string]string, cert []byte, requests func() int, want string, args ...string) {
+	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, cert, 0o644)
-	env := map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": sts.URL}
-
-	o := keyless(t, env, "aws", "--role-arn", role, "--format", "json")
-	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || len(sts.Requests()) != 0 {
-		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, len(sts.Requests()), o.Stderr)
+	args = append(args, "--format", "json")
+	o := keyless(t, env, args...)
+	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || requests() != 0 {
+		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, requests(), o.Stderr)
 	}
-	o = keyless(t, env, "aws", "--role-arn", role, "--format", "json", "--ca-file", ca)
-	if o.Code != 0 || !strings.Contains(o.Stdout, sts.AccessKeyID) {
+	o = keyless(t, env, append(args, "--ca-file", ca)...)
+	if o.Code != 0 || !strings.Contains(o.Stdout, want) {
 		t.Fatalf("with --ca-file: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = keyless(t, env, "aws", "--role-arn", role, "--ca-file", filepath.Join(t.TempDir(), "missing.pem"))
+	o = keyless(t, env, append(args, "--ca-file", filepath.Join(t.TempDir(), "missing.pem"))...)
 	if o.Code != ExitUsage {
 		t.Errorf("missing CA file: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
 
+func TestCAFile(t *testing.T) {
+	t.Parallel()
+	sts, cert := awstest.NewTLS(t)
+	iss := oidctest.NewServer(t)
+	env := map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": sts.URL}
+	checkCAFile(t, env, cert, func() int { return len(sts.Requests()) }, sts.AccessKeyID, "aws", "--role-arn", role)
+}
+
 func TestProfileStaysOutOfTheProjectDir(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	env := map[string]string{"KEYLESS_ID_TOKEN": f.iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL}
 	proj := t.TempDir()
@@ -260,8 +307,10 @@ func TestProfileStaysOutOfTheProjectDir(t *testing.T) {
 // debug are shared: KEYLESS_QUIET, KEYLESS_DEBUG), so that a component can
 // set any option through variables.
 func TestEveryProviderFlagHasAnEnvFallbackInHelp(t *testing.T) {
+	t.Parallel()
 	for _, p := range providers {
 		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, nil, p.name, "--help")
 			if o.Code != 0 {
 				t.Fatalf("exit %d\n%s", o.Code, o.Stderr)

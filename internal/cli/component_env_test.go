@@ -17,12 +17,13 @@ import (
 // Google's credentials alone (nor, on an EC2 or IRSA runner, with the
 // runner's own role).
 func TestEnvFailsOnAComponentsEmptyRequiredInput(t *testing.T) {
+	t.Parallel()
 	g := newGCPFixture(t)
 	env := g.env(g.mint(t, oidctest.Job{}),
 		"KEYLESS_GCP_COMPONENT", ".keyless-gcp", "KEYLESS_GCP_PROVIDER", gcpProviderName,
 		"KEYLESS_AWS_COMPONENT", ".keyless-aws", "KEYLESS_AWS_ROLE_ARN", "", "KEYLESS_AWS_AUDIENCE", "sts.amazonaws.com",
 		"KEYLESS_AWS_REGION", "", "KEYLESS_AWS_STS_ENDPOINT", "")
-	o := gcpKeyless(t, env, "env")
+	o := keyless(t, env, "env")
 	if o.Code != ExitUsage || o.Stdout != "" {
 		t.Fatalf("exit %d, want %d and nothing on stdout\n%s%s", o.Code, ExitUsage, o.Stdout, o.Stderr)
 	}
@@ -58,6 +59,7 @@ func TestEnvFailsOnAComponentsEmptyRequiredInput(t *testing.T) {
 // variable the job set; never a flag the job's author did not type, and no
 // `Run 'keyless --help'`.
 func TestEnvInAComponentNamesInputsNotFlags(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := f.iss.MustMint(t, oidctest.Job{Audience: []string{"sts.amazonaws.com"}})
 	component := map[string]string{"KEYLESS_AWS_COMPONENT": ".keyless-aws", "KEYLESS_AWS_TOKEN_VAR": "KEYLESS_AWS_ID_TOKEN",
@@ -85,6 +87,7 @@ func TestEnvInAComponentNamesInputsNotFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, tc.env, "env")
 			if o.Code == 0 || o.Stdout != "" {
 				t.Fatalf("exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
@@ -104,6 +107,7 @@ func TestEnvInAComponentNamesInputsNotFlags(t *testing.T) {
 // succeeds and the second fails: the job fails, and its log must not say
 // that AWS credentials were set, since nothing was.
 func TestEnvTellsWhatItSetOnlyWhenEveryProviderSucceeded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	env := map[string]string{"KEYLESS_ID_TOKEN": f.iss.MustMint(t, oidctest.Job{}),
 		"KEYLESS_AWS_ROLE_ARN": role, "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL, "AWS_REGION": "eu-central-1",
@@ -124,7 +128,7 @@ func TestEnvTellsWhatItSetOnlyWhenEveryProviderSucceeded(t *testing.T) {
 	g := newGCPFixture(t)
 	env = g.env(g.mint(t, oidctest.Job{}), "KEYLESS_GCP_PROVIDER", gcpProviderName,
 		"KEYLESS_AWS_ROLE_ARN", role, "KEYLESS_AWS_STS_ENDPOINT", f.sts.URL, "AWS_REGION", "eu-central-1")
-	o = gcpKeyless(t, env, "env")
+	o = keyless(t, env, "env")
 	if o.Code != 0 || !strings.Contains(o.Stderr, "keyless: aws: assumed") || !strings.Contains(o.Stderr, "keyless: gcp: ") {
 		t.Errorf("exit %d, want both summaries\n%s", o.Code, o.Stderr)
 	}

@@ -25,6 +25,7 @@ import (
 // default. The test reads the components themselves, so a renamed input,
 // a new one or a dropped default fails here.
 func TestComponentInputsMatchTemplates(t *testing.T) {
+	t.Parallel()
 	fromInput := regexp.MustCompile(`^\$\[\[ inputs\.([a-z_]+) \]\]$`)
 	seen := map[string]bool{}
 	for _, p := range providers {
@@ -104,6 +105,7 @@ func TestComponentInputsMatchTemplates(t *testing.T) {
 // not an option of the provider, and command lines given as advice, which
 // name no option (package option).
 func TestInJobWords(t *testing.T) {
+	t.Parallel()
 	env := func(kv ...string) Env {
 		m := map[string]string{}
 		for i := 0; i < len(kv); i += 2 {
@@ -140,6 +142,7 @@ func TestInJobWords(t *testing.T) {
 
 // The error keeps its type: keyless env's exit code is the provider's.
 func TestInJobWordsKeepsTheExitCode(t *testing.T) {
+	t.Parallel()
 	err := awsProvider.inJobWords(Env{Getenv: func(string) string { return "" }}, usagef("%s %q", option.Ref(aws.OptDuration), "x"))
 	if ExitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "KEYLESS_AWS_DURATION") {
 		t.Errorf("exit %d, %q", ExitCode(err), err)

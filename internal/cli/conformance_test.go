@@ -53,8 +53,10 @@ func claim(s oidctest.Shape, name string) string {
 // audience the documented way (exit 3, naming the audience; explain
 // exit 1). No output may carry the token.
 func TestGitLabShapesThroughEveryCommand(t *testing.T) {
+	t.Parallel()
 	for _, s := range oidctest.Shapes() {
 		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel()
 			iss := shapeIssuer(t, s)
 			mint := func(aud string) string {
 				return iss.MustMint(t, oidctest.Job{Shape: s.Name, Audience: shapeAudience(s, aud)})
@@ -105,10 +107,10 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 			g := gcptest.New(t)
 			g.Issuer = iss.URL
 			gcpEnv := map[string]string{"KEYLESS_ID_TOKEN": gcpTok, "KEYLESS_GCP_STS_ENDPOINT": g.URL, "KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT": g.URL}
-			o = gcpKeyless(t, gcpEnv, "gcp", "--provider", gcpProviderName, "--service-account", gcpSA, "--format", "json")
+			o = keyless(t, gcpEnv, "gcp", "--provider", gcpProviderName, "--service-account", gcpSA, "--format", "json")
 			expect("gcp", o, 0, gcpTok, "access_token")
 			gcpEnv["KEYLESS_ID_TOKEN"] = otherTok
-			o = gcpKeyless(t, gcpEnv, "gcp", "--provider", gcpProviderName, "--format", "json")
+			o = keyless(t, gcpEnv, "gcp", "--provider", gcpProviderName, "--format", "json")
 			expect("gcp, another audience", o, 3, otherTok, "audience")
 
 			azTok := mint(azuretest.Audience)
@@ -116,10 +118,10 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 			entra.Trust(azuretest.FederatedCredential{Issuer: iss.URL, Subject: claim(s, "sub")})
 			azEnv := map[string]string{"KEYLESS_ID_TOKEN": azTok, "KEYLESS_AZURE_CLIENT_ID": azuretest.ClientID,
 				"KEYLESS_AZURE_TENANT_ID": azuretest.TenantID, "KEYLESS_AZURE_AUTHORITY_HOST": entra.URL}
-			o = azureKeyless(t, azEnv, "azure", "--format", "json")
+			o = keyless(t, azEnv, "azure", "--format", "json")
 			expect("azure", o, 0, azTok, "access_token")
 			azEnv["KEYLESS_ID_TOKEN"] = otherTok
-			o = azureKeyless(t, azEnv, "azure", "--format", "json")
+			o = keyless(t, azEnv, "azure", "--format", "json")
 			expect("azure, another audience", o, 3, otherTok, "audience")
 
 			vTok := mint(vaulttest.DefaultAudience)
@@ -129,10 +131,10 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 			r.BoundClaims = map[string]any{"project_path": claim(s, "project_path"), "ref_protected": claim(s, "ref_protected")}
 			v.Roles["deploy"] = r
 			vEnv := map[string]string{"KEYLESS_ID_TOKEN": vTok, "VAULT_ADDR": v.URL, "KEYLESS_STATE_DIR": filepath.Join(t.TempDir(), "state")}
-			o = vaultKeyless(t, vEnv, "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password", "--format", "json")
+			o = keyless(t, vEnv, "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password", "--format", "json")
 			expect("vault", o, 0, vTok, "DB_PASSWORD")
 			vEnv["KEYLESS_ID_TOKEN"] = otherTok
-			o = vaultKeyless(t, vEnv, "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password", "--format", "json")
+			o = keyless(t, vEnv, "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password", "--format", "json")
 			expect("vault, another audience", o, 3, otherTok, "audience")
 
 			stsTok := mint(stsAud)

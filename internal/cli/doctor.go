@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/doctor"
-	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
-	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
@@ -84,41 +82,30 @@ func doctorCommand(env Env) *cli.Command {
 }
 
 // doctorProviders are the configured providers as keyless env would run
-// them: each one's flags parsed from the environment alone (envContext), so
-// that doctor reads the token variable, audience and trust document through
-// the same flags and fallbacks as the exchange, and names no variable of
-// its own (issue 14).
+// them: each one's options read by fromEnv, so that doctor takes the token
+// variable, the audience the exchange checks and the trust document it
+// explains a refusal with from the exchange's own reading, and names no
+// variable of its own (issue 14). A provider whose options do not read is
+// a failed check, not the end of the run.
 func doctorProviders(c *cli.Context, env Env) []doctor.Provider {
+	// Reading warns on stderr (plain http); the exchange says that, not doctor.
+	quiet := env
+	quiet.Stderr = io.Discard
 	var out []doctor.Provider
 	for _, p := range providers {
 		if env.Getenv(p.configVar) == "" {
 			continue
 		}
 		d := doctor.Provider{Name: p.name}
-		pc, err := p.envContext(c, env)
+		_, x, err := p.fromEnv(c, quiet)
 		if err != nil {
 			d.Err = err
 			out = append(out, d)
 			continue
 		}
-		d.TokenVar = firstNonEmpty(pc.String("token-var"), idtoken.DefaultVar)
-		// The audience each exchange checks and the trust document it
-		// explains a refusal with, as its read*Options take them.
-		switch p.name {
-		case "aws":
-			d.Audience, d.TrustDoc = pc.String("audience"), pc.String("trust-policy")
-		case "azure":
-			d.Audience, d.TrustDoc = firstNonEmpty(strings.TrimSpace(pc.String("audience")), azure.DefaultAudience), pc.String("federated-credential")
-		case "gcp":
-			d.Audience, d.TrustDoc = pc.String("audience"), pc.String("provider-file")
-			if d.Audience == "" {
-				if pr, err := gcp.ParseProvider(pc.String("provider")); err == nil {
-					d.Audience = pr.Audience()
-				}
-			}
-		case "vault":
-			d.Audience, d.TrustDoc = pc.String("audience"), pc.String("role-file")
-		}
+		o := x.options()
+		d.TokenVar = firstNonEmpty(o.Token.Var, idtoken.DefaultVar)
+		d.Audience, d.TrustDoc = o.Token.Audience, o.TrustDoc
 		if pol := policyByName(p.name); pol != nil {
 			d.Explain = func(doc []byte, tok *idtoken.Token) (*policy.Result, error) {
 				return pol.Explain(doc, tokenClaims(tok))

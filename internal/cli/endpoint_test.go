@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,36 +44,12 @@ func newTripwire(t *testing.T) *tripwire {
 	return tw
 }
 
-// keylessWith is keyless (cli_test.go) with client as Env.HTTPClient and
-// every provider's own variables of the developer's shell cleared too.
-func keylessWith(t *testing.T, client *http.Client, env map[string]string, args ...string) outcome {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"GOOGLE_", "CLOUDSDK_", "GCLOUD_", "AZURE_", "ARM_", "IDENTITY_", "VAULT_", "BAO_"} {
-			if strings.HasPrefix(name, p) {
-				t.Setenv(name, "")
-				os.Unsetenv(name)
-			}
-		}
-	}
-	clearEnv(t)
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), append([]string{"keyless"}, args...),
-		Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, HTTPClient: client})
-	o := outcome{Code: code, Stdout: out.String(), Stderr: errb.String()}
-	saidInWords(t, o)
-	return o
-}
-
 // Every flag that names where a token goes refuses plain http to a host
 // other than loopback (exchange.CheckEndpoint) as a usage error, before the
 // token is loaded and before any request, whether the URL comes from the
 // flag or from its environment fallback.
 func TestPlainHTTPEndpointIsRefusedBeforeAnyRequest(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	tw := newTripwire(t)
 	// A query value that must never be shown.
@@ -133,8 +106,15 @@ func TestPlainHTTPEndpointIsRefusedBeforeAnyRequest(t *testing.T) {
 			args: []string{"exec", "--", "sh", "-c", "echo the command ran; exit 9"},
 			flag: "KEYLESS_AWS_STS_ENDPOINT", carries: "the ID token"},
 	}
+	// Once every case has run.
+	t.Cleanup(func() {
+		if n := iss.Hits("/.well-known/openid-configuration") + iss.Hits("/oauth/discovery/keys"); n != 0 {
+			t.Errorf("the issuer was asked %d times", n)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			// With a valid token, which a missing check would send; and with
 			// none, which a check made after loading the token would report
 			// instead (exit 3).
@@ -169,14 +149,12 @@ func TestPlainHTTPEndpointIsRefusedBeforeAnyRequest(t *testing.T) {
 			}
 		})
 	}
-	if n := iss.Hits("/.well-known/openid-configuration") + iss.Hits("/oauth/discovery/keys"); n != 0 {
-		t.Errorf("the issuer was asked %d times", n)
-	}
 }
 
 // Vault's address is warned about, not refused, when it is plain http to
 // another host: `vault server -dev` listens on plain http.
 func TestVaultWarnsOnPlainHTTP(t *testing.T) {
+	t.Parallel()
 	const warning = `keyless: vault: warning: --addr "http://vault.example.invalid:8200" is plain http: ` +
 		`the ID token and the Vault token it returns cross the network unencrypted; use https (VAULT_ADDR=https://...)` + "\n"
 	iss := oidctest.NewServer(t)
@@ -204,7 +182,7 @@ func TestVaultWarnsOnPlainHTTP(t *testing.T) {
 
 	// Loopback (the fake) and https: no warning.
 	f := newVaultFixture(t)
-	o := vaultKeyless(t, f.env(f.mint(t, oidctest.Job{})), "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password")
+	o := keyless(t, f.env(f.mint(t, oidctest.Job{})), "vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password")
 	if o.Code != 0 || strings.Contains(o.Stderr, "warning") || strings.Contains(o.Stderr, "plain http") {
 		t.Errorf("loopback %s: exit %d\n%s", f.v.URL, o.Code, o.Stderr)
 	}
@@ -218,6 +196,7 @@ func TestVaultWarnsOnPlainHTTP(t *testing.T) {
 // The rule lives in one place: the message every provider shows is
 // exchange.InsecureEndpointError's.
 func TestPlainHTTPMessageIsExchanges(t *testing.T) {
+	t.Parallel()
 	err := exchange.CheckEndpoint("sts-endpoint", "http://sts.example.invalid", "the ID token", nil)
 	tw := newTripwire(t)
 	o := keylessWith(t, tw.client, nil, "gcp", "--provider", gcpProviderName, "--sts-endpoint", "http://sts.example.invalid")
@@ -230,6 +209,7 @@ func TestPlainHTTPMessageIsExchanges(t *testing.T) {
 // service on the runner's network, such as a job's MinIO), with a warning;
 // any other host is still refused.
 func TestInsecureHTTPHostsAllowsListedHostsWithAWarning(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	fake := strings.TrimPrefix(f.sts.URL, "http://")
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {

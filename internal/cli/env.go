@@ -49,11 +49,11 @@ func runProviders(c *cli.Context, env Env, m mode) (creds *exchange.Credentials,
 		if env.Getenv(p.configVar) == "" && env.Getenv(p.componentVar()) == "" {
 			continue
 		}
-		pc, err := p.envContext(c, env)
+		pc, x, err := p.fromEnv(c, env)
 		if err != nil {
 			return nil, err
 		}
-		creds, err := p.run(pc, env, m, &summaries)
+		creds, err := p.run(pc, env, x, m, &summaries)
 		if err != nil {
 			return nil, p.inJobWords(env, err)
 		}
@@ -79,7 +79,7 @@ func (p provider) envContext(c *cli.Context, env Env) (*cli.Context, error) {
 	set := flag.NewFlagSet(p.name, flag.ContinueOnError)
 	set.SetOutput(io.Discard)
 	for _, f := range p.flags() {
-		if err := f.Apply(set); err != nil {
+		if err := applyFlag(f, set, env.LookupEnv); err != nil {
 			return nil, p.inJobWords(env, &UsageError{Err: err})
 		}
 	}
@@ -89,6 +89,22 @@ func (p provider) envContext(c *cli.Context, env Env) (*cli.Context, error) {
 	pc := cli.NewContext(c.App, set, c)
 	pc.Context = c.Context
 	return pc, nil
+}
+
+// fromEnv is p's options as keyless env and keyless exec run it and keyless
+// doctor checks it: its flags from the environment alone (envContext), read
+// and checked as its command reads them (readOptions), errors in the job's
+// words. pc is the context they were read from.
+func (p provider) fromEnv(c *cli.Context, env Env) (pc *cli.Context, x exchanger, err error) {
+	pc, err = p.envContext(c, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	x, err = p.readOptions(pc, env)
+	if err != nil {
+		return nil, nil, p.inJobWords(env, err)
+	}
+	return pc, x, nil
 }
 
 func envCommand(env Env) *cli.Command {

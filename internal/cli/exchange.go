@@ -134,6 +134,7 @@ type exchangeCall struct {
 	Log      *slog.Logger
 	Progress io.Writer // one line per retry, so a long loop is not silent
 	Now      func() time.Time
+	Backoff  func(n int) time.Duration // nil: the provider's own
 	Env      Env
 }
 
@@ -174,7 +175,7 @@ func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issue
 	if err != nil {
 		return nil, err
 	}
-	r, err := x.exchange(ctx, exchangeCall{Client: client, Log: logger(c, env), Progress: env.Stderr, Now: env.Now, Env: env}, tok)
+	r, err := x.exchange(ctx, exchangeCall{Client: client, Log: logger(c, env), Progress: env.Stderr, Now: env.Now, Backoff: env.Backoff, Env: env}, tok)
 	if err != nil {
 		var ue *UsageError
 		if !errors.As(err, &ue) && refusal(err, p.refusals...) {
@@ -193,14 +194,10 @@ func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issue
 	return r, nil
 }
 
-// run is p as `keyless env` and `keyless exec` run it: options from c
-// (the environment alone), environment variables only, the summary to
-// summary unless quiet. m says who gets the credentials.
-func (p provider) run(c *cli.Context, env Env, m mode, summary io.Writer) (*exchange.Credentials, error) {
-	x, err := p.readOptions(c, env)
-	if err != nil {
-		return nil, err
-	}
+// run is p as `keyless env` and `keyless exec` run it: x read by fromEnv
+// from c (the environment alone), environment variables only, the summary
+// to summary unless quiet. m says who gets the credentials.
+func (p provider) run(c *cli.Context, env Env, x exchanger, m mode, summary io.Writer) (*exchange.Credentials, error) {
 	o := x.options()
 	o.Quiet = o.Quiet || c.Bool("quiet")
 	o.Format = "" // keyless env and exec deliver environment variables only

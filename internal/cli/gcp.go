@@ -147,7 +147,7 @@ func (o *gcpOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 		fmt.Fprintf(env.Stderr, "keyless: gcp: warning: %s", w)
 	}
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
 	call.Log.Debug("exchanging ID token", "provider", "gcp", "workload_provider", o.Provider.Masked(),
 		"service_account", x.ServiceAccount, "sts", x.TokenURL(), "token_source", tok.Source)
 	creds, err := gcp.Exchange(ctx, tok, x)

@@ -19,6 +19,7 @@ import (
 // hold them. With impersonation the federated token is an intermediate
 // that nothing may carry.
 func TestGCPCanary(t *testing.T) {
+	t.Parallel()
 	const (
 		canaryFederated = "ya29.d.CANARY-federated-token-0123456789abcdef"
 		canarySA        = "ya29.c.CANARY-service-account-token-0123456789abcdef"
@@ -51,7 +52,7 @@ func TestGCPCanary(t *testing.T) {
 		{name: "impersonation-denied", faults: []gcptest.Fault{gcptest.PermissionDenied}, args: append([]string{"gcp"}, impersonate...), code: 3},
 		{name: "wrong-audience-at-sts", setup: func(s *gcptest.Server) { s.AllowedAudiences = []string{"other"} }, args: []string{"gcp"}, code: 3},
 		{name: "subject-too-long", job: oidctest.Job{Subject: strings.Repeat("s", 130)}, args: []string{"gcp"}, code: 3},
-		{name: "throttled-then-timeout", faults: []gcptest.Fault{gcptest.STSThrottled, gcptest.Hang(gcptest.STS)}, args: []string{"gcp", "--timeout", "500ms"}, code: 3},
+		{name: "throttled-then-timeout", faults: []gcptest.Fault{gcptest.STSThrottled, gcptest.Hang(gcptest.STS)}, args: []string{"gcp", "--timeout", "200ms"}, code: 3},
 		{name: "usage", args: []string{"gcp", "--lifetime", "x"}, code: 2},
 		{name: "wrong-audience", args: []string{"gcp", "--audience", "other"}, code: 3},
 	}
@@ -60,6 +61,7 @@ func TestGCPCanary(t *testing.T) {
 	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			f := gcpFixture{iss: iss, fake: gcptest.New(t, m.faults...)}
 			f.fake.FederatedToken, f.fake.AccessToken = canaryFederated, canarySA
 			if m.setup != nil {
@@ -91,11 +93,11 @@ func TestGCPCanary(t *testing.T) {
 				}
 				args = append(append([]string{}, args...), "--", "sh", "-c", script)
 			}
-			o := gcpKeyless(t, env, args...)
+			o := keyless(t, env, args...)
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			home, tmp := os.Getenv("HOME"), os.Getenv("TMPDIR")
+			home, tmp := o.Home, o.TmpDir
 
 			check := func(where, text string, allowed ...string) {
 				t.Helper()

@@ -56,20 +56,6 @@ func (f gcpFixture) env(tok string, kv ...string) map[string]string {
 	return m
 }
 
-// gcpKeyless is keyless with the Google variables of the developer's shell
-// cleared too.
-func gcpKeyless(t *testing.T, env map[string]string, args ...string) outcome {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "GOOGLE_") || strings.HasPrefix(name, "CLOUDSDK_") || strings.HasPrefix(name, "GCLOUD_") {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	return keyless(t, env, args...)
-}
-
 var gcpStateDir = regexp.MustCompile(`/[^\s']*/keyless-(?:uid-\d+|job-\d+)`)
 
 // golden compares o with testdata/cli/NAME.golden, the fake's address
@@ -86,6 +72,7 @@ func (f gcpFixture) golden(t *testing.T, name string, o outcome) {
 }
 
 func TestGCPGolden(t *testing.T) {
+	t.Parallel()
 	f := newGCPFixture(t)
 	tok := f.mint(t, oidctest.Job{Environment: "production"})
 	other := f.mint(t, oidctest.Job{Audience: []string{"https://gitlab.com"}})
@@ -117,13 +104,15 @@ func TestGCPGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f.golden(t, tc.name, gcpKeyless(t, tc.env, tc.args...))
+			t.Parallel()
+			f.golden(t, tc.name, keyless(t, tc.env, tc.args...))
 		})
 	}
 }
 
 // TestGCPGoldenRefusals are Google's refusals, explained.
 func TestGCPGoldenRefusals(t *testing.T) {
+	t.Parallel()
 	long := "project_path:" + strings.Repeat("platform/", 12) + "service:ref_type:branch:ref:feature/a-branch-name"
 	cases := []struct {
 		name   string
@@ -141,12 +130,13 @@ func TestGCPGoldenRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newGCPFixture(t, tc.faults...)
 			if tc.setup != nil {
 				tc.setup(f)
 			}
 			args := append([]string{"gcp", "--provider", gcpProviderName}, tc.args...)
-			o := gcpKeyless(t, f.env(f.mint(t, tc.job)), append(args, "--", "true")...)
+			o := keyless(t, f.env(f.mint(t, tc.job)), append(args, "--", "true")...)
 			f.golden(t, tc.name, o)
 		})
 	}
@@ -156,13 +146,14 @@ func TestGCPGoldenRefusals(t *testing.T) {
 // https:, so the default client-side check does too; an explicit --audience
 // is exact.
 func TestGCPAudienceForms(t *testing.T) {
+	t.Parallel()
 	f := newGCPFixture(t)
 	tok := f.mint(t, oidctest.Job{Audience: []string{"https://iam.googleapis.com/" + gcpProviderName}})
-	o := gcpKeyless(t, f.env(tok), "gcp", "--provider", gcpProviderName, "--format", "json")
+	o := keyless(t, f.env(tok), "gcp", "--provider", gcpProviderName, "--format", "json")
 	if o.Code != 0 || !strings.Contains(o.Stdout, f.fake.FederatedToken) {
 		t.Fatalf("https: audience: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = gcpKeyless(t, f.env(tok), "gcp", "--provider", gcpProviderName, "--audience", gcpAud)
+	o = keyless(t, f.env(tok), "gcp", "--provider", gcpProviderName, "--audience", gcpAud)
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "audience mismatch") || f.fake.Count(gcptest.STS) != 1 {
 		t.Fatalf("explicit audience: exit %d, %d STS calls\n%s", o.Code, f.fake.Count(gcptest.STS), o.Stderr)
 	}
@@ -172,9 +163,10 @@ func TestGCPAudienceForms(t *testing.T) {
 // --refreshable)"` with Google's own Go library: it loads the credential
 // file the exports name and gets a token from the fake.
 func TestGCPRefreshableWithGoogleLibrary(t *testing.T) {
+	clearProcessEnv(t, "GOOGLE_", "CLOUDSDK_", "GCLOUD_")
 	f := newGCPFixture(t)
 	proj := t.TempDir()
-	o := gcpKeyless(t, f.env(f.mint(t, oidctest.Job{}), "CI_JOB_ID", "42", "CI_PROJECT_DIR", proj),
+	o := keyless(t, f.env(f.mint(t, oidctest.Job{}), "CI_JOB_ID", "42", "CI_PROJECT_DIR", proj),
 		"gcp", "--provider", gcpProviderName, "--service-account", gcpSA, "--lifetime", "15m", "--refreshable")
 	if o.Code != 0 {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
@@ -217,7 +209,7 @@ func TestGCPRefreshableWithGoogleLibrary(t *testing.T) {
 		t.Errorf("the library asked for lifetime %q, want the file's 900s", last.Lifetime)
 	}
 	// keyless cleanup removes what --refreshable wrote.
-	if o := gcpKeyless(t, map[string]string{"CI_JOB_ID": "42", "TMPDIR": os.Getenv("TMPDIR")}, "cleanup"); o.Code != 0 {
+	if o := keyless(t, map[string]string{"CI_JOB_ID": "42", "TMPDIR": o.TmpDir}, "cleanup"); o.Code != 0 {
 		t.Fatalf("cleanup: exit %d\n%s", o.Code, o.Stderr)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -228,12 +220,13 @@ func TestGCPRefreshableWithGoogleLibrary(t *testing.T) {
 // TestGCPRefreshableExec: the command gets the credential file, which is
 // gone when it exits; the file never lands in the project directory.
 func TestGCPRefreshableExec(t *testing.T) {
+	t.Parallel()
 	f := newGCPFixture(t)
 	work := t.TempDir()
 	out := filepath.Join(work, "child")
 	env := f.env(f.mint(t, oidctest.Job{}), "CI_JOB_ID", "5", "CI_PROJECT_DIR", filepath.Join(work, "project"),
 		"GOOGLE_OAUTH_ACCESS_TOKEN", "inherited-token")
-	o := gcpKeyless(t, env, "gcp", "--provider", gcpProviderName, "--refreshable", "-q", "--",
+	o := keyless(t, env, "gcp", "--provider", gcpProviderName, "--refreshable", "-q", "--",
 		"sh", "-c", `cat "$GOOGLE_APPLICATION_CREDENTIALS" > `+out+`; echo "oauth=${GOOGLE_OAUTH_ACCESS_TOKEN:-none} override=$CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"`)
 	if o.Code != 0 || o.Stderr != "" {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
@@ -246,12 +239,12 @@ func TestGCPRefreshableExec(t *testing.T) {
 		t.Fatalf("credential file: %v\n%s", err, b)
 	}
 	// Exec mode ends what it began: the state directory it made is gone.
-	if entries, err := os.ReadDir(filepath.Join(os.Getenv("TMPDIR"), "keyless-job-5")); !os.IsNotExist(err) {
+	if entries, err := os.ReadDir(filepath.Join(o.TmpDir, "keyless-job-5")); !os.IsNotExist(err) {
 		t.Errorf("exec mode left %v", entries)
 	}
 
 	env["KEYLESS_STATE_DIR"] = filepath.Join(work, "project", "state")
-	o = gcpKeyless(t, env, "gcp", "--provider", gcpProviderName, "--refreshable", "--", "true")
+	o = keyless(t, env, "gcp", "--provider", gcpProviderName, "--refreshable", "--", "true")
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "inside the project directory") {
 		t.Fatalf("state dir in the project: exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -261,33 +254,26 @@ func TestGCPRefreshableExec(t *testing.T) {
 }
 
 func TestGCPCAFile(t *testing.T) {
+	t.Parallel()
 	fake, cert := gcptest.NewTLS(t)
 	f := gcpFixture{iss: oidctest.NewServer(t), fake: fake}
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, cert, 0o644)
-	env := f.env(f.mint(t, oidctest.Job{}))
-	o := gcpKeyless(t, env, "gcp", "--provider", gcpProviderName, "--format", "json")
-	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || len(fake.Requests()) != 0 {
-		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, len(fake.Requests()), o.Stderr)
-	}
-	o = gcpKeyless(t, env, "gcp", "--provider", gcpProviderName, "--format", "json", "--ca-file", ca)
-	if o.Code != 0 || !strings.Contains(o.Stdout, fake.FederatedToken) {
-		t.Fatalf("with --ca-file: exit %d\n%s", o.Code, o.Stderr)
-	}
+	checkCAFile(t, f.env(f.mint(t, oidctest.Job{})), cert, func() int { return len(fake.Requests()) }, fake.FederatedToken,
+		"gcp", "--provider", gcpProviderName)
 }
 
 // TestGCPRetries: what can heal is retried under --timeout; a refusal is
 // not.
 func TestGCPRetries(t *testing.T) {
+	t.Parallel()
 	f := newGCPFixture(t, gcptest.STSUnavailable, gcptest.STSThrottled, gcptest.IAMUnavailable)
-	o := gcpKeyless(t, f.env(f.mint(t, oidctest.Job{})), "gcp", "--provider", gcpProviderName, "--service-account", gcpSA, "--format", "json")
+	o := keyless(t, f.env(f.mint(t, oidctest.Job{})), "gcp", "--provider", gcpProviderName, "--service-account", gcpSA, "--format", "json")
 	if o.Code != 0 || f.fake.Count(gcptest.STS) != 3 || f.fake.Count(gcptest.IAM) != 2 {
 		t.Fatalf("exit %d, %d STS and %d IAM calls\n%s", o.Code, f.fake.Count(gcptest.STS), f.fake.Count(gcptest.IAM), o.Stderr)
 	}
 	f = newGCPFixture(t, gcptest.STSThrottled, gcptest.Hang(gcptest.STS))
 	// The hang ends at --timeout (were it not bounded, the test would hang
 	// until go test's own timeout); no wall-clock assertion here.
-	o = gcpKeyless(t, f.env(f.mint(t, oidctest.Job{})), "gcp", "--provider", gcpProviderName, "--timeout", "500ms")
+	o = keyless(t, f.env(f.mint(t, oidctest.Job{})), "gcp", "--provider", gcpProviderName, "--timeout", "300ms")
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "quota_exceeded") {
 		t.Fatalf("throttled then hang: exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -296,11 +282,12 @@ func TestGCPRetries(t *testing.T) {
 // TestGCPComponentVariables is `keyless env` as the component runs it: the
 // token in the component's variable, every optional input empty.
 func TestGCPComponentVariables(t *testing.T) {
+	t.Parallel()
 	f := newGCPFixture(t)
 	env := f.env("", "KEYLESS_GCP_ID_TOKEN", f.mint(t, oidctest.Job{}), "KEYLESS_GCP_TOKEN_VAR", "KEYLESS_GCP_ID_TOKEN",
 		"KEYLESS_GCP_PROVIDER", gcpProviderName, "KEYLESS_GCP_SERVICE_ACCOUNT", "", "KEYLESS_GCP_PROJECT", "",
 		"KEYLESS_GCP_LIFETIME", "", "KEYLESS_GCP_SCOPES", "", "KEYLESS_GCP_UNIVERSE", "")
-	o := gcpKeyless(t, env, "env")
+	o := keyless(t, env, "env")
 	if o.Code != 0 {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -311,7 +298,7 @@ func TestGCPComponentVariables(t *testing.T) {
 		t.Errorf("scope %q", got)
 	}
 	// keyless token shows the component's token.
-	if o := gcpKeyless(t, env, "token"); o.Code != 0 || !strings.Contains(o.Stdout, "$KEYLESS_GCP_ID_TOKEN") {
+	if o := keyless(t, env, "token"); o.Code != 0 || !strings.Contains(o.Stdout, "$KEYLESS_GCP_ID_TOKEN") {
 		t.Errorf("token: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
 	}
 }

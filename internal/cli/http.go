@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 )
@@ -20,7 +23,7 @@ func httpClient(env Env, caFile string, dialTimeout time.Duration) (*http.Client
 		return env.HTTPClient, nil
 	}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxyFromEnv(env),
 		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 0, // the caller's context deadline bounds each call
@@ -43,6 +46,27 @@ func httpClient(env Env, caFile string, dialTimeout time.Duration) (*http.Client
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{Transport: t}, nil
+}
+
+// proxyFromEnv is http.ProxyFromEnvironment with env's variables instead
+// of the process's: the same names in the same order, and the same rules
+// (golang.org/x/net/http/httpproxy, which net/http bundles).
+func proxyFromEnv(env Env) func(*http.Request) (*url.URL, error) {
+	first := func(names ...string) string {
+		for _, n := range names {
+			if v := env.Getenv(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	proxy := (&httpproxy.Config{
+		HTTPProxy:  first("HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: first("HTTPS_PROXY", "https_proxy"),
+		NoProxy:    first("NO_PROXY", "no_proxy"),
+		CGI:        env.Getenv("REQUEST_METHOD") != "",
+	}).ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
 }
 
 // checkFile checks that path, the file that the option ref (package

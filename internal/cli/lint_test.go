@@ -83,6 +83,7 @@ func itoa(n int) string {
 }
 
 func TestLintGolden(t *testing.T) {
+	t.Parallel()
 	dir := copyProject(t)
 	for _, tc := range []struct {
 		name string
@@ -103,6 +104,7 @@ func TestLintGolden(t *testing.T) {
 		{"list-rules", []string{"--list-rules"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, nil, append(append([]string{"lint"}, tc.args...), dir)...)
 			lintGolden(t, tc.name, dir, o)
 		})
@@ -110,6 +112,7 @@ func TestLintGolden(t *testing.T) {
 }
 
 func TestLintPathErrors(t *testing.T) {
+	t.Parallel()
 	empty := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -123,6 +126,7 @@ func TestLintPathErrors(t *testing.T) {
 		{"ci-config-outside", []string{"--ci-config", "../x.yml", empty}, ExitUsage, "give the path inside the project directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, nil, append([]string{"lint"}, tc.args...)...)
 			if o.Code != tc.code || !strings.Contains(o.Stderr, tc.want) {
 				t.Errorf("exit %d, want %d with %q\n%s", o.Code, tc.code, tc.want, o.Stderr)
@@ -142,6 +146,7 @@ func TestLintPathErrors(t *testing.T) {
 }
 
 func TestLintOutputFileIsAtomic(t *testing.T) {
+	t.Parallel()
 	dir := copyProject(t)
 	out := filepath.Join(t.TempDir(), "gl-code-quality-report.json")
 	o := keyless(t, nil, "lint", "--format", "codequality", "--output", out, dir)
@@ -169,6 +174,7 @@ func TestLintOutputFileIsAtomic(t *testing.T) {
 // A baseline accepts today's findings; a secret added later is new even
 // on a line that had a finding, and moving code keeps the baseline valid.
 func TestLintBaseline(t *testing.T) {
+	t.Parallel()
 	dir := copyProject(t)
 	base := filepath.Join(t.TempDir(), "baseline.json")
 	if o := keyless(t, nil, "lint", "--baseline", base, "--write-baseline", dir); o.Code != ExitOK || !strings.Contains(o.Stderr, "wrote 6 findings to the baseline") {
@@ -316,6 +322,7 @@ func TestLintSeveralFiles(t *testing.T) {
 // (the fake GitLab, through client-go), so a secret in an included file of
 // another project is found there.
 func TestLintOnline(t *testing.T) {
+	t.Parallel()
 	gl := gitlabtest.New(t)
 	gl.AddProject("platform/ci-templates")
 	// Synthetic test data shaped as a GitLab token.

@@ -14,11 +14,12 @@ import (
 // stderr, and the message says what was tried (issue 13: it failed at once,
 // saying the retries had run out).
 func TestAWSUnreachableIsRetried(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := exchangetest.NewProxy(t, f.sts.URL)
 	p.Down()
 	tok := f.iss.MustMint(t, oidctest.Job{})
-	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": p.URL}, "aws", "--role-arn", role, "--timeout", "500ms")
+	o := keyless(t, map[string]string{"KEYLESS_ID_TOKEN": tok, "KEYLESS_AWS_STS_ENDPOINT": p.URL}, "aws", "--role-arn", role, "--timeout", "300ms")
 	if n := strings.Count(o.Stderr, "keyless: aws: STS: connection refused; retrying in "); n < 1 {
 		t.Errorf("%d retry lines:\n%s", n, o.Stderr)
 	}

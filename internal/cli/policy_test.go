@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
 
@@ -21,9 +22,11 @@ var policyAudience = map[string]string{
 }
 
 func TestPolicyGolden(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, p := range policyProviders() {
 		t.Run(p.Name(), func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, map[string]string{"CI_SERVER_URL": "https://gitlab.example.com"}, "policy", p.Name(),
 				"--project", "acme/web", "--project-id", "42", "--namespace-id", "7", "--ref", "main", "--ref-type", "branch",
 				"--aud", policyAudience[p.Name()])
@@ -43,9 +46,11 @@ func TestPolicyGolden(t *testing.T) {
 // and refuses a job of another project, another branch, an unprotected ref
 // and another audience, as keyless explain evaluates it.
 func TestPolicyRoundTrip(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	for _, p := range policyProviders() {
 		t.Run(p.Name(), func(t *testing.T) {
+			t.Parallel()
 			aud := []string{policyAudience[p.Name()]}
 			job := oidctest.Job{Audience: aud, ProjectPath: "acme/web", ProjectID: "42", NamespaceID: "7", Ref: "main", RefType: "branch", RefProtected: true,
 				Subject: "project_path:acme/web:ref_type:branch:ref:main:ref_protected:true"}
@@ -88,6 +93,7 @@ func TestPolicyRoundTrip(t *testing.T) {
 }
 
 func TestExplainClaimsFileAndErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		path := filepath.Join(dir, name)
@@ -140,6 +146,7 @@ func TestExplainClaimsFileAndErrors(t *testing.T) {
 
 // A refused exchange explains itself when the job has the trust policy.
 func TestExchangeExplainsRefusal(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, awstest.AccessDenied)
 	trust := filepath.Join(t.TempDir(), "trust.json")
 	host := strings.TrimPrefix(f.iss.URL, "http://")
@@ -169,6 +176,7 @@ func noSecretsIn(t *testing.T, o outcome, tok string) {
 }
 
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	now := time.Now()
 	tok := iss.MustMint(t, oidctest.Job{Audience: []string{"sts.amazonaws.com"}})
@@ -241,8 +249,43 @@ func mintFor(t *testing.T, url string) string {
 // Trust the cloud cannot express is a usage error with the reason on
 // stderr, never an empty success a script would take for a policy.
 func TestPolicyNothingGeneratedIsAnError(t *testing.T) {
+	t.Parallel()
 	o := keyless(t, nil, "policy", "azure", "--group", "acme", "--issuer", "https://gitlab.com")
 	if o.Code != ExitUsage || o.Stdout != "" || !strings.Contains(o.Stderr, "wrote no trust") || !strings.Contains(o.Stderr, "warning:") {
 		t.Errorf("policy azure --group: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+}
+
+// keyless doctor takes each provider's token variable, audience and trust
+// document from the provider's own reading of its options (issue 14):
+// Azure's default audience, GCP's from --provider, STS's --expected-aud;
+// a provider whose options do not read is a failed check, and the others
+// are still checked.
+func TestDoctorReadsEachProvidersOptions(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.NewServer(t)
+	mint := func(aud string) string { return iss.MustMint(t, oidctest.Job{Audience: []string{aud}}) }
+	env := map[string]string{
+		"CI_SERVER_URL":           iss.URL,
+		"KEYLESS_AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "KEYLESS_AZURE_TENANT_ID": "contoso.onmicrosoft.com",
+		"KEYLESS_AZURE_TOKEN_VAR": "AZURE_ID_TOKEN", "AZURE_ID_TOKEN": mint(azure.DefaultAudience),
+		"KEYLESS_GCP_PROVIDER": gcpProviderName, "KEYLESS_GCP_TOKEN_VAR": "GCP_ID_TOKEN", "GCP_ID_TOKEN": mint(gcpAud),
+		"KEYLESS_STS_TOKEN_URL": "https://sso.example.com/token", "KEYLESS_STS_EXPECTED_AUD": "deploy-api",
+		"KEYLESS_STS_TOKEN_VAR": "STS_ID_TOKEN", "STS_ID_TOKEN": mint("https://other.example.com"),
+		"KEYLESS_VAULT_ROLE": "deploy", // no address: its options do not read
+	}
+	o := keyless(t, env, "doctor")
+	if o.Code != ExitFindings {
+		t.Errorf("exit %d, want %d", o.Code, ExitFindings)
+	}
+	for _, want := range []string{
+		"ok    audience azure: aud " + azure.DefaultAudience,
+		"ok    audience gcp: aud " + gcpAud,
+		"FAIL  audience sts: aud is https://other.example.com, sts expects deploy-api",
+		"FAIL  config vault: ",
+	} {
+		if !strings.Contains(o.Stdout, want) {
+			t.Errorf("no %q line:\n%s%s", want, o.Stdout, o.Stderr)
+		}
 	}
 }

@@ -54,6 +54,7 @@ func noSecrets(t *testing.T, what, s string, gl *gitlabtest.Server) {
 }
 
 func TestReportFormats(t *testing.T) {
+	t.Parallel()
 	gl := reportFixture(t)
 	dir := t.TempDir()
 	for _, format := range []string{"json", "markdown", "csv", "html"} {
@@ -102,6 +103,7 @@ func TestReportFormats(t *testing.T) {
 }
 
 func TestReportUsageErrors(t *testing.T) {
+	t.Parallel()
 	gl := reportFixture(t)
 	for _, tc := range []struct {
 		name string
@@ -117,6 +119,7 @@ func TestReportUsageErrors(t *testing.T) {
 		{"bad format", reportEnv(gl), []string{"--group", "acme", "--format", "pdf"}, "use one of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			o := keyless(t, tc.env, append([]string{"report"}, tc.args...)...)
 			if o.Code != ExitUsage || !strings.Contains(o.Stderr, tc.want) {
 				t.Errorf("exit %d, want 2 with %q\n%s", o.Code, tc.want, o.Stderr)
@@ -133,6 +136,7 @@ func TestReportUsageErrors(t *testing.T) {
 // Two shards merged give the whole report; the merged report is published
 // as one issue, updated (not duplicated) on the next run.
 func TestReportShardsMergeAndPublish(t *testing.T) {
+	t.Parallel()
 	gl := reportFixture(t)
 	gl.AddProject("acme/web")
 	gl.AddVariable("acme/web", gitlabtest.Variable{Key: "ARM_CLIENT_SECRET", Value: "Xy8Q~abcdefghijklmnopqrstuvwxyz0123456", EnvironmentScope: "*"})

@@ -46,6 +46,8 @@ func (f vaultFixture) revokes() int {
 // to an address of theirs. keyless cleanup refuses the directory: it
 // deletes nothing, revokes nothing, says why and what to do.
 func TestCleanupRefusesAStateDirANeighbourMade(t *testing.T) {
+	// Not parallel: the neighbour is one user per test process, removed
+	// when a test that made it ends.
 	nb := neighbourtest.New(t)
 	shared := neighbourtest.SharedDir(t)
 	f := newVaultFixture(t)
@@ -59,7 +61,7 @@ func TestCleanupRefusesAStateDirANeighbourMade(t *testing.T) {
 	env := map[string]string{"TMPDIR": shared, "CI_JOB_ID": "4242"}
 
 	for _, cmd := range [][]string{{"cleanup"}, {"vault", "revoke"}} {
-		o := vaultKeyless(t, env, cmd...)
+		o := keyless(t, env, cmd...)
 		if o.Code != ExitFailure {
 			t.Errorf("%s: exit %d, want %d\n%s", cmd, o.Code, ExitFailure, o.Stderr)
 		}
@@ -84,13 +86,15 @@ func TestCleanupRefusesAStateDirANeighbourMade(t *testing.T) {
 // directory the neighbour made, revokes the token it got, and writes
 // nothing there.
 func TestStateDirANeighbourMadeIsNotUsed(t *testing.T) {
+	// Not parallel: the neighbour is one user per test process, removed
+	// when a test that made it ends.
 	nb := neighbourtest.New(t)
 	shared := neighbourtest.SharedDir(t)
 	f := newVaultFixture(t)
 	planted := filepath.Join(shared, "keyless-job-4242")
 	nb.Mkdir(t, planted, 0o777)
 	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_STATE_DIR", "", "TMPDIR", shared, "CI_JOB_ID", "4242")
-	o := vaultKeyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password")
+	o := keyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password")
 	if o.Code != ExitFailure || o.Stdout != "" || !strings.Contains(o.Stderr, strconv.Quote(planted)) || !strings.Contains(o.Stderr, "KEYLESS_STATE_DIR") {
 		t.Fatalf("exit %d\nstdout %s\n%s", o.Code, o.Stdout, o.Stderr)
 	}
@@ -117,12 +121,14 @@ func TestStateDirANeighbourMadeIsNotUsed(t *testing.T) {
 // or made first; a new directory of keyless's own in /tmp is fine, and
 // cleanup removes it and leaves /tmp as it was.
 func TestSecretFilesStayOutOfDirectoriesOthersControl(t *testing.T) {
+	// Not parallel: the neighbour is one user per test process, removed
+	// when a test that made it ends.
 	nb := neighbourtest.New(t)
 	shared := neighbourtest.SharedDir(t)
 	f := newVaultFixture(t)
 	env := f.env(f.mint(t, oidctest.Job{}))
 	write := func(file string) outcome {
-		return vaultKeyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file)
+		return keyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file)
 	}
 	theirs := filepath.Join(shared, "theirs")
 	nb.Mkdir(t, theirs, 0o755)
@@ -153,7 +159,7 @@ func TestSecretFilesStayOutOfDirectoriesOthersControl(t *testing.T) {
 	if o := write(file); o.Code != 0 || fileMode(t, filepath.Dir(file)) != 0o700 {
 		t.Fatalf("a new directory in /tmp: exit %d\n%s", o.Code, o.Stderr)
 	}
-	if o := vaultKeyless(t, env, "cleanup"); o.Code != 0 {
+	if o := keyless(t, env, "cleanup"); o.Code != 0 {
 		t.Fatalf("cleanup: exit %d\n%s", o.Code, o.Stderr)
 	}
 	if present(filepath.Dir(file)) || fileMode(t, shared) != 0o777|os.ModeSticky {
@@ -164,22 +170,23 @@ func TestSecretFilesStayOutOfDirectoriesOthersControl(t *testing.T) {
 // Item 3: cleanup removed a secret file's directory once empty, $TMPDIR
 // itself; it now removes only directories keyless created.
 func TestCleanupKeepsDirectoriesKeylessDidNotCreate(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	tmp := t.TempDir()
 	env := f.env(f.mint(t, oidctest.Job{}), "TMPDIR", tmp)
 	file := filepath.Join(tmp, "db.user")
-	o := vaultKeyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file, "--", "test", "-s", file)
+	o := keyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file, "--", "test", "-s", file)
 	if o.Code != 0 || present(file) {
 		t.Fatalf("exec: exit %d, file left %v\n%s", o.Code, present(file), o.Stderr)
 	}
 	if !present(tmp) {
 		t.Fatal("exec mode removed $TMPDIR, which held the secret file")
 	}
-	o = vaultKeyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file)
+	o = keyless(t, env, "vault", "--role", "deploy", "--secret-file", "secret/ci/db#username="+file)
 	if o.Code != 0 {
 		t.Fatalf("env: exit %d\n%s", o.Code, o.Stderr)
 	}
-	if o := vaultKeyless(t, env, "cleanup"); o.Code != 0 || present(file) || !present(tmp) {
+	if o := keyless(t, env, "cleanup"); o.Code != 0 || present(file) || !present(tmp) {
 		t.Fatalf("cleanup: exit %d, file left %v, $TMPDIR removed %v\n%s", o.Code, present(file), !present(tmp), o.Stderr)
 	}
 	if states, _ := filepath.Glob(filepath.Join(f.state, vault.StatePattern)); len(states) != 0 || present(f.state) {
@@ -191,6 +198,7 @@ func TestCleanupKeepsDirectoriesKeylessDidNotCreate(t *testing.T) {
 // ID token (the component's variable, KEYLESS_ID_TOKEN, a --token-var),
 // unless --keep-id-token or KEYLESS_KEEP_ID_TOKEN asks for it.
 func TestExecCommandGetsNoIDToken(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := f.iss.MustMint(t, oidctest.Job{})
 	env := map[string]string{"KEYLESS_AWS_ID_TOKEN": tok, "KEYLESS_AWS_TOKEN_VAR": "KEYLESS_AWS_ID_TOKEN", "KEYLESS_ID_TOKEN": tok,
@@ -234,6 +242,7 @@ func TestExecCommandGetsNoIDToken(t *testing.T) {
 // would add lines, a credential_process even, to the shared profile files;
 // it is refused, without showing it, and nothing is written.
 func TestProfileRefusesLineBreaks(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.sts.SessionToken = "FwoGZXIvYXdzEFAKE\n[default]\ncredential_process = sh -c planted"
 	home := t.TempDir()
@@ -254,6 +263,7 @@ func TestProfileRefusesLineBreaks(t *testing.T) {
 // runner's jobs share; keyless cleanup removes the section keyless wrote,
 // and the files and directory it created, and nothing else.
 func TestCleanupRemovesTheProfile(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	home, tmp := t.TempDir(), t.TempDir()
 	env := map[string]string{"KEYLESS_ID_TOKEN": f.iss.MustMint(t, oidctest.Job{}), "KEYLESS_AWS_STS_ENDPOINT": f.sts.URL,

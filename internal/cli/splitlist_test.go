@@ -9,6 +9,7 @@ import (
 // that takes a list (issue 14): commas and newlines, items trimmed, empties
 // dropped, repeated flags flattened in order.
 func TestSplitList(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   []string

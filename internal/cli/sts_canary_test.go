@@ -21,6 +21,7 @@ import (
 // ID token only in the request body; the refresh token nowhere. Never on
 // stderr, in an error, in a --debug log or in a file.
 func TestSTSCanary(t *testing.T) {
+	t.Parallel()
 	const (
 		canaryIssued  = "CANARY-issued-token-0123456789abcdef"
 		canaryRefresh = "CANARY-refresh-token-0123456789abcdef"
@@ -92,7 +93,7 @@ func TestSTSCanary(t *testing.T) {
 		}, args: []string{"sts", "--format", "json"}, code: 3},
 		{name: "unavailable-then-timeout", basic: true, faults: func(string) []ststest.Fault {
 			return []ststest.Fault{ststest.Unavailable, {Hang: true}}
-		}, args: append([]string{"sts", "--timeout", "500ms"}, basicArgs...), code: 3},
+		}, args: append([]string{"sts", "--timeout", "200ms"}, basicArgs...), code: 3},
 		{name: "usage", basic: true, args: append([]string{"sts", "--env", "PATH"}, basicArgs...), code: 2},
 		// The secret itself where its variable's name belongs ($NAME, expanded by GitLab).
 		{name: "secret-as-name", basic: true, env: map[string]string{"KEYLESS_STS_CLIENT_ID": clientID, "KEYLESS_STS_CLIENT_SECRET_ENV": canarySecret}, args: []string{"sts"}, code: 2},
@@ -101,6 +102,7 @@ func TestSTSCanary(t *testing.T) {
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			minter := iss
 			if m.impostor {
 				minter = impostor
@@ -189,7 +191,7 @@ func TestSTSCanary(t *testing.T) {
 				}
 			}
 			// Every file keyless could have left behind.
-			for _, root := range []string{os.Getenv("HOME"), os.Getenv("TMPDIR"), work} {
+			for _, root := range []string{o.Home, o.TmpDir, work} {
 				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 					if err != nil || d.IsDir() {
 						return nil

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +42,7 @@ func (f stsFixture) golden(t *testing.T, name string, o outcome) {
 }
 
 func TestSTSGolden(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	tok := iss.MustMint(t, oidctest.Job{Audience: []string{stsAud}})
 	other := iss.MustMint(t, oidctest.Job{Audience: []string{"sts.amazonaws.com"}})
@@ -99,6 +99,7 @@ func TestSTSGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newSTSFixture(t, iss, tc.faults...)
 			if tc.server != nil {
 				tc.server(f.srv)
@@ -118,6 +119,7 @@ func TestSTSGolden(t *testing.T) {
 // A component's variables reach the server as the request RFC 8693 §2.1
 // describes, with empty inputs sending nothing.
 func TestSTSComponentRequest(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.NewServer(t)
 	f := newSTSFixture(t, iss)
 	f.srv.ClientID, f.srv.ClientSecret = "gitlab ci", "s3cret:+/"
@@ -160,22 +162,14 @@ func TestSTSComponentRequest(t *testing.T) {
 }
 
 func TestSTSCAFile(t *testing.T) {
+	t.Parallel()
 	srv, cert := ststest.NewTLS(t)
 	iss := oidctest.NewServer(t)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, cert, 0o644)
 	env := map[string]string{"KEYLESS_ID_TOKEN": iss.MustMint(t, oidctest.Job{}), "KEYLESS_STS_TOKEN_URL": srv.TokenURL()}
-
-	o := keyless(t, env, "sts", "--format", "json")
-	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-file") || len(srv.Requests()) != 0 {
-		t.Fatalf("untrusted certificate: exit %d, %d requests\n%s", o.Code, len(srv.Requests()), o.Stderr)
-	}
-	o = keyless(t, env, "sts", "--format", "json", "--ca-file", ca)
-	if o.Code != 0 || !strings.Contains(o.Stdout, srv.AccessToken) {
-		t.Fatalf("with --ca-file: exit %d\n%s", o.Code, o.Stderr)
-	}
-	o = keyless(t, map[string]string{"KEYLESS_ID_TOKEN": env["KEYLESS_ID_TOKEN"], "KEYLESS_STS_TOKEN_URL": srv.TokenURL(), "KEYLESS_STS_CA_FILE": filepath.Join(t.TempDir(), "missing.pem")}, "sts")
-	if o.Code != ExitUsage {
+	checkCAFile(t, env, cert, func() int { return len(srv.Requests()) }, srv.AccessToken, "sts")
+	// The variable, as a component sets it.
+	env["KEYLESS_STS_CA_FILE"] = filepath.Join(t.TempDir(), "missing.pem")
+	if o := keyless(t, env, "sts"); o.Code != ExitUsage {
 		t.Errorf("missing CA file: exit %d\n%s", o.Code, o.Stderr)
 	}
 }

@@ -163,7 +163,7 @@ var vaultProvider = provider{
 // exchange logs in, reads the secrets and writes the secret files.
 func (o *vaultOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now = call.Client, call.Log, call.Progress, call.Now
+	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
 	call.Log.Debug("exchanging ID token", "provider", "vault", "addr", x.Addr, "namespace", x.Namespace, "mount", x.Mount, "role", x.Role, "secrets", len(x.Secrets), "token_source", tok.Source)
 	creds, err := vault.Exchange(ctx, tok, x)
 	if err != nil {
@@ -304,7 +304,7 @@ func revokeKeptVaultTokens(c *cli.Context, env Env) error {
 	errs := []error{loadErr}
 	for _, s := range states {
 		st := s.State
-		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, Progress: env.Stderr, UserAgent: "keyless/" + Version, Now: env.Now}
+		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, Progress: env.Stderr, UserAgent: "keyless/" + Version, Now: env.Now, Backoff: env.Backoff}
 		err := vault.Revoke(ctx, st.Token, x)
 		gone := errors.Is(err, vault.ErrPermissionDenied)
 		if err != nil && !gone {

@@ -20,6 +20,7 @@ import (
 // `keyless vault revoke`; never on stderr, in an error, in a --debug log,
 // or in any other file.
 func TestVaultCanary(t *testing.T) {
+	t.Parallel()
 	const (
 		canaryToken = "hvs.CANARY-vault-token-0123456789abcdef"
 		canaryDB    = "CANARY-db-password-0123456789abcdef"
@@ -47,7 +48,7 @@ func TestVaultCanary(t *testing.T) {
 	component := map[string]string{"KEYLESS_VAULT_ROLE": "deploy", "KEYLESS_VAULT_SECRETS": "DB=secret/ci/db#password\nAPI=kv1/ci/api#key"}
 	envMode := func(t *testing.T, f vaultFixture, env map[string]string) {
 		t.Helper()
-		if o := vaultKeyless(t, env, vaultArgs("--secret-file", "secret/ci/tls#key="+env["TLS_FILE"])...); o.Code != 0 {
+		if o := keyless(t, env, vaultArgs("--secret-file", "secret/ci/tls#key="+env["TLS_FILE"])...); o.Code != 0 {
 			t.Fatalf("env mode before revoke: exit %d\n%s", o.Code, o.Stderr)
 		}
 	}
@@ -81,7 +82,7 @@ func TestVaultCanary(t *testing.T) {
 		}, args: vaultArgs(), code: 3},
 		{name: "sealed-then-timeout", faults: func(string) []vaulttest.Fault {
 			return []vaulttest.Fault{vaulttest.Sealed, vaulttest.Throttled, {Hang: true}}
-		}, args: vaultArgs("--timeout", "1s"), code: 3},
+		}, args: vaultArgs("--timeout", "200ms"), code: 3},
 		{name: "read-hangs", faults: func(string) []vaulttest.Fault { return []vaulttest.Fault{{Path: "kv1/", Hang: true}} },
 			args: vaultArgs("--timeout", "300ms", "--export-token"), code: 3},
 		{name: "untrusted-tls", tls: true, args: vaultArgs(), code: 3},
@@ -93,6 +94,7 @@ func TestVaultCanary(t *testing.T) {
 	iss := oidctest.NewServer(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			f := vaultFixture{iss: iss, state: filepath.Join(t.TempDir(), "state")}
 			if m.tls {
 				f.v, _ = vaulttest.NewTLS(t, false)
@@ -136,7 +138,7 @@ func TestVaultCanary(t *testing.T) {
 				}
 				args = append(args, "--", "sh", "-c", script)
 			}
-			o := vaultKeyless(t, env, args...)
+			o := keyless(t, env, args...)
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
@@ -176,7 +178,7 @@ func TestVaultCanary(t *testing.T) {
 			}
 			// Every file keyless left behind, anywhere it could write.
 			states := 0
-			for _, root := range []string{os.Getenv("HOME"), os.Getenv("TMPDIR"), work, f.state} {
+			for _, root := range []string{o.Home, o.TmpDir, work, f.state} {
 				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 					if err != nil || d.IsDir() {
 						return nil

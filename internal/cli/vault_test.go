@@ -62,20 +62,6 @@ func (f vaultFixture) env(tok string, kv ...string) map[string]string {
 	return m
 }
 
-// vaultKeyless is keyless with the Vault variables of the developer's
-// shell cleared too.
-func vaultKeyless(t *testing.T, env map[string]string, args ...string) outcome {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "VAULT_") || strings.HasPrefix(name, "BAO_") {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	return keyless(t, env, args...)
-}
-
 var (
 	vaultMasked   = regexp.MustCompile(`\*{8}[A-Za-z0-9]{4}`)
 	vaultAttempts = regexp.MustCompile(`after \d+ attempts`)
@@ -98,6 +84,7 @@ func (f vaultFixture) golden(t *testing.T, name string, o outcome) {
 }
 
 func TestVaultGolden(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	tok := f.mint(t, oidctest.Job{Environment: "production"})
 	other := f.mint(t, oidctest.Job{Audience: []string{"https://gitlab.example.com"}})
@@ -139,15 +126,18 @@ func TestVaultGolden(t *testing.T) {
 		{"vault-missing-field", env, []string{"vault", "--role", "deploy", "--secret", "P=secret/ci/db#pasword"}},
 		{"vault-lifetime-warning", with("CI_JOB_STARTED_AT", f.iss.Now().UTC().Format(time.RFC3339), "CI_JOB_TIMEOUT", "10800"), args("--format", "json")},
 	}
+	// One after another: they share the fake, whose next token each sets
+	// and some revoke.
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f.v.NextTokens = []string{vaultGoldenToken}
-			f.golden(t, tc.name, vaultKeyless(t, tc.env, tc.args...))
+			f.golden(t, tc.name, keyless(t, tc.env, tc.args...))
 		})
 	}
 }
 
 func TestVaultGoldenRefusals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		faults []vaulttest.Fault
@@ -162,16 +152,17 @@ func TestVaultGoldenRefusals(t *testing.T) {
 			r.BoundAudiences = nil
 			v.Roles["deploy"] = r
 		}},
-		{name: "vault-sealed", faults: repeatVault(vaulttest.Sealed, 500), args: []string{"--timeout", "1s"}},
+		{name: "vault-sealed", faults: repeatVault(vaulttest.Sealed, 500), args: []string{"--timeout", "300ms"}},
 		{name: "vault-detect-denied", setup: func(v *vaulttest.Vault) { v.Policies["ci-read"] = []string{"kv1/ci/*"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newVaultFixture(t, tc.faults...)
 			if tc.setup != nil {
 				tc.setup(f.v)
 			}
 			args := append([]string{"vault", "--role", "deploy", "--secret", "DB_PASSWORD=secret/ci/db#password"}, tc.args...)
-			o := vaultKeyless(t, f.env(f.mint(t, tc.job)), args...)
+			o := keyless(t, f.env(f.mint(t, tc.job)), args...)
 			f.golden(t, tc.name, o)
 		})
 	}
@@ -186,8 +177,9 @@ func repeatVault(f vaulttest.Fault, n int) []vaulttest.Fault {
 }
 
 func TestVaultUnreachable(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
-	o := vaultKeyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_ADDR", "http://127.0.0.1:1"), "vault", "--role", "deploy", "--export-token", "--timeout", "300ms")
+	o := keyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_ADDR", "http://127.0.0.1:1"), "vault", "--role", "deploy", "--export-token", "--timeout", "300ms")
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "could not connect to http://127.0.0.1:1") || !strings.Contains(o.Stderr, "connection refused") {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -213,10 +205,11 @@ func vaultExports(t *testing.T, out string) map[string]string {
 // which revokes the token and deletes the files; `keyless cleanup` removes
 // what is left of the state directory.
 func TestVaultRevokeAfterEnvMode(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	out := filepath.Join(t.TempDir(), "secrets", "db.pass")
 	env := f.env(f.mint(t, oidctest.Job{}), "CI_PROJECT_DIR", t.TempDir())
-	o := vaultKeyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password", "--secret-file", "secret/ci/db#username="+out)
+	o := keyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password", "--secret-file", "secret/ci/db#username="+out)
 	if o.Code != 0 {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -238,7 +231,7 @@ func TestVaultRevokeAfterEnvMode(t *testing.T) {
 		t.Fatalf("tokens: %+v", toks)
 	}
 
-	o = vaultKeyless(t, env, "vault", "revoke")
+	o = keyless(t, env, "vault", "revoke")
 	if o.Code != 0 || !strings.Contains(o.Stderr, "keyless: vault: revoked the token (accessor ****") || !strings.Contains(o.Stderr, "removed 1 secret file\n") {
 		t.Fatalf("revoke: exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -251,12 +244,12 @@ func TestVaultRevokeAfterEnvMode(t *testing.T) {
 		}
 	}
 	// Nothing left: quiet, exit 0.
-	if o := vaultKeyless(t, env, "vault", "revoke"); o.Code != 0 || o.Stderr != "" {
+	if o := keyless(t, env, "vault", "revoke"); o.Code != 0 || o.Stderr != "" {
 		t.Errorf("second revoke: exit %d\n%s", o.Code, o.Stderr)
 	}
 
 	// A token the job revoked itself, then keyless cleanup alone.
-	o = vaultKeyless(t, env, "vault", "--role", "deploy", "--export-token")
+	o = keyless(t, env, "vault", "--role", "deploy", "--export-token")
 	tok := vaultExports(t, o.Stdout)["VAULT_TOKEN"]
 	if tok == "" {
 		t.Fatalf("no VAULT_TOKEN exported: %s", o.Stdout)
@@ -264,14 +257,14 @@ func TestVaultRevokeAfterEnvMode(t *testing.T) {
 	if err := vault.Revoke(t.Context(), secret.New(tok), vault.Options{Addr: f.v.URL}); err != nil {
 		t.Fatal(err)
 	}
-	o = vaultKeyless(t, env, "vault", "revoke")
+	o = keyless(t, env, "vault", "revoke")
 	if o.Code != 0 || !strings.Contains(o.Stderr, "already expired or been revoked") {
 		t.Errorf("revoking a revoked token: exit %d\n%s", o.Code, o.Stderr)
 	}
 	// keyless cleanup, every component's after_script, revokes too.
-	o = vaultKeyless(t, env, "vault", "--role", "deploy", "--export-token", "--secret-file", "secret/ci/db#username="+out)
+	o = keyless(t, env, "vault", "--role", "deploy", "--export-token", "--secret-file", "secret/ci/db#username="+out)
 	tok = vaultExports(t, o.Stdout)["VAULT_TOKEN"]
-	if o := vaultKeyless(t, env, "cleanup"); o.Code != 0 || !strings.Contains(o.Stderr, "keyless: vault: revoked the token") {
+	if o := keyless(t, env, "cleanup"); o.Code != 0 || !strings.Contains(o.Stderr, "keyless: vault: revoked the token") {
 		t.Fatalf("cleanup: %d %s", o.Code, o.Stderr)
 	}
 	if info, _ := f.v.Token(tok); !info.Revoked {
@@ -287,13 +280,14 @@ func TestVaultRevokeAfterEnvMode(t *testing.T) {
 // Exec mode hands the command the secrets and the files, then revokes the
 // token and deletes the files, whatever the command's exit code.
 func TestVaultExecRevokesAndDeletes(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "db.user")
 	seen := filepath.Join(dir, "seen")
 	env := f.env(f.mint(t, oidctest.Job{}))
 	script := `printf '%s|%s|%s' "$P" "$(cat ` + file + `)" "$VAULT_TOKEN" > ` + seen + `; exit 3`
-	o := vaultKeyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password", "--secret-file", "secret/ci/db#username="+file, "--export-token", "--", "sh", "-c", script)
+	o := keyless(t, env, "vault", "--role", "deploy", "--secret", "P=secret/ci/db#password", "--secret-file", "secret/ci/db#username="+file, "--export-token", "--", "sh", "-c", script)
 	if o.Code != 3 {
 		t.Fatalf("exit %d, want the command's 3\n%s", o.Code, o.Stderr)
 	}
@@ -317,6 +311,7 @@ func TestVaultExecRevokesAndDeletes(t *testing.T) {
 // and deletes the secret files once the command exits, and keeps nothing
 // for after_script.
 func TestVaultKeylessExec(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	dir := t.TempDir()
 	seen := filepath.Join(dir, "seen")
@@ -324,7 +319,7 @@ func TestVaultKeylessExec(t *testing.T) {
 	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ROLE", "deploy",
 		"KEYLESS_VAULT_SECRETS", "P=secret/ci/db#password,K=kv1/ci/api#port",
 		"KEYLESS_VAULT_SECRET_FILES", "secret/ci/db#username="+file)
-	o := vaultKeyless(t, env, "exec", "--", "sh", "-c", `echo "$P $K $(cat `+file+`)" > `+seen+`; exit 5`)
+	o := keyless(t, env, "exec", "--", "sh", "-c", `echo "$P $K $(cat `+file+`)" > `+seen+`; exit 5`)
 	if o.Code != 5 {
 		t.Fatalf("exit %d, want the command's 5\n%s", o.Code, o.Stderr)
 	}
@@ -348,11 +343,12 @@ func TestVaultKeylessExec(t *testing.T) {
 // A token Vault cannot revoke is reported with its expiry, and the files
 // go anyway; the command's exit code stands.
 func TestVaultKeylessExecWarnsWhenRevokeFails(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t, vaulttest.Fault{Path: "auth/token/revoke-self", Status: 400, Errors: []string{"invalid request"}})
 	file := filepath.Join(t.TempDir(), "db.user")
 	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ROLE", "deploy",
 		"KEYLESS_VAULT_SECRET_FILES", "secret/ci/db#username="+file)
-	o := vaultKeyless(t, env, "exec", "--", "true")
+	o := keyless(t, env, "exec", "--", "true")
 	if o.Code != 0 {
 		t.Fatalf("exit %d, want the command's 0\n%s", o.Code, o.Stderr)
 	}
@@ -367,11 +363,12 @@ func TestVaultKeylessExecWarnsWhenRevokeFails(t *testing.T) {
 // Empty KEYLESS_VAULT_* variables (a component's empty inputs) fall
 // through to the vault CLI's variables.
 func TestVaultStandardVariablesAreFallbacks(t *testing.T) {
+	t.Parallel()
 	f := newVaultFixture(t)
 	f.v.Namespace = "team-a"
 	env := f.env(f.mint(t, oidctest.Job{}), "KEYLESS_VAULT_ADDR", "", "KEYLESS_VAULT_NAMESPACE", "", "VAULT_NAMESPACE", "team-a",
 		"KEYLESS_VAULT_ROLE", "deploy", "KEYLESS_VAULT_EXPORT_TOKEN", "true", "KEYLESS_VAULT_MOUNT", "", "KEYLESS_VAULT_FORMAT", "json")
-	o := vaultKeyless(t, env, "vault")
+	o := keyless(t, env, "vault")
 	if o.Code != 0 {
 		t.Fatalf("exit %d\n%s", o.Code, o.Stderr)
 	}
@@ -388,37 +385,38 @@ func TestVaultStandardVariablesAreFallbacks(t *testing.T) {
 }
 
 func TestVaultTLSFlags(t *testing.T) {
+	t.Parallel()
 	v, files := vaulttest.NewTLS(t, true)
 	iss := oidctest.NewServer(t)
 	f := vaultFixture{iss: iss, v: v, state: filepath.Join(t.TempDir(), "state")}
 	env := f.env(f.mint(t, oidctest.Job{}))
 	base := []string{"vault", "--role", "deploy", "--secret", "P=secret/ci/db#password", "--timeout", "5s"}
-	o := vaultKeyless(t, env, base...)
+	o := keyless(t, env, base...)
 	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "--ca-cert (VAULT_CACERT)") || len(v.Requests()) != 0 {
 		t.Fatalf("untrusted: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = vaultKeyless(t, env, append(base, "--ca-cert", files.CACert, "--client-cert", files.ClientCert, "--client-key", files.ClientKey)...)
+	o = keyless(t, env, append(base, "--ca-cert", files.CACert, "--client-cert", files.ClientCert, "--client-key", files.ClientKey)...)
 	if o.Code != 0 || vaultExports(t, o.Stdout)["P"] != "fake-db-password" {
 		t.Fatalf("with flags: exit %d\n%s", o.Code, o.Stderr)
 	}
 	// The vault CLI's variables work as fallbacks, and revoke finds the
 	// TLS files in the kept state.
-	o = vaultKeyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_CACERT", files.CACert, "VAULT_CLIENT_CERT", files.ClientCert, "VAULT_CLIENT_KEY", files.ClientKey), base...)
+	o = keyless(t, f.env(f.mint(t, oidctest.Job{}), "VAULT_CACERT", files.CACert, "VAULT_CLIENT_CERT", files.ClientCert, "VAULT_CLIENT_KEY", files.ClientKey), base...)
 	if o.Code != 0 {
 		t.Fatalf("with VAULT_CACERT: exit %d\n%s", o.Code, o.Stderr)
 	}
-	if o := vaultKeyless(t, f.env(""), "vault", "revoke"); o.Code != 0 || strings.Count(o.Stderr, "revoked the token") != 2 {
+	if o := keyless(t, f.env(""), "vault", "revoke"); o.Code != 0 || strings.Count(o.Stderr, "revoked the token") != 2 {
 		t.Fatalf("revoke over mTLS: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = vaultKeyless(t, env, append(base, "--client-cert", files.ClientCert)...)
+	o = keyless(t, env, append(base, "--client-cert", files.ClientCert)...)
 	if o.Code != ExitUsage || !strings.Contains(o.Stderr, "go together") {
 		t.Errorf("a cert without its key: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = vaultKeyless(t, env, append(base, "--ca-cert", filepath.Join(t.TempDir(), "missing.pem"))...)
+	o = keyless(t, env, append(base, "--ca-cert", filepath.Join(t.TempDir(), "missing.pem"))...)
 	if o.Code != ExitUsage || !strings.Contains(o.Stderr, "--ca-cert") {
 		t.Errorf("a missing CA file: exit %d\n%s", o.Code, o.Stderr)
 	}
-	o = vaultKeyless(t, env, append(base, "--ca-cert", files.ClientKey)...)
+	o = keyless(t, env, append(base, "--ca-cert", files.ClientKey)...)
 	if o.Code != ExitUsage {
 		t.Errorf("a CA file without a certificate: exit %d\n%s", o.Code, o.Stderr)
 	}

@@ -302,7 +302,7 @@ func TestCommandLinesInAdviceNameFlags(t *testing.T) {
 				case j >= 0:
 					cmds = []*cli.Command{cmds[0].Subcommands[j]}
 				case m[2] == "%s" && len(cmds[0].Subcommands) > 0:
-					cmds = cmds[0].Subcommands
+					cmds = slices.DeleteFunc(slices.Clone(cmds[0].Subcommands), func(c *cli.Command) bool { return c.Name == "help" })
 				default:
 					rest = " " + m[2] + rest
 				}

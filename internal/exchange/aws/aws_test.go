@@ -3,6 +3,7 @@ package aws_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
@@ -42,9 +44,11 @@ func opts(sts *awstest.STS) aws.Options {
 		STSEndpoint: sts.URL,
 		SessionName: "gitlab-4242-9001",
 		HTTPClient:  http.DefaultClient,
-		Backoff:     func(int) time.Duration { return time.Millisecond },
+		Backoff:     noWait,
 	}
 }
+
+func noWait(int) time.Duration { return time.Millisecond }
 
 func TestExchangeSendsTheDocumentedRequest(t *testing.T) {
 	sts := awstest.New(t)
@@ -84,22 +88,29 @@ func TestExchangeSendsTheDocumentedRequest(t *testing.T) {
 	}
 }
 
+// run is aws.Exchange as the exchangetest checks drive it.
+func run(tok *idtoken.Token, o aws.Options) exchangetest.Exchange {
+	return func(ctx context.Context, backoff func(int) time.Duration, progress io.Writer) error {
+		o.Backoff, o.Progress = backoff, progress
+		_, err := aws.Exchange(ctx, tok, o)
+		return err
+	}
+}
+
 func TestTransientFaultsAreRetried(t *testing.T) {
-	for _, faults := range [][]awstest.Fault{
+	exchangetest.CheckTransientRetried(t, 1, [][]awstest.Fault{
 		{awstest.Unavailable, awstest.Throttling, awstest.IDPComm},
 		{{Status: 502}, {Status: 500, Code: "InternalFailure", Message: "x"}},
 		{{Status: 400, Code: "InvalidIdentityToken", Message: "Couldn't retrieve verification key from your identity provider"}},
 		{{Status: 429}},
-	} {
+	}, func(faults []awstest.Fault) (int, int, error) {
 		sts := awstest.New(t, faults...)
 		c, err := aws.Exchange(context.Background(), token(t), opts(sts))
 		if err != nil {
-			t.Fatalf("faults %v: %v", faults, err)
+			return 0, 0, err
 		}
-		if c.Attempts != len(faults)+1 || len(sts.Requests()) != len(faults)+1 {
-			t.Errorf("faults %v: %d attempts, %d requests", faults, c.Attempts, len(sts.Requests()))
-		}
-	}
+		return c.Attempts, len(sts.Requests()), nil
+	})
 }
 
 func TestPermanentErrorsFailAtOnceAndExplain(t *testing.T) {
@@ -150,29 +161,11 @@ func TestErrorsNeverQuoteAPartOfTheToken(t *testing.T) {
 }
 
 func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
-	sts := awstest.New(t, awstest.Fault{Hang: true})
-	tok := token(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := aws.Exchange(ctx, tok, opts(sts))
-	if !errors.Is(err, aws.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want a timeout", err)
-	}
-	if !strings.Contains(err.Error(), "did not answer before the deadline") {
-		t.Errorf("explanation: %v", err)
-	}
-}
-
-func repeat(f awstest.Fault, n int) []awstest.Fault {
-	out := make([]awstest.Fault, n)
-	for i := range out {
-		out[i] = f
-	}
-	return out
+	exchangetest.CheckDeadlineHolds(t, run(token(t), opts(awstest.New(t, awstest.Fault{Hang: true}))))
 }
 
 func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
-	sts := awstest.New(t, repeat(awstest.IDPComm, 100)...)
+	sts := awstest.New(t, exchangetest.Repeat(awstest.IDPComm, 100)...)
 	tok := token(t)
 	o := opts(sts)
 	o.Backoff = func(int) time.Duration { return 10 * time.Millisecond }
@@ -190,19 +183,8 @@ func TestUnreachableIssuerExplainsTheSelfManagedCase(t *testing.T) {
 }
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
-	sts := awstest.New(t, repeat(awstest.Throttling, 1000)...)
-	tok := token(t)
-	o := opts(sts)
-	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := aws.Exchange(ctx, tok, o)
-	if !errors.Is(err, aws.ErrThrottled) {
-		t.Fatalf("err = %v, want throttled", err)
-	}
-	if n := len(sts.Requests()); n < 2 || n > 20 {
-		t.Errorf("%d requests in 200ms with 20ms backoff", n)
-	}
+	sts := awstest.New(t, exchangetest.Repeat(awstest.Throttling, 1000)...)
+	exchangetest.CheckRetriesStopAtTheDeadline(t, run(token(t), opts(sts)), func() int { return len(sts.Requests()) }, aws.ErrThrottled)
 }
 
 func TestChainingSignsTheSecondCall(t *testing.T) {

@@ -2,7 +2,6 @@ package aws
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,37 +43,19 @@ var (
 // token or a credential: remote messages are scrubbed of anything that
 // looks like a JWT.
 type Error struct {
-	Kind      error // one of the sentinels
-	Code      string
-	Message   string
-	RequestID string
-	Attempts  int
-	Chained   bool // the failure was in the chained AssumeRole
-	RoleARN   string
-	Endpoint  string
-	Claims    idtoken.Claims
-	fields    []idtoken.Field
-	ctxErr    error
-	net       exchange.NetFailure     // a transport failure's class
-	redirect  *exchange.RedirectError // a redirect refused
-}
-
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes a context error so callers see deadline and cancellation,
-// and a refused redirect; the SDK's own error is not kept, as it may quote
-// the request.
-func (e *Error) Unwrap() error {
-	if e.redirect != nil {
-		return e.redirect
-	}
-	return e.ctxErr
+	exchange.Failure // Kind (one of the sentinels), Attempts, Message
+	Code             string
+	RequestID        string
+	Chained          bool // the failure was in the chained AssumeRole
+	RoleARN          string
+	Endpoint         string
+	Claims           idtoken.Claims
+	fields           []idtoken.Field
 }
 
 func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	e := &Error{
-		Kind:     ErrUnavailable,
-		Attempts: attempts,
+		Failure:  exchange.NewFailure(err, attempts),
 		RoleARN:  o.RoleARN,
 		Endpoint: o.STSEndpoint,
 		Claims:   tok.Claims,
@@ -84,7 +65,6 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	var re *smithyhttp.ResponseError
 	// An answer is judged first, then the transport's failures: a failed
 	// send also comes wrapped in a ResponseError, with status 0.
-	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &api):
 		e.Code = api.ErrorCode()
@@ -93,20 +73,8 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		if errors.As(err, &re) {
 			e.RequestID = re.Response.Header.Get("X-Amzn-Requestid")
 		}
-	case errors.Is(err, context.DeadlineExceeded):
-		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case e.net.Kind == exchange.NetRedirect:
-		errors.As(err, &e.redirect)
-		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
-	case e.net.Kind == exchange.NetCertificate:
-		e.Kind = ErrTLS
-		var ce *tls.CertificateVerificationError
-		if errors.As(err, &ce) {
-			e.Message = ce.Err.Error()
-		}
-	case e.net.Kind != exchange.NetNone:
+	case e.Transport(err):
+	case e.Net.Kind != exchange.NetNone:
 		// Its text names the host and the failure.
 		e.Kind = ErrConnection
 		var rse *smithyhttp.RequestSendError
@@ -294,9 +262,9 @@ func (e *Error) explain() string {
 		if e.Endpoint != "" {
 			where = e.Endpoint
 		}
-		return e.net.Advice(where, option.Ref(OptSTSEndpoint)+" and "+option.Ref(OptRegion), e.Attempts)
+		return e.Net.Advice(where, option.Ref(OptSTSEndpoint)+" and "+option.Ref(OptRegion), e.Attempts)
 	case ErrRedirect:
-		return e.redirect.Advice()
+		return e.Redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
 			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,47 +45,17 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 // reset and dropped connections are the kernel's own, from a proxy in
 // front of the fake.
 func TestConnectionFailuresAreRetriedAndTold(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		faults  []exchangetest.ConnFault
-		refused int // attempts refused before the proxy listens
-		reason  string
-	}{
-		{"refused", nil, 2, "connection refused"},
-		{"reset", []exchangetest.ConnFault{exchangetest.Reset, exchangetest.Reset}, 0, "connection reset"},
-		{"dropped before the answer", []exchangetest.ConnFault{exchangetest.Drop, exchangetest.Drop}, 0, "connection closed before an answer"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range exchangetest.ConnCases {
+		t.Run(tc.Name, func(t *testing.T) {
 			sts := awstest.New(t)
-			p := exchangetest.NewProxy(t, sts.URL, tc.faults...)
-			o := opts(sts)
-			o.STSEndpoint = p.URL
-			o.HTTPClient = &http.Client{Transport: &http.Transport{}}
-			if tc.refused > 0 {
-				p.Down()
-				o.Backoff = func(n int) time.Duration {
-					if n == tc.refused {
-						p.Up()
-					}
-					return time.Millisecond
-				}
-			}
-			var progress strings.Builder
-			o.Progress = &progress
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := aws.Exchange(ctx, token(t), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.Attempts != 3 || len(sts.Requests()) != 1 {
-				t.Errorf("%d attempts, %d requests reached STS; want 3 and 1", c.Attempts, len(sts.Requests()))
-			}
-			want := regexp.MustCompile(`^keyless: aws: STS: ` + tc.reason + `; retrying in 1ms \(attempt 2, \d+s left\)\n` +
-				`keyless: aws: STS: ` + tc.reason + `; retrying in 1ms \(attempt 3, \d+s left\)\n$`)
-			if !want.MatchString(progress.String()) {
-				t.Errorf("progress:\n%s", progress.String())
-			}
+			tok := token(t)
+			exchangetest.CheckConnectionFailuresAreRetried(t, tc, sts.URL, "aws: STS", func() int { return len(sts.Requests()) },
+				func(endpoint string) exchangetest.Exchange {
+					o := opts(sts)
+					o.STSEndpoint = endpoint
+					o.HTTPClient = &http.Client{Transport: &http.Transport{}}
+					return run(tok, o)
+				})
 		})
 	}
 }
@@ -125,17 +94,5 @@ func TestUnreachableSaysWhatWasTried(t *testing.T) {
 // retried.
 func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	sts, _ := awstest.NewTLS(t)
-	o := opts(sts)
-	var progress strings.Builder
-	o.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := aws.Exchange(ctx, token(t), o)
-	var e *aws.Error
-	if !errors.Is(err, aws.ErrTLS) || !errors.As(err, &e) || e.Attempts != 1 || progress.Len() != 0 {
-		t.Fatalf("err = %v, progress %q", err, progress.String())
-	}
-	if !strings.Contains(err.Error(), "--ca-file") {
-		t.Errorf("message lacks the fix:\n%s", err)
-	}
+	exchangetest.CheckUntrustedCertificateIsNotRetried(t, run(token(t), opts(sts)), "--ca-file")
 }

@@ -3,7 +3,7 @@ package azure_test
 import (
 	"context"
 	"errors"
-	"net"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +17,7 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure/azuretest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
@@ -225,115 +226,50 @@ func TestRejectionsFailAtOnceAndExplain(t *testing.T) {
 	}
 }
 
+// run is azure.Exchange as the exchangetest checks drive it.
+func run(tok *idtoken.Token, o azure.Options) exchangetest.Exchange {
+	return func(ctx context.Context, backoff func(int) time.Duration, progress io.Writer) error {
+		o.Backoff, o.Progress = backoff, progress
+		_, err := azure.Exchange(ctx, tok, o)
+		return err
+	}
+}
+
 func TestTransientFaultsAreRetried(t *testing.T) {
 	noWait := azuretest.Throttled
 	noWait.RetryAfter = ""
-	for _, faults := range [][]azuretest.Fault{
+	exchangetest.CheckTransientRetried(t, 1, [][]azuretest.Fault{
 		{azuretest.Unavailable, noWait},
 		{{Status: 502, Body: "bad gateway"}, {Status: 500, Error: "server_error", Code: 90033, Message: "x"}},
 		{{Status: 400, Error: "temporarily_unavailable", Code: 90033, Message: "x"}},
-	} {
+	}, func(faults []azuretest.Fault) (int, int, error) {
 		_, entra, tok := setup(t, job, faults...)
 		c, err := azure.Exchange(context.Background(), tok, opts(entra))
 		if err != nil {
-			t.Fatalf("faults %v: %v", faults, err)
+			return 0, 0, err
 		}
-		if c.Attempts != len(faults)+1 || len(entra.TokenRequests()) != len(faults)+1 {
-			t.Errorf("faults %v: %d attempts, %d requests", faults, c.Attempts, len(entra.TokenRequests()))
-		}
-	}
-}
-
-// flaky fails the first n round trips with a connection error.
-type flaky struct {
-	n    int
-	next http.RoundTripper
-}
-
-func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
-	if f.n > 0 {
-		f.n--
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
-	}
-	return f.next.RoundTrip(r)
-}
-
-func TestConnectionErrorsAreRetried(t *testing.T) {
-	_, entra, tok := setup(t, job)
-	o := opts(entra)
-	o.HTTPClient = &http.Client{Transport: &flaky{n: 2, next: http.DefaultTransport}}
-	c, err := azure.Exchange(context.Background(), tok, o)
-	if err != nil || c.Attempts != 3 {
-		t.Fatalf("attempts %v, err %v", c, err)
-	}
+		return c.Attempts, len(entra.TokenRequests()), nil
+	})
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
 	_, entra, tok := setup(t, job, azuretest.Throttled)
-	start := time.Now()
-	c, err := azure.Exchange(context.Background(), tok, opts(entra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < time.Second || c.Attempts != 2 {
-		t.Errorf("retried after %s (%d attempts); Retry-After asked for 1s", d, c.Attempts)
-	}
+	exchangetest.CheckRetryAfterIsHonoured(t, run(tok, opts(entra)))
 }
 
 func TestRetryAfterBeyondTheDeadlineGivesUpAtOnce(t *testing.T) {
 	_, entra, tok := setup(t, job, azuretest.Fault{Status: 429, Error: "temporarily_unavailable", Code: 90055, Message: "slow down", RetryAfter: "120"})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err := azure.Exchange(ctx, tok, opts(entra))
-	if !errors.Is(err, azure.ErrThrottled) {
-		t.Fatalf("err = %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second || len(entra.TokenRequests()) != 1 {
-		t.Errorf("waited %s, %d requests", d, len(entra.TokenRequests()))
-	}
-	if !strings.Contains(err.Error(), "asked to wait 2m0s") {
-		t.Errorf("explanation: %v", err)
-	}
+	exchangetest.CheckRetryAfterBeyondTheDeadline(t, run(tok, opts(entra)), func() int { return len(entra.TokenRequests()) }, "asked to wait 2m0s")
 }
 
 func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
 	_, entra, tok := setup(t, job, azuretest.Fault{Hang: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := azure.Exchange(ctx, tok, opts(entra))
-	if !errors.Is(err, azure.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want a timeout", err)
-	}
-	if !strings.Contains(err.Error(), "did not answer before the deadline") {
-		t.Errorf("explanation: %v", err)
-	}
-}
-
-func repeat(f azuretest.Fault, n int) []azuretest.Fault {
-	out := make([]azuretest.Fault, n)
-	for i := range out {
-		out[i] = f
-	}
-	return out
+	exchangetest.CheckDeadlineHolds(t, run(tok, opts(entra)))
 }
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
-	_, entra, tok := setup(t, job, repeat(azuretest.Unavailable, 1000)...)
-	o := opts(entra)
-	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := azure.Exchange(ctx, tok, o)
-	if !errors.Is(err, azure.ErrUnavailable) {
-		t.Fatalf("err = %v, want unavailable", err)
-	}
-	if n := len(entra.TokenRequests()); n < 2 || n > 20 {
-		t.Errorf("%d requests in 200ms with 20ms backoff", n)
-	}
-	if !strings.Contains(err.Error(), "attempts") {
-		t.Errorf("explanation: %v", err)
-	}
+	_, entra, tok := setup(t, job, exchangetest.Repeat(azuretest.Unavailable, 1000)...)
+	exchangetest.CheckRetriesStopAtTheDeadline(t, run(tok, opts(entra)), func() int { return len(entra.TokenRequests()) }, azure.ErrUnavailable)
 }
 
 func TestTheTokenNeverAppearsInAnError(t *testing.T) {

@@ -2,7 +2,6 @@ package azure
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -59,37 +58,20 @@ const (
 // token or a credential: remote messages are scrubbed of anything that
 // looks like a JWT, and the client and tenant ids are masked.
 type Error struct {
-	Kind          error // one of the sentinels
-	Status        int   // HTTP status, 0 without an answer
-	OAuthError    string
-	Code          int // the first AADSTS code, 0 when none
-	Message       string
-	TraceID       string
-	CorrelationID string
-	ErrorURI      string
-	RetryAfter    time.Duration
-	Attempts      int
-	ClientID      string
-	TenantID      string
-	AuthorityHost string
-	Scope         string
-	Claims        idtoken.Claims
-	fields        []idtoken.Field
-	ctxErr        error
-	net           exchange.NetFailure     // a transport failure's class
-	redirect      *exchange.RedirectError // a redirect refused
-}
-
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes a context error so callers see deadline and cancellation,
-// and a refused redirect; the transport's own error is not kept, as it
-// quotes the URL.
-func (e *Error) Unwrap() error {
-	if e.redirect != nil {
-		return e.redirect
-	}
-	return e.ctxErr
+	exchange.Failure     // Kind (one of the sentinels), Attempts, Message
+	Status           int // HTTP status, 0 without an answer
+	OAuthError       string
+	Code             int // the first AADSTS code, 0 when none
+	TraceID          string
+	CorrelationID    string
+	ErrorURI         string
+	RetryAfter       time.Duration
+	ClientID         string
+	TenantID         string
+	AuthorityHost    string
+	Scope            string
+	Claims           idtoken.Claims
+	fields           []idtoken.Field
 }
 
 var aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
@@ -118,8 +100,7 @@ func firstPart(desc string) string {
 
 func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	e := &Error{
-		Kind:          ErrUnavailable,
-		Attempts:      attempts,
+		Failure:       exchange.NewFailure(err, attempts),
 		ClientID:      o.ClientID,
 		TenantID:      o.TenantID,
 		AuthorityHost: o.Authority(),
@@ -130,7 +111,6 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 	raw := tok.Raw
 	var re *responseError
 	var br *badResponse
-	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &re):
 		e.Status, e.RetryAfter = re.Status, re.RetryAfter
@@ -148,22 +128,10 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind = classify(re.Status, e.Code, e.OAuthError)
 	case errors.As(err, &br):
 		e.Kind, e.Message = ErrEndpoint, br.Reason
-	case errors.Is(err, context.DeadlineExceeded):
-		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case e.net.Kind == exchange.NetRedirect:
-		errors.As(err, &e.redirect)
-		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
-	case e.net.Kind == exchange.NetCertificate:
-		e.Kind = ErrTLS
-		var ce *tls.CertificateVerificationError
-		if errors.As(err, &ce) {
-			e.Message = ce.Err.Error()
-		}
+	case e.Transport(err):
 	default:
 		// A transport error: keep its cause, not the URL it quotes.
-		if e.net.Kind != exchange.NetNone {
+		if e.Net.Kind != exchange.NetNone {
 			e.Kind = ErrConnection
 		}
 		var ue *url.Error
@@ -435,9 +403,9 @@ func (e *Error) explain() string {
 		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
 			"runner (HTTPS_PROXY, NO_PROXY, a firewall allowing the authority host), or raise %s.\n", e.AuthorityHost, timeout, timeout)
 	case ErrConnection:
-		return e.net.Advice(e.AuthorityHost, option.Ref(OptAuthorityHost)+" and the runner's DNS", e.Attempts)
+		return e.Net.Advice(e.AuthorityHost, option.Ref(OptAuthorityHost)+" and the runner's DNS", e.Attempts)
 	case ErrRedirect:
-		return e.redirect.Advice()
+		return e.Redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the authority host (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
 			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +

@@ -3,12 +3,15 @@ package azure_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/azure/azuretest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
+	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
 
 // A redirect from the authority host, to another server or from https to
@@ -34,4 +37,31 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Connections that fail without an answer are retried, each retry told
+// with its wait, and the exchange succeeds once Entra answers: the
+// refused, reset and dropped connections are the kernel's own, from a
+// proxy in front of the fake.
+func TestConnectionFailuresAreRetriedAndTold(t *testing.T) {
+	for _, tc := range exchangetest.ConnCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, entra, tok := setup(t, job)
+			exchangetest.CheckConnectionFailuresAreRetried(t, tc, entra.URL, "azure: Entra", func() int { return len(entra.TokenRequests()) },
+				func(endpoint string) exchangetest.Exchange {
+					o := opts(entra)
+					o.AuthorityHost = endpoint
+					o.HTTPClient = &http.Client{Transport: &http.Transport{}}
+					return run(tok, o)
+				})
+		})
+	}
+}
+
+// An untrusted certificate fails at once, with the fix, and is not
+// retried.
+func TestUntrustedCertificateIsNotRetried(t *testing.T) {
+	iss := oidctest.NewServer(t)
+	entra, _ := azuretest.NewTLS(t)
+	exchangetest.CheckUntrustedCertificateIsNotRetried(t, run(mint(t, iss, job), opts(entra)), "--ca-file")
 }

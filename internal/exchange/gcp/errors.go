@@ -1,8 +1,6 @@
 package gcp
 
 import (
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,11 +51,9 @@ const (
 // token or an access token: remote messages are scrubbed of anything that
 // looks like either, and project numbers are masked.
 type Error struct {
-	Kind     error // one of the sentinels
-	Status   int   // HTTP status, 0 for a transport failure
-	Code     string
-	Message  string
-	Attempts int
+	exchange.Failure     // Kind (one of the sentinels), Attempts, Message
+	Status           int // HTTP status, 0 for a transport failure
+	Code             string
 	// Impersonation is true when STS federated the token and
 	// generateAccessToken failed.
 	Impersonation  bool
@@ -67,21 +63,6 @@ type Error struct {
 	Endpoint       string // a custom endpoint of the failed call, if any
 	Claims         idtoken.Claims
 	fields         []idtoken.Field
-	ctxErr         error
-	net            exchange.NetFailure     // a transport failure's class
-	redirect       *exchange.RedirectError // a redirect refused
-}
-
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes a context error so callers see deadline and cancellation,
-// and a refused redirect; the transport's own error is not kept, as it may
-// quote the request.
-func (e *Error) Unwrap() error {
-	if e.redirect != nil {
-		return e.redirect
-	}
-	return e.ctxErr
 }
 
 var (
@@ -128,8 +109,7 @@ func parseBody(b []byte) (code, message string) {
 
 func newError(s step, err error, o Options, p Provider, tok *idtoken.Token, attempts int) *Error {
 	e := &Error{
-		Kind:           ErrUnavailable,
-		Attempts:       attempts,
+		Failure:        exchange.NewFailure(err, attempts),
 		Impersonation:  s == stepImpersonate,
 		Provider:       p,
 		ServiceAccount: o.ServiceAccount,
@@ -146,21 +126,8 @@ func newError(s step, err error, o Options, p Provider, tok *idtoken.Token, atte
 		e.Endpoint = o.IAMEndpoint
 	}
 	var ce *callError
-	e.net = exchange.ClassifyNet(err)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case e.net.Kind == exchange.NetRedirect:
-		errors.As(err, &e.redirect)
-		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
-	case e.net.Kind == exchange.NetCertificate:
-		e.Kind = ErrTLS
-		var cv *tls.CertificateVerificationError
-		if errors.As(err, &cv) {
-			e.Message = cv.Err.Error()
-		}
+	case e.Transport(err):
 	case errors.Is(err, errNoToken):
 		e.Message = "the response has no access token"
 	case errors.As(err, &ce) && ce.malformed:
@@ -360,9 +327,9 @@ func (e *Error) explain() string {
 		if e.Endpoint != "" {
 			where = e.Endpoint
 		}
-		return e.net.Advice(where, check, e.Attempts)
+		return e.Net.Advice(where, check, e.Attempts)
 	case ErrRedirect:
-		return e.redirect.Advice()
+		return e.Redirect.Advice()
 	case ErrTLS:
 		return "The TLS certificate of the endpoint (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
 			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +

@@ -2,10 +2,8 @@ package gcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,47 +57,23 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 }
 
-// STS refusing connections is retried, each retry told with its wait, and
-// the exchange succeeds once it listens; an untrusted certificate is not
-// retried.
+// Connections that fail without an answer are retried, each retry told
+// with its wait, and the exchange succeeds once STS answers: the refused,
+// reset and dropped connections are the kernel's own, from a proxy in
+// front of the fake.
 func TestConnectionFailuresAreRetriedAndTold(t *testing.T) {
 	iss := oidctest.NewServer(t)
-	fake := gcptest.New(t)
-	p := exchangetest.NewProxy(t, fake.URL)
-	p.Down()
-	o := options(fake)
-	o.STSEndpoint = p.URL
-	o.HTTPClient = &http.Client{Transport: &http.Transport{}}
-	o.Backoff = func(n int) time.Duration {
-		if n == 2 {
-			p.Up()
-		}
-		return time.Millisecond
-	}
-	var progress strings.Builder
-	o.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Exchange(ctx, job(t, iss, oidctest.Job{}), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Attempts != 3 {
-		t.Errorf("%d attempts, want 3", c.Attempts)
-	}
-	want := regexp.MustCompile(`^keyless: gcp: STS: connection refused; retrying in 1ms \(attempt 2, \d+s left\)\n` +
-		`keyless: gcp: STS: connection refused; retrying in 1ms \(attempt 3, \d+s left\)\n$`)
-	if !want.MatchString(progress.String()) {
-		t.Errorf("progress:\n%s", progress.String())
-	}
-
-	progress.Reset()
-	tlsFake, _ := gcptest.NewTLS(t)
-	o = options(tlsFake)
-	o.Progress = &progress
-	_, err = Exchange(ctx, job(t, iss, oidctest.Job{}), o)
-	var e *Error
-	if !errors.Is(err, ErrTLS) || !errors.As(err, &e) || e.Attempts != 1 || progress.Len() != 0 {
-		t.Errorf("untrusted certificate: %v, progress %q", err, progress.String())
+	for _, tc := range exchangetest.ConnCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			fake := gcptest.New(t)
+			tok := job(t, iss, oidctest.Job{})
+			exchangetest.CheckConnectionFailuresAreRetried(t, tc, fake.URL, "gcp: STS", func() int { return len(fake.Requests()) },
+				func(endpoint string) exchangetest.Exchange {
+					o := options(fake)
+					o.STSEndpoint = endpoint
+					o.HTTPClient = &http.Client{Transport: &http.Transport{}}
+					return run(tok, o)
+				})
+		})
 	}
 }

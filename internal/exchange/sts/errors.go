@@ -1,7 +1,6 @@
 package sts
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -58,36 +57,21 @@ var codeKinds = map[string]error{
 // scrubbed of them and of anything shaped like a JWT, and a successful
 // answer is never quoted.
 type Error struct {
-	Kind        error // one of the sentinels
-	Status      int   // HTTP status; 0 when there was no answer
+	// Kind is one of the sentinels; Message the transport or TLS detail,
+	// scrubbed.
+	exchange.Failure
+	Status      int // HTTP status; 0 when there was no answer
 	Code        string
 	Description string
 	URI         string
-	Message     string // transport or TLS detail, scrubbed
 	Location    string // where a redirect pointed
 	RetryAfter  time.Duration
-	Attempts    int
 	TokenURL    string // DisplayURL of the endpoint
 
-	req      Options
-	claims   idtoken.Claims
-	fields   []idtoken.Field
-	why      string // what is wrong with a 2xx answer
-	ctxErr   error
-	net      exchange.NetFailure     // a transport failure's class
-	redirect *exchange.RedirectError // a redirect refused
-}
-
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes a context error so callers see deadline and cancellation,
-// and a refused redirect; the transport's own error is not kept, as it may
-// quote the request.
-func (e *Error) Unwrap() error {
-	if e.redirect != nil {
-		return e.redirect
-	}
-	return e.ctxErr
+	req    Options
+	claims idtoken.Claims
+	fields []idtoken.Field
+	why    string // what is wrong with a 2xx answer
 }
 
 // sanitize keeps what RFC 6749 §5.2 allows in error_description (printable
@@ -111,9 +95,8 @@ func sanitize(s string, limit int) string {
 func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	secrets := []secret.Token{tok.Raw, o.ClientSecret}
 	e := &Error{
-		Kind:     ErrUnavailable,
+		Failure:  exchange.NewFailure(f.transport, attempts),
 		Status:   f.status,
-		Attempts: attempts,
 		TokenURL: DisplayURL(o.TokenURL),
 		req:      o,
 		claims:   tok.Claims,
@@ -125,23 +108,20 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	switch {
 	case f.transport != nil:
 		err := f.transport
-		e.net = exchange.ClassifyNet(err)
 		switch {
-		case errors.Is(err, context.DeadlineExceeded):
-			e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
-		case errors.Is(err, context.Canceled):
-			e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-		case e.net.Kind == exchange.NetRedirect:
-			errors.As(err, &e.redirect)
-			e.Kind, e.Location = ErrBadEndpoint, e.redirect.Target
-			e.Message = e.redirect.Error()
-		case e.net.Kind == exchange.NetCertificate:
+		case e.Net.Kind == exchange.NetCertificate:
+			// Sanitized as every other text of the server's.
 			e.Kind = ErrTLS
 			var ce *tls.CertificateVerificationError
 			if errors.As(err, &ce) {
 				err = ce.Err
 			}
 			e.Message = sanitize(secret.ScrubString(err.Error(), secrets...), 300)
+		case e.Transport(err):
+			// A redirect says the URL is not the token endpoint.
+			if e.Redirect != nil {
+				e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
+			}
 		default:
 			// url.Error quotes the URL, query included; keep only the cause.
 			var ue *url.Error
@@ -336,8 +316,8 @@ func (e *Error) explain() string {
 			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +
 			"turns certificate checks off.\n"
 	case ErrBadEndpoint:
-		if e.redirect != nil {
-			return e.redirect.Advice()
+		if e.Redirect != nil {
+			return e.Redirect.Advice()
 		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
@@ -350,8 +330,8 @@ func (e *Error) explain() string {
 		return fmt.Sprintf("The token server answered with success, but %s (RFC 8693 §2.2.1).\n"+
 			"Check that %s is the token-exchange endpoint and what the server is configured to issue.\n", e.why, tokenURL)
 	}
-	if e.Status == 0 && e.net.Kind != exchange.NetNone {
-		return e.net.Advice(e.TokenURL, tokenURL, e.Attempts)
+	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
+		return e.Net.Advice(e.TokenURL, tokenURL, e.Attempts)
 	}
 	if e.Attempts > 1 {
 		return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.TokenURL, exchange.RetryOutcome(e.Attempts), timeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -285,108 +286,72 @@ func TestServerPolicyRejections(t *testing.T) {
 	}
 }
 
+// run is sts.Exchange as the exchangetest checks drive it.
+func run(tok *idtoken.Token, o sts.Options) exchangetest.Exchange {
+	return func(ctx context.Context, backoff func(int) time.Duration, progress io.Writer) error {
+		o.Backoff, o.Progress = backoff, progress
+		_, err := sts.Exchange(ctx, tok, o)
+		return err
+	}
+}
+
 func TestTransientFaultsAreRetried(t *testing.T) {
-	for _, faults := range [][]ststest.Fault{
+	exchangetest.CheckTransientRetried(t, 1, [][]ststest.Fault{
 		{ststest.Unavailable, ststest.Throttled, {Status: 502}},
 		{{Status: 500, Error: "server_error", Description: "x"}},
 		{{Status: 400, Error: "temporarily_unavailable"}},
 		{{Status: 429}},
-	} {
+	}, func(faults []ststest.Fault) (int, int, error) {
 		s := ststest.New(t, faults...)
 		c, err := sts.Exchange(bounded(t), token(t), opts(s))
 		if err != nil {
-			t.Fatalf("faults %v: %v", faults, err)
+			return 0, 0, err
 		}
-		if c.Attempts != len(faults)+1 || len(s.Requests()) != len(faults)+1 {
-			t.Errorf("faults %v: %d attempts, %d requests", faults, c.Attempts, len(s.Requests()))
-		}
-	}
-	// Connections reset by the kernel, behind a proxy in front of the fake.
-	s := ststest.New(t)
-	p := exchangetest.NewProxy(t, s.URL, exchangetest.Reset, exchangetest.Reset)
-	o := opts(s)
-	o.TokenURL = p.URL + ststest.TokenPath
-	var progress strings.Builder
-	o.Progress = &progress
-	c, err := sts.Exchange(bounded(t), token(t), o)
-	if err != nil || c.Attempts != 3 {
-		t.Fatalf("connection errors: %v, %+v", err, c)
-	}
-	if n := strings.Count(progress.String(), "keyless: sts: "+p.URL+ststest.TokenPath+": connection reset; retrying in 1ms (attempt "); n != 2 {
-		t.Errorf("%d retry lines, want 2:\n%s", n, progress.String())
+		return c.Attempts, len(s.Requests()), nil
+	})
+}
+
+// Connections that fail without an answer are retried, each retry told
+// with its wait, and the exchange succeeds once the server answers: the
+// refused, reset and dropped connections are the kernel's own, from a
+// proxy in front of the fake.
+func TestConnectionFailuresAreRetriedAndTold(t *testing.T) {
+	for _, tc := range exchangetest.ConnCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			s := ststest.New(t)
+			tok := token(t)
+			exchangetest.CheckConnectionFailuresAreRetried(t, tc, s.URL, "sts: PROXY"+ststest.TokenPath, func() int { return len(s.Requests()) },
+				func(endpoint string) exchangetest.Exchange {
+					o := opts(s)
+					o.TokenURL = endpoint + ststest.TokenPath
+					o.HTTPClient = &http.Client{Transport: &http.Transport{}}
+					return run(tok, o)
+				})
+		})
 	}
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
-	s := ststest.New(t, ststest.Fault{Status: 429, RetryAfter: "1"})
-	first := token(t)
-	start := time.Now()
-	if _, err := sts.Exchange(bounded(t), first, opts(s)); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < time.Second {
-		t.Errorf("retried after %s, the server asked for 1s", d)
-	}
+	exchangetest.CheckRetryAfterIsHonoured(t, run(token(t), opts(ststest.New(t, ststest.Fault{Status: 429, RetryAfter: "1"}))))
 
 	// A wait past the deadline fails at once, saying so.
-	s = ststest.New(t, ststest.Fault{Status: 429, RetryAfter: "120"})
-	tok := token(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start = time.Now()
-	_, err := sts.Exchange(ctx, tok, opts(s))
-	if !errors.Is(err, sts.ErrThrottled) || !strings.Contains(err.Error(), "asked to retry after 2m0s, beyond the deadline") {
-		t.Fatalf("err = %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second || len(s.Requests()) != 1 {
-		t.Errorf("took %s and %d requests", d, len(s.Requests()))
-	}
+	s := ststest.New(t, ststest.Fault{Status: 429, RetryAfter: "120"})
+	exchangetest.CheckRetryAfterBeyondTheDeadline(t, run(token(t), opts(s)), func() int { return len(s.Requests()) },
+		"asked to retry after 2m0s, beyond the deadline")
 }
 
 func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
-	s := ststest.New(t, ststest.Fault{Hang: true})
-	tok := token(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := sts.Exchange(ctx, tok, opts(s))
-	if !errors.Is(err, sts.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want a timeout", err)
-	}
-	if !strings.Contains(err.Error(), "did not answer before the deadline") {
-		t.Errorf("explanation: %v", err)
-	}
+	exchangetest.CheckDeadlineHolds(t, run(token(t), opts(ststest.New(t, ststest.Fault{Hang: true}))))
 }
 
 func TestRetriesStopAtTheDeadline(t *testing.T) {
-	faults := make([]ststest.Fault, 1000)
-	for i := range faults {
-		faults[i] = ststest.Unavailable
-	}
-	s := ststest.New(t, faults...)
-	o := opts(s)
-	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
-	tok := token(t) // before the clock starts: minting generates a key
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := sts.Exchange(ctx, tok, o)
-	if !errors.Is(err, sts.ErrUnavailable) || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "attempts") {
-		t.Fatalf("err = %v, want unavailable", err)
-	}
-	if n := len(s.Requests()); n < 2 || n > 20 {
-		t.Errorf("%d requests in 200ms with 20ms backoff", n)
-	}
+	s := ststest.New(t, exchangetest.Repeat(ststest.Unavailable, 1000)...)
+	exchangetest.CheckRetriesStopAtTheDeadline(t, run(token(t), opts(s)), func() int { return len(s.Requests()) }, sts.ErrUnavailable, "HTTP 503")
 }
 
 func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	s, _ := ststest.NewTLS(t)
-	_, err := sts.Exchange(bounded(t), token(t), opts(s))
-	var e *sts.Error
-	if !errors.Is(err, sts.ErrTLS) || !errors.As(err, &e) || e.Attempts != 1 {
-		t.Fatalf("err = %v", err)
-	}
-	if !strings.Contains(err.Error(), "--ca-file") {
-		t.Errorf("explanation: %v", err)
-	}
+	exchangetest.CheckUntrustedCertificateIsNotRetried(t, run(token(t), opts(s)), "--ca-file")
 }
 
 func TestRedirectIsNotFollowed(t *testing.T) {

@@ -56,11 +56,11 @@ const (
 // the ID token, the Vault token or a secret's value: remote messages are
 // scrubbed of them and of anything shaped like a JWT or a Vault token.
 type Error struct {
-	Kind      error // one of the sentinels
+	// Kind is one of the sentinels; Message Vault's errors, scrubbed,
+	// joined with "; ".
+	exchange.Failure
 	Op        string
-	Status    int    // HTTP status, 0 without an answer
-	Message   string // Vault's errors, scrubbed, joined with "; "
-	Attempts  int
+	Status    int // HTTP status, 0 without an answer
 	Addr      string
 	Namespace string
 	Mount     string // the JWT auth method's mount
@@ -80,22 +80,7 @@ type Error struct {
 	// the ones it has (names, never values).
 	missingField bool
 	fieldNames   []string
-	ctxErr       error
-	hasToken     bool                    // claims are known (login)
-	net          exchange.NetFailure     // a transport failure's class
-	redirect     *exchange.RedirectError // a redirect refused
-}
-
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-// Unwrap exposes a context error so callers see deadline and cancellation,
-// and a refused redirect; the client's own error is not kept, as it may
-// quote the request.
-func (e *Error) Unwrap() error {
-	if e.redirect != nil {
-		return e.redirect
-	}
-	return e.ctxErr
+	hasToken     bool // claims are known (login)
 }
 
 var (
@@ -127,13 +112,12 @@ func scrub(msg string, secrets []secret.Token) string {
 
 // newError classifies err from a call to Vault.
 func newError(err error, op string, c *call) *Error {
-	e := &Error{Kind: ErrUnavailable, Op: op, Attempts: c.attempts, Addr: c.o.Addr, Namespace: c.o.Namespace,
+	e := &Error{Failure: exchange.NewFailure(err, c.attempts), Op: op, Addr: c.o.Addr, Namespace: c.o.Namespace,
 		Mount: c.o.mount(), Role: c.o.Role, APIPath: c.path, Secret: c.secret, KVVersion: c.version, Policies: c.policies}
 	if c.tok != nil {
 		e.Claims, e.fields, e.hasToken = c.tok.Claims, c.tok.SafeFields(c.o.now()), true
 	}
 	var re *api.ResponseError
-	e.net = exchange.ClassifyNet(err)
 	switch {
 	case errors.As(err, &re):
 		e.Status = re.StatusCode
@@ -149,21 +133,13 @@ func newError(err error, op string, c *call) *Error {
 		}
 		e.Message = strings.Join(msgs, "; ")
 		e.classify()
-	case errors.Is(err, context.DeadlineExceeded):
-		e.Kind, e.ctxErr = ErrTimeout, context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		e.Kind, e.ctxErr = ErrTimeout, context.Canceled
-	case e.net.Kind == exchange.NetRedirect:
-		errors.As(err, &e.redirect)
-		e.Kind, e.Message = ErrRedirect, e.redirect.Error()
-	case exchange.IsTLS(err):
-		e.Kind = ErrTLS
-		var ce *tls.CertificateVerificationError
-		if errors.As(err, &ce) {
-			e.Message = ce.Err.Error()
-		} else {
+	case e.Transport(err):
+		if e.Kind == ErrTLS && e.Message == "" {
 			e.Message = tlsMessage(err)
 		}
+	case exchange.IsTLS(err):
+		// A handshake Vault refused (it may want a client certificate).
+		e.Kind, e.Message = ErrTLS, tlsMessage(err)
 	default:
 		e.Kind = ErrUnreachable
 		var ue *url.Error
@@ -480,9 +456,9 @@ func (e *Error) explain() string {
 		return fmt.Sprintf("Vault failed (a 5xx, or a performance standby that was behind) %s;\n"+
 			"try again, or raise %s.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrUnreachable:
-		return e.net.Advice(e.Addr, option.RefSources(OptAddr), e.Attempts)
+		return e.Net.Advice(e.Addr, option.RefSources(OptAddr), e.Attempts)
 	case ErrRedirect:
-		return e.redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give " + addr + " the address of the\n" +
+		return e.Redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give " + addr + " the address of the\n" +
 			"active node, or of a load balancer that sends requests to it.\n"
 	case ErrTimeout:
 		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault/vaulttest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -211,22 +213,30 @@ func TestInheritedVaultVariablesAreIgnored(t *testing.T) {
 	}
 }
 
+// run is vault.Exchange as the exchangetest checks drive it.
+func run(tok *idtoken.Token, o vault.Options) exchangetest.Exchange {
+	return func(ctx context.Context, backoff func(int) time.Duration, progress io.Writer) error {
+		o.Backoff, o.Progress = backoff, progress
+		_, err := vault.Exchange(ctx, tok, o)
+		return err
+	}
+}
+
 func TestTransientFaultsAreRetried(t *testing.T) {
-	for _, faults := range [][]vaulttest.Fault{
+	// A fault-free run is three calls: login, detect, read.
+	exchangetest.CheckTransientRetried(t, 3, [][]vaulttest.Fault{
 		{vaulttest.Sealed, vaulttest.Throttled, vaulttest.Standby},
 		{vaulttest.Internal, vaulttest.BadGateway},
 		{{Path: "secret/", Status: 503, Errors: []string{"Vault is sealed"}}},
 		{{Path: "sys/internal/ui/mounts/", Status: 429, Errors: []string{"rate limit quota exceeded"}}},
-	} {
+	}, func(faults []vaulttest.Fault) (int, int, error) {
 		v := vaulttest.New(t, faults...)
 		c, err := vault.Exchange(context.Background(), token(t), opts(v, refs(t, "P=secret/ci/db#password")...))
 		if err != nil {
-			t.Fatalf("faults %v: %v", faults, err)
+			return 0, 0, err
 		}
-		if want := 3 + len(faults); len(v.Requests()) != want || c.Attempts != want {
-			t.Errorf("faults %v: %d requests, %d attempts, want %d", faults, len(v.Requests()), c.Attempts, want)
-		}
-	}
+		return c.Attempts, len(v.Requests()), nil
+	})
 }
 
 func TestRefusedLoginsFailAtOnceAndExplain(t *testing.T) {
@@ -376,37 +386,12 @@ func TestFailedReadsExplainAndRevokeTheToken(t *testing.T) {
 }
 
 func TestDeadlineHoldsAgainstAServerThatNeverAnswers(t *testing.T) {
-	v := vaulttest.New(t, vaulttest.Fault{Hang: true})
-	tok := token(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := vault.Exchange(ctx, tok, opts(v))
-	if !errors.Is(err, vault.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want a timeout", err)
-	}
-	if !strings.Contains(err.Error(), "did not answer before the deadline") {
-		t.Errorf("explanation: %v", err)
-	}
+	exchangetest.CheckDeadlineHolds(t, run(token(t), opts(vaulttest.New(t, vaulttest.Fault{Hang: true}))))
 }
 
 func TestSealedUntilTheDeadlineSaysSealed(t *testing.T) {
-	faults := make([]vaulttest.Fault, 1000)
-	for i := range faults {
-		faults[i] = vaulttest.Sealed
-	}
-	v := vaulttest.New(t, faults...)
-	o := opts(v)
-	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
-	tok := token(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := vault.Exchange(ctx, tok, o)
-	if !errors.Is(err, vault.ErrSealed) || !strings.Contains(err.Error(), "HTTP 503: Vault is sealed") || !strings.Contains(err.Error(), "attempts") {
-		t.Fatalf("err = %v", err)
-	}
-	if n := len(v.Requests()); n < 2 || n > 20 {
-		t.Errorf("%d requests in 200ms with 20ms backoff", n)
-	}
+	v := vaulttest.New(t, exchangetest.Repeat(vaulttest.Sealed, 1000)...)
+	exchangetest.CheckRetriesStopAtTheDeadline(t, run(token(t), opts(v)), func() int { return len(v.Requests()) }, vault.ErrSealed, "HTTP 503: Vault is sealed")
 }
 
 func TestTLSOptions(t *testing.T) {
