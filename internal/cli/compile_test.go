@@ -27,21 +27,7 @@ func compileGolden(t *testing.T, name string, o outcome) {
 		*s = strings.ReplaceAll(*s, compileProject, "PROJECT")
 		*s = strings.ReplaceAll(*s, compileBroken, "PROJECT")
 	}
-	got := "exit " + itoa(o.Code) + "\n--- stdout\n" + o.Stdout + "--- stderr\n" + o.Stderr
-	path := filepath.Join("..", "..", "testdata", "cli", "compile-"+name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -update)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", path, d)
-	}
+	outcomeGolden(t, "compile-"+name, o)
 }
 
 func TestCompileGolden(t *testing.T) {

@@ -60,8 +60,15 @@ func lintGolden(t *testing.T, name, dir string, o outcome) {
 		*s = strings.ReplaceAll(*s, dir, "PROJECT")
 		*s = strings.ReplaceAll(*s, `"version": "`+Version+`"`, `"version": "VERSION"`)
 	}
+	outcomeGolden(t, "lint-"+name, o)
+}
+
+// outcomeGolden compares o, exit code and both streams, with
+// testdata/cli/NAME.golden (go test ./internal/cli -update rewrites it).
+func outcomeGolden(t *testing.T, name string, o outcome) {
+	t.Helper()
 	got := "exit " + itoa(o.Code) + "\n--- stdout\n" + o.Stdout + "--- stderr\n" + o.Stderr
-	path := filepath.Join("..", "..", "testdata", "cli", "lint-"+name+".golden")
+	path := filepath.Join("..", "..", "testdata", "cli", name+".golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
