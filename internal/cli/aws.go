@@ -78,7 +78,6 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 		PolicyARNs:      splitList(c.StringSlice("policy-arn")...),
 		ChainRoleARN:    c.String("chain-role-arn"),
 		ChainExternalID: c.String("chain-external-id"),
-		AppID:           "keyless/" + Version,
 	}
 	if d := c.String("duration"); d != "" {
 		dur, err := parseDuration(d)
@@ -159,7 +158,7 @@ var awsProvider = provider{
 func (o *awsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	env := call.Env
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Backoff = call.Client, call.Log, call.Progress, call.Backoff
+	x.Seams = call.Seams
 	call.Log.Debug("exchanging ID token", "provider", "aws", "role", aws.MaskARN(x.RoleARN), "session", x.SessionName, "endpoint", x.STSEndpoint, "token_source", tok.Source)
 	creds, err := aws.Exchange(ctx, tok, x)
 	if err != nil {

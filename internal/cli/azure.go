@@ -54,7 +54,6 @@ func readAzureOptions(c *cli.Context, env Env) (exchanger, error) {
 			TenantID:      firstNonEmpty(strings.TrimSpace(c.String("tenant-id")), env.Getenv("AZURE_TENANT_ID")),
 			AuthorityHost: authority,
 			Scope:         firstNonEmpty(strings.TrimSpace(c.String("scope")), azure.DefaultScopeFor(authority)),
-			UserAgent:     "keyless/" + Version,
 		},
 	}
 	if err != nil {
@@ -108,7 +107,7 @@ var azureProvider = provider{
 func (o *azureOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	env := call.Env
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
+	x.Seams = call.Seams
 	call.Log.Debug("exchanging ID token", "provider", "azure", "client", azure.MaskID(x.ClientID), "tenant", azure.MaskID(x.TenantID),
 		"authority", x.Authority(), "scope", x.Scope, "token_source", tok.Source)
 	creds, err := azure.Exchange(ctx, tok, x)

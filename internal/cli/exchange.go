@@ -128,14 +128,19 @@ func (p provider) readOptions(c *cli.Context, env Env) (exchanger, error) {
 	return x, nil
 }
 
-// exchangeCall is what an exchange uses from the path that runs it.
+// exchangeCall is what an exchange uses from the path that runs it: the
+// seams its provider's Options take, and the environment.
 type exchangeCall struct {
-	Client   *http.Client
-	Log      *slog.Logger
-	Progress io.Writer // one line per retry, so a long loop is not silent
-	Now      func() time.Time
-	Backoff  func(n int) time.Duration // nil: the provider's own
-	Env      Env
+	exchange.Seams
+	Env Env
+}
+
+// seams are the provider's client, User-Agent, retry waits (env.Backoff;
+// nil: the provider's own), log, progress (the job's stderr: one line per
+// retry, so a long loop is not silent) and clock.
+func seams(env Env, client *http.Client, log *slog.Logger) exchange.Seams {
+	return exchange.Seams{HTTPClient: client, UserAgent: "keyless/" + Version, Backoff: env.Backoff,
+		Log: log, Progress: env.Stderr, Now: env.Now}
 }
 
 // issued is a finished exchange: what it hands over and how it is told.
@@ -175,7 +180,7 @@ func (p provider) exchange(c *cli.Context, env Env, x exchanger, m mode) (*issue
 	if err != nil {
 		return nil, err
 	}
-	r, err := x.exchange(ctx, exchangeCall{Client: client, Log: logger(c, env), Progress: env.Stderr, Now: env.Now, Backoff: env.Backoff, Env: env}, tok)
+	r, err := x.exchange(ctx, exchangeCall{Seams: seams(env, client, logger(c, env)), Env: env}, tok)
 	if err != nil {
 		var ue *UsageError
 		if !errors.As(err, &ue) && refusal(err, p.refusals...) {

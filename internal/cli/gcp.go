@@ -73,7 +73,6 @@ func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
 		Universe:       strings.TrimSpace(c.String("universe")),
 		STSEndpoint:    c.String("sts-endpoint"),
 		IAMEndpoint:    c.String("iamcredentials-endpoint"),
-		UserAgent:      "keyless/" + Version,
 	}
 	if l := strings.TrimSpace(c.String("lifetime")); l != "" {
 		d, err := parseDuration(l)
@@ -147,7 +146,7 @@ func (o *gcpOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 		fmt.Fprintf(env.Stderr, "keyless: gcp: warning: %s", w)
 	}
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
+	x.Seams = call.Seams
 	call.Log.Debug("exchanging ID token", "provider", "gcp", "workload_provider", o.Provider.Masked(),
 		"service_account", x.ServiceAccount, "sts", x.TokenURL(), "token_source", tok.Source)
 	creds, err := gcp.Exchange(ctx, tok, x)

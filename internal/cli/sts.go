@@ -66,7 +66,6 @@ func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
 		SubjectTokenType:   firstNonEmpty(strings.TrimSpace(c.String("subject-token-type")), sts.DefaultSubjectTokenType),
 		ClientID:           strings.TrimSpace(c.String("client-id")),
 		Auth:               sts.AuthNone,
-		UserAgent:          "keyless/" + Version,
 	}
 	assertion := strings.TrimSpace(c.String("client-assertion-type"))
 	switch assertion {
@@ -151,7 +150,7 @@ var stsProvider = provider{
 // exchange trades the token at --token-url for the issued token.
 func (o *stsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
+	x.Seams = call.Seams
 	call.Log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
 		"audience", strings.Join(x.Audiences, " "), "resource", strings.Join(x.Resources, " "), "scope", x.Scope,
 		"subject_token_type", sts.ExpandTokenType(x.SubjectTokenType), "requested_token_type", sts.ExpandTokenType(x.RequestedTokenType),

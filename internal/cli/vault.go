@@ -68,7 +68,6 @@ func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
 			ClientKey:  firstNonEmpty(c.String("client-key"), env.Getenv("VAULT_CLIENT_KEY")),
 			ServerName: firstNonEmpty(c.String("tls-server-name"), env.Getenv("VAULT_TLS_SERVER_NAME")),
 		},
-		UserAgent: "keyless/" + Version,
 	}
 	for _, s := range splitList(c.StringSlice("secret")...) {
 		ref, err := vault.ParseSecret(s)
@@ -163,7 +162,7 @@ var vaultProvider = provider{
 // exchange logs in, reads the secrets and writes the secret files.
 func (o *vaultOptions) exchange(ctx context.Context, call exchangeCall, tok *idtoken.Token) (*issued, error) {
 	x := o.Exchange
-	x.HTTPClient, x.Log, x.Progress, x.Now, x.Backoff = call.Client, call.Log, call.Progress, call.Now, call.Backoff
+	x.Seams = call.Seams
 	call.Log.Debug("exchanging ID token", "provider", "vault", "addr", x.Addr, "namespace", x.Namespace, "mount", x.Mount, "role", x.Role, "secrets", len(x.Secrets), "token_source", tok.Source)
 	creds, err := vault.Exchange(ctx, tok, x)
 	if err != nil {
@@ -304,7 +303,7 @@ func revokeKeptVaultTokens(c *cli.Context, env Env) error {
 	errs := []error{loadErr}
 	for _, s := range states {
 		st := s.State
-		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, HTTPClient: client, Log: log, Progress: env.Stderr, UserAgent: "keyless/" + Version, Now: env.Now, Backoff: env.Backoff}
+		x := vault.Options{Addr: st.Addr, Namespace: st.Namespace, TLS: st.TLS, Seams: seams(env, client, log)}
 		err := vault.Revoke(ctx, st.Token, x)
 		gone := errors.Is(err, vault.ErrPermissionDenied)
 		if err != nil && !gone {

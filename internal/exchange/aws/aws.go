@@ -5,9 +5,6 @@ package aws
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -34,18 +31,8 @@ type Options struct {
 	ChainRoleARN    string
 	ChainExternalID string
 
-	HTTPClient *http.Client
-	// AppID is sent in the User-Agent.
-	AppID string
-	// Backoff returns the wait before retry n (1-based); jittered
-	// exponential when nil.
-	Backoff func(n int) time.Duration
-	// Log receives one debug line per failed attempt (the error's code,
-	// never its text); nil logs nothing.
-	Log *slog.Logger
-	// Progress receives one line per retry with its wait (the job's
-	// stderr); nil writes nothing.
-	Progress io.Writer
+	// Seams are the transport, retry waits, log, progress and clock.
+	exchange.Seams
 }
 
 // The options an exchange's messages name (package option): the CLI says
@@ -122,7 +109,7 @@ func (o Options) client(region string, creds awssdk.CredentialsProvider) *sts.Cl
 		HTTPClient:  exchange.NoRedirects(o.HTTPClient, OptSTSEndpoint),
 		Retryer:     awssdk.NopRetryer{}, // retries are ours: one deadline, only transient errors
 		Credentials: creds,
-		AppID:       o.AppID,
+		AppID:       o.UserAgent,
 	}
 	if o.STSEndpoint != "" {
 		opts.BaseEndpoint = awssdk.String(o.STSEndpoint)

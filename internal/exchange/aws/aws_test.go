@@ -43,8 +43,7 @@ func opts(sts *awstest.STS) aws.Options {
 		RoleARN:     role,
 		STSEndpoint: sts.URL,
 		SessionName: "gitlab-4242-9001",
-		HTTPClient:  http.DefaultClient,
-		Backoff:     noWait,
+		Seams:       exchange.Seams{HTTPClient: http.DefaultClient, Backoff: noWait},
 	}
 }
 
@@ -438,8 +437,8 @@ func TestEndpointFollowsRegionAndPartition(t *testing.T) {
 		rec := &hostRecorder{}
 		tok := token(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		aws.Exchange(ctx, tok, aws.Options{RoleARN: tc.arn, Region: tc.region, SessionName: "s1", HTTPClient: &http.Client{Transport: rec},
-			Backoff: func(int) time.Duration { return time.Hour }})
+		aws.Exchange(ctx, tok, aws.Options{RoleARN: tc.arn, Region: tc.region, SessionName: "s1",
+			Seams: exchange.Seams{HTTPClient: &http.Client{Transport: rec}, Backoff: func(int) time.Duration { return time.Hour }}})
 		cancel()
 		if len(rec.hosts) == 0 || rec.hosts[0] != tc.host {
 			t.Errorf("%s in %q: called %v, want %s", tc.arn, tc.region, rec.hosts, tc.host)

@@ -19,7 +19,7 @@ import (
 func BenchmarkExchange(b *testing.B) {
 	sts := awstest.New(b)
 	tok := token(b)
-	o := aws.Options{RoleARN: role, STSEndpoint: sts.URL, SessionName: "bench", HTTPClient: &http.Client{Transport: &http.Transport{}}}
+	o := aws.Options{RoleARN: role, STSEndpoint: sts.URL, SessionName: "bench", Seams: exchange.Seams{HTTPClient: &http.Client{Transport: &http.Transport{}}}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -88,20 +87,8 @@ type Options struct {
 	InsecureHTTP exchange.InsecureHosts
 	Scope        string // one resource's .default scope
 
-	HTTPClient *http.Client
-	// UserAgent is sent with the request.
-	UserAgent string
-	// Backoff returns the wait before retry n (1-based); jittered
-	// exponential when nil. A longer Retry-After from Entra wins.
-	Backoff func(n int) time.Duration
-	// Log receives one debug line per failed attempt (status and AADSTS
-	// code, never the text); nil logs nothing.
-	Log *slog.Logger
-	// Progress receives one line per retry with its wait (the job's
-	// stderr); nil writes nothing.
-	Progress io.Writer
-	// Now is the clock for the token's expiry; time.Now when nil.
-	Now func() time.Time
+	// Seams are the transport, retry waits, log, progress and clock.
+	exchange.Seams
 	// RequestID returns the client-request-id of each attempt, which Entra
 	// echoes as the correlation id; a random UUID when nil.
 	RequestID func() string
@@ -213,9 +200,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	}
 	// A redirect would re-send the assertion to wherever it points.
 	o.HTTPClient = exchange.NoRedirects(o.HTTPClient, OptAuthorityHost)
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Now = o.Clock()
 	if o.RequestID == nil {
 		o.RequestID = newUUID
 	}

@@ -55,9 +55,8 @@ func opts(entra *azuretest.Entra) azure.Options {
 		TenantID:      azuretest.TenantID,
 		AuthorityHost: entra.URL,
 		Scope:         azure.DefaultScope,
-		HTTPClient:    http.DefaultClient,
-		UserAgent:     "keyless/test",
-		Backoff:       func(int) time.Duration { return time.Millisecond },
+		Seams: exchange.Seams{HTTPClient: http.DefaultClient, UserAgent: "keyless/test",
+			Backoff: func(int) time.Duration { return time.Millisecond }},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
@@ -26,7 +27,7 @@ func BenchmarkExchange(b *testing.B) {
 		b.Fatal(err)
 	}
 	o := Options{Provider: testProvider, ServiceAccount: testSA, STSEndpoint: fake.URL, IAMEndpoint: fake.URL,
-		HTTPClient: &http.Client{Transport: &http.Transport{}}}
+		Seams: exchange.Seams{HTTPClient: &http.Client{Transport: &http.Transport{}}}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,20 +71,8 @@ type Options struct {
 	STSEndpoint string
 	IAMEndpoint string
 
-	HTTPClient *http.Client
-	// UserAgent is sent with every request.
-	UserAgent string
-	// Backoff returns the wait before retry n (1-based); jittered
-	// exponential when nil.
-	Backoff func(n int) time.Duration
-	// Log receives one debug line per failed attempt (its status and code,
-	// never its text); nil logs nothing.
-	Log *slog.Logger
-	// Progress receives one line per retry with its wait (the job's
-	// stderr); nil writes nothing.
-	Progress io.Writer
-	// Now is the clock for expirations; time.Now when nil.
-	Now func() time.Time
+	// Seams are the transport, retry waits, log, progress and clock.
+	exchange.Seams
 }
 
 // Credentials is a Google access token.
@@ -209,10 +196,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		return nil, err
 	}
 	p, _ := o.ParsedProvider()
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := o.Clock()
 	// With impersonation STS grants cloud-platform, which generateAccessToken
 	// needs, and the caller's scopes go to generateAccessToken (AIP-4117).
 	stsScopes := o.EffectiveScopes()

@@ -45,7 +45,7 @@ func job(t *testing.T, iss *oidctest.Issuer, j oidctest.Job) *idtoken.Token {
 }
 
 func options(fake *gcptest.Server) Options {
-	return Options{Provider: testProvider, STSEndpoint: fake.URL, IAMEndpoint: fake.URL, Backoff: noWait}
+	return Options{Provider: testProvider, STSEndpoint: fake.URL, IAMEndpoint: fake.URL, Seams: exchange.Seams{Backoff: noWait}}
 }
 
 func TestParseProvider(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,20 +69,8 @@ type Options struct {
 	// for explanations; never the secret itself.
 	SecretSource string
 
-	HTTPClient *http.Client
-	// UserAgent is sent with the request.
-	UserAgent string
-	// Backoff returns the wait before retry n (1-based); jittered
-	// exponential when nil. A server's Retry-After is waited out if longer.
-	Backoff func(n int) time.Duration
-	// Log receives one debug line per failed attempt (the status and error
-	// code, never the text); nil logs nothing.
-	Log *slog.Logger
-	// Progress receives one line per retry with its wait (the job's
-	// stderr); nil writes nothing.
-	Progress io.Writer
-	// Now is the clock for the expiration; time.Now when nil.
-	Now func() time.Time
+	// Seams are the transport, retry waits, log, progress and clock.
+	exchange.Seams
 }
 
 // Credentials are what the token endpoint issued. The refresh token a
@@ -287,10 +274,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 		return nil, newError(f, o, tok, attempts)
 	}
 	creds.Attempts = attempts
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
+	now := o.Clock()
 	if creds.ExpiresIn > 0 {
 		creds.Expiration = now().Add(creds.ExpiresIn).Truncate(time.Second)
 	}

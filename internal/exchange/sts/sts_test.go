@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts/ststest"
@@ -60,9 +61,8 @@ func bounded(t testing.TB) context.Context {
 
 func opts(s *ststest.Server) sts.Options {
 	return sts.Options{
-		TokenURL:   s.TokenURL(),
-		HTTPClient: http.DefaultClient,
-		Backoff:    func(int) time.Duration { return time.Millisecond },
+		TokenURL: s.TokenURL(),
+		Seams:    exchange.Seams{HTTPClient: http.DefaultClient, Backoff: func(int) time.Duration { return time.Millisecond }},
 	}
 }
 

@@ -115,7 +115,7 @@ func newError(err error, op string, c *call) *Error {
 	e := &Error{Failure: exchange.NewFailure(err, c.attempts), Op: op, Addr: c.o.Addr, Namespace: c.o.Namespace,
 		Mount: c.o.mount(), Role: c.o.Role, APIPath: c.path, Secret: c.secret, KVVersion: c.version, Policies: c.policies}
 	if c.tok != nil {
-		e.Claims, e.fields, e.hasToken = c.tok.Claims, c.tok.SafeFields(c.o.now()), true
+		e.Claims, e.fields, e.hasToken = c.tok.Claims, c.tok.SafeFields(c.o.Clock()()), true
 	}
 	var re *api.ResponseError
 	switch {

@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
@@ -52,20 +50,8 @@ type Options struct {
 	// Secrets are read after the login.
 	Secrets []SecretRef
 
-	// HTTPClient supplies the transport (proxy settings); nil uses a
-	// default one. Its transport is cloned, never changed.
-	HTTPClient *http.Client
-	UserAgent  string
-	// Backoff returns the wait before retry n (1-based); jittered
-	// exponential when nil.
-	Backoff func(n int) time.Duration
-	// Log receives one debug line per step and per failed attempt (status
-	// and names, never values); nil logs nothing.
-	Log *slog.Logger
-	// Progress receives one line per retry with its wait (the job's
-	// stderr); nil writes nothing.
-	Progress io.Writer
-	Now      func() time.Time
+	// Seams are the transport, retry waits, log, progress and clock.
+	exchange.Seams
 }
 
 func (o Options) mount() string {
@@ -73,20 +59,6 @@ func (o Options) mount() string {
 		return m
 	}
 	return DefaultMount
-}
-
-func (o Options) now() time.Time {
-	if o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
-}
-
-func (o Options) log() *slog.Logger {
-	if o.Log != nil {
-		return o.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // The options an exchange's messages name (package option): the CLI says
@@ -287,7 +259,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	if err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if rerr := c.api.Auth().Token().RevokeSelfWithContext(rctx, ""); rerr != nil {
-			c.o.log().Debug("revoking the token after a failed read failed", "error", statusClass(rerr))
+			c.o.Logger().Debug("revoking the token after a failed read failed", "error", statusClass(rerr))
 		}
 		cancel()
 		return nil, err
@@ -298,7 +270,7 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 
 func (c *client) login(ctx context.Context) (*Credentials, error) {
 	path := "auth/" + c.o.mount() + "/login"
-	log := c.o.log()
+	log := c.o.Logger()
 	log.Debug("vault login", "addr", c.o.Addr, "namespace", c.o.Namespace, "path", path, "role", c.o.Role)
 	body := map[string]any{"role": c.o.Role, "jwt": c.tok.Raw.Reveal()}
 	cl := c.call(path)
@@ -333,7 +305,7 @@ func (c *client) login(ctx context.Context) (*Credentials, error) {
 		Attempts:  cl.attempts,
 	}
 	if a.LeaseDuration > 0 {
-		creds.Expiration = c.o.now().Add(time.Duration(a.LeaseDuration) * time.Second).UTC().Truncate(time.Second)
+		creds.Expiration = c.o.Clock()().Add(time.Duration(a.LeaseDuration) * time.Second).UTC().Truncate(time.Second)
 	}
 	log.Debug("vault login done", "attempts", cl.attempts, "accessor", Mask(a.Accessor), "policies", strings.Join(policies, ","), "expires", creds.Expiration)
 	return creds, nil
@@ -375,7 +347,7 @@ func (c *client) read(ctx context.Context, ref SecretRef) (Value, int, error) {
 			return Value{}, attempts, newError(err, OpRead, cl)
 		}
 		c.reads[apiPath] = s
-		c.o.log().Debug("vault read", "path", apiPath, "kv_version", version, "found", s != nil)
+		c.o.Logger().Debug("vault read", "path", apiPath, "kv_version", version, "found", s != nil)
 	}
 	notFound := func(msg string) error {
 		e := newError(errors.New("not found"), OpRead, cl)
@@ -483,7 +455,7 @@ func (c *client) resolve(ctx context.Context, ref SecretRef) (string, int, int, 
 		}
 		if s == nil {
 			c.legacy = true
-			c.o.log().Debug("vault has no sys/internal/ui/mounts; assuming KV version 1")
+			c.o.Logger().Debug("vault has no sys/internal/ui/mounts; assuming KV version 1")
 			return p, 1, attempts, nil
 		}
 		mp, _ := s.Data["path"].(string)
@@ -499,7 +471,7 @@ func (c *client) resolve(ctx context.Context, ref SecretRef) (string, int, int, 
 		}
 		c.mounts[mp] = version
 		best = mp
-		c.o.log().Debug("vault secrets engine", "mount", mp, "kv_version", version)
+		c.o.Logger().Debug("vault secrets engine", "mount", mp, "kv_version", version)
 	}
 	version := c.mounts[best]
 	if version != 2 {
@@ -551,7 +523,7 @@ func Revoke(ctx context.Context, token secret.Token, o Options) error {
 	if err != nil {
 		return newError(err, OpRevoke, cl)
 	}
-	c.o.log().Debug("vault token revoked", "attempts", cl.attempts)
+	c.o.Logger().Debug("vault token revoked", "attempts", cl.attempts)
 	return nil
 }
 
@@ -564,7 +536,7 @@ func (c *client) retry(ctx context.Context, cl *call, f func(context.Context) er
 		Name:      "vault: " + cl.path,
 		Describe:  statusClass,
 		OnRetry: func(n int, err error, wait time.Duration) {
-			c.o.log().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
+			c.o.Logger().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
 		},
 	}.Do(ctx, f)
 	cl.attempts = n

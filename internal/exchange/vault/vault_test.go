@@ -68,11 +68,11 @@ func refs(t testing.TB, specs ...string) []vault.SecretRef {
 
 func opts(v *vaulttest.Vault, secrets ...vault.SecretRef) vault.Options {
 	return vault.Options{
-		Addr:       v.URL,
-		Role:       "deploy",
-		Secrets:    secrets,
-		HTTPClient: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		Backoff:    func(int) time.Duration { return time.Millisecond },
+		Addr:    v.URL,
+		Role:    "deploy",
+		Secrets: secrets,
+		Seams: exchange.Seams{HTTPClient: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+			Backoff: func(int) time.Duration { return time.Millisecond }},
 	}
 }
 
@@ -430,7 +430,7 @@ func TestRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vault.Revoke(context.Background(), c.Token, vault.Options{Addr: v.URL, HTTPClient: o.HTTPClient, Backoff: o.Backoff}); err != nil {
+	if err := vault.Revoke(context.Background(), c.Token, vault.Options{Addr: v.URL, Seams: exchange.Seams{HTTPClient: o.HTTPClient, Backoff: o.Backoff}}); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := v.Token(c.Token.Reveal()); !info.Revoked {
@@ -440,7 +440,7 @@ func TestRevoke(t *testing.T) {
 	if last.Method != "PUT" || last.Path != "auth/token/revoke-self" || last.Token != c.Token.Reveal() {
 		t.Errorf("revoke request: %+v", last)
 	}
-	err = vault.Revoke(context.Background(), c.Token, vault.Options{Addr: v.URL, Backoff: o.Backoff})
+	err = vault.Revoke(context.Background(), c.Token, vault.Options{Addr: v.URL, Seams: exchange.Seams{Backoff: o.Backoff}})
 	if !errors.Is(err, vault.ErrPermissionDenied) || !strings.Contains(err.Error(), "already revoked") {
 		t.Errorf("second revoke: %v", err)
 	}
