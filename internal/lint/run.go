@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
@@ -86,10 +88,7 @@ func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 		}
 		return false
 	}
-	var all []Finding
-	for _, q := range p.All() {
-		all = append(all, check(q, on)...)
-	}
+	all := checkAll(p.All(), on)
 	all = suppress(p, all)
 	sortFindings(all)
 	all = dedupe(all)
@@ -102,6 +101,33 @@ func run(p *pipeline.Pipeline, o Options, prefix string) ([]Finding, error) {
 
 // check runs the rules on selects over one pipeline and adds the findings
 // of its problems.
+// checkAll checks a pipeline and its child pipelines, each on its own
+// goroutine, at most GOMAXPROCS at once: a parent with large children (a
+// monorepo's) is otherwise the one project a run waits for. Findings keep
+// the order of pipelines.
+func checkAll(ps []*pipeline.Pipeline, on func(id string) bool) []Finding {
+	if len(ps) == 1 {
+		return check(ps[0], on)
+	}
+	found := make([][]Finding, len(ps))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, q := range ps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			found[i] = check(q, on)
+		}()
+	}
+	wg.Wait()
+	var all []Finding
+	for _, f := range found {
+		all = append(all, f...)
+	}
+	return all
+}
+
 func check(p *pipeline.Pipeline, on func(id string) bool) []Finding {
 	var all []Finding
 	memo := map[string]any{}
