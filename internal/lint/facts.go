@@ -15,6 +15,9 @@ import (
 // (issue 14).
 type JobFacts struct {
 	Job string
+	// Child is the child pipeline's configuration file the job runs in
+	// (pipeline.JobView.Child); "" for the pipeline's own jobs.
+	Child string
 	// Tools are the commands the job runs, each once, in the order first
 	// run ("aws" for /usr/bin/aws).
 	Tools []string
@@ -29,12 +32,18 @@ type JobFacts struct {
 }
 
 // Facts returns the facts of each job GitLab would run, in definition
-// order.
+// order: p's, then those of each child pipeline (pipeline.Pipeline.All).
 func Facts(p *pipeline.Pipeline) []JobFacts {
-	infos := jobInfos(p)
+	var infos []*jobInfo
+	for _, q := range p.All() {
+		infos = append(infos, jobInfos(q)...)
+	}
 	out := make([]JobFacts, 0, len(infos))
 	for _, ji := range infos {
 		f := JobFacts{Job: ji.job.Name}
+		if ji.pipe != p && len(ji.pipe.Files) > 0 {
+			f.Child = ji.pipe.Files[0].Path
+		}
 		for _, c := range ji.view.Commands {
 			if !slices.Contains(f.Tools, c.Name) {
 				f.Tools = append(f.Tools, c.Name)

@@ -11,6 +11,10 @@ import (
 // through it, so that they cannot disagree on what a job does (issue 14).
 type JobView struct {
 	Job *Job
+	// Child is the configuration file of the child pipeline the job is
+	// in (Pipeline.Children, its trigger:include file); "" for a job of
+	// the pipeline itself.
+	Child string
 	// Extends is the job's extends chain (Job.Extends), then the names
 	// the chain's jobs extend as written: a hidden job of an include not
 	// read offline is named here though it is not in Jobs.
@@ -137,6 +141,23 @@ func (v *JobView) Variable(name string) *Variable {
 		}
 	}
 	return nil
+}
+
+// EveryJobView is JobViews of the pipeline and of each child pipeline
+// it starts (All), every child's views naming it in Child: the jobs
+// of every pipeline a push runs.
+func (p *Pipeline) EveryJobView() []JobView {
+	var out []JobView
+	for _, q := range p.All() {
+		views := q.JobViews()
+		if q != p && len(q.Files) > 0 {
+			for i := range views {
+				views[i].Child = q.Files[0].Path
+			}
+		}
+		out = append(out, views...)
+	}
+	return out
 }
 
 // JobViews returns a view of each job GitLab would run (not hidden), in

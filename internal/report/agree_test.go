@@ -80,11 +80,11 @@ func corpusPipelines(t *testing.T, dir string) map[string]*pipeline.Pipeline {
 // jobUse finds it references, and the tool jobUse says reads each
 // credential variable of pipeline.CredentialEnvs from the environment.
 // candidates are the names to ask about.
-func reportFacts(p *pipeline.Pipeline, candidates func(job string) []string) []lint.JobFacts {
+func reportFacts(p *pipeline.Pipeline, candidates func(child, job string) []string) []lint.JobFacts {
 	var out []lint.JobFacts
 	for _, v := range jobViews(p) {
-		f := lint.JobFacts{Job: v.Job.Name}
-		for _, k := range candidates(v.Job.Name) {
+		f := lint.JobFacts{Job: v.Job.Name, Child: v.Child}
+		for _, k := range candidates(v.Child, v.Job.Name) {
 			if detect.SecretName(k) && strings.HasPrefix(jobUse(&v, k), "references ") {
 				f.Reads = append(f.Reads, k)
 			}
@@ -109,23 +109,27 @@ func reportFacts(p *pipeline.Pipeline, candidates func(job string) []string) []l
 func agree(t *testing.T, name string, p *pipeline.Pipeline) int {
 	t.Helper()
 	lf := lint.Facts(p)
+	// A job is its name in its pipeline: a child pipeline may hold a job
+	// of the parent's name (one that re-includes the parent's file).
+	key := func(child, job string) string { return child + "\x00" + job }
 	byJob := map[string]lint.JobFacts{}
 	for _, f := range lf {
-		byJob[f.Job] = f
+		byJob[key(f.Child, f.Job)] = f
 	}
 	// Report asks about a name it is given (a stored variable's key):
 	// ask it about every name lint saw and every name the job's own
 	// words expand, so that a name only one of them sees shows up.
 	views := map[string]pipeline.JobView{}
 	for _, v := range jobViews(p) {
-		views[v.Job.Name] = v
+		views[key(v.Child, v.Job.Name)] = v
 	}
-	candidates := func(job string) []string {
-		c := slices.Clone(byJob[job].Reads)
-		for _, l := range views[job].Lines {
+	candidates := func(child, job string) []string {
+		k := key(child, job)
+		c := slices.Clone(byJob[k].Reads)
+		for _, l := range views[k].Lines {
 			c = append(c, pipeline.VarRefs(l.Value)...)
 		}
-		for _, v := range views[job].Variables {
+		for _, v := range views[k].Variables {
 			c = append(c, pipeline.VarRefs(v.Value.Value)...)
 		}
 		return c

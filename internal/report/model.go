@@ -110,10 +110,22 @@ type Credential struct {
 type Usage struct {
 	Project string `json:"project"`
 	Job     string `json:"job"`
-	File    string `json:"file"`
-	Line    int    `json:"line"`
+	// Child is the configuration file of the child pipeline the job runs
+	// in (trigger:include); "" for the project's own pipeline.
+	Child string `json:"child,omitempty"`
+	File  string `json:"file"`
+	Line  int    `json:"line"`
 	// How: "references $KEY" or "runs aws (reads AWS_* from the environment)".
 	How string `json:"how"`
+}
+
+// Where names the job as the report shows it: "deploy", or "deploy
+// (child pipeline ci/deploy.yml)".
+func (u Usage) Where() string {
+	if u.Child == "" {
+		return u.Job
+	}
+	return u.Job + " (child pipeline " + u.Child + ")"
 }
 
 // Replacement is what replaces a credential.

@@ -181,6 +181,7 @@ func compareUsagePos(a, b Usage) int {
 		strings.Compare(a.File, b.File),
 		cmp.Compare(a.Line, b.Line),
 		strings.Compare(a.Job, b.Job),
+		strings.Compare(a.Child, b.Child),
 		strings.Compare(a.How, b.How),
 	)
 }

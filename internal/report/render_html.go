@@ -444,7 +444,7 @@ a { color: #1d4ed8; }
 <thead><tr><th>Project</th><th>Job</th><th>File:line</th><th>How</th></tr></thead>
 <tbody>
 {{- range .Usage}}
-<tr><td>{{if .URL}}<a href="{{.URL}}">{{.Project}}</a>{{else}}{{.Project}}{{end}}</td><td>{{.Job}}</td><td><code>{{.FileLine}}</code></td><td>{{.How}}</td></tr>
+<tr><td>{{if .URL}}<a href="{{.URL}}">{{.Project}}</a>{{else}}{{.Project}}{{end}}</td><td>{{.Where}}</td><td><code>{{.FileLine}}</code></td><td>{{.How}}</td></tr>
 {{- end}}
 </tbody>
 </table>

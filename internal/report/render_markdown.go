@@ -266,7 +266,7 @@ func mdCredential(c *Credential, urls map[string]string) string {
 	} else {
 		fmt.Fprintf(&b, "**Used by** %d %s:\n\n| Project | Job | File:line | How |\n|---|---|---|---|\n", len(usage), pluralize(len(usage), "job", "jobs"))
 		for _, u := range usage {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdLink(u.Project, urls[u.Project]), mdText(u.Job), mdText(fileLine(u.File, u.Line)), mdText(u.How))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdLink(u.Project, urls[u.Project]), mdText(u.Where()), mdText(fileLine(u.File, u.Line)), mdText(u.How))
 		}
 		b.WriteString("\n")
 	}

@@ -9,7 +9,7 @@ import (
 
 // jobViews returns the jobs GitLab would run of p, as the pipeline
 // views them (pipeline.JobView, shared with internal/lint).
-func jobViews(p *pipeline.Pipeline) []pipeline.JobView { return p.JobViews() }
+func jobViews(p *pipeline.Pipeline) []pipeline.JobView { return p.EveryJobView() }
 
 // jobUse tells how job uses the variable key, "" when it does not: it
 // expands it, or runs a tool that reads it from the environment
@@ -125,7 +125,10 @@ func projectUsage(project string, jobs []pipeline.JobView, creds []*Credential) 
 				continue
 			}
 			if how := jobUse(j, c.Key); how != "" {
-				out[c.ID] = append(out[c.ID], Usage{Project: project, Job: j.Job.Name, File: j.Job.Pos.File, Line: j.Job.Pos.Line, How: how})
+				u := Usage{Project: project, Job: j.Job.Name, Child: j.Child, File: j.Job.Pos.File, Line: j.Job.Pos.Line, How: how}
+				if !slices.Contains(out[c.ID], u) {
+					out[c.ID] = append(out[c.ID], u)
+				}
 			}
 		}
 	}

@@ -60,3 +60,18 @@ tests:
 		}
 	}
 }
+
+// A stored key used only by a job of a child pipeline (trigger:include) is
+// used: the report reads every pipeline a push runs, as lint does (issue
+// 15), and names the child. The fixture is lint's child-pipeline case.
+func TestUsageInChildPipelines(t *testing.T) {
+	p, err := pipeline.LoadProject("../lint/testdata/err/child_pipeline", pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Credential{ID: "project:acme/web:PROD_AWS_SECRET_ACCESS_KEY:*", Key: "PROD_AWS_SECRET_ACCESS_KEY", Level: "project", Owner: "acme/web", EnvironmentScope: "*"}
+	uses := projectUsage("acme/web", jobViews(p), []*Credential{c})[c.ID]
+	if len(uses) != 1 || uses[0].Job != "upload" || uses[0].Child != "ci/deploy.yml" || uses[0].File != "ci/deploy.yml" {
+		t.Errorf("uses of PROD_AWS_SECRET_ACCESS_KEY = %+v, want job upload of the child pipeline ci/deploy.yml", uses)
+	}
+}
