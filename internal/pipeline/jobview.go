@@ -180,12 +180,15 @@ func (p *Pipeline) JobViews() []JobView {
 	for _, u := range p.Upstream {
 		upstreamRefs = append(upstreamRefs, VarRefs(u.Value.Value)...)
 	}
+	// Jobs share nodes (what extends, anchors and !reference merge in),
+	// so each node's variables and commands are read once.
+	cache := &viewCache{cmds: map[*Node][]Command{}, refs: map[*Node][]string{}}
 	var out []JobView
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, p.Upstream, upstreamRefs, globalRefs))
+		out = append(out, jobView(j, top, globals, p.Upstream, upstreamRefs, globalRefs, cache))
 	}
 	return out
 }
@@ -209,7 +212,42 @@ func jobVariables(n *Node, globals []Variable) []Variable {
 	return out
 }
 
-func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstreamRefs []string, globalRefs map[string]bool) JobView {
+// viewCache holds what JobViews has read of nodes that several jobs
+// share: the commands of a shell line, the variables a scalar expands.
+type viewCache struct {
+	cmds map[*Node][]Command
+	refs map[*Node][]string
+}
+
+// commands are the commands line l runs.
+func (c *viewCache) commands(l *Node) []Command {
+	cmds, ok := c.cmds[l]
+	if !ok {
+		for _, seg := range commandSegments(l.Value) {
+			if name, args := command(seg); name != "" {
+				cmds = append(cmds, Command{Name: name, Line: l, Args: args})
+			}
+		}
+		c.cmds[l] = cmds
+	}
+	return cmds
+}
+
+// addRefs is addRefs, each scalar's references read once.
+func (c *viewCache) addRefs(set map[string]bool, n *Node) {
+	eachScalar(n, true, 0, func(s *Node) {
+		refs, ok := c.refs[s]
+		if !ok {
+			refs = VarRefs(s.Value)
+			c.refs[s] = refs
+		}
+		for _, r := range refs {
+			set[r] = true
+		}
+	})
+}
+
+func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstreamRefs []string, globalRefs map[string]bool, cache *viewCache) JobView {
 	n := j.Node
 	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
 
@@ -237,7 +275,7 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 		}
 	}
 	for _, k := range refKeys {
-		addRefs(v.Refs, n.Get(k))
+		cache.addRefs(v.Refs, n.Get(k))
 	}
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
@@ -256,11 +294,7 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 	}
 
 	for _, l := range v.Lines {
-		for _, seg := range commandSegments(l.Value) {
-			if name, args := command(seg); name != "" {
-				v.Commands = append(v.Commands, Command{Name: name, Line: l, Args: args})
-			}
-		}
+		v.Commands = append(v.Commands, cache.commands(l)...)
 	}
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
