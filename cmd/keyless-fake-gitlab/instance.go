@@ -21,7 +21,7 @@ type Config struct {
 // Instance is what Build added: the admin token and counts.
 type Instance struct {
 	AdminToken     string
-	Groups         int // acme/gNNN groups (acme itself not counted)
+	Groups         int // acme/gNNN groups (acme, acme/archive and acme-archive not counted)
 	Projects       int
 	ProjectVars    int
 	GroupVars      int
@@ -216,6 +216,14 @@ func Build(s *gitlabtest.Server, c Config) Instance {
 		}
 		s.AddFile(path, "main", ".gitlab-ci.yml", g.pipeline(path, vars))
 	}
+
+	// Groups without projects, whose variables only the groups API leads
+	// to (issue 16): a top-level archive and one under acme. Drawn last,
+	// so that a seed's other values stay as they were.
+	s.AddGroup("acme-archive")
+	add("acme-archive", gitlabtest.Variable{Key: "AWS_SECRET_ACCESS_KEY", Value: g.awsSecret(), Masked: true}, true)
+	s.AddGroup("acme/archive")
+	add("acme/archive", gitlabtest.Variable{Key: "GITLAB_TOKEN", Value: g.gitlab(), Masked: true}, true)
 	return in
 }
 

@@ -280,6 +280,30 @@ func (c *Client) Group(ctx context.Context, group string) (Group, error) {
 	return groupOf(g), nil
 }
 
+// AllGroups implements API with GET /groups and all_available, which
+// min_access_level takes precedence over. It pages by offset, ordered by
+// id so that a group created during the walk does not shift the pages:
+// /groups offers keyset pagination only without authentication.
+// https://docs.gitlab.com/api/groups/#list-groups
+func (c *Client) AllGroups(ctx context.Context, minRole Role, fn func(Group) error) error {
+	opt := &gitlab.ListGroupsOptions{
+		ListOptions:  gitlab.ListOptions{PerPage: perPage},
+		AllAvailable: gitlab.Ptr(true),
+		OrderBy:      gitlab.Ptr("id"),
+		Sort:         gitlab.Ptr("asc"),
+	}
+	if minRole > 0 {
+		opt.MinAccessLevel = gitlab.Ptr(gitlab.AccessLevelValue(minRole))
+	}
+	resp, err := paginate(ctx, func(o ...gitlab.RequestOptionFunc) ([]*gitlab.Group, *gitlab.Response, error) {
+		return c.gl.Groups.ListGroups(opt, o...)
+	}, func(g *gitlab.Group) error { return fn(groupOf(g)) })
+	if err != nil {
+		return c.pageErr(err, resp, "listing all groups", "")
+	}
+	return nil
+}
+
 // DescendantGroups implements API.
 func (c *Client) DescendantGroups(ctx context.Context, group string, fn func(Group) error) error {
 	opt := &gitlab.ListDescendantGroupsOptions{

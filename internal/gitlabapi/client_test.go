@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -210,6 +211,55 @@ func TestAllProjectsKeysetPagination(t *testing.T) {
 	want := []string{"", fmt.Sprint(ids[99]), fmt.Sprint(ids[199])}
 	if diff := cmp.Diff(want, afters); diff != "" {
 		t.Errorf("id_after per page (-want +got):\n%s", diff)
+	}
+}
+
+// AllGroups reads every page of GET /groups, groups without projects
+// included, through the retrying transport; a non-administrator's list is
+// narrowed to the groups where it has the role asked for.
+func TestAllGroups(t *testing.T) {
+	s := gitlabtest.New(t)
+	var want []string
+	for i := range 150 {
+		want = append(want, s.AddGroup(fmt.Sprintf("g%03d", i)).FullPath)
+	}
+	s.AddGroup("g000/archive") // no project
+	want = append(want, "g000/archive")
+	s.AddGroup("g001").Role = int(gitlabapi.RoleDeveloper)
+	s.Throttle(1)
+	c, sl := newClient(t, s)
+	list := func(min gitlabapi.Role) []string {
+		t.Helper()
+		var got []string
+		if err := c.AllGroups(t.Context(), min, func(g gitlabapi.Group) error {
+			got = append(got, g.FullPath)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if d := cmp.Diff(want, list(0)); d != "" {
+		t.Errorf("all groups (-want +got):\n%s", d)
+	}
+	if len(sl.d) != 1 {
+		t.Errorf("waits: %v, want one retry of the 429", sl.d)
+	}
+	maint := list(gitlabapi.RoleMaintainer)
+	if len(maint) != len(want)-1 || slices.Contains(maint, "g001") {
+		t.Errorf("maintainer groups: %d, g001 in: %v", len(maint), slices.Contains(maint, "g001"))
+	}
+	var pages []string
+	for _, r := range s.Requests() {
+		if r.Path == "/api/v4/groups" && r.Status == 200 {
+			if r.Query.Get("all_available") != "true" || r.Query.Get("order_by") != "id" || r.Query.Get("per_page") != "100" {
+				t.Errorf("query: %v", r.Query)
+			}
+			pages = append(pages, r.Query.Get("page")+r.Query.Get("min_access_level"))
+		}
+	}
+	if d := cmp.Diff([]string{"", "2", "40", "240"}, pages); d != "" {
+		t.Errorf("pages (-want +got):\n%s", d)
 	}
 }
 

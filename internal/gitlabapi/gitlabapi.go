@@ -29,6 +29,12 @@ type API interface {
 	Project(ctx context.Context, project string) (Project, error)
 	// Group returns one group.
 	Group(ctx context.Context, group string) (Group, error)
+	// AllGroups calls fn for every group the token can see, subgroups
+	// and groups without projects included: every group of the instance
+	// for an administrator. minRole > 0 keeps only the groups where the
+	// token's user has at least that role (RoleMaintainer: the groups
+	// whose CI/CD variables it may read).
+	AllGroups(ctx context.Context, minRole Role, fn func(Group) error) error
 	// DescendantGroups calls fn for every subgroup of group, at any depth.
 	DescendantGroups(ctx context.Context, group string, fn func(Group) error) error
 	// GroupProjects calls fn for every project of group (and of its
@@ -102,6 +108,19 @@ func (g Group) Ancestors() []string {
 	}
 	return out
 }
+
+// Role is a member's role (access level) in a group or project.
+// https://docs.gitlab.com/api/members/#roles
+type Role int
+
+// Roles of the members API.
+const (
+	RoleGuest      Role = 10
+	RoleReporter   Role = 20
+	RoleDeveloper  Role = 30
+	RoleMaintainer Role = 40
+	RoleOwner      Role = 50
+)
 
 // VariableType is how a job receives a variable.
 type VariableType string

@@ -70,7 +70,10 @@ type Options struct {
 // Collect inventories the long-lived credentials stored in the CI/CD
 // variables of o.Scope: the instance's (for the instance scope), the
 // groups' (the scope's groups, their subgroups and the groups above them,
-// whose variables the projects inherit) and the projects'. Each variable's
+// whose variables the projects inherit; for the instance scope, every
+// group the groups API lists, with or without projects) and the
+// projects'. Report.Summary counts the groups, subgroups and projects
+// read. Each variable's
 // value is classified (internal/detect) and dropped; each project's
 // pipeline, read from its default branch, tells which jobs use which
 // credential.
@@ -118,6 +121,7 @@ func Collect(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	o.Log.Debug("report: token user", "user", me.Username, "id", me.ID, "admin", me.IsAdmin)
+	c.admin = me.IsAdmin
 
 	if err := c.walk(ctx); err != nil {
 		return nil, err
@@ -155,6 +159,7 @@ func Collect(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	rep.Errors = append(rep.Errors, c.errors...)
+	rep.Summary.Groups, rep.Summary.Subgroups = c.groupsRead, c.subgroupsRead
 	assemble(rep, c.scopeCreds, parts)
 	if interrupted != nil {
 		return rep, fmt.Errorf("read projects: interrupted after %d of %d: %w", read, len(todo), interrupted)
@@ -197,7 +202,8 @@ func (o *Options) check() error {
 
 // collector holds one run's state.
 type collector struct {
-	o Options
+	o     Options
+	admin bool // the token's user is an administrator
 
 	// groups are the groups whose variables apply, by full path; true
 	// when the group is certain to exist (from the group API), false for
@@ -207,6 +213,8 @@ type collector struct {
 	missing    []projectResult // scope projects not found or forbidden
 	scopeCreds []Credential    // instance and group credentials
 	errors     []Error
+
+	groupsRead, subgroupsRead int // whose variables were read
 }
 
 func (c *collector) addGroup(path string, certain bool) {
@@ -305,6 +313,29 @@ func (c *collector) walk(ctx context.Context) error {
 		for _, p := range c.projects {
 			c.addNamespace(p.PathWithNamespace)
 		}
+		// Groups from the groups API too, not only the namespaces of
+		// projects: a group with no project of its own (an archive, a
+		// parent of subgroups only) still holds variables (issue 16). An
+		// administrator lists every group; another user the groups whose
+		// variables it may read.
+		minRole := gitlabapi.RoleMaintainer
+		if c.admin {
+			minRole = 0
+		}
+		n := 0
+		err = api.AllGroups(ctx, minRole, func(g gitlabapi.Group) error {
+			c.addGroup(g.FullPath, true)
+			n++
+			return nil
+		})
+		switch {
+		case err == nil:
+			log.Debug("report: groups listed", "groups", n, "min_role", int(minRole))
+		case ctx.Err() != nil:
+			return err
+		default:
+			c.fail("groups", err)
+		}
 	}
 	return nil
 }
@@ -349,6 +380,11 @@ func (c *collector) readGroupVariables(ctx context.Context) error {
 		switch {
 		case r.err == nil:
 			c.scopeCreds = append(c.scopeCreds, r.creds...)
+			if strings.Contains(paths[i], "/") {
+				c.subgroupsRead++
+			} else {
+				c.groupsRead++
+			}
 			c.o.Log.Debug("report: group variables read", "group", paths[i], "variables", r.n, "credentials", len(r.creds))
 		case !c.groups[paths[i]] && errors.Is(r.err, gitlabapi.ErrNotFound):
 			// A user's namespace: it has no variables.
@@ -619,8 +655,11 @@ func compareUsage(a, b Usage) int {
 	return strings.Compare(a.How, b.How)
 }
 
+// summarize counts rep's lists; the groups read, which no list holds, are
+// kept from rep.Summary.
 func summarize(rep *Report) Summary {
 	s := Summary{ByKind: map[string]int{}, ByExposure: map[string]int{}, ByLevel: map[string]int{}}
+	s.Groups, s.Subgroups = rep.Summary.Groups, rep.Summary.Subgroups
 	s.Projects = len(rep.Projects)
 	for _, p := range rep.Projects {
 		if p.Status != "ok" {

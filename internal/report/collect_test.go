@@ -413,6 +413,51 @@ func TestCollectScopes(t *testing.T) {
 	}
 }
 
+// Groups without projects of their own are read (issue 16): an archive
+// group and a subgroup, both holding credentials, and a parent whose
+// projects all live in subgroups. The summary counts the groups, the
+// subgroups and the projects read.
+func TestCollectGroupsWithoutProjects(t *testing.T) {
+	f := newFixture(t)
+	f.gl.AddGroup("acme-archive")
+	f.gl.AddVariable("acme-archive", gitlabtest.Variable{Key: "AWS_SECRET_ACCESS_KEY", Value: f.plant(synthetic("archive", 40, b64))})
+	f.gl.AddGroup("acme/archive")
+	f.gl.AddVariable("acme/archive", gitlabtest.Variable{Key: "GITLAB_TOKEN", Value: "glpat-" + f.plant(synthetic("sub-archive", 20, b64url))})
+	f.gl.AddProject("holding/team/svc")
+	f.gl.AddVariable("holding", gitlabtest.Variable{Key: "VAULT_TOKEN", Value: "hvs." + f.plant(synthetic("holding", 90, b64url))})
+	f.gl.Admin = true
+
+	type counts struct{ Groups, Subgroups, Projects int }
+	for _, tc := range []struct {
+		scope Scope
+		want  []string // credential IDs of the project-less groups
+		n     counts
+	}{
+		{Scope{Kind: "instance", Paths: []string{}},
+			[]string{"group:acme-archive:AWS_SECRET_ACCESS_KEY:*", "group:acme/archive:GITLAB_TOKEN:*", "group:holding:VAULT_TOKEN:*"},
+			counts{3, 4, 6}}, // acme, acme-archive, holding; acme/{apps,archive,platform}, holding/team
+		{acme, []string{"group:acme/archive:GITLAB_TOKEN:*"}, counts{1, 3, 5}},
+	} {
+		rep, err := Collect(t.Context(), f.options(t, tc.scope))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, c := range rep.Credentials {
+			ids[c.ID] = true
+		}
+		for _, id := range tc.want {
+			if !ids[id] {
+				t.Errorf("%s: no credential %s in %v", scopeString(tc.scope), id, ids)
+			}
+		}
+		got := counts{rep.Summary.Groups, rep.Summary.Subgroups, rep.Summary.Projects}
+		if got != tc.n || len(rep.Errors) != 0 {
+			t.Errorf("%s: summary %+v, want %+v; errors %+v", scopeString(tc.scope), got, tc.n, rep.Errors)
+		}
+	}
+}
+
 func reportJSON(t *testing.T, r *Report) string {
 	t.Helper()
 	b, err := json.MarshalIndent(r, "", "  ")

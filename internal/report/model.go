@@ -48,6 +48,10 @@ type Shard struct {
 
 // Summary counts what the report holds.
 type Summary struct {
+	// Groups and Subgroups are the top-level groups and the subgroups
+	// whose CI/CD variables were read (issue 16).
+	Groups         int            `json:"groups"`
+	Subgroups      int            `json:"subgroups"`
 	Projects       int            `json:"projects"`
 	ProjectsFailed int            `json:"projects_failed"` // 401/403/404 or another error
 	Credentials    int            `json:"credentials"`

@@ -146,6 +146,8 @@ func newHTMLView(r *Report) *htmlView {
 	}
 	v.Counts = []htmlCount{
 		{"Credentials", len(r.Credentials)},
+		{"Groups read", r.Summary.Groups},
+		{"Subgroups read", r.Summary.Subgroups},
 		{"Projects scanned", r.Summary.Projects},
 		{"Projects that could not be read", r.Summary.ProjectsFailed},
 	}

@@ -142,6 +142,8 @@ func markdownSections(r *Report) (string, []*mdSection) {
 
 	h.WriteString("## Summary\n\n| What | Count |\n|---|---:|\n")
 	fmt.Fprintf(&h, "| Credentials | %d |\n", len(r.Credentials))
+	fmt.Fprintf(&h, "| Groups read | %d |\n", r.Summary.Groups)
+	fmt.Fprintf(&h, "| Subgroups read | %d |\n", r.Summary.Subgroups)
 	fmt.Fprintf(&h, "| Projects scanned | %d |\n", r.Summary.Projects)
 	fmt.Fprintf(&h, "| Projects that could not be read | %d |\n", r.Summary.ProjectsFailed)
 	if len(r.Errors) > 0 {

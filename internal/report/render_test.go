@@ -68,7 +68,7 @@ func renderFixture() *Report {
 		Scope:       Scope{Kind: "group", Paths: []string{"acme"}},
 		GeneratedAt: time.Date(2025, 3, 4, 9, 30, 0, 0, time.UTC),
 		Summary: Summary{
-			Projects: 6, ProjectsFailed: 2, Credentials: 12, Findings: 4,
+			Groups: 1, Subgroups: 2, Projects: 6, ProjectsFailed: 2, Credentials: 12, Findings: 4,
 			ByKind:     map[string]int{KindAWS: 3, KindGCP: 2, KindAzure: 2, KindVault: 1, KindGitLab: 1, KindRegistry: 1, KindOther: 2},
 			ByExposure: map[string]int{ExposureUnprotected: 5},
 			ByLevel:    map[string]int{"instance": 1, "group": 3, "project": 8},

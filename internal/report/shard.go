@@ -182,6 +182,10 @@ func Merge(parts ...*Report) (*Report, error) {
 			out.Credentials = append(out.Credentials, c)
 		}
 		out.Errors = append(out.Errors, p.Errors...)
+		// Every shard reads every group of the scope: the most any shard
+		// read, in case one missed some.
+		out.Summary.Groups = max(out.Summary.Groups, p.Summary.Groups)
+		out.Summary.Subgroups = max(out.Summary.Subgroups, p.Summary.Subgroups)
 	}
 	finish(out)
 	return out, nil

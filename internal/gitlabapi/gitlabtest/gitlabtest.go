@@ -11,12 +11,15 @@
 //
 // Access is coarse: every project and group is visible to every valid
 // token; Forbid makes paths answer 403; instance variables need an admin
-// token. Real GitLab returns CI settings (ci_config_path,
+// token; Group.Role is every user's role in a group, which the group
+// lists filter on (GET /groups lists every group for an admin, the
+// groups the user is a member of otherwise). Real GitLab returns CI settings (ci_config_path,
 // ci_id_token_sub_claim_components) only to maintainers; the fake always
 // does.
 package gitlabtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,6 +114,10 @@ type Group struct {
 	ID       int64
 	FullPath string
 	ParentID int64
+	// Role is the role every token's user has in the group (AddGroup:
+	// 50, Owner; 0, not a member): what min_access_level, owned and the
+	// member-only lists of GET /groups filter on.
+	Role int
 }
 
 // Project is a project of the fake; change its fields before requests.
@@ -227,7 +234,7 @@ func (s *Server) addGroup(fullPath string) *Group {
 		parent = s.addGroup(fullPath[:i]).ID
 	}
 	s.nextID++
-	g := &Group{ID: s.nextID, FullPath: fullPath, ParentID: parent}
+	g := &Group{ID: s.nextID, FullPath: fullPath, ParentID: parent, Role: 50}
 	s.groups = append(s.groups, g)
 	s.groupByID[g.ID] = g
 	s.groupByPth[strings.ToLower(fullPath)] = g
@@ -571,12 +578,14 @@ func (s *Server) handle(r *http.Request, body []byte, now time.Time) (res resp) 
 			return message(http.StatusForbidden, "403 Forbidden")
 		}
 		return s.listVariables(r, s.vars[""], q, true)
+	case get && len(seg) == 1 && seg[0] == "groups":
+		return s.listGroups(r, u, s.groups, q)
 	case get && len(seg) >= 2 && seg[0] == "groups":
 		g := s.group(seg[1])
 		if g == nil {
 			return message(http.StatusNotFound, "404 Group Not Found")
 		}
-		return s.groupRoute(r, g, seg[2:], q)
+		return s.groupRoute(r, u, g, seg[2:], q)
 	case get && len(seg) == 3 && seg[0] == "templates" && seg[1] == "gitlab_ci_ymls":
 		c, ok := s.templates[seg[2]]
 		if !ok {
@@ -807,20 +816,23 @@ func (s *Server) listVariables(r *http.Request, vs []Variable, q url.Values, ins
 	return s.offset(r, items, q)
 }
 
-func (s *Server) groupRoute(r *http.Request, g *Group, rest []string, q url.Values) resp {
+func (s *Server) groupRoute(r *http.Request, u *user, g *Group, rest []string, q url.Values) resp {
 	switch {
 	case len(rest) == 0:
 		return jsonResp(http.StatusOK, s.groupJSON(g))
 	case len(rest) == 1 && rest[0] == "variables":
 		return s.listVariables(r, s.vars[fmt.Sprintf("g:%d", g.ID)], q, false)
-	case len(rest) == 1 && rest[0] == "descendant_groups":
-		var items []any
+	case len(rest) == 1 && (rest[0] == "descendant_groups" || rest[0] == "subgroups"):
+		// https://docs.gitlab.com/api/groups/#list-descendant-groups and
+		// #list-subgroups (direct children only)
+		var gs []*Group
 		for _, d := range s.groups {
-			if strings.HasPrefix(strings.ToLower(d.FullPath), strings.ToLower(g.FullPath)+"/") {
-				items = append(items, s.groupJSON(d))
+			if rest[0] == "subgroups" && d.ParentID == g.ID ||
+				rest[0] == "descendant_groups" && strings.HasPrefix(strings.ToLower(d.FullPath), strings.ToLower(g.FullPath)+"/") {
+				gs = append(gs, d)
 			}
 		}
-		return s.offset(r, items, q)
+		return s.listGroups(r, u, gs, q)
 	case len(rest) == 1 && rest[0] == "projects":
 		var ps []*Project
 		sub := q.Get("include_subgroups") == "true"
@@ -838,6 +850,69 @@ func (s *Server) groupRoute(r *http.Request, g *Group, rest []string, q url.Valu
 		return s.listProjects(r, ps, q)
 	}
 	return jsonResp(http.StatusNotFound, map[string]string{"error": "404 Not Found"})
+}
+
+// listGroups answers GET /groups (and a group's subgroups and descendant
+// groups) from gs: all_available defaults to true for an administrator
+// and false (the groups the user is a member of) for others; owned and
+// min_access_level take precedence over it; top_level_only; order_by
+// name (default), path or id, sort asc (default) or desc; offset
+// pagination, as keyset pagination of /groups is offered only without
+// authentication. https://docs.gitlab.com/api/groups/#list-groups
+func (s *Server) listGroups(r *http.Request, u *user, gs []*Group, q url.Values) resp {
+	all := u.Admin
+	if v := q.Get("all_available"); v != "" {
+		all = v == "true"
+	}
+	minRole, _ := strconv.Atoi(q.Get("min_access_level"))
+	owned := q.Get("owned") == "true"
+	var out []*Group
+	for _, g := range gs {
+		switch {
+		case owned && g.Role < 50, minRole > 0 && g.Role < minRole:
+			continue
+		case !owned && minRole == 0 && !all && g.Role == 0:
+			continue
+		case q.Get("top_level_only") == "true" && g.ParentID != 0:
+			continue
+		}
+		out = append(out, g)
+	}
+	name := func(g *Group) string { return g.FullPath[strings.LastIndexByte(g.FullPath, '/')+1:] }
+	var key func(a, b *Group) int
+	switch q.Get("order_by") {
+	case "", "name":
+		key = func(a, b *Group) int { return strings.Compare(name(a), name(b)) }
+	case "path":
+		key = func(a, b *Group) int { return strings.Compare(a.FullPath, b.FullPath) }
+	case "id":
+		key = func(a, b *Group) int { return 0 }
+	default:
+		// Grape's answer to a value outside the declared values.
+		return jsonResp(http.StatusBadRequest, map[string]string{"error": "order_by does not have a valid value"})
+	}
+	desc := q.Get("sort") == "desc"
+	slices.SortStableFunc(out, func(a, b *Group) int {
+		c := key(a, b)
+		if c == 0 {
+			c = cmp.Compare(a.ID, b.ID)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	if q.Get("pagination") == "keyset" {
+		q = cloneValues(q)
+		q.Del("pagination") // not offered to an authenticated user: offset pages
+	}
+	return s.offsetFunc(r, len(out), func(lo, hi int) []any {
+		items := make([]any, 0, hi-lo)
+		for _, g := range out[lo:hi] {
+			items = append(items, s.groupJSON(g))
+		}
+		return items
+	}, q)
 }
 
 func cloneValues(q url.Values) url.Values {

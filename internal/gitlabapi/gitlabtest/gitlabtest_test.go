@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func get(t *testing.T, s *Server, path, token string) (*http.Response, string) {
@@ -91,5 +95,118 @@ func TestOffsetHeaders(t *testing.T) {
 		if !strings.Contains(tc.h.Get("Link"), `page=3&per_page=100>; rel="next"`) {
 			t.Errorf("%s: Link = %s, want a next link", tc.name, tc.h.Get("Link"))
 		}
+	}
+}
+
+// jsonKind is a JSON value's type; null goes with any.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return "object"
+}
+
+// The fake's groups have the keys, and the JSON types, of the samples of
+// GitLab's documentation (testdata/README.md).
+func TestGroupShapes(t *testing.T) {
+	s := New(t)
+	s.AddGroup("foo/bar/baz")
+	for _, tc := range []struct{ sample, path string }{
+		{"list_groups.json", "/api/v4/groups"},
+		{"descendant_groups.json", "/api/v4/groups/foo/descendant_groups"},
+		{"descendant_groups.json", "/api/v4/groups/foo%2Fbar/subgroups"},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", tc.sample))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc []map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		resp, body := get(t, s, tc.path, s.Token)
+		var got []map[string]any
+		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 200 || len(got) == 0 {
+			t.Fatalf("GET %s = %d %s: %v", tc.path, resp.StatusCode, body, err)
+		}
+		for _, g := range got {
+			for k, v := range g {
+				dv, ok := doc[0][k]
+				if !ok {
+					t.Errorf("GET %s: key %q is not in %s", tc.path, k, tc.sample)
+					continue
+				}
+				if a, b := jsonKind(v), jsonKind(dv); a != b && a != "null" && b != "null" {
+					t.Errorf("GET %s: %q is a %s, the sample's a %s", tc.path, k, a, b)
+				}
+			}
+			for _, k := range []string{"id", "full_path", "parent_id", "web_url"} {
+				if _, ok := g[k]; !ok {
+					t.Errorf("GET %s: no %q", tc.path, k)
+				}
+			}
+		}
+	}
+}
+
+func TestListGroups(t *testing.T) {
+	s := New(t)
+	s.AddGroup("b/sub/deep")
+	s.AddGroup("a")
+	s.AddGroup("c").Role = 0  // not a member
+	s.AddGroup("d").Role = 30 // developer
+	s.AddUser("admin-token", "root", true)
+	paths := func(path, token string) []string {
+		t.Helper()
+		resp, body := get(t, s, path, token)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s = %d %s", path, resp.StatusCode, body)
+		}
+		var gs []struct {
+			FullPath string `json:"full_path"`
+		}
+		if err := json.Unmarshal([]byte(body), &gs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range gs {
+			out = append(out, g.FullPath)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		path, token string
+		want        []string
+	}{
+		// Default order: by name.
+		{"/api/v4/groups", s.Token, []string{"a", "b", "d", "b/sub/deep", "b/sub"}},
+		{"/api/v4/groups", "admin-token", []string{"a", "b", "c", "d", "b/sub/deep", "b/sub"}},
+		{"/api/v4/groups?all_available=true&order_by=id", s.Token, []string{"b", "b/sub", "b/sub/deep", "a", "c", "d"}},
+		{"/api/v4/groups?all_available=true&min_access_level=40&order_by=path", s.Token, []string{"a", "b", "b/sub", "b/sub/deep"}},
+		{"/api/v4/groups?all_available=true&top_level_only=true&order_by=path&sort=desc", s.Token, []string{"d", "c", "b", "a"}},
+		{"/api/v4/groups/b/subgroups", s.Token, []string{"b/sub"}},
+		{"/api/v4/groups/b/descendant_groups?order_by=path", s.Token, []string{"b/sub", "b/sub/deep"}},
+	} {
+		got := paths(tc.path, tc.token)
+		if d := cmp.Diff(tc.want, got); d != "" {
+			t.Errorf("GET %s (-want +got):\n%s", tc.path, d)
+		}
+	}
+	resp, body := get(t, s, "/api/v4/groups?order_by=size", s.Token)
+	if resp.StatusCode != 400 || body != `{"error":"order_by does not have a valid value"}` {
+		t.Errorf("bad order_by = %d %s", resp.StatusCode, body)
+	}
+	resp, _ = get(t, s, "/api/v4/groups?all_available=true&per_page=2&page=2", s.Token)
+	if resp.Header.Get("X-Total") != "6" || resp.Header.Get("X-Next-Page") != "3" {
+		t.Errorf("page 2: X-Total %q X-Next-Page %q", resp.Header.Get("X-Total"), resp.Header.Get("X-Next-Page"))
 	}
 }
