@@ -19,7 +19,7 @@ const (
 	KindPrivateKey       Kind = "private-key"
 	KindRegistryPassword Kind = "registry-password"
 	KindURLCredentials   Kind = "url-credentials"
-	KindPackageToken     Kind = "package-registry-token" // npm, PyPI
+	KindPackageToken     Kind = "package-registry-token" // npm, PyPI, RubyGems
 	KindGeneric          Kind = "generic-secret"         // a secret-named variable with a high-entropy literal
 
 	// Kinds that do not map to a workload-identity migration but show up
@@ -28,6 +28,8 @@ const (
 	KindAzureStorageKey Kind = "azure-storage-key"
 	KindGitHubToken     Kind = "github-token"
 	KindSlackToken      Kind = "slack-token"
+	KindChatWebhook     Kind = "chat-webhook" // Slack, Discord, Teams, Google Chat, Mattermost (issue 16)
+	KindSaaSToken       Kind = "saas-api-key" // Stripe, SendGrid (issue 16)
 )
 
 // Confidence is how sure a detector is.
@@ -78,4 +80,7 @@ type Match struct {
 	// user name (postgres://keycloak:keycloak@db/), the shape of a
 	// throw-away test database's credentials (issue 15).
 	SameUser bool
+	// Scheme is a url-credentials match's URL scheme in lower case
+	// ("postgres"): what the password is for, not a secret.
+	Scheme string
 }

@@ -228,7 +228,7 @@ func knownDescription(id, desc string) bool {
 		return true
 	}
 	switch desc {
-	case descAWSKeyID, descAWSTempKeyID, descVaultService, descVaultBatch, descVaultRecovery:
+	case descAWSKeyID, descAWSTempKeyID, descVaultService, descVaultBatch, descVaultRecovery, descStripeTest:
 		return true
 	}
 	for _, d := range privateKeyLabels {

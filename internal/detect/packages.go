@@ -45,6 +45,12 @@ func scanPackages(s *scanner) {
 // prefixed reports every word-bounded prefix followed by a body of class
 // with a length in [min, max] (max 0: unbounded).
 func prefixed(s *scanner, prefix, id string, class func(byte) bool, min, max int) {
+	prefixedConf(s, prefix, id, class, min, max, High, "")
+}
+
+// prefixedConf is prefixed with a confidence and a description of the
+// variant (a test-mode key).
+func prefixedConf(s *scanner, prefix, id string, class func(byte) bool, min, max int, conf Confidence, desc string) {
 	v := s.v
 	for i := 0; ; {
 		j := strings.Index(v[i:], prefix)
@@ -68,7 +74,7 @@ func prefixed(s *scanner, prefix, id string, class func(byte) bool, min, max int
 		if isPlaceholder(body) || Entropy(body) < 3.0 {
 			continue
 		}
-		s.add(id, at, end, High, "")
+		s.add(id, at, end, conf, desc)
 	}
 }
 

@@ -50,6 +50,7 @@ var families = []family{
 	registryFamily,
 	urlFamily,
 	packageFamily,
+	serviceFamily,
 	genericFamily,
 }
 
@@ -151,6 +152,7 @@ func Scan(value string, ctx Context) []Match {
 	scanRegistry(&s)
 	scanURLs(&s)
 	scanPackages(&s)
+	scanServices(&s)
 	scanGeneric(&s)
 	if len(s.cands) == 0 {
 		return nil

@@ -27,6 +27,10 @@ const (
 	trGitHub                          // gh?_ and github_pat_
 	trSlack                           // xox
 	trAssign                          // NAME= (an upper-case shell variable assigned)
+	trStripe                          // sk_ / rk_ followed by live_, test_ or prod_
+	trSendGrid                        // SG.
+	trRubyGems                        // rubygems_
+	trSlackHook                       // hooks.slack.com/ (a webhook URL may be written without its scheme)
 )
 
 // pairs maps the first two bytes of each keyword to the keyword checks to
@@ -60,6 +64,10 @@ var pairKeys = [...][]string{
 	14: {"va", "Va", "VA"},
 	15: {"\"a"},
 	16: assignPairs(),
+	17: {"sk", "rk"},
+	18: {"SG"},
+	19: {"ru"},
+	20: {"ho"},
 }
 
 // assignPairs are the last character of an upper-case variable name
@@ -165,6 +173,25 @@ func triggers(v string) uint32 {
 			}
 		case 16:
 			f |= trAssign
+		case 17:
+			if len(r) > 8 && r[2] == '_' {
+				switch r[3:8] {
+				case "live_", "test_", "prod_":
+					f |= trStripe
+				}
+			}
+		case 18:
+			if len(r) > 2 && r[2] == '.' {
+				f |= trSendGrid
+			}
+		case 19:
+			if strings.HasPrefix(r, "rubygems_") {
+				f |= trRubyGems
+			}
+		case 20:
+			if strings.HasPrefix(r, "hooks.slack.com/") {
+				f |= trSlackHook
+			}
 		}
 	}
 	return f

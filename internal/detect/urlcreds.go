@@ -31,6 +31,7 @@ func scanURLs(s *scanner) {
 			m := &s.cands[n-1]
 			m.Host = urlHost(v, pe+1)
 			m.SameUser = v[i:ps-1] == v[ps:pe]
+			m.Scheme = strings.ToLower(v[runStart(v, at, func(c byte) bool { return isAlnum(c) || c == '+' || c == '.' || c == '-' }):at])
 		}
 		i = pe
 	}

@@ -22,6 +22,7 @@ type classification struct {
 	kind       string
 	evidence   string
 	confidence string
+	service    string // Credential.Service
 	// keyFile is a key file's content (GCP key JSON, PEM private key)
 	// found in the value.
 	keyFile bool
@@ -73,6 +74,7 @@ func newCredential(level, owner string, v *gitlabapi.Variable, c classification)
 		Raw:              v.Raw,
 		Description:      v.Description,
 		Kind:             c.kind,
+		Service:          c.service,
 		Evidence:         c.evidence,
 		Confidence:       c.confidence,
 		Usage:            []Usage{},
@@ -139,8 +141,10 @@ func classify(v *gitlabapi.Variable) (classification, bool) {
 		byName.confidence = "low"
 		return byName, true
 	}
+	kind, svc := serviceOf(m)
 	c := classification{
-		kind:       reportKind(m.Kind),
+		kind:       kind,
+		service:    svc,
 		evidence:   "value: " + valueEvidence(m),
 		confidence: confidenceName(m.Confidence),
 		keyFile:    v.Type != gitlabapi.File && (m.Kind == detect.KindGCPServiceKey || m.Kind == detect.KindPrivateKey),
@@ -148,7 +152,7 @@ func classify(v *gitlabapi.Variable) (classification, bool) {
 	if c.kind == KindOther && nameKind && byName.kind != KindOther {
 		// A generic secret in a variable whose name says what it is for
 		// (ARM_CLIENT_SECRET holding a high-entropy string).
-		c.kind = byName.kind
+		c.kind, c.service = byName.kind, byName.service
 		c.evidence = "name: " + v.Key + "; " + c.evidence
 	}
 	return c, true
@@ -249,6 +253,16 @@ func kindNoun(kind string) string {
 		return "GitLab token"
 	case KindRegistry:
 		return "registry credential"
+	case KindPackage:
+		return "package registry token"
+	case KindChatWebhook:
+		return "webhook URL"
+	case KindSaaS:
+		return "API key"
+	case KindPrivateKey:
+		return "private key"
+	case KindDatabase:
+		return "database password"
 	}
 	return "secret"
 }
@@ -276,6 +290,9 @@ func nameClass(v *gitlabapi.Variable) (classification, bool) {
 		// lint's stored-vault-token and stored-vault-password.
 		pipeline.AppRoleSecretID(k), pipeline.VaultPassword(k):
 		c.kind = KindVault
+	case setService(&c, k):
+		// A product's own names (SLACK_WEBHOOK_URL, NPM_TOKEN,
+		// JWT_SECRET), before GitLab's *_PAT takes GITHUB_PAT.
 	case k == "GITLAB_TOKEN" || k == "PRIVATE_TOKEN" || strings.HasSuffix(k, "_PAT") || k == "GL_TOKEN":
 		c.kind = KindGitLab
 	case k == "DOCKER_AUTH_CONFIG" || k == "DOCKERHUB_TOKEN" || k == "DOCKER_HUB_TOKEN" ||
@@ -287,6 +304,15 @@ func nameClass(v *gitlabapi.Variable) (classification, bool) {
 		return classification{}, false
 	}
 	return c, true
+}
+
+// setService sets c's kind and service from a product's variable name.
+func setService(c *classification, k string) bool {
+	kind, svc, ok := serviceByName(k)
+	if ok {
+		c.kind, c.service = kind, svc
+	}
+	return ok
 }
 
 // wordsInOrder reports whether s holds a, then b after it (the glob

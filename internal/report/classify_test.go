@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 
 	"gitlab.com/keyless-ci/keyless/internal/gitlabapi"
@@ -25,7 +26,23 @@ func TestClassify(t *testing.T) {
 		{gitlabapi.Variable{Key: "TF_VAR_key_vault_secret_id", Value: secret.New("https://kv.vault.azure.net/secrets/db")}, ""},
 		{gitlabapi.Variable{Key: "RELEASE_PAT", Hidden: true}, "gitlab-token medium"},
 		{gitlabapi.Variable{Key: "HARBOR_REGISTRY_PASSWORD", Hidden: true}, "registry-password medium"},
-		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_TOKEN", Hidden: true}, "other low"},
+		// Families no component replaces, by name (issue 16).
+		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_TOKEN", Hidden: true}, "chat-webhook medium slack-webhook"},
+		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_URL", Hidden: true}, "chat-webhook medium slack-webhook"},
+		{gitlabapi.Variable{Key: "SLACK_CHANNEL", Value: secret.New("#deploys")}, ""},
+		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_CHANNEL", Value: secret.New("#deploys")}, ""},
+		{gitlabapi.Variable{Key: "TEAMS_WEBHOOK", Hidden: true}, "chat-webhook medium teams-webhook"},
+		{gitlabapi.Variable{Key: "NPM_TOKEN", Hidden: true}, "package-registry-token medium npm"},
+		{gitlabapi.Variable{Key: "GITHUB_PAT", Hidden: true}, "saas-api-key medium github"},
+		{gitlabapi.Variable{Key: "DD_API_KEY", Value: secret.New(synthetic("dd", 32, "0123456789abcdef"))}, "saas-api-key low datadog"},
+		{gitlabapi.Variable{Key: "TWILIO_AUTH_TOKEN", Hidden: true}, "saas-api-key medium twilio"},
+		{gitlabapi.Variable{Key: "NUGET_API_KEY", Hidden: true}, "package-registry-token medium nuget"},
+		{gitlabapi.Variable{Key: "JWT_SECRET", Value: secret.New(synthetic("jwt", 48, b64url))}, "signing-secret medium"},
+		{gitlabapi.Variable{Key: "POSTGRES_PASSWORD", Hidden: true}, "database-password medium"},
+		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_URL", Value: secret.New("https://hooks.slack.com/services/T" + synthetic("slack-t", 10, upperDigits) + "/B" + synthetic("slack-b", 10, upperDigits) + "/" + synthetic("slack", 24, b64url[:62]))}, "chat-webhook high slack-webhook"},
+		{gitlabapi.Variable{Key: "DATABASE_URL", Value: secret.New("postgresql://app:" + synthetic("db", 20, b64url[:62]) + "@db.internal:5432/app")}, "database-password high postgresql"},
+		{gitlabapi.Variable{Key: "NOTIFY", Value: secret.New("https://user:" + synthetic("https", 20, b64url[:62]) + "@hooks.example.com/x")}, "other high"},
+		{gitlabapi.Variable{Key: "STRIPE_KEY", Value: secret.New("sk_live_" + synthetic("stripe", 32, b64url[:62]))}, "saas-api-key high stripe"},
 		{gitlabapi.Variable{Key: "DEPLOY_REGION", Value: secret.New("eu-west-1")}, ""},
 		{gitlabapi.Variable{Key: "DEPLOY_REGION", Hidden: true}, ""},
 		{gitlabapi.Variable{Key: "AWS_SECRET_ACCESS_KEY", Value: secret.New("changeme")}, ""},
@@ -37,7 +54,7 @@ func TestClassify(t *testing.T) {
 		c, ok := classify(&tc.v)
 		got := ""
 		if ok {
-			got = c.kind + " " + c.confidence
+			got = strings.TrimSpace(c.kind + " " + c.confidence + " " + c.service)
 		}
 		if got != tc.want {
 			t.Errorf("%s: %q (%s), want %q", tc.v.Key, got, c.evidence, tc.want)

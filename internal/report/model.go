@@ -69,7 +69,15 @@ const (
 	KindVault    = "vault-token"
 	KindGitLab   = "gitlab-token"
 	KindRegistry = "registry-password"
-	KindOther    = "other"
+	// Kinds no keyless component replaces (issue 16): the steps say
+	// what does, if anything (families.go).
+	KindPackage     = "package-registry-token" // npm, PyPI, RubyGems, NuGet
+	KindChatWebhook = "chat-webhook"           // Slack, Discord, Teams, Google Chat, Mattermost
+	KindSaaS        = "saas-api-key"           // GitHub, Slack, Stripe, SendGrid, Twilio, Datadog
+	KindPrivateKey  = "private-key"
+	KindDatabase    = "database-password"
+	KindSigning     = "signing-secret" // JWT, session and HMAC secrets, by name
+	KindOther       = "other"
 )
 
 // Exposures of a stored credential.
@@ -99,6 +107,10 @@ type Credential struct {
 	Raw              bool   `json:"raw"`
 	Description      string `json:"description,omitempty"`
 	Kind             string `json:"kind"`
+	// Service is the product a credential is for ("slack-webhook",
+	// "npm", "postgresql"), when the detector or the name says;
+	// the steps point at its rotation documentation.
+	Service string `json:"service,omitempty"`
 	// Evidence says how the kind was decided, never with the value:
 	// "value: AWS access key id AKIA… (20 chars)" or "name: hidden
 	// variable AWS_SECRET_ACCESS_KEY".

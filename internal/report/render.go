@@ -52,16 +52,23 @@ var errNilReport = errors.New("render report: no report")
 
 // renderKindOrder is the order kinds are listed in; a kind not listed comes
 // after them, by name.
-var renderKindOrder = []string{KindAWS, KindGCP, KindAzure, KindVault, KindGitLab, KindRegistry, KindOther}
+var renderKindOrder = []string{KindAWS, KindGCP, KindAzure, KindVault, KindGitLab, KindRegistry,
+	KindPackage, KindDatabase, KindPrivateKey, KindSaaS, KindChatWebhook, KindSigning, KindOther}
 
 var kindLabels = map[string]string{
-	KindAWS:      "AWS IAM user key",
-	KindGCP:      "GCP service account key",
-	KindAzure:    "Azure client secret",
-	KindVault:    "Vault token",
-	KindGitLab:   "GitLab token",
-	KindRegistry: "Registry password",
-	KindOther:    "Other credential",
+	KindAWS:         "AWS IAM user key",
+	KindGCP:         "GCP service account key",
+	KindAzure:       "Azure client secret",
+	KindVault:       "Vault token",
+	KindGitLab:      "GitLab token",
+	KindRegistry:    "Registry password",
+	KindPackage:     "Package registry token",
+	KindDatabase:    "Database password",
+	KindPrivateKey:  "Private key",
+	KindSaaS:        "SaaS API key",
+	KindChatWebhook: "Chat webhook URL",
+	KindSigning:     "Signing secret",
+	KindOther:       "Other credential",
 }
 
 // kindLabel is the name a person reads for kind.

@@ -143,6 +143,7 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 	jobs := usageJobs(c)
 	where := variableWhere(c)
 	if r.Component == "" {
+		r.Include, _ = familySteps(c, "", where)
 		r.Steps = otherSteps(c, where)
 		return r
 	}
@@ -230,6 +231,9 @@ func policyStep(component string, subs []subject) string {
 // replaces.
 func otherSteps(c *Credential, where string) []string {
 	keep := fmt.Sprintf("If it must stay, make %s masked and hidden, protected, and scoped to the environments that need it, with the least rights and an expiry.", c.Key)
+	if _, steps := familySteps(c, keep, where); steps != nil {
+		return steps
+	}
 	switch c.Kind {
 	case KindGitLab:
 		return []string{
