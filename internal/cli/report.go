@@ -7,9 +7,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -246,6 +249,13 @@ func runReport(c *cli.Context, env Env, o reportOptions) error {
 			return err
 		}
 	}
+	if o.Resume != "" && !sameFile(o.Resume, o.Output) {
+		// The run it continued is done: a partial report left behind
+		// would be resumed by mistake next time (issue 16).
+		if err := os.Remove(o.Resume); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(env.Stderr, "keyless: report: the partial report %s could not be removed: %v\n", o.Resume, err)
+		}
+	}
 	if o.PublishIssue != "" {
 		if err := publishIssue(ctx, env, api, o.PublishIssue, rep, o.Quiet); err != nil {
 			return err
@@ -457,4 +467,17 @@ func (p *progress) done() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// sameFile reports whether paths a and b name one file (b may not exist).
+func sameFile(a, b string) bool {
+	if b == "" {
+		return false
+	}
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ai, err1 := os.Stat(a)
+	bi, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(ai, bi)
 }

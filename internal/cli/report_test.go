@@ -195,3 +195,36 @@ func TestReportShardsMergeAndPublish(t *testing.T) {
 		noSecrets(t, "the published issue", f, gl)
 	}
 }
+
+// TestReportResumeRemovesPartial: once a resumed run has written its
+// report, the partial report it continued is removed; it stays when the
+// report was written over it (issue 16, item 5e).
+func TestReportResumeRemovesPartial(t *testing.T) {
+	t.Parallel()
+	gl := reportFixture(t)
+	dir := t.TempDir()
+	partial := filepath.Join(dir, "keyless-report.partial.json")
+	// A report of the same scope resumes as a partial one whose every
+	// project was read.
+	if o := keyless(t, reportEnv(gl), "report", "--group", "acme", "--format", "json", "-o", partial); o.Code != 0 {
+		t.Fatalf("first run: %d %s", o.Code, o.Stderr)
+	}
+	out := filepath.Join(dir, "report.json")
+	if o := keyless(t, reportEnv(gl), "report", "--group", "acme", "--format", "json", "--resume", partial, "-o", out); o.Code != 0 {
+		t.Fatalf("resumed run: %d %s", o.Code, o.Stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("report not written: %v", err)
+	}
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("the partial report is still there after a successful --resume (%v)", err)
+	}
+
+	// Resumed into the same file: the report stays.
+	if o := keyless(t, reportEnv(gl), "report", "--group", "acme", "--format", "json", "--resume", out, "-o", out); o.Code != 0 {
+		t.Fatalf("resumed into itself: %d %s", o.Code, o.Stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("the report written over the partial one was removed: %v", err)
+	}
+}

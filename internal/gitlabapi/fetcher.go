@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func NewFetcher(ctx context.Context, api API, httpClient *http.Client) pipeline.
 		}
 		return nil
 	}
-	return &fetcher{ctx: ctx, api: api, http: &hc, cache: map[string]fetched{}, branches: map[string]string{}}
+	return &fetcher{ctx: ctx, api: api, http: &hc, cache: map[string]*fetchOnce{}}
 }
 
 type fetcher struct {
@@ -60,15 +61,41 @@ type fetcher struct {
 	api  API
 	http *http.Client
 
-	mu       sync.Mutex
-	cache    map[string]fetched
-	branches map[string]string // project -> default branch
+	mu    sync.Mutex
+	cache map[string]*fetchOnce // by once's key
 }
 
 type fetched struct {
 	path string
 	src  []byte
 	err  error
+}
+
+// fetchOnce is one read, done or under way.
+type fetchOnce struct {
+	done chan struct{}
+	r    fetched
+}
+
+// once returns what fn returns for key, calling it once per fetcher: a
+// caller that asks while another reads the same key waits for that read.
+// A report reads many projects at once, and they include the same files
+// (issue 16).
+func (f *fetcher) once(key string, fn func() fetched) fetched {
+	f.mu.Lock()
+	e, ok := f.cache[key]
+	if !ok {
+		e = &fetchOnce{done: make(chan struct{})}
+		f.cache[key] = e
+	}
+	f.mu.Unlock()
+	if ok {
+		<-e.done
+		return e.r
+	}
+	e.r = fn()
+	close(e.done)
+	return e.r
 }
 
 // Fetch implements pipeline.Fetcher. The path it returns names the source:
@@ -78,52 +105,47 @@ type fetched struct {
 //	remote:https://host/x.yml (without credentials or query)
 //	component:group/p/name@1.2.0 (the version read)
 func (f *fetcher) Fetch(inc *pipeline.Include) (string, []byte, error) {
-	key := string(inc.Kind) + "\x00" + inc.Project + "\x00" + inc.Ref + "\x00" + inc.Location
-	f.mu.Lock()
-	r, ok := f.cache[key]
-	f.mu.Unlock()
-	if ok {
-		return r.path, r.src, r.err
+	loc := inc.Location
+	if inc.Kind == pipeline.IncludeProject {
+		loc = projectFile(loc)
 	}
-	var path string
-	var src []byte
-	var err error
-	switch inc.Kind {
-	case pipeline.IncludeProject:
-		path, src, err = f.project(inc.Project, inc.Ref, inc.Location)
-	case pipeline.IncludeTemplate:
-		path, src, err = f.template(inc.Location)
-	case pipeline.IncludeRemote:
-		path, src, err = f.remote(inc.Location)
-	case pipeline.IncludeComponent:
-		path, src, err = f.component(inc.Location)
-	default:
-		err = fmt.Errorf("include kind %q is not read through the GitLab API", inc.Kind)
-	}
-	f.mu.Lock()
-	f.cache[key] = fetched{path, src, err}
-	f.mu.Unlock()
-	return path, src, err
+	key := string(inc.Kind) + "\x00" + inc.Project + "\x00" + inc.Ref + "\x00" + loc
+	r := f.once(key, func() fetched {
+		var r fetched
+		switch inc.Kind {
+		case pipeline.IncludeProject:
+			r.path, r.src, r.err = f.project(inc.Project, inc.Ref, loc)
+		case pipeline.IncludeTemplate:
+			r.path, r.src, r.err = f.template(loc)
+		case pipeline.IncludeRemote:
+			r.path, r.src, r.err = f.remote(loc)
+		case pipeline.IncludeComponent:
+			r.path, r.src, r.err = f.component(loc)
+		default:
+			r.err = fmt.Errorf("include kind %q is not read through the GitLab API", inc.Kind)
+		}
+		return r
+	})
+	return r.path, r.src, r.err
 }
 
+// projectFile is an include:project file as the API reads it: from the
+// repository's root, cleaned ("templates/x.yml" and "/templates/x.yml"
+// are one file).
+func projectFile(file string) string { return path.Clean("/" + file) }
+
 func (f *fetcher) defaultBranch(project string) (string, error) {
-	f.mu.Lock()
-	b, ok := f.branches[project]
-	f.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	p, err := f.api.Project(f.ctx, project)
-	if err != nil {
-		return "", err
-	}
-	if p.DefaultBranch == "" {
-		return "", fmt.Errorf("project %q has an empty repository: there is no default branch to read", project)
-	}
-	f.mu.Lock()
-	f.branches[project] = p.DefaultBranch
-	f.mu.Unlock()
-	return p.DefaultBranch, nil
+	r := f.once("branch\x00"+project, func() fetched {
+		p, err := f.api.Project(f.ctx, project)
+		if err != nil {
+			return fetched{err: err}
+		}
+		if p.DefaultBranch == "" {
+			return fetched{err: fmt.Errorf("project %q has an empty repository: there is no default branch to read", project)}
+		}
+		return fetched{path: p.DefaultBranch}
+	})
+	return r.path, r.err
 }
 
 // project reads include:project, at the project's default branch when
@@ -140,12 +162,17 @@ func (f *fetcher) project(project, ref, file string) (string, []byte, error) {
 		}
 		ref = b
 	}
-	file = "/" + strings.TrimPrefix(file, "/")
-	src, err := f.api.File(f.ctx, project, file, ref)
-	if err != nil {
-		return "", nil, err
-	}
-	return "project:" + project + "@" + ref + ":" + file, src, nil
+	file = projectFile(file)
+	// Once per project, ref and file, whether the include names the
+	// default branch or leaves the ref out.
+	r := f.once("file\x00"+project+"\x00"+ref+"\x00"+file, func() fetched {
+		src, err := f.api.File(f.ctx, project, file, ref)
+		if err != nil {
+			return fetched{err: err}
+		}
+		return fetched{path: "project:" + project + "@" + ref + ":" + file, src: src}
+	})
+	return r.path, r.src, r.err
 }
 
 // template reads include:template. The API's key is the template's name

@@ -424,3 +424,51 @@ func VaultPassword(name string) bool {
 	return (strings.Contains(n, "VAULT") || strings.Contains(n, "BAO_")) &&
 		(strings.Contains(n, "PASSWORD") || strings.HasSuffix(n, "_PASS"))
 }
+
+// toolEnvNames are the variables of CredentialEnvs, and toolEnvPrefixes
+// the prefixes of EnvReaders' Vars ("AWS_*").
+var toolEnvNames, toolEnvPrefixes = func() (map[string]bool, []string) {
+	names := map[string]bool{}
+	for _, e := range CredentialEnvs {
+		for _, n := range append(slices.Clone(e.Credentials), e.Settings...) {
+			names[n] = true
+		}
+	}
+	var prefixes []string
+	for _, r := range EnvReaders {
+		for _, v := range r.Vars {
+			if p, ok := strings.CutSuffix(v, "*"); ok && !slices.Contains(prefixes, p) {
+				prefixes = append(prefixes, p)
+			} else if !ok {
+				names[v] = true
+			}
+		}
+	}
+	return names, prefixes
+}()
+
+// ToolEnv reports whether tools of EnvReaders read the variable name from
+// their environment: a credential or setting of CredentialEnvs, or a name
+// an EnvReader reads (AWS_*, TF_VAR_*).
+func ToolEnv(name string) bool {
+	if toolEnvNames[name] {
+		return true
+	}
+	for _, p := range toolEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// EnvOf returns the CredentialEnv of which name is a credential
+// (AWS_ACCESS_KEY_ID: aws), or nil.
+func EnvOf(name string) *CredentialEnv {
+	for i := range CredentialEnvs {
+		if slices.Contains(CredentialEnvs[i].Credentials, name) {
+			return &CredentialEnvs[i]
+		}
+	}
+	return nil
+}

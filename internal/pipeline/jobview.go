@@ -56,6 +56,42 @@ type JobView struct {
 	CachePaths []*Node
 	// Secrets are the job's secrets: entries.
 	Secrets []Secret
+	// EnvMaps are the job's assignments of the variables tools read
+	// (ToolEnv): in Variables, then in its lines in the order they run
+	// (NAME=value cmd, export NAME=value). They say which stored
+	// variable reaches a tool under which name: AWS_ACCESS_KEY_ID from
+	// $S3_UPLOAD_KEY (issue 16).
+	EnvMaps []EnvMap
+}
+
+// EnvMap is one assignment of a variable that a tool reads from the
+// environment.
+type EnvMap struct {
+	// Env is the variable assigned: "AWS_ACCESS_KEY_ID".
+	Env string
+	// From is the variable whose value it takes: "S3_UPLOAD_KEY" for
+	// $S3_UPLOAD_KEY, ${S3_UPLOAD_KEY} or "$S3_UPLOAD_KEY"; "" for a
+	// value that is not one variable (a literal, "$A$B", '$A').
+	From string
+	// Node is the variables: value, or the line that assigns it.
+	Node *Node
+	// Inline is set for an assignment in a line. It wins over a stored
+	// CI/CD variable of the same name, where a variables: entry does not:
+	// project, group and instance variables take precedence over the
+	// .gitlab-ci.yml's
+	// (https://docs.gitlab.com/ci/variables/#cicd-variable-precedence).
+	Inline bool
+}
+
+// MapsFrom returns the first assignment of a variable tools read that
+// takes the value of name, or nil.
+func (v *JobView) MapsFrom(name string) *EnvMap {
+	for i := range v.EnvMaps {
+		if v.EnvMaps[i].From == name {
+			return &v.EnvMaps[i]
+		}
+	}
+	return nil
 }
 
 // Artifacts is a job's artifacts: (https://docs.gitlab.com/ci/yaml/#artifacts).
@@ -118,6 +154,11 @@ type Command struct {
 	Line *Node  // the line that runs it
 	// Args are the words after the name, quotes removed: ["s3", "ls"].
 	Args []string
+	// Env are the variables tools read (ToolEnv) that the job's lines
+	// set for it: its own NAME=value prefix, and what the lines before
+	// it export or assign in the same shell. The command reads these
+	// values, not stored CI/CD variables of the names.
+	Env []string
 }
 
 // Runs returns the first line that runs the command name, or nil.
@@ -182,7 +223,7 @@ func (p *Pipeline) JobViews() []JobView {
 	}
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{cmds: map[*Node][]Command{}, refs: map[*Node][]string{}}
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}}
 	var out []JobView
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
@@ -215,22 +256,108 @@ func jobVariables(n *Node, globals []Variable) []Variable {
 // viewCache holds what JobViews has read of nodes that several jobs
 // share: the commands of a shell line, the variables a scalar expands.
 type viewCache struct {
-	cmds map[*Node][]Command
-	refs map[*Node][]string
+	lines map[*Node]*lineInfo
+	refs  map[*Node][]string
 }
 
-// commands are the commands line l runs.
-func (c *viewCache) commands(l *Node) []Command {
-	cmds, ok := c.cmds[l]
-	if !ok {
-		for _, seg := range commandSegments(l.Value) {
-			if name, args := command(seg); name != "" {
-				cmds = append(cmds, Command{Name: name, Line: l, Args: args})
+// lineInfo is what a shell line runs: its commands, and, for a line that
+// assigns variables tools read, the steps in the order the shell takes
+// them.
+type lineInfo struct {
+	cmds  []Command
+	steps []envStep // nil when the line assigns none
+}
+
+// envStep is one simple command of a line that assigns variables tools
+// read: the command (an index of cmds, -1 for none) with its NAME=value
+// prefix (prefix), or assignments that stay for the rest of the shell
+// (keep: export NAME=value, or NAME=value alone).
+type envStep struct {
+	cmd          int
+	prefix, keep []EnvMap
+}
+
+// line reads line l once.
+func (c *viewCache) line(l *Node) *lineInfo {
+	info, ok := c.lines[l]
+	if ok {
+		return info
+	}
+	info = &lineInfo{}
+	assigns := strings.IndexByte(l.Value, '=') >= 0
+	for _, seg := range commandSegments(l.Value) {
+		name, args := command(seg)
+		st := envStep{cmd: -1}
+		if name != "" {
+			st.cmd = len(info.cmds)
+			info.cmds = append(info.cmds, Command{Name: name, Line: l, Args: args})
+		}
+		if assigns {
+			st.prefix, st.keep = segmentAssigns(seg, l)
+			if len(st.prefix) > 0 || len(st.keep) > 0 {
+				info.steps = append(info.steps, st)
 			}
 		}
-		c.cmds[l] = cmds
 	}
-	return cmds
+	c.lines[l] = info
+	return info
+}
+
+// exportWords are the builtins whose NAME=value arguments set variables
+// for the rest of the shell.
+var exportWords = map[string]bool{"export": true, "declare": true, "typeset": true, "local": true, "readonly": true}
+
+// segmentAssigns reads the assignments of variables tools read in a
+// simple command: the NAME=value words before its command (prefix; with
+// no command they stay, as the shell keeps them), and an export's
+// arguments (keep).
+func segmentAssigns(seg string, l *Node) (prefix, keep []EnvMap) {
+	words := strings.Fields(seg)
+	i := 0
+	for ; i < len(words); i++ {
+		w := words[i]
+		if prefixWords[w] || strings.HasPrefix(w, "/") && prefixWords[path.Base(w)] || strings.HasPrefix(w, "-") {
+			continue
+		}
+		eq := strings.IndexByte(w, '=')
+		if eq <= 0 || !isName(w[:eq]) {
+			break
+		}
+		if ToolEnv(w[:eq]) {
+			prefix = append(prefix, EnvMap{Env: w[:eq], From: valueRef(w[eq+1:]), Node: l, Inline: true})
+		}
+	}
+	if i == len(words) {
+		return nil, prefix // assignments alone
+	}
+	if exportWords[words[i]] {
+		for _, w := range words[i+1:] {
+			if eq := strings.IndexByte(w, '='); eq > 0 && isName(w[:eq]) && ToolEnv(w[:eq]) {
+				keep = append(keep, EnvMap{Env: w[:eq], From: valueRef(w[eq+1:]), Node: l, Inline: true})
+			}
+		}
+	}
+	return prefix, keep
+}
+
+// valueRef is the variable a value is, quotes removed: "S3_KEY" for
+// $S3_KEY, ${S3_KEY} and "$S3_KEY"; "" for anything else ('$S3_KEY'
+// included: single quotes do not expand).
+func valueRef(val string) string {
+	if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+		val = val[1 : len(val)-1]
+	}
+	if !strings.HasPrefix(val, "$") {
+		return ""
+	}
+	name := val[1:]
+	if strings.HasPrefix(name, "{") && strings.HasSuffix(name, "}") {
+		name = name[1 : len(name)-1]
+	}
+	if !isName(name) {
+		return ""
+	}
+	return name
 }
 
 // addRefs is addRefs, each scalar's references read once.
@@ -293,9 +420,12 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 		}
 	}
 
-	for _, l := range v.Lines {
-		v.Commands = append(v.Commands, cache.commands(l)...)
+	for _, va := range v.Variables {
+		if ToolEnv(va.Name) {
+			v.EnvMaps = append(v.EnvMaps, EnvMap{Env: va.Name, From: valueRef(va.Value.Value), Node: va.Value})
+		}
 	}
+	v.Commands, v.EnvMaps = lineCommands(n, v.Lines, v.EnvMaps, cache)
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
 
@@ -310,6 +440,76 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 	v.CachePaths = cachePaths(n.Get("cache"))
 	v.Secrets = secrets(n.Get("secrets"))
 	return v
+}
+
+// lineCommands are the commands the job's lines run, each with the
+// variables tools read that the lines set for it (Command.Env), and maps
+// with the lines' assignments of such variables added. before_script and
+// script run in one shell; after_script in another
+// (https://docs.gitlab.com/ci/yaml/#after_script), the hooks in another,
+// and each container command in its own.
+func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]Command, []EnvMap) {
+	var cmds []Command
+	var kept []string // set for the rest of the shell
+	var breaks []int  // the indexes of lines that start a shell, read once kept is set
+	for i, l := range lines {
+		if len(kept) > 0 {
+			if breaks == nil {
+				breaks = shellBreaks(job, len(lines))
+			}
+			if slices.Contains(breaks, i) {
+				kept = nil
+			}
+		}
+		info := cache.line(l)
+		if info.steps == nil && len(kept) == 0 {
+			cmds = append(cmds, info.cmds...)
+			continue
+		}
+		next := 0
+		for _, st := range info.steps {
+			for ; next < st.cmd; next++ {
+				c := info.cmds[next]
+				c.Env = kept
+				cmds = append(cmds, c)
+			}
+			maps = append(maps, st.prefix...)
+			maps = append(maps, st.keep...)
+			if st.cmd >= 0 {
+				c := info.cmds[st.cmd]
+				c.Env = slices.Clip(kept)
+				for _, m := range st.prefix {
+					c.Env = append(c.Env, m.Env)
+				}
+				cmds = append(cmds, c)
+				next = st.cmd + 1
+			}
+			for _, m := range st.keep {
+				kept = append(slices.Clip(kept), m.Env)
+			}
+		}
+		for ; next < len(info.cmds); next++ {
+			c := info.cmds[next]
+			c.Env = kept
+			cmds = append(cmds, c)
+		}
+	}
+	return cmds, maps
+}
+
+// shellBreaks are the indexes in Job.Lines of the lines that start a new
+// shell: the first of after_script, the first of the hooks, and each
+// container command.
+func shellBreaks(job *Node, n int) []int {
+	i := len(job.Get("before_script").Scalars()) + len(job.Get("script").Scalars())
+	out := []int{i}
+	i += len(job.Get("after_script").Scalars())
+	out = append(out, i)
+	i += len(job.Lookup("hooks", "pre_get_sources_script").Scalars())
+	for ; i < n; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // artifacts reads a job's artifacts:.

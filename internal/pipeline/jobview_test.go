@@ -243,3 +243,65 @@ build:
 		t.Errorf("build's view (-want +got):\n%s", d)
 	}
 }
+
+// TestJobViewEnvMaps: the view says which stored variable a job passes to
+// its tools under which name, in variables: and in its lines, and which
+// commands get the job's own values (issue 16).
+func TestJobViewEnvMaps(t *testing.T) {
+	p := Parse("", ".gitlab-ci.yml", []byte(`variables:
+  AWS_DEFAULT_REGION: eu-west-1
+upload:
+  variables:
+    AWS_SESSION_TOKEN: ${S3_SESSION}
+  script:
+    - AWS_ACCESS_KEY_ID="$S3_UPLOAD_KEY" AWS_SECRET_ACCESS_KEY="$S3_UPLOAD_SECRET" aws s3 cp x s3://b/x
+    - aws s3 ls
+exported:
+  before_script:
+    - export ARM_CLIENT_SECRET=$SP_SECRET GOOGLE_CREDENTIALS='$NOT_EXPANDED'
+    - VAULT_TOKEN=$OPS_VAULT_TOKEN
+  script:
+    - terraform apply; vault kv get x
+  after_script:
+    - terraform output
+`), Options{})
+	type mapping struct {
+		Env, From string
+		Inline    bool
+	}
+	got := map[string][]mapping{}
+	envs := map[string][]string{}
+	for _, v := range p.JobViews() {
+		for _, m := range v.EnvMaps {
+			got[v.Job.Name] = append(got[v.Job.Name], mapping{m.Env, m.From, m.Inline})
+		}
+		for _, c := range v.Commands {
+			envs[v.Job.Name] = append(envs[v.Job.Name], c.Name+"["+strings.Join(c.Env, " ")+"]")
+		}
+	}
+	want := map[string][]mapping{
+		"upload": {
+			{"AWS_DEFAULT_REGION", "", false},
+			{"AWS_SESSION_TOKEN", "S3_SESSION", false},
+			{"AWS_ACCESS_KEY_ID", "S3_UPLOAD_KEY", true},
+			{"AWS_SECRET_ACCESS_KEY", "S3_UPLOAD_SECRET", true},
+		},
+		"exported": {
+			{"AWS_DEFAULT_REGION", "", false},
+			{"ARM_CLIENT_SECRET", "SP_SECRET", true},
+			{"GOOGLE_CREDENTIALS", "", true},
+			{"VAULT_TOKEN", "OPS_VAULT_TOKEN", true},
+		},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("EnvMaps (-want +got):\n%s", d)
+	}
+	wantEnvs := map[string][]string{
+		"upload": {"aws[AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY]", "aws[]"},
+		// after_script runs in a shell of its own.
+		"exported": {"export[]", "terraform[ARM_CLIENT_SECRET GOOGLE_CREDENTIALS VAULT_TOKEN]", "vault[ARM_CLIENT_SECRET GOOGLE_CREDENTIALS VAULT_TOKEN]", "terraform[]"},
+	}
+	if d := cmp.Diff(wantEnvs, envs); d != "" {
+		t.Errorf("Command.Env (-want +got):\n%s", d)
+	}
+}

@@ -85,14 +85,15 @@ func reportFacts(p *pipeline.Pipeline, candidates func(child, job string) []stri
 	for _, v := range jobViews(p) {
 		f := lint.JobFacts{Job: v.Job.Name, Child: v.Child}
 		for _, k := range candidates(v.Child, v.Job.Name) {
-			if detect.SecretName(k) && strings.HasPrefix(jobUse(&v, k), "references ") {
+			if how, _ := jobUse(&v, k); detect.SecretName(k) && (strings.HasPrefix(how, "references ") || strings.HasPrefix(how, "sets ")) {
 				f.Reads = append(f.Reads, k)
 			}
 		}
 		sort.Strings(f.Reads)
 		for _, e := range pipeline.CredentialEnvs {
 			for _, c := range e.Credentials {
-				if how, ok := strings.CutPrefix(jobUse(&v, c), "runs "); ok {
+				how, _ := jobUse(&v, c)
+				if how, ok := strings.CutPrefix(how, "runs "); ok {
 					tool, _, _ := strings.Cut(how, " ")
 					f.Implicit = append(f.Implicit, tool+":"+c)
 				}
@@ -199,7 +200,7 @@ func TestLintReportAgreeOnPaths(t *testing.T) {
 		t.Errorf("lint.Facts = %+v, want aws run and AWS_SECRET_ACCESS_KEY read", f)
 	}
 	v := jobViews(p)[0]
-	if got := jobUse(&v, "AWS_ACCESS_KEY_ID"); got != "runs aws (reads AWS_* from the environment)" {
+	if got, _ := jobUse(&v, "AWS_ACCESS_KEY_ID"); got != "runs aws (reads AWS_* from the environment)" {
 		t.Errorf("jobUse(AWS_ACCESS_KEY_ID) = %q", got)
 	}
 }

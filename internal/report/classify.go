@@ -123,7 +123,20 @@ func classify(v *gitlabapi.Variable) (classification, bool) {
 			return classification{}, false
 		}
 		if v.Hidden {
-			byName.evidence = "name: hidden variable " + v.Key
+			// GitLab returns no value for a hidden variable ("value":
+			// null, https://docs.gitlab.com/api/project_level_variables/),
+			// and hides only a masked one: its owner marked it secret,
+			// and no value contradicts its name. Under a name a cloud's
+			// tools read as their credential (AWS_SECRET_ACCESS_KEY) it
+			// is that credential; under a name that only says secret, it
+			// is more likely one than its name alone says (issue 16).
+			byName.evidence = "name: hidden variable " + v.Key + " (GitLab returns no value to check)"
+			switch {
+			case pipeline.EnvOf(v.Key) != nil && byName.kind != KindOther:
+				byName.confidence = "high"
+			case byName.confidence == "low":
+				byName.confidence = "medium"
+			}
 		}
 		return byName, true
 	}

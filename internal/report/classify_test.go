@@ -13,12 +13,12 @@ func TestClassify(t *testing.T) {
 		v    gitlabapi.Variable
 		want string // kind confidence, "" for not a credential
 	}{
-		{gitlabapi.Variable{Key: "AWS_SECRET_ACCESS_KEY", Hidden: true}, "aws-iam-user-key medium"},
+		{gitlabapi.Variable{Key: "AWS_SECRET_ACCESS_KEY", Hidden: true}, "aws-iam-user-key high"},
 		{gitlabapi.Variable{Key: "MY_AWS_SECRET", Hidden: true}, "aws-iam-user-key medium"},
-		{gitlabapi.Variable{Key: "GOOGLE_APPLICATION_CREDENTIALS", Type: gitlabapi.File, Hidden: true}, "gcp-service-account-key medium"},
+		{gitlabapi.Variable{Key: "GOOGLE_APPLICATION_CREDENTIALS", Type: gitlabapi.File, Hidden: true}, "gcp-service-account-key high"},
 		{gitlabapi.Variable{Key: "GOOGLE_APPLICATION_CREDENTIALS", Type: gitlabapi.EnvVar, Value: secret.New("/tmp/key.json")}, ""},
 		{gitlabapi.Variable{Key: "CI_SERVICE_ACCOUNT_KEY", Hidden: true}, "gcp-service-account-key medium"},
-		{gitlabapi.Variable{Key: "ARM_CLIENT_SECRET", Hidden: true}, "azure-client-secret medium"},
+		{gitlabapi.Variable{Key: "ARM_CLIENT_SECRET", Hidden: true}, "azure-client-secret high"},
 		{gitlabapi.Variable{Key: "VAULT_APPROLE_SECRET_ID", Hidden: true}, "vault-token medium"},
 		{gitlabapi.Variable{Key: "VAULT_SECRET_ID", Hidden: true}, "vault-token medium"},
 		{gitlabapi.Variable{Key: "TF_VAR_login_approle_secret_id", Hidden: true}, "vault-token medium"},
@@ -43,6 +43,11 @@ func TestClassify(t *testing.T) {
 		{gitlabapi.Variable{Key: "DATABASE_URL", Value: secret.New("postgresql://app:" + synthetic("db", 20, b64url[:62]) + "@db.internal:5432/app")}, "database-password high postgresql"},
 		{gitlabapi.Variable{Key: "NOTIFY", Value: secret.New("https://user:" + synthetic("https", 20, b64url[:62]) + "@hooks.example.com/x")}, "other high"},
 		{gitlabapi.Variable{Key: "STRIPE_KEY", Value: secret.New("sk_live_" + synthetic("stripe", 32, b64url[:62]))}, "saas-api-key high stripe"},
+		// Hidden: a name the tools read as a credential is that
+		// credential; the name alone is less (issue 16).
+		{gitlabapi.Variable{Key: "VAULT_TOKEN", Hidden: true}, "vault-token high"},
+		{gitlabapi.Variable{Key: "VAULT_TOKEN"}, "vault-token medium"},
+		{gitlabapi.Variable{Key: "SLACK_WEBHOOK_TOKEN"}, "chat-webhook medium slack-webhook"},
 		{gitlabapi.Variable{Key: "DEPLOY_REGION", Value: secret.New("eu-west-1")}, ""},
 		{gitlabapi.Variable{Key: "DEPLOY_REGION", Hidden: true}, ""},
 		{gitlabapi.Variable{Key: "AWS_SECRET_ACCESS_KEY", Value: secret.New("changeme")}, ""},

@@ -486,6 +486,7 @@ func (c *collector) readProject(ctx context.Context, gp gitlabapi.Project, scope
 	vs = nil
 
 	if gp.Archived || gp.DefaultBranch == "" {
+		pr.NoCIConfig = !gp.Archived // an empty repository has none
 		log.Debug("report: pipeline not read", "project", gp.PathWithNamespace, "archived", gp.Archived, "empty", gp.DefaultBranch == "")
 		return r
 	}
@@ -500,7 +501,8 @@ func (c *collector) readProject(ctx context.Context, gp gitlabapi.Project, scope
 			Message: fmt.Sprintf("the CI/CD configuration %q is a URL, which keyless reads only with a fetcher; its jobs are not checked", cfg)})
 		return r
 	case p == nil:
-		return r // no CI/CD configuration
+		pr.NoCIConfig = true
+		return r
 	}
 	pr.CIConfigPath = cfg
 	jobs := jobViews(p)
@@ -633,11 +635,15 @@ func finish(rep *Report) {
 	})
 	rep.Errors = slices.Compact(rep.Errors)
 	slices.SortFunc(rep.Credentials, func(a, b Credential) int { return strings.Compare(a.ID, b.ID) })
-	rc := newReplaceContext(rep.GitLabURL, rep.Tool.Version, rep.Projects)
 	for i := range rep.Credentials {
 		c := &rep.Credentials[i]
 		slices.SortFunc(c.Usage, compareUsage)
 		c.Usage = slices.Compact(c.Usage)
+	}
+	kindsByUse(rep.Credentials)
+	rc := newReplaceContext(rep.GitLabURL, rep.Tool.Version, rep.Projects)
+	for i := range rep.Credentials {
+		c := &rep.Credentials[i]
 		c.Replacement = rc.replacement(c)
 	}
 	rep.Summary = summarize(rep)

@@ -196,7 +196,7 @@ func TestCollectGroup(t *testing.T) {
 	want := map[string]string{
 		"group:acme:AWS_ACCESS_KEY_ID:*":                 "aws-iam-user-key high unprotected,unmasked,not-hidden,all-environments,group-level",
 		"group:acme:AWS_SECRET_ACCESS_KEY:*":             "aws-iam-user-key high unprotected,not-hidden,all-environments,group-level",
-		"group:acme/apps:AZURE_CLIENT_SECRET:production": "azure-client-secret medium group-level",
+		"group:acme/apps:AZURE_CLIENT_SECRET:production": "azure-client-secret high group-level",
 		"group:acme/platform:GCP_SA_KEY:*":               "gcp-service-account-key high unmasked,not-hidden,all-environments,group-level,env-var-key-file",
 		"project:acme/apps/web:VAULT_TOKEN:*":            "vault-token high not-hidden,all-environments",
 		"project:acme/apps/web:DOCKER_AUTH_CONFIG:*":     "registry-password high unprotected,unmasked,not-hidden,all-environments",

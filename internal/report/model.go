@@ -131,8 +131,12 @@ type Usage struct {
 	Child string `json:"child,omitempty"`
 	File  string `json:"file"`
 	Line  int    `json:"line"`
-	// How: "references $KEY" or "runs aws (reads AWS_* from the environment)".
+	// How: "references $KEY", "sets AWS_ACCESS_KEY_ID from $KEY" or
+	// "runs aws (reads AWS_* from the environment)".
 	How string `json:"how"`
+	// Env is the credential variable of a tool the job passes it as
+	// ("AWS_ACCESS_KEY_ID"), "" when it passes it as none.
+	Env string `json:"env,omitempty"`
 }
 
 // Where names the job as the report shows it: "deploy", or "deploy
@@ -174,7 +178,11 @@ type Project struct {
 	// their pipeline is not read (Jobs 0, no usage).
 	Archived bool `json:"archived,omitempty"`
 	// CIConfigPath is the configuration file read ("" when none).
-	CIConfigPath              string    `json:"ci_config_path,omitempty"`
+	CIConfigPath string `json:"ci_config_path,omitempty"`
+	// NoCIConfig is set when the project has no CI/CD configuration at
+	// its default branch (or no default branch): it runs no pipeline, so
+	// no job of it uses a credential.
+	NoCIConfig                bool      `json:"no_ci_configuration,omitempty"`
 	IDTokenSubClaimComponents []string  `json:"id_token_sub_claim_components,omitempty"`
 	Jobs                      int       `json:"jobs"`
 	Findings                  []Finding `json:"lint_findings"`

@@ -151,6 +151,11 @@ func (rc *replaceContext) replacement(c *Credential) Replacement {
 	r.Include = rc.include(r.Component, jobs)
 	use := fmt.Sprintf("Add the include above to the pipeline of %s and `extends: .keyless-%s` to %s.", projectList(c), r.Component, jobCount(c))
 	run := "Run the pipelines, including scheduled ones, and check that the jobs pass without the stored credential."
+	if p := rc.projects[c.Owner]; c.Level == levelProject && len(c.Usage) == 0 && p != nil && p.NoCIConfig {
+		// No pipeline to add the include to (issue 16).
+		use = fmt.Sprintf("%s has no CI/CD configuration, so no job of it uses the credential: when it gets a pipeline, give its jobs the include above and `extends: .keyless-%s` instead of the stored credential.", c.Owner, r.Component)
+		run = "Find out whether anything outside the project's pipelines reads the variable (the API, a script run by hand) before you delete it."
+	}
 	del := fmt.Sprintf("Delete the variable %s %s (Settings > CI/CD > Variables) and run the pipelines again: nothing may depend on it any more.", c.Key, where)
 	gen := policyStep(r.Component, subs)
 	switch r.Component {

@@ -12,26 +12,33 @@ import (
 func jobViews(p *pipeline.Pipeline) []pipeline.JobView { return p.EveryJobView() }
 
 // jobUse tells how job uses the variable key, "" when it does not: it
-// expands it, or runs a tool that reads it from the environment
-// (pipeline.EnvReaders, the table lint's stored rules read too).
-func jobUse(job *pipeline.JobView, key string) string {
+// passes it to its tools as a credential they read (env: the name it
+// passes it as), expands it, or runs a tool that reads it from the
+// environment (pipeline.EnvReaders, the table lint's stored rules read
+// too).
+func jobUse(job *pipeline.JobView, key string) (how, env string) {
+	if m := job.MapsFrom(key); m != nil && pipeline.EnvOf(m.Env) != nil {
+		return "sets " + m.Env + " from $" + key, m.Env
+	}
 	if job.Reads(key) {
-		return "references $" + key
+		return "references $" + key, ""
 	}
 	if u := implicitUse(job, key); u != nil {
-		return "runs " + u.Command.Name + " (reads " + strings.Join(u.Reader.Vars, ", ") + " from the environment)"
+		return "runs " + u.Command.Name + " (reads " + strings.Join(u.Reader.Vars, ", ") + " from the environment)", ""
 	}
 	if key == "DOCKER_AUTH_CONFIG" && len(job.Images) > 0 {
-		return "pulls its image or services (the runner reads DOCKER_AUTH_CONFIG)"
+		return "pulls its image or services (the runner reads DOCKER_AUTH_CONFIG)", ""
 	}
-	return ""
+	return "", ""
 }
 
 // implicitUse is the first command of the job that reads key from the
-// environment, nil for none.
+// environment, nil for none. A command for which the job's lines set key
+// themselves (AWS_ACCESS_KEY_ID="$S3_KEY" aws ..., an export before it)
+// reads that value, not the stored variable (issue 16).
 func implicitUse(job *pipeline.JobView, key string) *pipeline.CredentialUse {
 	for i := range job.CredentialUses {
-		if u := &job.CredentialUses[i]; u.Reader.ReadsVar(key) {
+		if u := &job.CredentialUses[i]; u.Reader.ReadsVar(key) && !slices.Contains(u.Command.Env, key) {
 			return u
 		}
 	}
@@ -124,8 +131,8 @@ func projectUsage(project string, jobs []pipeline.JobView, creds []*Credential) 
 			if !envScopeMatches(c.EnvironmentScope, j.Environment) {
 				continue
 			}
-			if how := jobUse(j, c.Key); how != "" {
-				u := Usage{Project: project, Job: j.Job.Name, Child: j.Child, File: j.Job.Pos.File, Line: j.Job.Pos.Line, How: how}
+			if how, env := jobUse(j, c.Key); how != "" {
+				u := Usage{Project: project, Job: j.Job.Name, Child: j.Child, File: j.Job.Pos.File, Line: j.Job.Pos.Line, How: how, Env: env}
 				if !slices.Contains(out[c.ID], u) {
 					out[c.ID] = append(out[c.ID], u)
 				}
@@ -134,3 +141,57 @@ func projectUsage(project string, jobs []pipeline.JobView, creds []*Credential) 
 	}
 	return out
 }
+
+// kindsByUse gives a credential that classify could only call "other"
+// the kind the pipelines say it is: a variable that jobs pass to their
+// tools as AWS_ACCESS_KEY_ID (Usage.Env) is an AWS access key, whatever
+// its name (S3_UPLOAD_KEY), and the variable the same job passes as
+// AWS_SECRET_ACCESS_KEY is its pair (issue 16).
+func kindsByUse(creds []Credential) {
+	type passed struct{ key, env string }
+	byJob := map[string][]passed{} // project, child, job -> what it passes
+	jobKey := func(u Usage) string { return u.Project + "\x00" + u.Child + "\x00" + u.Job }
+	for _, c := range creds {
+		for _, u := range c.Usage {
+			if u.Env != "" {
+				byJob[jobKey(u)] = append(byJob[jobKey(u)], passed{c.Key, u.Env})
+			}
+		}
+	}
+	for i := range creds {
+		c := &creds[i]
+		if c.Kind != KindOther && strings.Contains(c.Evidence, "pipeline: ") {
+			continue // finish runs again on merge and resume
+		}
+		for _, u := range c.Usage {
+			e := pipeline.EnvOf(u.Env)
+			if e == nil || kindOfEnv[e.Name] == "" || c.Kind != KindOther && c.Kind != kindOfEnv[e.Name] {
+				continue
+			}
+			ev := "pipeline: job " + u.Where() + " of " + u.Project + " passes it as " + u.Env
+			var pairs []string
+			for _, p := range byJob[jobKey(u)] {
+				if p.key != c.Key && p.env != u.Env && pipeline.EnvOf(p.env) == e {
+					pairs = append(pairs, p.key+" as "+p.env)
+				}
+			}
+			if len(pairs) > 0 {
+				ev += ", with " + strings.Join(pairs, " and ")
+			}
+			if c.Kind == KindOther {
+				c.Kind = kindOfEnv[e.Name]
+				if c.Confidence == "low" {
+					c.Confidence = "medium"
+				}
+				c.Evidence = ev + "; " + c.Evidence
+			} else {
+				c.Evidence += "; " + ev // the pair
+			}
+			break
+		}
+	}
+}
+
+// kindOfEnv is the credential kind of each pipeline.CredentialEnv that a
+// component replaces.
+var kindOfEnv = map[string]string{"aws": KindAWS, "gcp": KindGCP, "azure": KindAzure, "vault": KindVault}

@@ -53,7 +53,7 @@ tests:
 	} {
 		for i := range views {
 			if v := &views[i]; v.Job.Name == tc.job {
-				if got := jobUse(v, tc.key); got != tc.want {
+				if got, _ := jobUse(v, tc.key); got != tc.want {
 					t.Errorf("jobUse(%s, %s) = %q, want %q", tc.job, tc.key, got, tc.want)
 				}
 			}
