@@ -184,5 +184,15 @@ func Merge(parts ...*Report) (*Report, error) {
 		out.Errors = append(out.Errors, p.Errors...)
 	}
 	finish(out)
+	for _, p := range parts {
+		if r := p.Summary.Requests; r != nil {
+			if out.Summary.Requests == nil {
+				out.Summary.Requests = &Requests{}
+			}
+			out.Summary.Requests.Sent += r.Sent
+			out.Summary.Requests.Throttled += r.Throttled
+			out.Summary.Requests.Retried += r.Retried
+		}
+	}
 	return out, nil
 }
