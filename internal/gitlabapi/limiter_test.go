@@ -20,7 +20,7 @@ func TestRetryAfterPausesEveryWorker(t *testing.T) {
 	s.Now = time.Now
 	s.Latency = 20 * time.Millisecond
 	s.RetryAfter = time.Second
-	const projects, workers = 40, 8
+	const projects, workers = 80, 8
 	for i := range projects {
 		s.AddProject(fmt.Sprintf("acme/p%02d", i))
 	}

@@ -61,8 +61,8 @@ type Server struct {
 	// Retry-After, the whole seconds to the window's end (at least 1).
 	// Throttled requests count too, as in GitLab. A request of a token
 	// that arrives inside a Retry-After it was given (by this limit,
-	// RateLimit or Throttle) is answered 429 and restarts the wait, and
-	// is counted in Stats.InRetryAfter (issue 16).
+	// RateLimit or Throttle) is answered 429 with the rest of the wait,
+	// and counted in Stats.InRetryAfter (issue 16).
 	TokenRateLimit int
 	// TokenRatePeriod is the length of TokenRateLimit's windows (default
 	// a minute), GitLab's "Authenticated API rate limit period in

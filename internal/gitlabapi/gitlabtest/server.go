@@ -163,15 +163,12 @@ func tokenKey(r *http.Request) string {
 }
 
 // inFlight is how long after a 429 a request of the same token is taken
-// for one sent before the client could read the 429, not a violation.
+// for one sent before the client could read that 429, not a violation.
 const inFlight = 50 * time.Millisecond
 
-// retryWindow is a token's Retry-After window: from its first 429 until
-// the end of the last Retry-After it was given.
-type retryWindow struct {
-	start, end time.Time
-	retryAfter time.Duration
-}
+// retryWindow is a token's Retry-After window: until the end of the last
+// Retry-After it was given; last is when the last 429 was answered.
+type retryWindow struct{ last, end time.Time }
 
 // inRetryAfter reports whether a request of key that arrived at arrived
 // is inside a Retry-After window given to key, and counts it; s.mu is
@@ -179,12 +176,12 @@ type retryWindow struct {
 // request of the token will be refused until Retry-After has passed, and
 // requests sent inside it count against the limit all the same, keeping
 // the user throttled ("throttled requests count"; issue 16). Requests
-// arriving within inFlight of the window's start were sent before the 429
+// arriving within inFlight of the token's last 429 were sent before it
 // could be read, and do not count.
 // https://docs.gitlab.com/security/rate_limits/#headers
 func (s *Server) inRetryAfter(key string, arrived time.Time) bool {
 	w := s.retryAfter[key]
-	if w == nil || !arrived.Before(w.end) || arrived.Sub(w.start) < inFlight {
+	if w == nil || !arrived.Before(w.end) || arrived.Sub(w.last) < inFlight {
 		return false
 	}
 	s.stats.InRetryAfter++
@@ -192,10 +189,15 @@ func (s *Server) inRetryAfter(key string, arrived time.Time) bool {
 }
 
 // punish answers a request sent inside its token's Retry-After window:
-// 429, and the window starts over from now (issue 16); s.mu is held.
+// 429 with the rest of the wait, whatever else the request would have
+// got (issue 16); s.mu is held. The window is not extended: two clients
+// sharing a token (keyless report shards) would then keep each other
+// throttled for ever, each one's requests landing in the wait the other's
+// last violation began. GitLab does not extend it either; the request
+// counts against TokenRateLimit, as a throttled one does in GitLab.
 func (s *Server) punish(key string, now time.Time) resp {
 	w := s.retryAfter[key]
-	w.end = later(w.end, now.Add(w.retryAfter))
+	w.last = now
 	out := message(http.StatusTooManyRequests, "Retry later")
 	out.header.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(w.end.Sub(now).Seconds())), 1)))
 	return out
@@ -214,10 +216,10 @@ func (s *Server) noteRetryAfter(key string, violation bool, res resp, now time.T
 	ra := time.Duration(sec) * time.Second
 	w := s.retryAfter[key]
 	if w == nil || !now.Before(w.end) {
-		s.retryAfter[key] = &retryWindow{start: now, end: now.Add(ra), retryAfter: ra}
+		s.retryAfter[key] = &retryWindow{last: now, end: now.Add(ra)}
 		return
 	}
-	w.end, w.retryAfter = later(w.end, now.Add(ra)), ra
+	w.end, w.last = later(w.end, now.Add(ra)), now
 }
 
 func later(a, b time.Time) time.Time {
