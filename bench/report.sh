@@ -264,7 +264,7 @@ keyless: \`keyless ${common[*]/$URL/\$URL}\`; shards: $SHARDS, $SHARD_MODE, one 
 bound = requests served (not 429) ÷ $RPM/min: the least time GitLab's limit allows for them.
 Requests sent = served + 429s; served is the minimum the report needs. Inside Retry-After: the
 requests that arrived while their token had been told to wait (issue 16); the fake answers them
-429 and restarts the wait. Whole run: $((single_served + single_throttled)) sent for $single_served needed,
+429 with the rest of the wait. Whole run: $((single_served + single_throttled)) sent for $single_served needed,
 $single_throttled 429s, $single_inra inside Retry-After; shards: $((shard_served + shard_throttled)) sent for
 $shard_served needed, $shard_throttled 429s, $shard_inra inside Retry-After.
 
