@@ -63,6 +63,8 @@ type Client struct {
 	// redact cuts the token out of a text. A closure, not a Token field:
 	// %#v prints unexported fields without calling their methods.
 	redact func(string) string
+	// lim is shared by every request of the client (issue 16).
+	lim *limiter
 
 	mu sync.Mutex
 	me *User // CurrentUser, cached for UpsertIssue
@@ -111,9 +113,15 @@ func New(opts Options) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	lim := &limiter{
+		rate:    rate.NewLimiter(rate.Limit(opts.RequestsPerSecond), opts.Burst),
+		now:     opts.Now,
+		sleep:   opts.Sleep,
+		maxWait: opts.MaxRetryWait,
+	}
 	hc.Transport = &transport{
 		base:       base,
-		limiter:    rate.NewLimiter(rate.Limit(opts.RequestsPerSecond), opts.Burst),
+		lim:        lim,
 		maxRetries: opts.MaxRetries,
 		maxWait:    opts.MaxRetryWait,
 		now:        opts.Now,
@@ -137,7 +145,7 @@ func New(opts Options) (*Client, error) {
 	}
 	tok := opts.Token
 	redact := func(s string) string { return secret.ScrubString(s, tok) }
-	return &Client{gl: gl, redact: redact}, nil
+	return &Client{gl: gl, redact: redact, lim: lim}, nil
 }
 
 // Fixes for each status, where the operation has nothing better to say.

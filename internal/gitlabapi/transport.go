@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // transport is the client's only retry and rate-limit layer. client-go's
@@ -19,7 +17,8 @@ import (
 // backoff is a fixed 700-900 ms, and its sleeps cannot be observed in
 // tests. Here:
 //
-//   - every attempt, retries included, takes a token from limiter;
+//   - every attempt, retries included, passes lim, which the client's
+//     workers share: a 429 pauses all of them (issue 16);
 //   - 429 and 5xx (but 501) are retried at most maxRetries times; other
 //     statuses, 4xx included, never are; POST (creating an issue) is
 //     retried only on 429, which GitLab answers before doing anything, so
@@ -31,7 +30,7 @@ import (
 //     the 429 or 5xx is returned at once.
 type transport struct {
 	base       http.RoundTripper
-	limiter    *rate.Limiter
+	lim        *limiter
 	maxRetries int
 	maxWait    time.Duration
 	now        func() time.Time
@@ -50,8 +49,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = b
 	}
 	for attempt := 0; ; attempt++ {
-		if err := t.limiter.Wait(ctx); err != nil {
+		if err := t.lim.wait(ctx); err != nil {
 			return nil, err
+		}
+		if attempt > 0 {
+			t.lim.retried.Add(1)
 		}
 		r := req.Clone(ctx)
 		if body != nil {
@@ -63,20 +65,39 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		t.lim.observe(resp)
+		throttled := resp.StatusCode == http.StatusTooManyRequests
+		var wait time.Duration
+		if throttled {
+			t.lim.throttled.Add(1)
+			// GitLab limits the user, not the request: every worker
+			// waits, this one with them in lim.wait (issue 16). A wait
+			// beyond maxWait fails this request, below, not the others.
+			if wait = t.backoff(attempt, resp); wait <= t.maxWait {
+				t.lim.throttle(wait)
+			}
+		}
 		if attempt >= t.maxRetries || !retryable(req.Method, resp.StatusCode) {
 			return resp, nil
 		}
-		wait := t.backoff(attempt, resp)
+		if !throttled {
+			wait = t.backoff(attempt, resp)
+		}
 		if wait > t.maxWait {
 			return resp, nil
 		}
 		if dl, ok := ctx.Deadline(); ok && t.now().Add(wait).After(dl) {
 			return resp, nil
 		}
+		if throttled {
+			wait = 0 // lim.wait waits
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if err := t.sleep(ctx, wait); err != nil {
-			return nil, err
+		if wait > 0 {
+			if err := t.sleep(ctx, wait); err != nil {
+				return nil, err
+			}
 		}
 	}
 }

@@ -161,6 +161,12 @@ func Collect(ctx context.Context, o Options) (*Report, error) {
 	rep.Errors = append(rep.Errors, c.errors...)
 	rep.Summary.Groups, rep.Summary.Subgroups = c.groupsRead, c.subgroupsRead
 	assemble(rep, c.scopeCreds, parts)
+	if rc, ok := o.API.(interface {
+		RequestStats() gitlabapi.RequestStats
+	}); ok {
+		st := rc.RequestStats()
+		rep.Summary.Requests = &Requests{Sent: st.Sent, Throttled: st.Throttled, Retried: st.Retried}
+	}
 	if interrupted != nil {
 		return rep, fmt.Errorf("read projects: interrupted after %d of %d: %w", read, len(todo), interrupted)
 	}

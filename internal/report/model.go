@@ -59,6 +59,17 @@ type Summary struct {
 	ByExposure     map[string]int `json:"by_exposure"`
 	ByLevel        map[string]int `json:"by_level"`
 	Findings       int            `json:"lint_findings"`
+	// Requests counts the GitLab API requests of the run, when the API
+	// client counts them (gitlabapi.Client does): sent, answered 429 and
+	// retried (issue 16). A merge adds its shards' counts.
+	Requests *Requests `json:"api_requests,omitempty"`
+}
+
+// Requests counts the GitLab API requests of a run.
+type Requests struct {
+	Sent      int64 `json:"sent"`      // every request, retries included
+	Throttled int64 `json:"throttled"` // answered 429
+	Retried   int64 `json:"retried"`   // sent again after a 429 or 5xx
 }
 
 // Kinds of credentials.

@@ -188,5 +188,15 @@ func Merge(parts ...*Report) (*Report, error) {
 		out.Summary.Subgroups = max(out.Summary.Subgroups, p.Summary.Subgroups)
 	}
 	finish(out)
+	for _, p := range parts {
+		if r := p.Summary.Requests; r != nil {
+			if out.Summary.Requests == nil {
+				out.Summary.Requests = &Requests{}
+			}
+			out.Summary.Requests.Sent += r.Sent
+			out.Summary.Requests.Throttled += r.Throttled
+			out.Summary.Requests.Retried += r.Retried
+		}
+	}
 	return out, nil
 }

@@ -62,8 +62,15 @@ type Server struct {
 	// answer carries RateLimit-Name, -Limit, -Observed, -Remaining, -Reset
 	// and -ResetTime; the requests past the limit are answered 429 with
 	// Retry-After, the whole seconds to the window's end (at least 1).
-	// Throttled requests count too, as in GitLab.
+	// Throttled requests count too, as in GitLab. A request of a token
+	// that arrives inside a Retry-After it was given (by this limit,
+	// RateLimit or Throttle) is answered 429 with the rest of the wait,
+	// and counted in Stats.InRetryAfter (issue 16).
 	TokenRateLimit int
+	// TokenRatePeriod is the length of TokenRateLimit's windows (default
+	// a minute), GitLab's "Authenticated API rate limit period in
+	// seconds". https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/
+	TokenRatePeriod time.Duration
 	// NoRequestLog stops recording requests for Requests (a long-running
 	// server would grow without bound); Stats still counts them.
 	NoRequestLog bool
@@ -98,6 +105,7 @@ type Server struct {
 	groupByPth  map[string]*Group // lower-cased path
 	refs        map[string]bool   // fileKey(id, ref, "")
 	tokWindows  map[string]*tokenWindow
+	retryAfter  map[string]*retryWindow // by token, see inRetryAfter
 	stats       Stats
 	statsRoutes map[string]int64
 	statsCodes  map[int]int64
@@ -192,6 +200,7 @@ func newServer() *Server {
 		groupByPth:  map[string]*Group{},
 		refs:        map[string]bool{},
 		tokWindows:  map[string]*tokenWindow{},
+		retryAfter:  map[string]*retryWindow{},
 		statsRoutes: map[string]int64{},
 		statsCodes:  map[int]int64{},
 	}
@@ -486,13 +495,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r)
 		return
 	}
+	// When the request arrived, before Latency, which stands for the
+	// network and GitLab's work: it was sent at about this time.
+	arrived := s.Now()
 	if !s.delay(r) {
 		return // the client is gone
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	now := s.Now()
 	s.mu.Lock()
-	out := s.handle(r, body, now)
+	out := s.handle(r, body, arrived, now)
 	if !s.NoRequestLog {
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Status: out.status})
 	}
@@ -506,7 +518,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle answers r; s.mu is held.
-func (s *Server) handle(r *http.Request, body []byte, now time.Time) (res resp) {
+func (s *Server) handle(r *http.Request, body []byte, arrived, now time.Time) (res resp) {
+	key := tokenKey(r)
+	violation := s.inRetryAfter(key, arrived)
+	defer func() { s.noteRetryAfter(key, violation, res, now) }()
 	// Rate limiting comes first, as GitLab's Rack::Attack runs before
 	// authentication. https://docs.gitlab.com/security/rate_limits/#headers
 	if out, limited := s.rateLimit(now); limited {
@@ -523,6 +538,9 @@ func (s *Server) handle(r *http.Request, body []byte, now time.Time) (res resp) 
 			}
 			res.header = mergeHeader(res.header, lh)
 		}()
+	}
+	if violation {
+		return s.punish(key, now)
 	}
 	if len(s.faults) > 0 {
 		st := s.faults[0]

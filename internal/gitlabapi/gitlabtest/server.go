@@ -61,6 +61,10 @@ type Stats struct {
 	Throttled int64 `json:"throttled"`
 	// Served is Requests less Throttled: the requests a client needed.
 	Served int64 `json:"served"`
+	// InRetryAfter is the requests that arrived inside a Retry-After
+	// window of their token (see inRetryAfter): a client that honours
+	// Retry-After for all its workers sends none.
+	InRetryAfter int64 `json:"in_retry_after"`
 	// ByStatus counts the answers by HTTP status ("200": n).
 	ByStatus map[string]int64 `json:"by_status"`
 	// ByRoute counts the answers but 429s by route, with :id, :file and
@@ -147,7 +151,85 @@ func (s *Server) delay(r *http.Request) bool {
 	}
 }
 
-// tokenWindow is one token's count in the current minute.
+// tokenKey is whom GitLab's limits count: the user of the token, else
+// the client's IP address.
+// https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/
+func tokenKey(r *http.Request) string {
+	if t := r.Header.Get("PRIVATE-TOKEN"); t != "" {
+		return "token:" + t
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return "ip:" + host
+}
+
+// inFlight is how long after a 429 a request of the same token is taken
+// for one sent before the client could read that 429, not a violation.
+const inFlight = 50 * time.Millisecond
+
+// retryWindow is a token's Retry-After window: until the end of the last
+// Retry-After it was given; last is when the last 429 was answered.
+type retryWindow struct{ last, end time.Time }
+
+// inRetryAfter reports whether a request of key that arrived at arrived
+// is inside a Retry-After window given to key, and counts it; s.mu is
+// held. GitLab's limits are per user: a 429 tells the client that every
+// request of the token will be refused until Retry-After has passed, and
+// requests sent inside it count against the limit all the same, keeping
+// the user throttled ("throttled requests count"; issue 16). Requests
+// arriving within inFlight of the token's last 429 were sent before it
+// could be read, and do not count.
+// https://docs.gitlab.com/security/rate_limits/#headers
+func (s *Server) inRetryAfter(key string, arrived time.Time) bool {
+	w := s.retryAfter[key]
+	if w == nil || !arrived.Before(w.end) || arrived.Sub(w.last) < inFlight {
+		return false
+	}
+	s.stats.InRetryAfter++
+	return true
+}
+
+// punish answers a request sent inside its token's Retry-After window:
+// 429 with the rest of the wait, whatever else the request would have
+// got (issue 16); s.mu is held. The window is not extended: two clients
+// sharing a token (keyless report shards) would then keep each other
+// throttled for ever, each one's requests landing in the wait the other's
+// last violation began. GitLab does not extend it either; the request
+// counts against TokenRateLimit, as a throttled one does in GitLab.
+func (s *Server) punish(key string, now time.Time) resp {
+	w := s.retryAfter[key]
+	w.last = now
+	out := message(http.StatusTooManyRequests, "Retry later")
+	out.header.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(w.end.Sub(now).Seconds())), 1)))
+	return out
+}
+
+// noteRetryAfter opens or extends key's Retry-After window when res is a
+// 429 with Retry-After; s.mu is held.
+func (s *Server) noteRetryAfter(key string, violation bool, res resp, now time.Time) {
+	if res.status != http.StatusTooManyRequests || violation {
+		return
+	}
+	sec, err := strconv.Atoi(res.header.Get("Retry-After"))
+	if err != nil || sec <= 0 {
+		return
+	}
+	ra := time.Duration(sec) * time.Second
+	w := s.retryAfter[key]
+	if w == nil || !now.Before(w.end) {
+		s.retryAfter[key] = &retryWindow{last: now, end: now.Add(ra)}
+		return
+	}
+	w.end, w.last = later(w.end, now.Add(ra)), now
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// tokenWindow is one token's count in the current window.
 type tokenWindow struct {
 	start time.Time
 	n     int
@@ -157,19 +239,19 @@ type tokenWindow struct {
 // 429 when r is over the limit, and the headers every answer carries.
 // https://docs.gitlab.com/security/rate_limits/#headers
 func (s *Server) tokenRateLimit(r *http.Request, now time.Time) (resp, bool, http.Header) {
-	key := "token:" + r.Header.Get("PRIVATE-TOKEN")
-	if key == "token:" {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		key = "ip:" + host
+	key := tokenKey(r)
+	period := s.TokenRatePeriod
+	if period <= 0 {
+		period = time.Minute
 	}
 	w := s.tokWindows[key]
-	start := now.Truncate(time.Minute)
+	start := now.Truncate(period)
 	if w == nil || !w.start.Equal(start) {
 		w = &tokenWindow{start: start}
 		s.tokWindows[key] = w
 	}
 	w.n++
-	reset := start.Add(time.Minute)
+	reset := start.Add(period)
 	h := http.Header{}
 	h.Set("RateLimit-Name", "throttle_authenticated_api")
 	h.Set("RateLimit-Limit", strconv.Itoa(s.TokenRateLimit))

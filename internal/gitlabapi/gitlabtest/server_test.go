@@ -185,3 +185,34 @@ func TestTenThousandProjects(t *testing.T) {
 		t.Errorf("too slow: built in %s, listed in %s", built, walked)
 	}
 }
+
+// Issue 16: a request sent inside its token's Retry-After window is
+// counted and answered 429 with the rest of the wait; another token is not
+// concerned, and the end of the wait lets requests through again.
+func TestRetryAfterWindowPunished(t *testing.T) {
+	s := New(t)
+	s.AddUser("glpat-other", "other", false)
+	s.RetryAfter = 10 * time.Second
+	s.Throttle(1)
+	status := func(token string) (int, string) {
+		resp, _ := get(t, s, "/api/v4/user", token)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if st, ra := status(s.Token); st != 429 || ra != "10" {
+		t.Fatalf("first request: %d, Retry-After %q", st, ra)
+	}
+	s.Advance(4 * time.Second)
+	if st, ra := status(s.Token); st != 429 || ra != "6" {
+		t.Errorf("inside the window: %d, Retry-After %q, want 429 and 6", st, ra)
+	}
+	if st, _ := status("glpat-other"); st != 200 {
+		t.Errorf("another token: %d", st)
+	}
+	s.Advance(6 * time.Second)
+	if st, _ := status(s.Token); st != 200 {
+		t.Errorf("after the window: %d", st)
+	}
+	if n := s.Stats().InRetryAfter; n != 1 {
+		t.Errorf("InRetryAfter = %d, want 1", n)
+	}
+}
