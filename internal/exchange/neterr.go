@@ -99,6 +99,15 @@ func ClassifyNet(err error) NetFailure {
 			return NetFailure{NetTransient, c.reason}
 		}
 	}
+	// A write on a connection the client itself closed: net/http's read
+	// side saw the server reset or close it while the request was still
+	// being sent, closed it, and reports the write that failed after
+	// ("HTTP/1.x transport connection broken: write …: use of closed
+	// network connection", mapRoundTripError in net/http/transport.go).
+	var wop *net.OpError
+	if errors.As(err, &wop) && wop.Op == "write" && errors.Is(err, net.ErrClosed) {
+		return NetFailure{NetTransient, "connection closed while sending"}
+	}
 	// io.EOF is a connection closed before the answer only when the client
 	// says so (url.Error); a decoder's EOF is an empty answer.
 	var ue *url.Error

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -96,6 +97,12 @@ func TestClassifyNet(t *testing.T) {
 		{"closed before an answer", func(t *testing.T) error {
 			return post(t, &http.Client{Transport: &http.Transport{}}, exchangetest.NewProxy(t, fake.URL, exchangetest.Drop).URL)
 		}, exchange.NetTransient, "connection closed before an answer"},
+		{"closed by the client while sending", func(*testing.T) error {
+			// The shape net/http's mapRoundTripError returns when its read
+			// side closed the connection on a reset during the write.
+			return &url.Error{Op: "Post", URL: "http://sts.example", Err: fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w",
+				&net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed})}
+		}, exchange.NetTransient, "connection closed while sending"},
 		{"closed mid-answer", func(t *testing.T) error { return post(t, http.DefaultClient, short.URL) }, exchange.NetTransient, "connection closed mid-answer"},
 		{"TLS handshake timeout", func(t *testing.T) error { return post(t, impatient, "https://"+silent.Addr().String()) }, exchange.NetTransient, "TLS handshake timeout"},
 		{"dial timeout", func(*testing.T) error {
