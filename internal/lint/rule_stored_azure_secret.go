@@ -23,6 +23,9 @@ var storedAzureSecret = storedRule{
 	signals: func(ji *jobInfo, cfg *configFacts) []signal {
 		s := varSignals(ji, "ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
 		for _, l := range ji.lines {
+			if !ji.grams.mayHave("az login") {
+				break
+			}
 			if strings.Contains(l.Value, "az login") && strings.Contains(l.Value, "--service-principal") && azurePassword(l.Value) {
 				s = append(s, signal{pos: ji.at(l, "az login"), key: "login", conf: High,
 					what: "signs in with a client secret (az login --service-principal with a password)"})

@@ -80,6 +80,9 @@ func (r storedPackageTokenRule) Check(p *Pass) {
 // it runs a publish command and names no other registry (GitLab's own
 // package registry, a mirror).
 func publishesTo(ji *jobInfo, reg registryKind) bool {
+	if !ji.grams.mayHaveAny(reg.publish) {
+		return false
+	}
 	var publishes bool
 	for _, l := range ji.lines {
 		for _, c := range reg.publish {
@@ -121,9 +124,15 @@ func elsewhere(line, host string) bool {
 	return false
 }
 
+// npmPyPITokens are what packageSignals looks for in lines.
+var npmPyPITokens = []string{"_authToken", "__token__"}
+
 // packageSignals are the stored-token signals of reg in the job.
 func packageSignals(ji *jobInfo, reg registryKind) []signal {
 	s := varSignals(ji, reg.tokens...)
+	if !ji.grams.mayHaveAny(npmPyPITokens) {
+		return s
+	}
 	for _, l := range ji.lines {
 		if reg.name == "npm" && strings.Contains(l.Value, "_authToken") {
 			if ref, ok := authTokenRef(l); ok {

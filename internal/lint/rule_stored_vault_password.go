@@ -29,6 +29,9 @@ var storedVaultPassword = storedRule{
 			return nil
 		}
 		var s []signal
+		if !ji.grams.mayHave("login") {
+			return nil
+		}
 		for _, l := range ji.lines {
 			how := vaultPasswordLogin(l.Value)
 			if how == "" {

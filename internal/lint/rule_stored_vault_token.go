@@ -26,6 +26,9 @@ var storedVaultToken = storedRule{
 	signals: func(ji *jobInfo, cfg *configFacts) []signal {
 		s := varSignals(ji, "VAULT_TOKEN", "BAO_TOKEN")
 		for _, l := range ji.lines {
+			if !ji.grams.mayHaveAny(storedLogins) {
+				break
+			}
 			v := l.Value
 			switch {
 			case appRoleLogin(v):
@@ -42,6 +45,14 @@ var storedVaultToken = storedRule{
 	},
 	fix: "replace the stored token: " + useComponent("vault") + ", then revoke the token or AppRole secret",
 }
+
+// appRoleSecretIDs: every name pipeline.AppRoleSecretID accepts holds
+// one of them, in some case.
+var appRoleSecretIDs = []string{"secret_id", "secretid"}
+
+// storedLogins are what a line that logs in to Vault with a stored
+// secret holds (appRoleLogin, vaultTokenLogin).
+var storedLogins = []string{"approle", "vault login"}
 
 // vaultExchanged reports whether the job logs in to Vault with its ID
 // token.
@@ -107,6 +118,9 @@ func appRoleSignals(ji *jobInfo) []signal {
 		out = append(out, signal{pos: v.value.Pos, key: "approle-var\x00" + v.name + "\x00" + ref, conf: High, what: what})
 	}
 	for _, l := range ji.lines {
+		if !ji.grams.mayHaveAny(appRoleSecretIDs) {
+			break
+		}
 		if appRoleLogin(l.Value) {
 			continue // the approle login signal
 		}

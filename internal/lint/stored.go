@@ -23,13 +23,16 @@ type jobInfo struct {
 	extends []string
 	vars    []variable
 	lines   []*pipeline.Node
-	tokens  []idToken
+	// grams filters the lines: a string it says is not in them is not.
+	grams  *grams
+	tokens []idToken
 }
 
 // jobInfos returns the jobs GitLab would run, resolved.
 func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	views := p.JobViews()
 	out := make([]*jobInfo, 0, len(views))
+	lg := lineGrams{}
 	for i := range views {
 		v := &views[i]
 		out = append(out, &jobInfo{
@@ -39,6 +42,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			extends: v.Extends,
 			vars:    fromPipeline(v.Variables, ""),
 			lines:   v.Lines,
+			grams:   lg.of(v.Lines),
 			tokens:  idTokens(v.IDTokens),
 		})
 	}
@@ -67,6 +71,9 @@ func (ji *jobInfo) lineWith(subs ...string) *pipeline.Node {
 // lineAt returns the first script line containing any of subs, and where
 // the first of them is written in it.
 func (ji *jobInfo) lineAt(subs ...string) (*pipeline.Node, pipeline.Pos) {
+	if !ji.grams.mayHaveAny(subs) {
+		return nil, pipeline.Pos{}
+	}
 	for _, l := range ji.lines {
 		for _, s := range subs {
 			if strings.Contains(l.Value, s) {
@@ -193,6 +200,9 @@ func usedFor(t idToken, ji *jobInfo) string {
 		return ""
 	}
 	for _, l := range ji.lines {
+		if !ji.grams.mayHave(t.name) {
+			break
+		}
 		if !refersTo(l.Value, t.name) {
 			continue
 		}
@@ -279,6 +289,9 @@ func varSignals(ji *jobInfo, names ...string) []signal {
 			out = append(out, signal{pos: v.value.Pos, key: "var\x00" + n + "\x00" + ref, conf: High,
 				what: fmt.Sprintf("sets %s from the stored variable $%s", n, ref)})
 		}
+	}
+	if !ji.grams.mayHaveAny(names) {
+		return out
 	}
 	for _, l := range ji.lines {
 		for _, n := range names {
