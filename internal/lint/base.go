@@ -56,42 +56,34 @@ func walk(n *pipeline.Node, path []string, fn func(path []string, n *pipeline.No
 // scriptKeys are a job's keys that hold shell lines.
 var scriptKeys = []string{"before_script", "script", "after_script"}
 
-// variable is one variables: entry: its name and the node of its value
-// (the value: of the long form).
-type variable struct {
-	name    string
-	keyPos  pipeline.Pos
-	value   *pipeline.Node
-	context string // "variable", "services variable", "rules variable"
-}
+// variable is one variables: entry as a job sees it (pipeline.Variable):
+// its name, the node of its value (the value: of the long form), and its
+// Scope, which variables sets to the context a message names it in.
+type variable = pipeline.Variable
 
-// variables lists a variables: map (pipeline.Variables) in context.
+// variables lists a variables: map (pipeline.Variables) in context
+// ("services variable"), which becomes their Scope.
 func variables(n *pipeline.Node, context string) []variable {
-	return fromPipeline(pipeline.Variables(n, ""), context)
+	return pipeline.Variables(n, context)
 }
 
 // scopeContext is how a message names a variable of each
 // pipeline.Variable scope.
 var scopeContext = map[string]string{"global": "global variable", "job": "variable", "rules": "rules variable"}
 
-// fromPipeline converts variables, naming them context (or by their
-// scope when context is "").
-func fromPipeline(vs []pipeline.Variable, context string) []variable {
-	out := make([]variable, 0, len(vs))
-	for _, v := range vs {
-		c := context
-		if c == "" {
-			c = scopeContext[v.Scope]
-		}
-		out = append(out, variable{name: v.Name, keyPos: v.KeyPos, value: v.Value, context: c})
+// varContext is how a message names v: by its scope, or by the context
+// variables was given.
+func varContext(v *variable) string {
+	if c, ok := scopeContext[v.Scope]; ok {
+		return c
 	}
-	return out
+	return v.Scope
 }
 
 // lookup returns the value a job sees for a variable, or nil.
 func lookup(vars []variable, name string) *variable {
 	for i := len(vars) - 1; i >= 0; i-- {
-		if vars[i].name == name {
+		if vars[i].Name == name {
 			return &vars[i]
 		}
 	}

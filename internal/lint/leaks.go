@@ -281,7 +281,7 @@ func (jl *jobLeaks) maySecrets() bool {
 		}
 	}
 	for _, v := range ji.vars {
-		if jl.staticSecret(v.name, 0).kind != notSecret {
+		if jl.staticSecret(v.Name, 0).kind != notSecret {
 			return true
 		}
 	}
@@ -411,7 +411,7 @@ func (jl *jobLeaks) staticSecret(name string, depth int) held {
 			}
 			break
 		}
-		val := strings.TrimSpace(v.value.Value)
+		val := strings.TrimSpace(v.Value.Value)
 		if val == "" && jl.read.secretName(name) {
 			// Given when the pipeline runs (a prefilled variable) or
 			// by a project variable, which wins over the file's.
@@ -478,7 +478,7 @@ func (sh *shell) inScope(all bool) []held {
 		names = append(names, t.name)
 	}
 	for _, v := range sh.jl.ji.vars {
-		names = append(names, v.name)
+		names = append(names, v.Name)
 	}
 	for _, s := range sh.jl.ji.view.Secrets {
 		if !s.File {
@@ -1124,11 +1124,11 @@ func expandVars(s string, vars []variable) string {
 	}
 	for _, r := range varRefs(s) {
 		v := lookup(vars, r)
-		if v == nil || predefined(r) || strings.ContainsAny(v.value.Value, "$%") {
+		if v == nil || predefined(r) || strings.ContainsAny(v.Value.Value, "$%") {
 			continue
 		}
-		s = strings.ReplaceAll(s, "${"+r+"}", v.value.Value)
-		s = strings.ReplaceAll(s, "$"+r, v.value.Value)
+		s = strings.ReplaceAll(s, "${"+r+"}", v.Value.Value)
+		s = strings.ReplaceAll(s, "$"+r, v.Value.Value)
 	}
 	return s
 }

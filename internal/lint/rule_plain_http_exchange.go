@@ -95,12 +95,12 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 	for _, ji := range p.jobInfos() {
 		var found []plainURL
 		for i, v := range ji.vars {
-			ep, ok := endpointVars[v.name]
-			if !ok || overridden(ji.vars[i+1:], v.name) {
+			ep, ok := endpointVars[v.Name]
+			if !ok || overridden(ji.vars[i+1:], v.Name) {
 				continue
 			}
-			if u := plainHTTP(v.value.Value); u != nil {
-				found = append(found, plainURL{valuePos(p.Pipeline, v.value, u), v.context + " " + v.name, u, ep})
+			if u := plainHTTP(v.Value.Value); u != nil {
+				found = append(found, plainURL{valuePos(p.Pipeline, v.Value, u), varContext(&v) + " " + v.Name, u, ep})
 			}
 		}
 		for _, inc := range p.Pipeline.Includes {
@@ -242,7 +242,7 @@ func sentTokens(ji *jobInfo, cmd string, fields []string) []plainURL {
 			continue
 		}
 		if v := lookup(ji.vars, ref); v != nil {
-			if u := plainHTTP(v.value.Value); u != nil {
+			if u := plainHTTP(v.Value.Value); u != nil {
 				out = append(out, plainURL{where: "$" + ref, u: u, ep: ep})
 			}
 		}
@@ -255,7 +255,7 @@ func sentTokens(ji *jobInfo, cmd string, fields []string) []plainURL {
 // not apply, so it overrides nothing.
 func overridden(later []variable, name string) bool {
 	for _, v := range later {
-		if v.name == name && v.context != "rules variable" {
+		if v.Name == name && varContext(&v) != "rules variable" {
 			return true
 		}
 	}

@@ -95,8 +95,8 @@ func publishesTo(ji *jobInfo, reg registryKind) bool {
 		}
 	}
 	for _, v := range ji.vars {
-		if strings.Contains(v.name, "REGISTRY") || strings.Contains(v.name, "REPOSITORY_URL") {
-			if elsewhere("--registry "+v.value.Value, reg.host) {
+		if strings.Contains(v.Name, "REGISTRY") || strings.Contains(v.Name, "REPOSITORY_URL") {
+			if elsewhere("--registry "+v.Value.Value, reg.host) {
 				return false
 			}
 		}

@@ -62,11 +62,18 @@ var (
 // method ("vault login -method=ldap", "auth/userpass/login"), "" when it
 // does not.
 func vaultPasswordLogin(line string) string {
+	// Each pattern only where its literal is: spare the regexps most
+	// lines (docker login, npm login).
 	if !strings.Contains(line, "login") {
-		return "" // both patterns end in login: spare the regexps most lines
+		return ""
 	}
-	if m := passwordMethod.FindStringSubmatch(line); m != nil {
-		return "vault login -method=" + m[1]
+	if strings.Contains(line, "-method") {
+		if m := passwordMethod.FindStringSubmatch(line); m != nil {
+			return "vault login -method=" + m[1]
+		}
+	}
+	if !strings.Contains(line, "auth/") {
+		return ""
 	}
 	if m := passwordPath.FindStringSubmatch(line); m != nil {
 		return "auth/" + m[1] + "/login"

@@ -104,18 +104,18 @@ func appRoleSignals(ji *jobInfo) []signal {
 		}
 	}
 	for _, v := range ji.vars {
-		if !pipeline.AppRoleSecretID(v.name) {
+		if !pipeline.AppRoleSecretID(v.Name) {
 			continue
 		}
-		ref := storedRef(v.value.Value)
+		ref := storedRef(v.Value.Value)
 		if ref == "" {
 			continue
 		}
-		what := fmt.Sprintf("sets %s from the stored AppRole secret_id $%s", v.name, ref)
-		if strings.HasPrefix(v.name, "TF_VAR_") && runsTerraform {
-			what = fmt.Sprintf("hands the stored AppRole secret_id $%s to the Terraform Vault provider (%s)", ref, v.name)
+		what := fmt.Sprintf("sets %s from the stored AppRole secret_id $%s", v.Name, ref)
+		if strings.HasPrefix(v.Name, "TF_VAR_") && runsTerraform {
+			what = fmt.Sprintf("hands the stored AppRole secret_id $%s to the Terraform Vault provider (%s)", ref, v.Name)
 		}
-		out = append(out, signal{pos: v.value.Pos, key: "approle-var\x00" + v.name + "\x00" + ref, conf: High, what: what})
+		out = append(out, signal{pos: v.Value.Pos, key: "approle-var\x00" + v.Name + "\x00" + ref, conf: High, what: what})
 	}
 	for _, l := range ji.lines {
 		if !ji.grams.mayHaveAny(appRoleSecretIDs) {

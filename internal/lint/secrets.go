@@ -311,7 +311,7 @@ func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
 
 func (s *secretScan) variables(sc *scope, n *pipeline.Node, context string) {
 	for _, v := range variables(n, context) {
-		s.node(sc, v.value, detect.Context{Key: v.name}, context+" "+v.name)
+		s.node(sc, v.Value, detect.Context{Key: v.Name}, context+" "+v.Name)
 	}
 }
 
@@ -374,6 +374,6 @@ func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
 		}
 	}
 	for _, v := range variables(svc.Get("variables"), "") {
-		s.node(sc, v.value, detect.Context{Key: v.name, Alias: alias}, prefix+"services variable "+v.name)
+		s.node(sc, v.Value, detect.Context{Key: v.Name, Alias: alias}, prefix+"services variable "+v.Name)
 	}
 }

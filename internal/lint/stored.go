@@ -40,7 +40,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			job:     v.Job,
 			pipe:    p,
 			extends: v.Extends,
-			vars:    fromPipeline(v.Variables, ""),
+			vars:    v.Variables,
 			lines:   v.Lines,
 			grams:   lg.of(v.Lines),
 			tokens:  idTokens(v.IDTokens),
@@ -127,7 +127,7 @@ func (ji *jobInfo) varSet(names ...string) bool {
 // precedence (https://docs.gitlab.com/ci/variables/#cicd-variable-precedence).
 func (ji *jobInfo) varGiven(names ...string) bool {
 	for _, n := range names {
-		if v := lookup(ji.vars, n); v != nil && strings.TrimSpace(v.value.Value) != "" {
+		if v := lookup(ji.vars, n); v != nil && strings.TrimSpace(v.Value.Value) != "" {
 			return true
 		}
 	}
@@ -285,8 +285,8 @@ func varSignals(ji *jobInfo, names ...string) []signal {
 		if v == nil {
 			continue
 		}
-		if ref := storedRef(v.value.Value); ref != "" {
-			out = append(out, signal{pos: v.value.Pos, key: "var\x00" + n + "\x00" + ref, conf: High,
+		if ref := storedRef(v.Value.Value); ref != "" {
+			out = append(out, signal{pos: v.Value.Pos, key: "var\x00" + n + "\x00" + ref, conf: High,
 				what: fmt.Sprintf("sets %s from the stored variable $%s", n, ref)})
 		}
 	}

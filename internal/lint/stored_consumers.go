@@ -100,7 +100,7 @@ func (cfg *configFacts) unseen(ji *jobInfo) bool {
 		}
 	}
 	for _, v := range ji.vars {
-		if strings.HasPrefix(v.name, "KEYLESS_") {
+		if strings.HasPrefix(v.Name, "KEYLESS_") {
 			return true
 		}
 	}
@@ -111,7 +111,7 @@ func (cfg *configFacts) unseen(ji *jobInfo) bool {
 // value: a placeholder for the stored variable.
 func declaredEmpty(ji *jobInfo, name string) bool {
 	v := lookup(ji.vars, name)
-	return v != nil && strings.TrimSpace(v.value.Value) == ""
+	return v != nil && strings.TrimSpace(v.Value.Value) == ""
 }
 
 // identityTags are words of runner tags that suggest the runner has a
