@@ -82,3 +82,28 @@ func (lg lineGrams) of(lines []*pipeline.Node) *grams {
 	}
 	return &g
 }
+
+// nameSet is a Bloom filter of variable names, two bits each: lookups of
+// names a job does not set, which most are, end without reading its
+// variables.
+type nameSet [8]uint64 // 512 bits
+
+func nameBits(name string) (uint32, uint32) {
+	h := uint64(14695981039346656037) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return uint32(h & 511), uint32(h >> 32 & 511)
+}
+
+func (ns *nameSet) add(name string) {
+	a, b := nameBits(name)
+	ns[a>>6] |= 1 << (a & 63)
+	ns[b>>6] |= 1 << (b & 63)
+}
+
+func (ns *nameSet) mayHave(name string) bool {
+	a, b := nameBits(name)
+	return ns[a>>6]&(1<<(a&63)) != 0 && ns[b>>6]&(1<<(b&63)) != 0
+}

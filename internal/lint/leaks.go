@@ -404,7 +404,7 @@ func (jl *jobLeaks) staticSecret(name string, depth int) held {
 		h.kind = storedSecret
 	case gitlabSets(name) || shellSet(name):
 	default:
-		v := lookup(ji.vars, name)
+		v := ji.lookup(name)
 		if v == nil {
 			if jl.read.secretName(name) {
 				h.kind = storedSecret

@@ -241,7 +241,7 @@ func sentTokens(ji *jobInfo, cmd string, fields []string) []plainURL {
 		if _, ok := endpointVars[ref]; ok || ref == tok {
 			continue
 		}
-		if v := lookup(ji.vars, ref); v != nil {
+		if v := ji.lookup(ref); v != nil {
 			if u := plainHTTP(v.Value.Value); u != nil {
 				out = append(out, plainURL{where: "$" + ref, u: u, ep: ep})
 			}

@@ -43,7 +43,7 @@ var storedGCPKey = storedRule{
 				}
 			}
 		}
-		if v := lookup(ji.vars, "GOOGLE_APPLICATION_CREDENTIALS"); v != nil {
+		if v := ji.lookup("GOOGLE_APPLICATION_CREDENTIALS"); v != nil {
 			if ref, ok := onlyRef(v.Value.Value); ok && !predefined(ref) {
 				s = append(s, signal{pos: v.Value.Pos, key: "adc\x00" + ref, conf: Medium,
 					what: "points GOOGLE_APPLICATION_CREDENTIALS at the stored key file $" + ref})

@@ -125,7 +125,7 @@ func appRoleSignals(ji *jobInfo) []signal {
 			continue // the approle login signal
 		}
 		for _, r := range varRefs(l.Value) {
-			if !pipeline.AppRoleSecretID(r) || predefined(r) || lookup(ji.vars, r) != nil {
+			if !pipeline.AppRoleSecretID(r) || predefined(r) || ji.lookup(r) != nil {
 				continue
 			}
 			switch tfvar := tfVarFrom(l.Value, r); {

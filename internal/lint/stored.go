@@ -22,6 +22,7 @@ type jobInfo struct {
 	// (a hidden job of an include not read offline is not in the chain).
 	extends []string
 	vars    []variable
+	names   *nameSet // of vars; nil: unknown
 	lines   []*pipeline.Node
 	// grams filters the lines: a string it says is not in them is not.
 	grams  *grams
@@ -35,12 +36,17 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	lg := lineGrams{}
 	for i := range views {
 		v := &views[i]
+		names := new(nameSet)
+		for _, vr := range v.Variables {
+			names.add(vr.Name)
+		}
 		out = append(out, &jobInfo{
 			view:    v,
 			job:     v.Job,
 			pipe:    p,
 			extends: v.Extends,
 			vars:    v.Variables,
+			names:   names,
 			lines:   v.Lines,
 			grams:   lg.of(v.Lines),
 			tokens:  idTokens(v.IDTokens),
@@ -111,10 +117,18 @@ func wordIndex(s, sub string) int {
 	return first
 }
 
+// lookup returns the value the job sees for a variable, or nil.
+func (ji *jobInfo) lookup(name string) *variable {
+	if ji.names != nil && !ji.names.mayHave(name) {
+		return nil
+	}
+	return lookup(ji.vars, name)
+}
+
 // varSet reports whether the job sets any of names as a variable.
 func (ji *jobInfo) varSet(names ...string) bool {
 	for _, n := range names {
-		if lookup(ji.vars, n) != nil {
+		if ji.lookup(n) != nil {
 			return true
 		}
 	}
@@ -127,7 +141,7 @@ func (ji *jobInfo) varSet(names ...string) bool {
 // precedence (https://docs.gitlab.com/ci/variables/#cicd-variable-precedence).
 func (ji *jobInfo) varGiven(names ...string) bool {
 	for _, n := range names {
-		if v := lookup(ji.vars, n); v != nil && strings.TrimSpace(v.Value.Value) != "" {
+		if v := ji.lookup(n); v != nil && strings.TrimSpace(v.Value.Value) != "" {
 			return true
 		}
 	}
@@ -281,7 +295,7 @@ func strongest(signals []signal) *signal {
 func varSignals(ji *jobInfo, names ...string) []signal {
 	var out []signal
 	for _, n := range names {
-		v := lookup(ji.vars, n)
+		v := ji.lookup(n)
 		if v == nil {
 			continue
 		}
@@ -301,7 +315,7 @@ func varSignals(ji *jobInfo, names ...string) []signal {
 			if ref, ok := assignFrom(l.Value, n); ok {
 				out = append(out, signal{pos: ji.at(l, n), key: "assign\x00" + n + "\x00" + ref, conf: High,
 					what: fmt.Sprintf("sets %s from the stored variable $%s", n, ref)})
-			} else if refersTo(l.Value, n) && lookup(ji.vars, n) == nil {
+			} else if refersTo(l.Value, n) && ji.lookup(n) == nil {
 				out = append(out, signal{pos: ji.at(l, n), key: "read\x00" + n, conf: Medium,
 					what: fmt.Sprintf("reads %s, a stored CI/CD variable", n)})
 			}

@@ -110,7 +110,7 @@ func (cfg *configFacts) unseen(ji *jobInfo) bool {
 // declaredEmpty reports whether the job declares name with an empty
 // value: a placeholder for the stored variable.
 func declaredEmpty(ji *jobInfo, name string) bool {
-	v := lookup(ji.vars, name)
+	v := ji.lookup(name)
 	return v != nil && strings.TrimSpace(v.Value.Value) == ""
 }
 
