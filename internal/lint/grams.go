@@ -83,6 +83,12 @@ func (lg lineGrams) of(lines []*pipeline.Node) *grams {
 	return &g
 }
 
+// lineMayHaveAny reports whether any of subs can be in l, one of the
+// job's lines (always, for a line it has no filter of).
+func (ji *jobInfo) lineMayHaveAny(l *pipeline.Node, subs ...string) bool {
+	return ji.lineGrams[l].mayHaveAny(subs)
+}
+
 // nameSet is a Bloom filter of variable names, two bits each: lookups of
 // names a job does not set, which most are, end without reading its
 // variables.

@@ -214,7 +214,7 @@ func keylessHeld() held {
 // one, after_script runs in another
 // (https://docs.gitlab.com/ci/yaml/#after_script); files outlive both.
 func analyzeLeaks(ji *jobInfo, read readCache) *jobLeaks {
-	jl := &jobLeaks{ji: ji, static: map[string]held{}, read: read}
+	jl := &jobLeaks{ji: ji, static: make(map[string]held, len(ji.vars)+len(ji.view.Refs)), read: read}
 	if !jl.maySecrets() {
 		return jl
 	}

@@ -115,6 +115,11 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 			}
 		}
 		for _, l := range ji.lines {
+			// scriptURLs finds a literal http:// address, or a curl or
+			// wget that expands a variable holding one.
+			if !ji.lineMayHaveAny(l, "http://", "curl", "wget") {
+				continue
+			}
 			for _, cmd := range shellCommands(l.Value) {
 				for _, u := range scriptURLs(ji, cmd) {
 					u.pos = commandAt(p.Pipeline, l, cmd) // only where a URL is: At reads the source

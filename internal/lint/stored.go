@@ -24,9 +24,11 @@ type jobInfo struct {
 	vars    []variable
 	names   *nameSet // of vars; nil: unknown
 	lines   []*pipeline.Node
-	// grams filters the lines: a string it says is not in them is not.
-	grams  *grams
-	tokens []idToken
+	// grams filters the lines: a string it says is not in them is not;
+	// lineGrams filters each line.
+	grams     *grams
+	lineGrams lineGrams
+	tokens    []idToken
 }
 
 // jobInfos returns the jobs GitLab would run, resolved.
@@ -41,15 +43,16 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			names.add(vr.Name)
 		}
 		out = append(out, &jobInfo{
-			view:    v,
-			job:     v.Job,
-			pipe:    p,
-			extends: v.Extends,
-			vars:    v.Variables,
-			names:   names,
-			lines:   v.Lines,
-			grams:   lg.of(v.Lines),
-			tokens:  idTokens(v.IDTokens),
+			view:      v,
+			job:       v.Job,
+			pipe:      p,
+			extends:   v.Extends,
+			vars:      v.Variables,
+			names:     names,
+			lines:     v.Lines,
+			grams:     lg.of(v.Lines),
+			lineGrams: lg,
+			tokens:    idTokens(v.IDTokens),
 		})
 	}
 	return out
