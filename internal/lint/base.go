@@ -35,8 +35,13 @@ func useComponent(name string) string {
 }
 
 // walk visits n and its descendants depth-first; the path holds the map
-// keys (and "[]" for sequence items) from the start.
+// keys (and "[]" for sequence items) from the start. fn must not keep
+// path: one buffer serves the whole walk.
 func walk(n *pipeline.Node, path []string, fn func(path []string, n *pipeline.Node)) {
+	walkIn(n, append(make([]string, 0, 32), path...), fn)
+}
+
+func walkIn(n *pipeline.Node, path []string, fn func(path []string, n *pipeline.Node)) {
 	if n == nil {
 		return
 	}
@@ -44,11 +49,11 @@ func walk(n *pipeline.Node, path []string, fn func(path []string, n *pipeline.No
 	switch n.Kind {
 	case pipeline.Map:
 		for i := range n.Pairs {
-			walk(n.Pairs[i].Value, append(path, n.Pairs[i].Key), fn)
+			walkIn(n.Pairs[i].Value, append(path, n.Pairs[i].Key), fn)
 		}
 	case pipeline.Seq:
 		for _, it := range n.Items {
-			walk(it, append(path, "[]"), fn)
+			walkIn(it, append(path, "[]"), fn)
 		}
 	}
 }
