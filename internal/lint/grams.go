@@ -113,3 +113,18 @@ func (ns *nameSet) mayHave(name string) bool {
 	a, b := nameBits(name)
 	return ns[a>>6]&(1<<(a&63)) != 0 && ns[b>>6]&(1<<(b&63)) != 0
 }
+
+// hasFold reports whether s holds sub in any case of ASCII letters,
+// without allocating (sub in lower case).
+func hasFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && fold(s[i+j]) == sub[j] {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}

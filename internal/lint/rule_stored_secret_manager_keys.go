@@ -53,6 +53,15 @@ var secretManagers = []secretManager{
 	{"OpenBao", "bao read", vaultLogins, nil},
 }
 
+// managerCmds are the cmd of each secretManagers entry.
+var managerCmds = func() []string {
+	var out []string
+	for _, m := range secretManagers {
+		out = append(out, m.cmd)
+	}
+	return out
+}()
+
 // fetched is a cloud credential variable a job sets from a secret manager.
 type fetched struct {
 	line    *pipeline.Node
@@ -106,6 +115,9 @@ func signInSignal(ji *jobInfo, m *secretManager, cfg *configFacts) (s *signal, o
 // one variable (KEYS=$(…); AWS_ACCESS_KEY_ID=$(echo "$KEYS" | jq …)), and
 // aws configure set aws_secret_access_key $(…).
 func fetchedKeys(ji *jobInfo) []fetched {
+	if !ji.grams.mayHaveAny(managerCmds) {
+		return nil // every fetch starts with a manager's command
+	}
 	from := map[string]*secretManager{} // variables holding a fetched secret
 	var out []fetched
 	for _, l := range ji.lines {

@@ -104,7 +104,7 @@ func appRoleSignals(ji *jobInfo) []signal {
 		}
 	}
 	for _, v := range ji.vars {
-		if !pipeline.AppRoleSecretID(v.Name) {
+		if !hasFold(v.Name, "secret") || !pipeline.AppRoleSecretID(v.Name) {
 			continue
 		}
 		ref := storedRef(v.Value.Value)
