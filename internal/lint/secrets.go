@@ -174,6 +174,28 @@ type secretScan struct {
 	// (serviceAliases), and hidden is set for a hidden job's.
 	aliases map[string]string
 	hidden  bool
+	// scans are detect.Scan's answers by value and context: jobs share
+	// most values (default:, extends, anchors), each scanned once.
+	scans map[scanKey][]detect.Match
+}
+
+type scanKey struct {
+	v   string
+	ctx detect.Context
+}
+
+// scan is detect.Scan, once per value and context.
+func (s *secretScan) scan(v string, ctx detect.Context) []detect.Match {
+	k := scanKey{v, ctx}
+	ms, ok := s.scans[k]
+	if !ok {
+		ms = detect.Scan(v, ctx)
+		if s.scans == nil {
+			s.scans = map[scanKey][]detect.Match{}
+		}
+		s.scans[k] = ms
+	}
+	return ms
 }
 
 // throwaway names where a URL's credentials go when they are a test
@@ -235,7 +257,7 @@ func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos
 	if strings.TrimSpace(v) == "" {
 		return
 	}
-	for _, m := range detect.Scan(v, ctx) {
+	for _, m := range s.scan(v, ctx) {
 		if m.Start < 0 || m.End > len(v) || m.Start > m.End {
 			continue
 		}
@@ -269,7 +291,7 @@ func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where
 		// An input's value: report it where the value is written (the
 		// spec:inputs default or the include's inputs:), found by its text.
 		pos := n.Pos
-		for _, m := range detect.Scan(n.Value, ctx) {
+		for _, m := range s.scan(n.Value, ctx) {
 			if at, ok := s.find(n.Value[m.Start:m.End], pos.File); ok {
 				pos = at
 				break
