@@ -2,8 +2,10 @@ package lint
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -60,6 +62,9 @@ var endpointVars = map[string]endpoint{
 	"AZURE_AUTHORITY_HOST":                entraEndpoint,
 }
 
+// endpointVarNames are endpointVars' names.
+var endpointVarNames = slices.Sorted(maps.Keys(endpointVars))
+
 // keylessFlags are keyless's flags for those addresses, by subcommand
 // (internal/cli).
 var keylessFlags = map[string]map[string]endpoint{
@@ -95,6 +100,9 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 	for _, ji := range p.jobInfos() {
 		var found []plainURL
 		for i, v := range ji.vars {
+			if !ji.setsAny(endpointVarNames) {
+				break
+			}
 			ep, ok := endpointVars[v.Name]
 			if !ok || overridden(ji.vars[i+1:], v.Name) {
 				continue

@@ -128,6 +128,20 @@ func (ji *jobInfo) lookup(name string) *variable {
 	return lookup(ji.vars, name)
 }
 
+// setsAny reports whether the job may set any of names: false means it
+// sets none of them.
+func (ji *jobInfo) setsAny(names []string) bool {
+	if ji.names == nil {
+		return true
+	}
+	for _, n := range names {
+		if ji.names.mayHave(n) {
+			return true
+		}
+	}
+	return false
+}
+
 // varSet reports whether the job sets any of names as a variable.
 func (ji *jobInfo) varSet(names ...string) bool {
 	for _, n := range names {
