@@ -276,12 +276,12 @@ func (jl *jobLeaks) maySecrets() bool {
 		return true
 	}
 	for r := range ji.view.Refs {
-		if jl.staticSecret(r, 0).kind != notSecret {
+		if !jl.plainName(r) && jl.staticSecret(r, 0).kind != notSecret {
 			return true
 		}
 	}
 	for i := range ji.vars {
-		if v := &ji.vars[i]; !jl.plainSetting(v) && jl.staticSecret(v.Name, 0).kind != notSecret {
+		if v := &ji.vars[i]; (jl.ji.lookup(v.Name) != v || !jl.plainName(v.Name)) && jl.staticSecret(v.Name, 0).kind != notSecret {
 			return true
 		}
 	}
@@ -299,22 +299,29 @@ func (jl *jobLeaks) maySecrets() bool {
 	return false
 }
 
-// plainSetting reports a variable staticSecret finds no secret in without
-// looking: the value the job sees (the last of its name), not empty and
-// expanding nothing, of a name that is no ID token, secrets: entry or
-// deploy password. Most variables are such settings; sparing them the
+// plainName reports a name staticSecret finds no secret in without
+// looking further: one GitLab or the shell sets, or a variable whose
+// value is not empty and expands nothing, and no ID token, secrets: entry
+// or deploy password. Most names a job sees are such; sparing them the
 // cache of staticSecret is a tenth of the leak analysis.
-func (jl *jobLeaks) plainSetting(v *variable) bool {
-	val := strings.TrimSpace(v.Value.Value)
-	if val == "" || strings.ContainsAny(val, "$%") || jl.ji.lookup(v.Name) != v {
-		return false
-	}
-	switch v.Name {
+func (jl *jobLeaks) plainName(name string) bool {
+	switch name {
 	case "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_DEPLOY_PASSWORD":
 		return false
 	}
-	return !slices.ContainsFunc(jl.ji.tokens, func(t idToken) bool { return t.name == v.Name }) &&
-		!slices.ContainsFunc(jl.ji.view.Secrets, func(s pipeline.Secret) bool { return s.Name == v.Name })
+	if slices.ContainsFunc(jl.ji.tokens, func(t idToken) bool { return t.name == name }) ||
+		slices.ContainsFunc(jl.ji.view.Secrets, func(s pipeline.Secret) bool { return s.Name == name }) {
+		return false
+	}
+	if gitlabSets(name) || shellSet(name) {
+		return true
+	}
+	v := jl.ji.lookup(name)
+	if v == nil {
+		return false
+	}
+	val := strings.TrimSpace(v.Value.Value)
+	return val != "" && !strings.ContainsAny(val, "$%")
 }
 
 // assignedNames returns the NAME of each NAME= in s (an assignment, or an
