@@ -46,12 +46,7 @@ func writeAtomicWith(path string, write func(io.Writer) error) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeBuffered(tmp, write); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -98,14 +93,18 @@ func writeInPlace(path string, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if err := write(bw); err != nil {
-		f.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeBuffered(f, write); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+// writeBuffered runs write into f through a buffer, and flushes it.
+func writeBuffered(f *os.File, write func(io.Writer) error) error {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := write(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
