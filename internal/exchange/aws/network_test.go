@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,19 +21,19 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	for _, tc := range exchangetest.RedirectCases {
 		t.Run(tc.Name, func(t *testing.T) {
 			tok := token(t)
-			trap := exchangetest.NewTrap(t, tok.Raw.Reveal())
-			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
-			o := opts(&awstest.STS{URL: from})
-			if client != nil {
-				o.HTTPClient = client
-			}
-			var progress strings.Builder
-			o.Progress = &progress
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, err := aws.Exchange(ctx, tok, o)
-			exchangetest.CheckRefused(t, tc, err, aws.ErrRedirect, trap, tok.Raw.Reveal(), progress.String(),
-				fmt.Sprintf("%s/ answered HTTP %d, a redirect to %s", from, tc.Status, trap.URL), "pass its URL with --sts-endpoint")
+			err := exchangetest.CheckRedirectRefused(t, tc, tok.Raw.Reveal(), aws.ErrRedirect,
+				func(ctx context.Context, from string, client *http.Client, progress io.Writer) error {
+					o := opts(&awstest.STS{URL: from})
+					if client != nil {
+						o.HTTPClient = client
+					}
+					o.Progress = progress
+					_, err := aws.Exchange(ctx, tok, o)
+					return err
+				},
+				func(from, to string) []string {
+					return []string{fmt.Sprintf("%s/ answered HTTP %d, a redirect to %s", from, tc.Status, to), "pass its URL with --sts-endpoint"}
+				})
 			if strings.Contains(err.Error(), "attempts") {
 				t.Errorf("a refusal claims attempts:\n%s", err)
 			}

@@ -3,10 +3,9 @@ package azure_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure/azuretest"
@@ -21,17 +20,17 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	for _, tc := range exchangetest.RedirectCases {
 		t.Run(tc.Name, func(t *testing.T) {
 			_, entra, tok := setup(t, job)
-			trap := exchangetest.NewTrap(t, tok.Raw.Reveal())
-			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
-			o := opts(entra)
-			o.AuthorityHost, o.HTTPClient = from, client
-			var progress strings.Builder
-			o.Progress = &progress
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, err := azure.Exchange(ctx, tok, o)
-			exchangetest.CheckRefused(t, tc, err, azure.ErrRedirect, trap, tok.Raw.Reveal(), progress.String(),
-				fmt.Sprintf("%s/%s/oauth2/v2.0/token answered HTTP %d, a redirect to %s", from, o.TenantID, tc.Status, trap.URL), "pass its URL with --authority-host")
+			tenant := opts(entra).TenantID
+			exchangetest.CheckRedirectRefused(t, tc, tok.Raw.Reveal(), azure.ErrRedirect,
+				func(ctx context.Context, from string, client *http.Client, progress io.Writer) error {
+					o := opts(entra)
+					o.AuthorityHost, o.HTTPClient, o.Progress = from, client, progress
+					_, err := azure.Exchange(ctx, tok, o)
+					return err
+				},
+				func(from, to string) []string {
+					return []string{fmt.Sprintf("%s/%s/oauth2/v2.0/token answered HTTP %d, a redirect to %s", from, tenant, tc.Status, to), "pass its URL with --authority-host"}
+				})
 			if len(entra.Requests()) != 0 {
 				t.Error("the token reached Entra through the redirect")
 			}

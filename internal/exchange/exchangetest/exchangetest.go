@@ -7,6 +7,7 @@ package exchangetest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 )
@@ -221,6 +223,27 @@ var RedirectCases = []RedirectCase{
 	{"307 to another server", http.StatusTemporaryRedirect, false},
 	{"308 to another server", http.StatusPermanentRedirect, false},
 	{"https to http", http.StatusTemporaryRedirect, true},
+}
+
+// RedirectRun runs one exchange against from, a Redirector's URL,
+// through client (nil for the default), telling retries on progress.
+type RedirectRun func(ctx context.Context, from string, client *http.Client, progress io.Writer) error
+
+// CheckRedirectRefused puts a Redirector for c in front of a Trap that
+// holds secret, runs the exchange with a 10 s deadline and checks its
+// refusal with CheckRefused: kind, and wants(from, to), the texts its
+// message holds for the redirect's source and target. It returns the
+// error for the checks a provider adds.
+func CheckRedirectRefused(t *testing.T, c RedirectCase, secret string, kind error, run RedirectRun, wants func(from, to string) []string) error {
+	t.Helper()
+	trap := NewTrap(t, secret)
+	from, client := Redirector(t, c.Status, trap.URL, c.TLS)
+	var progress strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := run(ctx, from, client, &progress)
+	CheckRefused(t, c, err, kind, trap, secret, progress.String(), wants(from, trap.URL)...)
+	return err
 }
 
 // CheckRefused asserts what every refused redirect shows: err is one

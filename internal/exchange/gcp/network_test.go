@@ -3,10 +3,9 @@ package gcp
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
@@ -37,22 +36,21 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 			if tc.iam {
 				secret, option = fake.FederatedToken, "--iamcredentials-endpoint"
 			}
-			trap := exchangetest.NewTrap(t, secret)
-			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
-			o := options(fake)
-			if tc.iam {
-				o.ServiceAccount, o.IAMEndpoint = testSA, from
-			} else {
-				o.STSEndpoint = from
-			}
-			o.HTTPClient = client
-			var progress strings.Builder
-			o.Progress = &progress
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, err := Exchange(ctx, tok, o)
-			exchangetest.CheckRefused(t, tc.RedirectCase, err, ErrRedirect, trap, secret, progress.String(),
-				fmt.Sprintf("%s/v1/", from), fmt.Sprintf("answered HTTP %d, a redirect to %s", tc.Status, trap.URL), "pass its URL with "+option)
+			exchangetest.CheckRedirectRefused(t, tc.RedirectCase, secret, ErrRedirect,
+				func(ctx context.Context, from string, client *http.Client, progress io.Writer) error {
+					o := options(fake)
+					if tc.iam {
+						o.ServiceAccount, o.IAMEndpoint = testSA, from
+					} else {
+						o.STSEndpoint = from
+					}
+					o.HTTPClient, o.Progress = client, progress
+					_, err := Exchange(ctx, tok, o)
+					return err
+				},
+				func(from, to string) []string {
+					return []string{fmt.Sprintf("%s/v1/", from), fmt.Sprintf("answered HTTP %d, a redirect to %s", tc.Status, to), "pass its URL with " + option}
+				})
 		})
 	}
 }

@@ -1,8 +1,10 @@
 package sts_test
 
 import (
+	"context"
 	"fmt"
-	"strings"
+	"io"
+	"net/http"
 	"testing"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
@@ -16,17 +18,20 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	for _, tc := range exchangetest.RedirectCases {
 		t.Run(tc.Name, func(t *testing.T) {
 			tok := token(t)
-			trap := exchangetest.NewTrap(t, tok.Raw.Reveal())
-			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
-			o := opts(&ststest.Server{URL: from})
-			if client != nil {
-				o.HTTPClient = client
-			}
-			var progress strings.Builder
-			o.Progress = &progress
-			_, err := sts.Exchange(bounded(t), tok, o)
-			exchangetest.CheckRefused(t, tc, err, sts.ErrBadEndpoint, trap, tok.Raw.Reveal(), progress.String(),
-				fmt.Sprintf("%s answered HTTP %d, a redirect to %s", o.TokenURL, tc.Status, trap.URL), "pass its URL with --token-url")
+			var tokenURL string
+			exchangetest.CheckRedirectRefused(t, tc, tok.Raw.Reveal(), sts.ErrBadEndpoint,
+				func(ctx context.Context, from string, client *http.Client, progress io.Writer) error {
+					o := opts(&ststest.Server{URL: from})
+					if client != nil {
+						o.HTTPClient = client
+					}
+					o.Progress, tokenURL = progress, o.TokenURL
+					_, err := sts.Exchange(ctx, tok, o)
+					return err
+				},
+				func(_, to string) []string {
+					return []string{fmt.Sprintf("%s answered HTTP %d, a redirect to %s", tokenURL, tc.Status, to), "pass its URL with --token-url"}
+				})
 		})
 	}
 }

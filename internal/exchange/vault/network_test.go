@@ -3,14 +3,13 @@ package vault_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault"
@@ -28,20 +27,20 @@ func TestRedirectsLeaveNeitherHostNorHTTPS(t *testing.T) {
 	} {
 		t.Run(tc.Name, func(t *testing.T) {
 			tok := token(t)
-			trap := exchangetest.NewTrap(t, tok.Raw.Reveal())
-			from, client := exchangetest.Redirector(t, tc.Status, trap.URL, tc.TLS)
-			o := opts(&vaulttest.Vault{URL: from})
-			if client != nil {
-				o.HTTPClient = client
-			}
-			var progress strings.Builder
-			o.Progress = &progress
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, err := vault.Exchange(ctx, tok, o)
-			exchangetest.CheckRefused(t, tc, err, vault.ErrRedirect, trap, tok.Raw.Reveal(), progress.String(),
-				fmt.Sprintf("%s/v1/auth/jwt/login answered HTTP %d, a redirect to %s", from, tc.Status, trap.URL),
-				"only within "+from, "Point --addr at the server that answers", "active node")
+			exchangetest.CheckRedirectRefused(t, tc, tok.Raw.Reveal(), vault.ErrRedirect,
+				func(ctx context.Context, from string, client *http.Client, progress io.Writer) error {
+					o := opts(&vaulttest.Vault{URL: from})
+					if client != nil {
+						o.HTTPClient = client
+					}
+					o.Progress = progress
+					_, err := vault.Exchange(ctx, tok, o)
+					return err
+				},
+				func(from, to string) []string {
+					return []string{fmt.Sprintf("%s/v1/auth/jwt/login answered HTTP %d, a redirect to %s", from, tc.Status, to),
+						"only within " + from, "Point --addr at the server that answers", "active node"}
+				})
 		})
 	}
 }
