@@ -109,6 +109,13 @@ func Lint(ctx context.Context, r Request) (*Report, error) {
 		return nil, err
 	}
 	results := make([]result, len(targets))
+	// The largest projects first: started last, one of them would keep a
+	// worker busy after the others ran out of work.
+	order := make([]int, len(targets))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return targets[order[a]].weight > targets[order[b]].weight })
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(targets)); w++ {
@@ -120,7 +127,7 @@ func Lint(ctx context.Context, r Request) (*Report, error) {
 			}
 		}()
 	}
-	for i := range targets {
+	for _, i := range order {
 		if ctx.Err() != nil {
 			break
 		}
@@ -175,6 +182,8 @@ type target struct {
 	// rootPrefix asks for the prefix of a lone file's project root, which
 	// is known once the file is loaded (LoadFile walks up to it).
 	rootPrefix bool
+	// weight is the bytes of YAML below dir, how long it may take.
+	weight int64
 }
 
 // result is one target's findings, and the sources of the files they are
@@ -231,15 +240,15 @@ func findTargets(r Request) ([]target, error) {
 		case !fi.IsDir():
 			out = append(out, target{file: p, prefix: filepath.ToSlash(filepath.Clean(p)), rootPrefix: prefix(p) != ""})
 		case r.Recursive:
-			dirs, err := findProjects(p, r.CIConfig)
+			projects, err := findProjects(p, r.CIConfig)
 			if err != nil {
 				return nil, fmt.Errorf("lint: searching %s: %w", p, err)
 			}
-			if len(dirs) == 0 {
+			if len(projects) == 0 {
 				return nil, &PathError{Path: p, Err: ErrNoConfig}
 			}
-			for _, dir := range dirs {
-				out = append(out, target{dir: dir, prefix: prefix(dir)})
+			for _, pr := range projects {
+				out = append(out, target{dir: pr.dir, prefix: prefix(pr.dir), weight: pr.yaml})
 			}
 		default:
 			if _, err := os.Stat(filepath.Join(p, r.CIConfig)); err != nil {
@@ -253,25 +262,53 @@ func findTargets(r Request) ([]target, error) {
 	return out, nil
 }
 
+// project is a directory that holds the CI configuration file, and the
+// bytes of YAML files below it (nested projects' included).
+type project struct {
+	dir  string
+	yaml int64
+}
+
 // findProjects lists the directories below root that hold ciConfig,
-// skipping .git and node_modules.
-func findProjects(root, ciConfig string) ([]string, error) {
-	var dirs []string
+// skipping .git and node_modules, with the YAML they hold.
+func findProjects(root, ciConfig string) ([]project, error) {
+	var out []project
+	sizes := map[string]int64{} // directory -> bytes of YAML in it, then below it
+	var dirs []string           // in the walk's (lexical) order
 	rel, top := filepath.ToSlash(ciConfig), filepath.ToSlash(filepath.Join(root, ciConfig))
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && path != root && (d.Name() == ".git" || d.Name() == "node_modules") {
-			return filepath.SkipDir
+		if d.IsDir() {
+			if path != root && (d.Name() == ".git" || d.Name() == "node_modules") {
+				return filepath.SkipDir
+			}
+			dirs = append(dirs, path)
+			return nil
 		}
 		sp := filepath.ToSlash(path)
-		if !d.IsDir() && (sp == top || strings.HasSuffix(sp, "/"+rel)) {
-			dirs = append(dirs, filepath.Clean(strings.TrimSuffix(sp, rel)))
+		if sp == top || strings.HasSuffix(sp, "/"+rel) {
+			out = append(out, project{dir: filepath.Clean(strings.TrimSuffix(sp, rel))})
+		}
+		if ext := filepath.Ext(path); ext == ".yml" || ext == ".yaml" {
+			if fi, err := d.Info(); err == nil {
+				sizes[filepath.Dir(path)] += fi.Size()
+			}
 		}
 		return nil
 	})
-	return dirs, err
+	// A directory's bytes go to its parent after its own subdirectories'
+	// (the walk lists a parent before its children).
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if dirs[i] != root {
+			sizes[filepath.Dir(dirs[i])] += sizes[dirs[i]]
+		}
+	}
+	for i := range out {
+		out[i].yaml = sizes[filepath.FromSlash(out[i].dir)]
+	}
+	return out, err
 }
 
 // absPath is p absolute and clean; p itself, clean, when the working
