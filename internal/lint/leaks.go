@@ -113,7 +113,8 @@ type shellCmd struct {
 type jobLeaks struct {
 	ji *jobInfo
 	// sessions are the commands of before_script and script (one
-	// shell), then of after_script (another).
+	// shell), then of after_script (another): those that use a secret or
+	// change shell tracing, all the xtrace rule reads.
 	sessions [][]shellCmd
 	leaks    []leak
 	// static caches the kind of the variables the job sees before its
@@ -155,6 +156,9 @@ type readStage struct {
 	words []string
 	// cmd is nil for a plainCommand: nothing in it to follow.
 	cmd *command
+	// tracing is set for a command that changes shell tracing or runs a
+	// shell that traces (xtraceChange): the xtrace rule's.
+	tracing bool
 }
 
 // readEntry reads a script entry, or returns it read.
@@ -169,6 +173,8 @@ func (r readCache) readEntry(v string) []readStep {
 			stages := make([]readStage, 0, len(pl))
 			for _, text := range pl {
 				stage := readStage{text: text, words: strings.Fields(text)}
+				change, traced, _ := xtraceChange(stage.words)
+				stage.tracing = change != 0 || traced
 				// A stage after a pipe may pass on what flows into it.
 				if !plainCommand(text, stage.words) || len(pl) > 1 {
 					c := parseCommand(text)
@@ -549,8 +555,12 @@ func (sh *shell) pipeline(l *pipeline.Node, stages []readStage, st shellStep) {
 	for i, rs := range stages {
 		text, words := rs.text, rs.words
 		if rs.cmd == nil {
-			// Nothing to follow: what flowed into it stops here.
-			sh.cmds = append(sh.cmds, shellCmd{line: l, text: text, words: words})
+			// Nothing to follow: what flowed into it stops here. Kept only
+			// for the xtrace rule, which reads the commands that use a
+			// secret and those that change tracing.
+			if rs.tracing {
+				sh.cmds = append(sh.cmds, shellCmd{line: l, text: text, words: words})
+			}
 			flow, src = nil, ""
 			continue
 		}
@@ -575,7 +585,9 @@ func (sh *shell) pipeline(l *pipeline.Node, stages []readStage, st shellStep) {
 			cmd.prints = true
 			flow = nil
 		}
-		sh.cmds = append(sh.cmds, cmd)
+		if cmd.use != "" || rs.tracing {
+			sh.cmds = append(sh.cmds, cmd)
+		}
 	}
 }
 
