@@ -139,6 +139,20 @@ type shared struct {
 	// (childKey), so that a child several trigger jobs start is read
 	// once.
 	configs map[string]*Pipeline
+	// decoded are the YAML documents of the files read, by path: a
+	// child pipeline often includes the files its parent does
+	// (omnibus-gitlab's parent and child share 133 KB), and decoding is
+	// most of the reading (issue 15). conv only reads yaml.Nodes, so
+	// the loaders share them.
+	decoded map[string]*decodedFile
+}
+
+// decodedFile is one file's decoded documents, with the problems decoding
+// it found, for the same path with the same content read again.
+type decodedFile struct {
+	src      []byte
+	docs     []*yaml.Node
+	problems []Problem
 }
 
 func newLoader(root string, o Options) *loader {
@@ -147,7 +161,8 @@ func newLoader(root string, o Options) *loader {
 		p:         &Pipeline{Root: root},
 		seen:      map[string]*Node{},
 		seenFiles: map[string][]string{},
-		shared:    &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved},
+		shared: &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved,
+			decoded: map[string]*decodedFile{}},
 	}
 }
 

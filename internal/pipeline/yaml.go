@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,10 +25,26 @@ const (
 	maxDocs = 16
 )
 
-// decodeDocs parses src into its YAML documents. yaml.v3 stops at the first
+// decodeDocs parses src into its YAML documents, or returns those of the
+// same file with the same content decoded before in this run (with the
+// problems found then, reported again).
+func (l *loader) decodeDocs(file string, src []byte) []*yaml.Node {
+	if d := l.decoded[file]; d != nil && bytes.Equal(d.src, src) {
+		l.p.Problems = append(l.p.Problems, d.problems...)
+		return d.docs
+	}
+	before := len(l.p.Problems)
+	docs := l.decode(file, src)
+	if l.decoded != nil {
+		l.decoded[file] = &decodedFile{src: src, docs: docs, problems: slices.Clone(l.p.Problems[before:])}
+	}
+	return docs
+}
+
+// decode parses src into its YAML documents. yaml.v3 stops at the first
 // syntax error: it is reported once, with its line, and the lines before it
 // are read again on their own so that what precedes the error is kept.
-func (l *loader) decodeDocs(file string, src []byte) []*yaml.Node {
+func (l *loader) decode(file string, src []byte) []*yaml.Node {
 	if !utf8.Valid(src) {
 		line, col := invalidUTF8At(src)
 		l.problem(Pos{file, line, col}, "syntax",
