@@ -145,6 +145,8 @@ type shared struct {
 	// most of the reading (issue 15). conv only reads yaml.Nodes, so
 	// the loaders share them.
 	decoded map[string]*decodedFile
+	// slab is where conv takes its next Nodes from (conv.alloc).
+	slab []Node
 }
 
 // decodedFile is one file's decoded documents, with the problems decoding

@@ -72,13 +72,13 @@ func resolvePlain(s string) (tag, value string) {
 		if s == "." || s == "+." || s == "-." {
 			return "!!str", s
 		}
-		t := strings.NewReplacer(",", "", "_", "").Replace(s)
+		t := digitSeparators.Replace(s)
 		if f, err := strconv.ParseFloat(strings.TrimSuffix(t, "."), 64); err == nil {
 			return "!!float", rubyFloat(f)
 		}
 		return "!!str", s
 	case psychInt.MatchString(s):
-		if v, ok := rubyInteger(strings.NewReplacer(",", "", "_", "").Replace(s)); ok {
+		if v, ok := rubyInteger(digitSeparators.Replace(s)); ok {
 			return "!!int", v
 		}
 	}
@@ -93,6 +93,9 @@ func PlainTag(s string) string {
 	tag, _ := resolvePlain(s)
 	return tag
 }
+
+// digitSeparators drops the "," and "_" Psych ignores in numbers.
+var digitSeparators = strings.NewReplacer(",", "", "_", "")
 
 var (
 	psychString   = regexp.MustCompile(`^[^\d.:-]?[[:alpha:]_\s!@#$%^&*(){}<>|/\\~;=]+`)

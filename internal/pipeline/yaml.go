@@ -149,7 +149,6 @@ type conv struct {
 	limit  bool
 	memo   map[*yaml.Node]*memoNode
 	interp *interp
-	slab   []Node
 }
 
 type memoNode struct {
@@ -158,14 +157,17 @@ type memoNode struct {
 	busy         bool
 }
 
-// alloc hands out nodes from slabs: one allocation per 256 nodes.
+// alloc hands out nodes from slabs: one allocation per 256 nodes. The
+// slab is the run's, not the file's: most included files are a few dozen
+// nodes, and a slab each left most of it unused (issue 15).
 func (c *conv) alloc(n Node) *Node {
-	if len(c.slab) == 0 {
-		c.slab = make([]Node, 256)
+	s := c.l.shared
+	if len(s.slab) == 0 {
+		s.slab = make([]Node, 256)
 	}
-	p := &c.slab[0]
+	p := &s.slab[0]
 	*p = n
-	c.slab = c.slab[1:]
+	s.slab = s.slab[1:]
 	return p
 }
 
