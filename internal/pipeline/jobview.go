@@ -27,7 +27,9 @@ type JobView struct {
 	// Variables are the variables the job sees: the global ones (unless
 	// inherit:variables is false), then its own, then its rules', then in
 	// a child pipeline those its trigger jobs pass down
-	// (Pipeline.Upstream); a later entry of a name wins.
+	// (Pipeline.Upstream); a later entry of a name wins. Jobs with no
+	// variables of their own share the slice: read it, do not write to
+	// it.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -217,6 +219,8 @@ func (p *Pipeline) JobViews() []JobView {
 		globals = Variables(top["variables"], "global")
 		addRefs(globalRefs, top["variables"])
 	}
+	// What a job with no variables of its own sees, shared.
+	inherited := append(slices.Clip(globals), p.Upstream...)
 	var upstreamRefs []string // read once: every job of a child gets them
 	for _, u := range p.Upstream {
 		upstreamRefs = append(upstreamRefs, VarRefs(u.Value.Value)...)
@@ -229,7 +233,7 @@ func (p *Pipeline) JobViews() []JobView {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, p.Upstream, upstreamRefs, globalRefs, cache))
+		out = append(out, jobView(j, top, globals, p.Upstream, inherited, upstreamRefs, globalRefs, cache))
 	}
 	return out
 }
@@ -238,17 +242,49 @@ func (p *Pipeline) JobViews() []JobView {
 var refKeys = []string{"before_script", "script", "after_script", "hooks", "variables", "rules", "services", "image"}
 
 // jobVariables are the variables job n sees, later entries winning: the
-// global ones unless inherit:variables is false, its own, its rules'.
-func jobVariables(n *Node, globals []Variable) []Variable {
-	var out []Variable
-	if inheritsVariables(n) {
+// global ones unless inherit:variables is false, its own, its rules', then
+// upstream. A job with no variables of its own shares upstream, or
+// inherited (globals then upstream, made here when nil); the others copy
+// them once into a slice of their size: JobViews makes one for every job,
+// most of them the global and upstream variables (issue 15).
+func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
+	inherit := inheritsVariables(n)
+	own := n.Get("variables")
+	var rules []*Node
+	if r := n.Get("rules"); r != nil && r.Kind == Seq {
+		rules = r.Items
+	}
+	size := len(own.pairsOrNil()) + len(upstream)
+	if inherit {
+		size += len(globals)
+	}
+	for _, r := range rules {
+		size += len(r.Get("variables").pairsOrNil())
+	}
+	if size == 0 {
+		return nil
+	}
+	if size == len(upstream) || inherit && size == len(globals)+len(upstream) {
+		// No variables of its own: the jobs share them.
+		if !inherit {
+			return slices.Clip(upstream)
+		}
+		if inherited == nil {
+			inherited = append(slices.Clip(globals), upstream...)
+		}
+		return slices.Clip(inherited)
+	}
+	out := make([]Variable, 0, size)
+	if inherit {
 		out = append(out, globals...)
 	}
-	out = append(out, Variables(n.Get("variables"), "job")...)
-	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
-		for _, r := range rules.Items {
-			out = append(out, Variables(r.Get("variables"), "rules")...)
-		}
+	out = appendVariables(out, own, "job")
+	for _, r := range rules {
+		out = appendVariables(out, r.Get("variables"), "rules")
+	}
+	out = append(out, upstream...)
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -374,7 +410,7 @@ func (c *viewCache) addRefs(set map[string]bool, n *Node) {
 	})
 }
 
-func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstreamRefs []string, globalRefs map[string]bool, cache *viewCache) JobView {
+func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variable, upstreamRefs []string, globalRefs map[string]bool, cache *viewCache) JobView {
 	n := j.Node
 	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
 
@@ -395,7 +431,9 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 		}
 	}
 
-	v.Variables = jobVariables(n, globals)
+	// The variables trigger jobs pass down win over the child's own
+	// (Pipeline.Upstream).
+	v.Variables = jobVariables(n, globals, upstream, inherited)
 	if inheritsVariables(n) {
 		for r := range globalRefs {
 			v.Refs[r] = true
@@ -404,9 +442,6 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 	for _, k := range refKeys {
 		cache.addRefs(v.Refs, n.Get(k))
 	}
-	// The variables trigger jobs pass down win over the child's own
-	// (Pipeline.Upstream).
-	v.Variables = append(v.Variables, upstream...)
 	for _, r := range upstreamRefs {
 		v.Refs[r] = true
 	}
@@ -701,7 +736,15 @@ func Variables(n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return nil
 	}
-	out := make([]Variable, 0, len(n.Pairs))
+	return appendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
+}
+
+// appendVariables appends the entries of variables: map n to out
+// (Variables).
+func appendVariables(out []Variable, n *Node, scope string) []Variable {
+	if n == nil || n.Kind != Map {
+		return out
+	}
 	for _, p := range n.Pairs {
 		v := p.Value
 		if v != nil && v.Kind == Map {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -303,5 +304,39 @@ exported:
 	}
 	if d := cmp.Diff(wantEnvs, envs); d != "" {
 		t.Errorf("Command.Env (-want +got):\n%s", d)
+	}
+}
+
+// TestJobViewSharedVariables: jobs with no variables of their own share
+// one Variables slice (issue 15); appending to one job's must not change
+// what another's append gives.
+func TestJobViewSharedVariables(t *testing.T) {
+	p, err := LoadFS(Options{FS: fstest.MapFS{
+		".gitlab-ci.yml": {Data: []byte("variables:\n  UP: up\nkick:\n  trigger:\n    include: child.yml\n")},
+		"child.yml":      {Data: []byte("variables:\n  A: a\n  B: b\none:\n  script: [x]\ntwo:\n  script: [y]\nthree:\n  variables: {C: c}\n  script: [z]\n")},
+	}})
+	if err != nil || len(p.Children) != 1 {
+		t.Fatalf("LoadFS: %v, %d child pipelines, want 1", err, len(p.Children))
+	}
+	views := p.Children[0].JobViews()
+	if len(views) != 3 {
+		t.Fatalf("%d views, want 3", len(views))
+	}
+	names := func(vs []Variable) string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	for i, want := range []string{"A B UP", "A B UP", "A B C UP"} {
+		if got := names(views[i].Variables); got != want {
+			t.Errorf("job %s sees %q, want %q", views[i].Job.Name, got, want)
+		}
+	}
+	one := append(views[0].Variables, Variable{Name: "ONE"})
+	_ = append(views[1].Variables, Variable{Name: "TWO"})
+	if got := names(one); got != "A B UP ONE" {
+		t.Errorf("appending to another job's variables changed this job's append: %q", got)
 	}
 }
