@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -208,23 +209,29 @@ func (p *Pipeline) EveryJobView() []JobView {
 // global variables are read once, as a configuration can hold hundreds of
 // thousands of jobs and Get is a scan. Callers keep the result.
 func (p *Pipeline) JobViews() []JobView {
-	top := map[string]*Node{}
-	var globals []Variable
+	b := &viewBase{top: map[string]*Node{}, upstream: p.Upstream}
 	globalRefs := map[string]bool{}
 	if p.Global != nil {
-		top = make(map[string]*Node, len(p.Global.Pairs))
+		b.top = make(map[string]*Node, len(p.Global.Pairs))
 		for _, pr := range p.Global.Pairs {
-			top[pr.Key] = pr.Value
+			b.top[pr.Key] = pr.Value
 		}
-		globals = Variables(top["variables"], "global")
-		addRefs(globalRefs, top["variables"])
+		b.globals = Variables(b.top["variables"], "global")
+		addRefs(globalRefs, b.top["variables"])
 	}
-	// What a job with no variables of its own sees, shared.
-	inherited := append(slices.Clip(globals), p.Upstream...)
-	var upstreamRefs []string // read once: every job of a child gets them
+	// What every job of a child gets, and every job that inherits the
+	// global variables, read once.
+	b.inherited = append(slices.Clip(b.globals), p.Upstream...)
+	b.globalMaps = appendEnvMaps(nil, b.globals)
+	b.upstreamMaps = appendEnvMaps(nil, p.Upstream)
+	b.upstreamRefs = map[string]bool{}
 	for _, u := range p.Upstream {
-		upstreamRefs = append(upstreamRefs, VarRefs(u.Value.Value)...)
+		for _, r := range VarRefs(u.Value.Value) {
+			b.upstreamRefs[r] = true
+		}
 	}
+	b.inheritedRefs = maps.Clone(b.upstreamRefs)
+	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
 	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}}
@@ -233,7 +240,31 @@ func (p *Pipeline) JobViews() []JobView {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, p.Upstream, inherited, upstreamRefs, globalRefs, cache))
+		out = append(out, jobView(j, b, cache))
+	}
+	return out
+}
+
+// viewBase is what JobViews reads once for all the jobs of a pipeline.
+type viewBase struct {
+	top map[string]*Node
+	// globals are the global variables, upstream those trigger jobs
+	// pass down, inherited the two.
+	globals, upstream, inherited []Variable
+	// globalMaps and upstreamMaps are the EnvMaps of globals and
+	// upstream.
+	globalMaps, upstreamMaps []EnvMap
+	// upstreamRefs are the variables upstream expand; inheritedRefs
+	// those and the ones the global variables expand.
+	upstreamRefs, inheritedRefs map[string]bool
+}
+
+// appendEnvMaps appends the assignments of variables tools read among vs.
+func appendEnvMaps(out []EnvMap, vs []Variable) []EnvMap {
+	for _, va := range vs {
+		if ToolEnv(va.Name) {
+			out = append(out, EnvMap{Env: va.Name, From: valueRef(va.Value.Value), Node: va.Value})
+		}
 	}
 	return out
 }
@@ -410,9 +441,14 @@ func (c *viewCache) addRefs(set map[string]bool, n *Node) {
 	})
 }
 
-func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variable, upstreamRefs []string, globalRefs map[string]bool, cache *viewCache) JobView {
+func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	n := j.Node
-	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
+	inherit := inheritsVariables(n)
+	refs := b.upstreamRefs
+	if inherit {
+		refs = b.inheritedRefs
+	}
+	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: maps.Clone(refs)}
 
 	v.Extends = append([]string(nil), j.Extends...)
 	seen := map[string]bool{j.Name: true}
@@ -422,7 +458,7 @@ func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variab
 	for todo := append([]string{j.Name}, j.Extends...); len(todo) > 0 && len(seen) < 64; {
 		name := todo[0]
 		todo = todo[1:]
-		for _, e := range top[name].Get("extends").Scalars() {
+		for _, e := range b.top[name].Get("extends").Scalars() {
 			if !seen[e.Value] {
 				seen[e.Value] = true
 				v.Extends = append(v.Extends, e.Value)
@@ -433,17 +469,9 @@ func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variab
 
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = jobVariables(n, globals, upstream, inherited)
-	if inheritsVariables(n) {
-		for r := range globalRefs {
-			v.Refs[r] = true
-		}
-	}
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited)
 	for _, k := range refKeys {
 		cache.addRefs(v.Refs, n.Get(k))
-	}
-	for _, r := range upstreamRefs {
-		v.Refs[r] = true
 	}
 
 	if img := n.Get("image"); img != nil {
@@ -455,11 +483,15 @@ func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variab
 		}
 	}
 
-	for _, va := range v.Variables {
-		if ToolEnv(va.Name) {
-			v.EnvMaps = append(v.EnvMaps, EnvMap{Env: va.Name, From: valueRef(va.Value.Value), Node: va.Value})
-		}
+	// v.Variables are the global ones (when inherited), the job's own
+	// and its rules', then upstream (jobVariables).
+	own := v.Variables[:len(v.Variables)-len(b.upstream)]
+	if inherit {
+		v.EnvMaps = append(v.EnvMaps, b.globalMaps...)
+		own = own[len(b.globals):]
 	}
+	v.EnvMaps = appendEnvMaps(v.EnvMaps, own)
+	v.EnvMaps = append(v.EnvMaps, b.upstreamMaps...)
 	v.Commands, v.EnvMaps = lineCommands(n, v.Lines, v.EnvMaps, cache)
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
@@ -484,10 +516,21 @@ func jobView(j *Job, top map[string]*Node, globals, upstream, inherited []Variab
 // (https://docs.gitlab.com/ci/yaml/#after_script), the hooks in another,
 // and each container command in its own.
 func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]Command, []EnvMap) {
+	// The lines are read first, for the commands' number: a job can run
+	// thousands (issue 15).
+	infos := make([]*lineInfo, len(lines))
+	n := 0
+	for i, l := range lines {
+		infos[i] = cache.line(l)
+		n += len(infos[i].cmds)
+	}
 	var cmds []Command
+	if n > 0 {
+		cmds = make([]Command, 0, n)
+	}
 	var kept []string // set for the rest of the shell
 	var breaks []int  // the indexes of lines that start a shell, read once kept is set
-	for i, l := range lines {
+	for i := range lines {
 		if len(kept) > 0 {
 			if breaks == nil {
 				breaks = shellBreaks(job, len(lines))
@@ -496,7 +539,7 @@ func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]
 				kept = nil
 			}
 		}
-		info := cache.line(l)
+		info := infos[i]
 		if info.steps == nil && len(kept) == 0 {
 			cmds = append(cmds, info.cmds...)
 			continue
