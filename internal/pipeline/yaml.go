@@ -274,7 +274,6 @@ func seqTag(yn *yaml.Node) string {
 func (c *conv) scalar(yn *yaml.Node) *Node {
 	pos := c.pos(yn)
 	text := yn.Value
-	quoted := yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
 	style := scalarStyle(yn.Style)
 	if c.interp != nil && strings.Contains(text, "$[[") {
 		if r := c.interp.expand(text, pos); r != nil {
@@ -284,27 +283,33 @@ func (c *conv) scalar(yn *yaml.Node) *Node {
 			return r
 		}
 	}
-	var tag, val string
+	tag, val := typed(yn)
+	if tag == "!!null" {
+		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
+	}
+	return c.alloc(Node{Kind: Scalar, style: style, Tag: tag, Value: val, Raw: text, Pos: pos})
+}
+
+// typed is the tag and value GitLab reads scalar yn as, inputs aside; a
+// null's value is "".
+func typed(yn *yaml.Node) (tag, val string) {
+	text := yn.Value
 	switch {
 	case yn.Style&yaml.TaggedStyle != 0:
 		tag, val = yn.Tag, text
 		switch tag {
 		case "!!null":
-			return &Node{Kind: Null, Tag: tag, Raw: text, Pos: pos}
+			return tag, ""
 		case "!!bool", "!!int", "!!float":
 			if t, v := resolvePlain(text); t == tag {
 				val = v
 			}
 		}
-	case quoted:
-		tag, val = "!!str", text
-	default:
-		tag, val = resolvePlain(text)
+		return tag, val
+	case yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return "!!str", text
 	}
-	if tag == "!!null" {
-		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
-	}
-	return c.alloc(Node{Kind: Scalar, style: style, Tag: tag, Value: val, Raw: text, Pos: pos})
+	return resolvePlain(text)
 }
 
 // scalarStyle is Node.style for a yaml.v3 style.
@@ -388,8 +393,12 @@ func (c *conv) merge(l *pairList, v *Node) bool {
 // in flow form.
 func (c *conv) key(k *yaml.Node, depth int) string {
 	if k.Kind == yaml.ScalarNode {
-		n := c.scalar(k)
-		return n.Value
+		if c.interp != nil && strings.Contains(k.Value, "$[[") {
+			return c.scalar(k).Value
+		}
+		// Keys are a third of the scalars: no Node for them.
+		_, v := typed(k)
+		return v
 	}
 	n, _, _ := c.node(k, depth)
 	return n.String()
