@@ -918,12 +918,20 @@ func CommandNames(line string) []string {
 
 // commandSegments splits line into simple commands. Single quotes hide
 // everything; double quotes hide separators but not $( ) or backquotes.
+// A segment is a slice of line unless a backslash-newline in it is read
+// as a space: only then is it copied (issue 15).
 func commandSegments(line string) []string {
 	var out []string
-	var cur strings.Builder
-	flush := func() {
-		out = append(out, cur.String())
-		cur.Reset()
+	start := 0     // where the current segment starts in line
+	var cur []byte // the segment, once it is no longer a slice of line
+	flush := func(end, next int) {
+		if cur != nil {
+			out = append(out, string(cur))
+			cur = nil
+		} else {
+			out = append(out, line[start:end])
+		}
+		start = next
 	}
 	// The quote state of each enclosing $( ) or backquote.
 	type frame struct {
@@ -941,18 +949,23 @@ func commandSegments(line string) []string {
 			}
 		case c == '\\' && i+1 < len(line):
 			if line[i+1] == '\n' {
+				if cur == nil {
+					cur = append([]byte(nil), line[start:i]...)
+				}
+				cur = append(cur, ' ')
 				i++
-				cur.WriteByte(' ')
 				continue
 			}
-			cur.WriteByte(c)
+			if cur != nil {
+				cur = append(cur, c)
+			}
 			i++
 			c = line[i]
 		case c == '$' && i+1 < len(line) && line[i+1] == '(':
 			stack = append(stack, frame{dq: dq})
 			dq = false
+			flush(i, i+2)
 			i++
-			flush()
 			continue
 		case c == '`':
 			if n := len(stack); n > 0 && stack[n-1].backtick {
@@ -962,7 +975,7 @@ func commandSegments(line string) []string {
 				stack = append(stack, frame{dq: dq, backtick: true})
 				dq = false
 			}
-			flush()
+			flush(i, i+1)
 			continue
 		case dq:
 			if c == '"' {
@@ -975,15 +988,17 @@ func commandSegments(line string) []string {
 		case c == ')' && len(stack) > 0 && !stack[len(stack)-1].backtick:
 			dq = stack[len(stack)-1].dq
 			stack = stack[:len(stack)-1]
-			flush()
+			flush(i, i+1)
 			continue
 		case c == ';' || c == '|' || c == '&' || c == '\n' || c == '(' || c == ')':
-			flush()
+			flush(i, i+1)
 			continue
 		}
-		cur.WriteByte(c)
+		if cur != nil {
+			cur = append(cur, c)
+		}
 	}
-	flush()
+	flush(len(line), len(line))
 	return out
 }
 

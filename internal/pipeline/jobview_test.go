@@ -340,3 +340,25 @@ func TestJobViewSharedVariables(t *testing.T) {
 		t.Errorf("appending to another job's variables changed this job's append: %q", got)
 	}
 }
+
+// TestCommandSegments: the simple commands of a line, slices of it except
+// where a backslash-newline is read as a space.
+func TestCommandSegments(t *testing.T) {
+	for line, want := range map[string][]string{
+		"aws s3 ls":                          {"aws s3 ls"},
+		"a; b | c && d":                      {"a", " b ", " c ", "", " d"},
+		`X="$(aws sts get-caller-identity)"`: {`X="`, "aws sts get-caller-identity", `"`},
+		"echo `gcloud config list` | tee":    {"echo ", "gcloud config list", " ", " tee"},
+		`echo "a; aws" 'b | c'; d`:           {`echo "a; aws" 'b | c'`, " d"},
+		"terraform init \\\n  -upgrade; x":   {"terraform init    -upgrade", " x"},
+		"a \\\n b \\\n c":                    {"a   b   c"},
+		"\\\nx":                              {" x"},
+		`echo \; \"x\"; y`:                   {`echo \; \"x\"`, " y"},
+		"x \\\n \\y; z":                      {`x   \y`, " z"},
+		"":                                   {""},
+	} {
+		if d := cmp.Diff(want, commandSegments(line)); d != "" {
+			t.Errorf("commandSegments(%q) (-want +got):\n%s", line, d)
+		}
+	}
+}
