@@ -30,9 +30,12 @@ func resolvePlain(s string) (tag, value string) {
 	if s == "" {
 		return "!!null", ""
 	}
-	// Fast path: a leading ASCII letter always matches psychString.
+	// Fast paths: a leading ASCII letter always matches psychString; a
+	// scalar with no digit that is not .inf or .nan is read as a string
+	// or ~ whether it matches or not, as every number and timestamp
+	// pattern below needs a digit (hidden job names, $VARIABLES, paths).
 	c0 := s[0] | 0x20
-	if (c0 >= 'a' && c0 <= 'z') || strings.IndexByte(s, '\n') >= 0 || psychString.MatchString(s) {
+	if (c0 >= 'a' && c0 <= 'z') || strings.IndexByte(s, '\n') >= 0 || noNumber(s) || psychString.MatchString(s) {
 		if len(s) > 5 {
 			return "!!str", s
 		}
@@ -83,6 +86,24 @@ func resolvePlain(s string) (tag, value string) {
 		}
 	}
 	return "!!str", s
+}
+
+// noNumber reports whether s has no ASCII digit and is not one of Psych's
+// .inf and .nan forms.
+func noNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return false
+		}
+	}
+	if len(s) > 5 {
+		return true
+	}
+	switch strings.ToLower(s) {
+	case ".inf", "+.inf", "-.inf", ".nan":
+		return false
+	}
+	return true
 }
 
 // PlainTag returns the tag GitLab's YAML reader gives s written unquoted
