@@ -805,8 +805,19 @@ func appendVariables(out []Variable, n *Node, scope string) []Variable {
 // as GitLab reads script: (a !reference may leave a list inside a list).
 // Maps and nulls are skipped, as Strings skips them.
 func (n *Node) Scalars() []*Node {
-	var out []*Node
+	switch {
+	case n == nil:
+		return nil
+	case n.Kind == Scalar:
+		return []*Node{n}
+	case n.Kind != Seq:
+		return nil
+	}
+	out := make([]*Node, 0, len(n.Items))
 	eachScalar(n, false, 0, func(s *Node) { out = append(out, s) })
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
