@@ -859,10 +859,12 @@ func addRefs(set map[string]bool, n *Node) {
 // VarRefs returns the variables s expands: $NAME, ${NAME}, PowerShell's
 // $env:NAME and cmd's %NAME%.
 func VarRefs(s string) []string {
-	if !strings.ContainsAny(s, "$%") {
+	// Sized once: rules call this on every line and value (issue 15).
+	n := strings.Count(s, "$") + strings.Count(s, "%")/2
+	if n == 0 {
 		return nil
 	}
-	var out []string
+	out := make([]string, 0, n)
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '$':
@@ -891,6 +893,9 @@ func VarRefs(s string) []string {
 				i = k
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
