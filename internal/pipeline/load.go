@@ -346,13 +346,9 @@ func (l *loader) loadFile(name string, src []byte, e incEntry, ctx fileCtx, dept
 			merged = deepMerge(merged, n, false)
 		}
 	}
-	own := make([]Pair, 0, len(top.Pairs))
-	for _, p := range top.Pairs {
-		if p.Key != "include" {
-			own = append(own, p)
-		}
-	}
-	return deepMerge(merged, withPairs(top, own), false)
+	// The included files have no include: left (loadFile), so the
+	// file's own is all there is to drop.
+	return mergeWithout(merged, top, false, "include")
 }
 
 // isSpecHeader is a first document whose top level holds spec:

@@ -241,18 +241,14 @@ func (r *resolver) extend(name string, stack []string) (*Node, int) {
 		height = max(height, ph+1)
 		merged = deepMerge(merged, pnode, !r.keep)
 	}
-	n := deepMerge(merged, raw, !r.keep)
+	var n *Node
 	if r.keep {
-		st.node, st.height, st.state = n, height, 2
-		return n, height
+		n = deepMerge(merged, raw, false)
+	} else {
+		// The parents have no extends: left (extend), so the job's
+		// own is all there is to drop.
+		n = mergeWithout(merged, raw, true, "extends")
 	}
-	l := newPairList(len(n.Pairs))
-	for _, p := range n.Pairs {
-		if p.Key != "extends" {
-			l.set(p)
-		}
-	}
-	n = withPairs(n, l.list())
 	st.node, st.height, st.state = n, height, 2
 	return n, height
 }
