@@ -672,18 +672,36 @@ func inheritsVariables(job *Node) bool {
 
 // scriptKeys are a job's keys that hold shell lines, in the order the
 // runner runs them.
-var scriptKeys = []string{"before_script", "script", "after_script"}
+var scriptKeys = [...]string{"before_script", "script", "after_script"}
 
 // Lines returns the shell lines the job runs: before_script, script,
 // after_script, hooks:pre_get_sources_script, then the command lines of
 // its containers (ContainerLines), which every rule that reads scripts
 // reads too (issue 15).
 func (j *Job) Lines() []*Node {
-	var out []*Node
-	for _, k := range scriptKeys {
-		out = append(out, j.Node.Get(k).Scalars()...)
+	// Scalars of each, into one list sized by the lists' lengths.
+	var keys [len(scriptKeys) + 1]*Node
+	for i, k := range scriptKeys {
+		keys[i] = j.Node.Get(k)
 	}
-	out = append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	n := 0
+	for _, k := range keys {
+		if k != nil {
+			n += max(len(k.Items), 1)
+		}
+	}
+	var out []*Node
+	if n > 0 {
+		out = make([]*Node, 0, n)
+	}
+	add := func(s *Node) { out = append(out, s) }
+	for _, k := range keys {
+		eachScalar(k, false, 0, add)
+	}
+	if out != nil && len(out) == 0 {
+		out = nil
+	}
 	return append(out, ContainerLines(j.Node)...)
 }
 

@@ -75,6 +75,9 @@ func (r *resolver) size(n *Node) int {
 	if n == nil {
 		return 0
 	}
+	if len(n.Pairs) == 0 && len(n.Items) == 0 {
+		return 1 // a leaf: not worth a memo entry, most nodes are one
+	}
 	if s, ok := r.sizes[n]; ok {
 		return s
 	}
