@@ -5,6 +5,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // JobView is what one job GitLab would run runs and reads, derived from
@@ -1048,10 +1050,13 @@ var wrappers = map[string][]string{
 // runs none that can be named (only assignments, a variable), and the
 // words after it.
 func command(seg string) (string, []string) {
-	words := strings.Fields(seg)
 	prefix := false
-	for i := 0; i < len(words); i++ {
-		w := words[i]
+	for rest := seg; ; {
+		w, after := nextField(rest)
+		if w == "" {
+			return "", nil
+		}
+		rest = after
 		switch {
 		case prefixWords[w], strings.HasPrefix(w, "/") && prefixWords[path.Base(w)]: // /usr/bin/env aws
 			prefix = true
@@ -1067,24 +1072,69 @@ func command(seg string) (string, []string) {
 			return "", nil
 		}
 		w = strings.TrimSuffix(path.Base(strings.ReplaceAll(w, `\`, "/")), ".exe")
-		if subs, ok := wrappers[w]; ok && i+1 < len(words) {
+		next, afterNext := nextField(rest)
+		if subs, ok := wrappers[w]; ok && next != "" {
 			if subs == nil {
 				prefix = true
 				continue
 			}
-			if slices.Contains(subs, words[i+1]) {
+			if slices.Contains(subs, next) {
 				prefix = true
-				i++
+				rest = afterNext
 				continue
 			}
 		}
-		args := make([]string, 0, len(words)-i-1)
-		for _, a := range words[i+1:] {
+		n := 0
+		for a, r := nextField(rest); a != ""; a, r = nextField(r) {
+			n++
+		}
+		args := make([]string, 0, n)
+		for a, r := nextField(rest); a != ""; a, r = nextField(r) {
 			args = append(args, strings.Trim(a, `"'`))
 		}
 		return w, args
 	}
-	return "", nil
+}
+
+// nextField returns the first field of s as strings.Fields splits it
+// (around runs of unicode.IsSpace) and what follows it; "" when there is
+// none. command reads a line's words with it, without a list of them.
+func nextField(s string) (field, rest string) {
+	i := 0
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !asciiSpace(c) {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	j := i
+	for j < len(s) {
+		if c := s[j]; c < utf8.RuneSelf {
+			if asciiSpace(c) {
+				break
+			}
+			j++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[j:])
+		if unicode.IsSpace(r) {
+			break
+		}
+		j += size
+	}
+	return s[i:j], s[j:]
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 // isName reports whether s is a shell variable name.

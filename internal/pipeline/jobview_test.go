@@ -362,3 +362,33 @@ func TestCommandSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandArgs: a simple command's name and arguments, its words split
+// as strings.Fields splits them (Unicode spaces too).
+func TestCommandArgs(t *testing.T) {
+	for seg, want := range map[string][]string{
+		"aws s3 ls":                       {"aws", "s3", "ls"},
+		"  aws\ts3\u00a0ls  ":             {"aws", "s3", "ls"},
+		"aws\u2003s3\u0085'ls'":           {"aws", "s3", "ls"},
+		"aws":                             {"aws"},
+		"X=1 sudo -E /usr/bin/aws \"s3\"": {"aws", "s3"},
+		"npx":                             {"npx"},
+		"npx cdk deploy --all":            {"cdk", "deploy", "--all"},
+		"poetry run":                      nil,
+		"poetry run python x.py":          {"python", "x.py"},
+		"poetry install":                  {"poetry", "install"},
+		"env -i A=b \xff\xfe x":           {"\xff\xfe", "x"},
+		"$TOOL run":                       nil,
+		"A=1":                             nil,
+		" \u00a0 ":                        nil,
+	} {
+		name, args := command(seg)
+		var got []string
+		if name != "" {
+			got = append([]string{name}, args...)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("command(%q) (-want +got):\n%s", seg, d)
+		}
+	}
+}
