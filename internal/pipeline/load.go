@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -89,11 +90,13 @@ func load(root, file string, o Options) (*Pipeline, error) {
 		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
 		return l.p, nil
 	}
-	src, err := io.ReadAll(io.LimitReader(f, l.maxSize()+1))
-	if err != nil {
+	// Read into a buffer of the file's size: io.ReadAll would grow one
+	// from 512 bytes, copying a large file several times (issue 15).
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, l.maxSize()+1)); err != nil {
 		return nil, fmt.Errorf("read ci config %q: %w", file, err)
 	}
-	return l.run(name, src), nil
+	return l.run(name, buf.Bytes()), nil
 }
 
 // Parse reads src as the main file named name (for positions), with root
