@@ -61,3 +61,33 @@ func BenchmarkYAMLDecodeCorpus(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 }
+
+// BenchmarkLoadProjectsCorpus is pipeline's part of keyless lint -r over
+// the corpus (internal/lint's BenchmarkLintCorpus): each project read with
+// LoadProject, then the views of the jobs of it and its child pipelines.
+func BenchmarkLoadProjectsCorpus(b *testing.B) {
+	var dirs []string
+	_ = filepath.WalkDir(filepath.Join("..", "..", "testdata", "corpus"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == ".gitlab-ci.yml" {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+		return nil
+	})
+	if len(dirs) == 0 {
+		b.Skip("no corpus found")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		jobs := 0
+		for _, d := range dirs {
+			p, err := LoadProject(d, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			jobs += len(p.EveryJobView())
+		}
+		if jobs == 0 {
+			b.Fatal("no jobs in the corpus")
+		}
+	}
+}

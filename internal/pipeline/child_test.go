@@ -182,3 +182,33 @@ func TestChildReferenceBombs(t *testing.T) {
 		t.Errorf("resolved jobs hold %d nodes (%d limit problems), want at most %d", total, limits, maxResolved)
 	}
 }
+
+// TestChildSharedFileProblems: a file the parent and a child pipeline both
+// include is decoded once (issue 15), and each pipeline still reports its
+// problems, at the same places.
+func TestChildSharedFileProblems(t *testing.T) {
+	fsys := fstest.MapFS{
+		".gitlab-ci.yml": {Data: []byte("include: ci/shared.yml\nkick:\n  trigger:\n    include: ci/child.yml\n")},
+		"ci/child.yml":   {Data: []byte("include: ci/shared.yml\nchild-job:\n  script: [echo child]\n")},
+		"ci/shared.yml":  {Data: []byte("shared:\n  script: [echo \xff]\nbad: [\n")},
+	}
+	p, err := LoadFS(Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Children) != 1 {
+		t.Fatalf("%d child pipelines, want 1", len(p.Children))
+	}
+	want := []string{"syntax ci/shared.yml:2:17", "syntax ci/shared.yml:3:0"}
+	if d := cmp.Diff(want, problems(p)); d != "" {
+		t.Errorf("the parent's problems (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(want, problems(p.Children[0])); d != "" {
+		t.Errorf("the child's problems (-want +got):\n%s", d)
+	}
+	for _, q := range p.All() {
+		if q.Job("shared") == nil {
+			t.Errorf("pipeline %s lacks the job of the shared file", q.Files[0].Path)
+		}
+	}
+}

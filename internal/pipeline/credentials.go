@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file is the one model of which tools read which credentials from a
@@ -406,23 +408,44 @@ func credentialUses(v *JobView) []CredentialUse {
 // provider's auth_login reads its parameters from such input variables
 // (https://registry.terraform.io/providers/hashicorp/vault/latest/docs#example-auth_login-usage).
 func AppRoleSecretID(name string) bool {
-	n := strings.ToUpper(name)
-	if !strings.Contains(n, "SECRET_ID") && !strings.Contains(n, "SECRETID") {
+	var buf [64]byte
+	n := upper(name, buf[:0])
+	if !bytes.Contains(n, []byte("SECRET_ID")) && !bytes.Contains(n, []byte("SECRETID")) {
 		return false
 	}
-	if strings.Contains(n, "KEY_VAULT") || strings.Contains(n, "KEYVAULT") {
+	if bytes.Contains(n, []byte("KEY_VAULT")) || bytes.Contains(n, []byte("KEYVAULT")) {
 		return false
 	}
-	return strings.Contains(n, "VAULT") || strings.Contains(n, "BAO") || strings.Contains(n, "ROLE")
+	return bytes.Contains(n, []byte("VAULT")) || bytes.Contains(n, []byte("BAO")) || bytes.Contains(n, []byte("ROLE"))
+}
+
+// upper is strings.ToUpper(s) appended to buf: in buf, without
+// allocating, for the ASCII names that fit (rules ask about every
+// variable of every job, issue 15).
+func upper(s string, buf []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(buf, strings.ToUpper(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
 }
 
 // VaultPassword reports whether a variable name holds a password for a
 // Vault password auth method (userpass, ldap): VAULT and PASSWORD (or
 // PASS) in the name.
 func VaultPassword(name string) bool {
-	n := strings.ToUpper(name)
-	return (strings.Contains(n, "VAULT") || strings.Contains(n, "BAO_")) &&
-		(strings.Contains(n, "PASSWORD") || strings.HasSuffix(n, "_PASS"))
+	var buf [64]byte
+	n := upper(name, buf[:0])
+	return (bytes.Contains(n, []byte("VAULT")) || bytes.Contains(n, []byte("BAO_"))) &&
+		(bytes.Contains(n, []byte("PASSWORD")) || bytes.HasSuffix(n, []byte("_PASS")))
 }
 
 // toolEnvNames are the variables of CredentialEnvs, and toolEnvPrefixes

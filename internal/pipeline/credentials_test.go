@@ -92,3 +92,25 @@ func TestCredentialNames(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialNamesCase: the names are matched upper-cased as
+// strings.ToUpper does it, for names longer than upper's buffer and for
+// non-ASCII ones too.
+func TestCredentialNamesCase(t *testing.T) {
+	long := strings.Repeat("x", 80)
+	for name, want := range map[string]bool{
+		"vault_secret_id": true, long + "_vault_secret_id": true, long + "_key_vault_secret_id": false,
+		"vault_ſecret_id": true, "bao_secretid_é": true, "é_vault_role_id": false,
+	} {
+		if got := AppRoleSecretID(name); got != want {
+			t.Errorf("AppRoleSecretID(%q) = %v", name, got)
+		}
+	}
+	for name, want := range map[string]bool{
+		"vault_password": true, long + "_vault_pass": true, "bao_paſs": true, "vault_paſs_x": false, long + "_db_password": false,
+	} {
+		if got := VaultPassword(name); got != want {
+			t.Errorf("VaultPassword(%q) = %v", name, got)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"maps"
 	"path"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // JobView is what one job GitLab would run runs and reads, derived from
@@ -27,7 +30,9 @@ type JobView struct {
 	// Variables are the variables the job sees: the global ones (unless
 	// inherit:variables is false), then its own, then its rules', then in
 	// a child pipeline those its trigger jobs pass down
-	// (Pipeline.Upstream); a later entry of a name wins.
+	// (Pipeline.Upstream); a later entry of a name wins. Jobs with no
+	// variables of their own share the slice: read it, do not write to
+	// it.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -206,21 +211,29 @@ func (p *Pipeline) EveryJobView() []JobView {
 // global variables are read once, as a configuration can hold hundreds of
 // thousands of jobs and Get is a scan. Callers keep the result.
 func (p *Pipeline) JobViews() []JobView {
-	top := map[string]*Node{}
-	var globals []Variable
+	b := &viewBase{top: map[string]*Node{}, upstream: p.Upstream}
 	globalRefs := map[string]bool{}
 	if p.Global != nil {
-		top = make(map[string]*Node, len(p.Global.Pairs))
+		b.top = make(map[string]*Node, len(p.Global.Pairs))
 		for _, pr := range p.Global.Pairs {
-			top[pr.Key] = pr.Value
+			b.top[pr.Key] = pr.Value
 		}
-		globals = Variables(top["variables"], "global")
-		addRefs(globalRefs, top["variables"])
+		b.globals = Variables(b.top["variables"], "global")
+		addRefs(globalRefs, b.top["variables"])
 	}
-	var upstreamRefs []string // read once: every job of a child gets them
+	// What every job of a child gets, and every job that inherits the
+	// global variables, read once.
+	b.inherited = append(slices.Clip(b.globals), p.Upstream...)
+	b.globalMaps = appendEnvMaps(nil, b.globals)
+	b.upstreamMaps = appendEnvMaps(nil, p.Upstream)
+	b.upstreamRefs = map[string]bool{}
 	for _, u := range p.Upstream {
-		upstreamRefs = append(upstreamRefs, VarRefs(u.Value.Value)...)
+		for _, r := range VarRefs(u.Value.Value) {
+			b.upstreamRefs[r] = true
+		}
 	}
+	b.inheritedRefs = maps.Clone(b.upstreamRefs)
+	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
 	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}}
@@ -229,7 +242,31 @@ func (p *Pipeline) JobViews() []JobView {
 		if j.Hidden || j.Node == nil {
 			continue
 		}
-		out = append(out, jobView(j, top, globals, p.Upstream, upstreamRefs, globalRefs, cache))
+		out = append(out, jobView(j, b, cache))
+	}
+	return out
+}
+
+// viewBase is what JobViews reads once for all the jobs of a pipeline.
+type viewBase struct {
+	top map[string]*Node
+	// globals are the global variables, upstream those trigger jobs
+	// pass down, inherited the two.
+	globals, upstream, inherited []Variable
+	// globalMaps and upstreamMaps are the EnvMaps of globals and
+	// upstream.
+	globalMaps, upstreamMaps []EnvMap
+	// upstreamRefs are the variables upstream expand; inheritedRefs
+	// those and the ones the global variables expand.
+	upstreamRefs, inheritedRefs map[string]bool
+}
+
+// appendEnvMaps appends the assignments of variables tools read among vs.
+func appendEnvMaps(out []EnvMap, vs []Variable) []EnvMap {
+	for _, va := range vs {
+		if ToolEnv(va.Name) {
+			out = append(out, EnvMap{Env: va.Name, From: valueRef(va.Value.Value), Node: va.Value})
+		}
 	}
 	return out
 }
@@ -238,17 +275,49 @@ func (p *Pipeline) JobViews() []JobView {
 var refKeys = []string{"before_script", "script", "after_script", "hooks", "variables", "rules", "services", "image"}
 
 // jobVariables are the variables job n sees, later entries winning: the
-// global ones unless inherit:variables is false, its own, its rules'.
-func jobVariables(n *Node, globals []Variable) []Variable {
-	var out []Variable
-	if inheritsVariables(n) {
+// global ones unless inherit:variables is false, its own, its rules', then
+// upstream. A job with no variables of its own shares upstream, or
+// inherited (globals then upstream, made here when nil); the others copy
+// them once into a slice of their size: JobViews makes one for every job,
+// most of them the global and upstream variables (issue 15).
+func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
+	inherit := inheritsVariables(n)
+	own := n.Get("variables")
+	var rules []*Node
+	if r := n.Get("rules"); r != nil && r.Kind == Seq {
+		rules = r.Items
+	}
+	size := len(own.pairsOrNil()) + len(upstream)
+	if inherit {
+		size += len(globals)
+	}
+	for _, r := range rules {
+		size += len(r.Get("variables").pairsOrNil())
+	}
+	if size == 0 {
+		return nil
+	}
+	if size == len(upstream) || inherit && size == len(globals)+len(upstream) {
+		// No variables of its own: the jobs share them.
+		if !inherit {
+			return slices.Clip(upstream)
+		}
+		if inherited == nil {
+			inherited = append(slices.Clip(globals), upstream...)
+		}
+		return slices.Clip(inherited)
+	}
+	out := make([]Variable, 0, size)
+	if inherit {
 		out = append(out, globals...)
 	}
-	out = append(out, Variables(n.Get("variables"), "job")...)
-	if rules := n.Get("rules"); rules != nil && rules.Kind == Seq {
-		for _, r := range rules.Items {
-			out = append(out, Variables(r.Get("variables"), "rules")...)
-		}
+	out = appendVariables(out, own, "job")
+	for _, r := range rules {
+		out = appendVariables(out, r.Get("variables"), "rules")
+	}
+	out = append(out, upstream...)
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -374,9 +443,14 @@ func (c *viewCache) addRefs(set map[string]bool, n *Node) {
 	})
 }
 
-func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstreamRefs []string, globalRefs map[string]bool, cache *viewCache) JobView {
+func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	n := j.Node
-	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: map[string]bool{}}
+	inherit := inheritsVariables(n)
+	refs := b.upstreamRefs
+	if inherit {
+		refs = b.inheritedRefs
+	}
+	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: maps.Clone(refs)}
 
 	v.Extends = append([]string(nil), j.Extends...)
 	seen := map[string]bool{j.Name: true}
@@ -386,7 +460,7 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 	for todo := append([]string{j.Name}, j.Extends...); len(todo) > 0 && len(seen) < 64; {
 		name := todo[0]
 		todo = todo[1:]
-		for _, e := range top[name].Get("extends").Scalars() {
+		for _, e := range b.top[name].Get("extends").Scalars() {
 			if !seen[e.Value] {
 				seen[e.Value] = true
 				v.Extends = append(v.Extends, e.Value)
@@ -395,20 +469,11 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 		}
 	}
 
-	v.Variables = jobVariables(n, globals)
-	if inheritsVariables(n) {
-		for r := range globalRefs {
-			v.Refs[r] = true
-		}
-	}
-	for _, k := range refKeys {
-		cache.addRefs(v.Refs, n.Get(k))
-	}
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = append(v.Variables, upstream...)
-	for _, r := range upstreamRefs {
-		v.Refs[r] = true
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited)
+	for _, k := range refKeys {
+		cache.addRefs(v.Refs, n.Get(k))
 	}
 
 	if img := n.Get("image"); img != nil {
@@ -420,11 +485,15 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 		}
 	}
 
-	for _, va := range v.Variables {
-		if ToolEnv(va.Name) {
-			v.EnvMaps = append(v.EnvMaps, EnvMap{Env: va.Name, From: valueRef(va.Value.Value), Node: va.Value})
-		}
+	// v.Variables are the global ones (when inherited), the job's own
+	// and its rules', then upstream (jobVariables).
+	own := v.Variables[:len(v.Variables)-len(b.upstream)]
+	if inherit {
+		v.EnvMaps = append(v.EnvMaps, b.globalMaps...)
+		own = own[len(b.globals):]
 	}
+	v.EnvMaps = appendEnvMaps(v.EnvMaps, own)
+	v.EnvMaps = append(v.EnvMaps, b.upstreamMaps...)
 	v.Commands, v.EnvMaps = lineCommands(n, v.Lines, v.EnvMaps, cache)
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
@@ -449,10 +518,21 @@ func jobView(j *Job, top map[string]*Node, globals, upstream []Variable, upstrea
 // (https://docs.gitlab.com/ci/yaml/#after_script), the hooks in another,
 // and each container command in its own.
 func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]Command, []EnvMap) {
+	// The lines are read first, for the commands' number: a job can run
+	// thousands (issue 15).
+	infos := make([]*lineInfo, len(lines))
+	n := 0
+	for i, l := range lines {
+		infos[i] = cache.line(l)
+		n += len(infos[i].cmds)
+	}
 	var cmds []Command
+	if n > 0 {
+		cmds = make([]Command, 0, n)
+	}
 	var kept []string // set for the rest of the shell
 	var breaks []int  // the indexes of lines that start a shell, read once kept is set
-	for i, l := range lines {
+	for i := range lines {
 		if len(kept) > 0 {
 			if breaks == nil {
 				breaks = shellBreaks(job, len(lines))
@@ -461,7 +541,7 @@ func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]
 				kept = nil
 			}
 		}
-		info := cache.line(l)
+		info := infos[i]
 		if info.steps == nil && len(kept) == 0 {
 			cmds = append(cmds, info.cmds...)
 			continue
@@ -594,18 +674,36 @@ func inheritsVariables(job *Node) bool {
 
 // scriptKeys are a job's keys that hold shell lines, in the order the
 // runner runs them.
-var scriptKeys = []string{"before_script", "script", "after_script"}
+var scriptKeys = [...]string{"before_script", "script", "after_script"}
 
 // Lines returns the shell lines the job runs: before_script, script,
 // after_script, hooks:pre_get_sources_script, then the command lines of
 // its containers (ContainerLines), which every rule that reads scripts
 // reads too (issue 15).
 func (j *Job) Lines() []*Node {
-	var out []*Node
-	for _, k := range scriptKeys {
-		out = append(out, j.Node.Get(k).Scalars()...)
+	// Scalars of each, into one list sized by the lists' lengths.
+	var keys [len(scriptKeys) + 1]*Node
+	for i, k := range scriptKeys {
+		keys[i] = j.Node.Get(k)
 	}
-	out = append(out, j.Node.Lookup("hooks", "pre_get_sources_script").Scalars()...)
+	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	n := 0
+	for _, k := range keys {
+		if k != nil {
+			n += max(len(k.Items), 1)
+		}
+	}
+	var out []*Node
+	if n > 0 {
+		out = make([]*Node, 0, n)
+	}
+	add := func(s *Node) { out = append(out, s) }
+	for _, k := range keys {
+		eachScalar(k, false, 0, add)
+	}
+	if out != nil && len(out) == 0 {
+		out = nil
+	}
 	return append(out, ContainerLines(j.Node)...)
 }
 
@@ -701,7 +799,15 @@ func Variables(n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return nil
 	}
-	out := make([]Variable, 0, len(n.Pairs))
+	return appendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
+}
+
+// appendVariables appends the entries of variables: map n to out
+// (Variables).
+func appendVariables(out []Variable, n *Node, scope string) []Variable {
+	if n == nil || n.Kind != Map {
+		return out
+	}
 	for _, p := range n.Pairs {
 		v := p.Value
 		if v != nil && v.Kind == Map {
@@ -719,8 +825,19 @@ func Variables(n *Node, scope string) []Variable {
 // as GitLab reads script: (a !reference may leave a list inside a list).
 // Maps and nulls are skipped, as Strings skips them.
 func (n *Node) Scalars() []*Node {
-	var out []*Node
+	switch {
+	case n == nil:
+		return nil
+	case n.Kind == Scalar:
+		return []*Node{n}
+	case n.Kind != Seq:
+		return nil
+	}
+	out := make([]*Node, 0, len(n.Items))
 	eachScalar(n, false, 0, func(s *Node) { out = append(out, s) })
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
@@ -762,10 +879,12 @@ func addRefs(set map[string]bool, n *Node) {
 // VarRefs returns the variables s expands: $NAME, ${NAME}, PowerShell's
 // $env:NAME and cmd's %NAME%.
 func VarRefs(s string) []string {
-	if !strings.ContainsAny(s, "$%") {
+	// Sized once: rules call this on every line and value (issue 15).
+	n := strings.Count(s, "$") + strings.Count(s, "%")/2
+	if n == 0 {
 		return nil
 	}
-	var out []string
+	out := make([]string, 0, n)
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '$':
@@ -794,6 +913,9 @@ func VarRefs(s string) []string {
 				i = k
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -832,12 +954,20 @@ func CommandNames(line string) []string {
 
 // commandSegments splits line into simple commands. Single quotes hide
 // everything; double quotes hide separators but not $( ) or backquotes.
+// A segment is a slice of line unless a backslash-newline in it is read
+// as a space: only then is it copied (issue 15).
 func commandSegments(line string) []string {
 	var out []string
-	var cur strings.Builder
-	flush := func() {
-		out = append(out, cur.String())
-		cur.Reset()
+	start := 0     // where the current segment starts in line
+	var cur []byte // the segment, once it is no longer a slice of line
+	flush := func(end, next int) {
+		if cur != nil {
+			out = append(out, string(cur))
+			cur = nil
+		} else {
+			out = append(out, line[start:end])
+		}
+		start = next
 	}
 	// The quote state of each enclosing $( ) or backquote.
 	type frame struct {
@@ -855,18 +985,23 @@ func commandSegments(line string) []string {
 			}
 		case c == '\\' && i+1 < len(line):
 			if line[i+1] == '\n' {
+				if cur == nil {
+					cur = append([]byte(nil), line[start:i]...)
+				}
+				cur = append(cur, ' ')
 				i++
-				cur.WriteByte(' ')
 				continue
 			}
-			cur.WriteByte(c)
+			if cur != nil {
+				cur = append(cur, c)
+			}
 			i++
 			c = line[i]
 		case c == '$' && i+1 < len(line) && line[i+1] == '(':
 			stack = append(stack, frame{dq: dq})
 			dq = false
+			flush(i, i+2)
 			i++
-			flush()
 			continue
 		case c == '`':
 			if n := len(stack); n > 0 && stack[n-1].backtick {
@@ -876,7 +1011,7 @@ func commandSegments(line string) []string {
 				stack = append(stack, frame{dq: dq, backtick: true})
 				dq = false
 			}
-			flush()
+			flush(i, i+1)
 			continue
 		case dq:
 			if c == '"' {
@@ -889,15 +1024,17 @@ func commandSegments(line string) []string {
 		case c == ')' && len(stack) > 0 && !stack[len(stack)-1].backtick:
 			dq = stack[len(stack)-1].dq
 			stack = stack[:len(stack)-1]
-			flush()
+			flush(i, i+1)
 			continue
 		case c == ';' || c == '|' || c == '&' || c == '\n' || c == '(' || c == ')':
-			flush()
+			flush(i, i+1)
 			continue
 		}
-		cur.WriteByte(c)
+		if cur != nil {
+			cur = append(cur, c)
+		}
 	}
-	flush()
+	flush(len(line), len(line))
 	return out
 }
 
@@ -913,10 +1050,13 @@ var wrappers = map[string][]string{
 // runs none that can be named (only assignments, a variable), and the
 // words after it.
 func command(seg string) (string, []string) {
-	words := strings.Fields(seg)
 	prefix := false
-	for i := 0; i < len(words); i++ {
-		w := words[i]
+	for rest := seg; ; {
+		w, after := nextField(rest)
+		if w == "" {
+			return "", nil
+		}
+		rest = after
 		switch {
 		case prefixWords[w], strings.HasPrefix(w, "/") && prefixWords[path.Base(w)]: // /usr/bin/env aws
 			prefix = true
@@ -932,24 +1072,69 @@ func command(seg string) (string, []string) {
 			return "", nil
 		}
 		w = strings.TrimSuffix(path.Base(strings.ReplaceAll(w, `\`, "/")), ".exe")
-		if subs, ok := wrappers[w]; ok && i+1 < len(words) {
+		next, afterNext := nextField(rest)
+		if subs, ok := wrappers[w]; ok && next != "" {
 			if subs == nil {
 				prefix = true
 				continue
 			}
-			if slices.Contains(subs, words[i+1]) {
+			if slices.Contains(subs, next) {
 				prefix = true
-				i++
+				rest = afterNext
 				continue
 			}
 		}
-		args := make([]string, 0, len(words)-i-1)
-		for _, a := range words[i+1:] {
+		n := 0
+		for a, r := nextField(rest); a != ""; a, r = nextField(r) {
+			n++
+		}
+		args := make([]string, 0, n)
+		for a, r := nextField(rest); a != ""; a, r = nextField(r) {
 			args = append(args, strings.Trim(a, `"'`))
 		}
 		return w, args
 	}
-	return "", nil
+}
+
+// nextField returns the first field of s as strings.Fields splits it
+// (around runs of unicode.IsSpace) and what follows it; "" when there is
+// none. command reads a line's words with it, without a list of them.
+func nextField(s string) (field, rest string) {
+	i := 0
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !asciiSpace(c) {
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	j := i
+	for j < len(s) {
+		if c := s[j]; c < utf8.RuneSelf {
+			if asciiSpace(c) {
+				break
+			}
+			j++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[j:])
+		if unicode.IsSpace(r) {
+			break
+		}
+		j += size
+	}
+	return s[i:j], s[j:]
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 // isName reports whether s is a shell variable name.

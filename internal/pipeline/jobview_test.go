@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -303,5 +304,91 @@ exported:
 	}
 	if d := cmp.Diff(wantEnvs, envs); d != "" {
 		t.Errorf("Command.Env (-want +got):\n%s", d)
+	}
+}
+
+// TestJobViewSharedVariables: jobs with no variables of their own share
+// one Variables slice (issue 15); appending to one job's must not change
+// what another's append gives.
+func TestJobViewSharedVariables(t *testing.T) {
+	p, err := LoadFS(Options{FS: fstest.MapFS{
+		".gitlab-ci.yml": {Data: []byte("variables:\n  UP: up\nkick:\n  trigger:\n    include: child.yml\n")},
+		"child.yml":      {Data: []byte("variables:\n  A: a\n  B: b\none:\n  script: [x]\ntwo:\n  script: [y]\nthree:\n  variables: {C: c}\n  script: [z]\n")},
+	}})
+	if err != nil || len(p.Children) != 1 {
+		t.Fatalf("LoadFS: %v, %d child pipelines, want 1", err, len(p.Children))
+	}
+	views := p.Children[0].JobViews()
+	if len(views) != 3 {
+		t.Fatalf("%d views, want 3", len(views))
+	}
+	names := func(vs []Variable) string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	for i, want := range []string{"A B UP", "A B UP", "A B C UP"} {
+		if got := names(views[i].Variables); got != want {
+			t.Errorf("job %s sees %q, want %q", views[i].Job.Name, got, want)
+		}
+	}
+	one := append(views[0].Variables, Variable{Name: "ONE"})
+	_ = append(views[1].Variables, Variable{Name: "TWO"})
+	if got := names(one); got != "A B UP ONE" {
+		t.Errorf("appending to another job's variables changed this job's append: %q", got)
+	}
+}
+
+// TestCommandSegments: the simple commands of a line, slices of it except
+// where a backslash-newline is read as a space.
+func TestCommandSegments(t *testing.T) {
+	for line, want := range map[string][]string{
+		"aws s3 ls":                          {"aws s3 ls"},
+		"a; b | c && d":                      {"a", " b ", " c ", "", " d"},
+		`X="$(aws sts get-caller-identity)"`: {`X="`, "aws sts get-caller-identity", `"`},
+		"echo `gcloud config list` | tee":    {"echo ", "gcloud config list", " ", " tee"},
+		`echo "a; aws" 'b | c'; d`:           {`echo "a; aws" 'b | c'`, " d"},
+		"terraform init \\\n  -upgrade; x":   {"terraform init    -upgrade", " x"},
+		"a \\\n b \\\n c":                    {"a   b   c"},
+		"\\\nx":                              {" x"},
+		`echo \; \"x\"; y`:                   {`echo \; \"x\"`, " y"},
+		"x \\\n \\y; z":                      {`x   \y`, " z"},
+		"":                                   {""},
+	} {
+		if d := cmp.Diff(want, commandSegments(line)); d != "" {
+			t.Errorf("commandSegments(%q) (-want +got):\n%s", line, d)
+		}
+	}
+}
+
+// TestCommandArgs: a simple command's name and arguments, its words split
+// as strings.Fields splits them (Unicode spaces too).
+func TestCommandArgs(t *testing.T) {
+	for seg, want := range map[string][]string{
+		"aws s3 ls":                       {"aws", "s3", "ls"},
+		"  aws\ts3\u00a0ls  ":             {"aws", "s3", "ls"},
+		"aws\u2003s3\u0085'ls'":           {"aws", "s3", "ls"},
+		"aws":                             {"aws"},
+		"X=1 sudo -E /usr/bin/aws \"s3\"": {"aws", "s3"},
+		"npx":                             {"npx"},
+		"npx cdk deploy --all":            {"cdk", "deploy", "--all"},
+		"poetry run":                      nil,
+		"poetry run python x.py":          {"python", "x.py"},
+		"poetry install":                  {"poetry", "install"},
+		"env -i A=b \xff\xfe x":           {"\xff\xfe", "x"},
+		"$TOOL run":                       nil,
+		"A=1":                             nil,
+		" \u00a0 ":                        nil,
+	} {
+		name, args := command(seg)
+		var got []string
+		if name != "" {
+			got = append([]string{name}, args...)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("command(%q) (-want +got):\n%s", seg, d)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -89,11 +90,13 @@ func load(root, file string, o Options) (*Pipeline, error) {
 		l.finish(&Node{Kind: Map, Tag: "!!map", Pos: Pos{File: name}})
 		return l.p, nil
 	}
-	src, err := io.ReadAll(io.LimitReader(f, l.maxSize()+1))
-	if err != nil {
+	// Read into a buffer of the file's size: io.ReadAll would grow one
+	// from 512 bytes, copying a large file several times (issue 15).
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, l.maxSize()+1)); err != nil {
 		return nil, fmt.Errorf("read ci config %q: %w", file, err)
 	}
-	return l.run(name, src), nil
+	return l.run(name, buf.Bytes()), nil
 }
 
 // Parse reads src as the main file named name (for positions), with root
@@ -139,6 +142,22 @@ type shared struct {
 	// (childKey), so that a child several trigger jobs start is read
 	// once.
 	configs map[string]*Pipeline
+	// decoded are the YAML documents of the files read, by path: a
+	// child pipeline often includes the files its parent does
+	// (omnibus-gitlab's parent and child share 133 KB), and decoding is
+	// most of the reading (issue 15). conv only reads yaml.Nodes, so
+	// the loaders share them.
+	decoded map[string]*decodedFile
+	// slab is where conv takes its next Nodes from (conv.alloc).
+	slab []Node
+}
+
+// decodedFile is one file's decoded documents, with the problems decoding
+// it found, for the same path with the same content read again.
+type decodedFile struct {
+	src      []byte
+	docs     []*yaml.Node
+	problems []Problem
 }
 
 func newLoader(root string, o Options) *loader {
@@ -147,7 +166,8 @@ func newLoader(root string, o Options) *loader {
 		p:         &Pipeline{Root: root},
 		seen:      map[string]*Node{},
 		seenFiles: map[string][]string{},
-		shared:    &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved},
+		shared: &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved,
+			decoded: map[string]*decodedFile{}},
 	}
 }
 
@@ -329,13 +349,9 @@ func (l *loader) loadFile(name string, src []byte, e incEntry, ctx fileCtx, dept
 			merged = deepMerge(merged, n, false)
 		}
 	}
-	own := make([]Pair, 0, len(top.Pairs))
-	for _, p := range top.Pairs {
-		if p.Key != "include" {
-			own = append(own, p)
-		}
-	}
-	return deepMerge(merged, withPairs(top, own), false)
+	// The included files have no include: left (loadFile), so the
+	// file's own is all there is to drop.
+	return mergeWithout(merged, top, false, "include")
 }
 
 // isSpecHeader is a first document whose top level holds spec:

@@ -169,7 +169,7 @@ func (l *pairList) set(p Pair) {
 	l.pairs = append(l.pairs, p)
 	if l.idx != nil {
 		l.idx[p.Key] = len(l.pairs) - 1
-	} else if len(l.pairs) > 12 {
+	} else if len(l.pairs) > 32 {
 		l.idx = make(map[string]int, len(l.pairs)*2)
 		for i := range l.pairs {
 			if l.pairs[i].Value != nil {
@@ -215,10 +215,27 @@ func (l *pairList) list() []Pair {
 // inherited key ("you can use null to remove a key",
 // https://docs.gitlab.com/ci/yaml/#extends). Neither input is modified.
 func deepMerge(base, over *Node, dropNull bool) *Node {
+	return mergeWithout(base, over, dropNull, "")
+}
+
+// mergeWithout is deepMerge with over's top-level key skip left out
+// (unless skip is ""): include: and extends: are dropped once applied,
+// and leaving them out of the merge saves copying the merged list again
+// without them (issue 15).
+func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 	if over == nil {
 		return base
 	}
 	if base == nil || base.Kind != Map || over.Kind != Map {
+		if skip != "" && over.Kind == Map && over.Get(skip) != nil {
+			pairs := make([]Pair, 0, len(over.Pairs)-1)
+			for _, p := range over.Pairs {
+				if p.Key != skip {
+					pairs = append(pairs, p)
+				}
+			}
+			return withPairs(over, pairs)
+		}
 		return over
 	}
 	l := newPairList(len(base.Pairs) + len(over.Pairs))
@@ -226,6 +243,9 @@ func deepMerge(base, over *Node, dropNull bool) *Node {
 		l.set(p)
 	}
 	for _, p := range over.Pairs {
+		if skip != "" && p.Key == skip {
+			continue
+		}
 		old := l.get(p.Key)
 		switch {
 		case old != nil && dropNull && p.Value.Kind == Null:

@@ -335,3 +335,22 @@ func TestGlobMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestResolvePlainNoDigit: scalars without a digit take resolvePlain's
+// fast path (issue 15) and read as Psych reads them.
+func TestResolvePlainNoDigit(t *testing.T) {
+	tests := map[string]string{
+		".inf": "!!float Infinity", "+.INF": "!!float Infinity", "-.Inf": "!!float -Infinity", ".NaN": "!!float NaN",
+		"-.nan": "!!str -.nan", ".infinity": "!!str .infinity", ".": "!!str .", "+.": "!!str +.", "-.": "!!str -.",
+		"~": "!!null ", "~~": "!!str ~~", ".job": "!!str .job", "$VAR": "!!str $VAR", "${A}": "!!str ${A}",
+		"-": "!!str -", "--flag": "!!str --flag", ":": "!!str :", "./x.sh": "!!str ./x.sh", "<<": "!!str <<",
+		"*": "!!str *", "_yes": "!!str _yes", "@on": "!!str @on", "+x": "!!str +x", "-e": "!!str -e",
+		".e+": "!!str .e+", "é": "!!str é", "/": "!!str /",
+	}
+	for in, want := range tests {
+		tag, v := resolvePlain(in)
+		if got := tag + " " + v; got != want {
+			t.Errorf("resolvePlain(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -74,6 +75,9 @@ const maxResolved = 10 * maxNodes
 func (r *resolver) size(n *Node) int {
 	if n == nil {
 		return 0
+	}
+	if len(n.Pairs) == 0 && len(n.Items) == 0 {
+		return 1 // a leaf: not worth a memo entry, most nodes are one
 	}
 	if s, ok := r.sizes[n]; ok {
 		return s
@@ -241,18 +245,14 @@ func (r *resolver) extend(name string, stack []string) (*Node, int) {
 		height = max(height, ph+1)
 		merged = deepMerge(merged, pnode, !r.keep)
 	}
-	n := deepMerge(merged, raw, !r.keep)
+	var n *Node
 	if r.keep {
-		st.node, st.height, st.state = n, height, 2
-		return n, height
+		n = deepMerge(merged, raw, false)
+	} else {
+		// The parents have no extends: left (extend), so the job's
+		// own is all there is to drop.
+		n = mergeWithout(merged, raw, true, "extends")
 	}
-	l := newPairList(len(n.Pairs))
-	for _, p := range n.Pairs {
-		if p.Key != "extends" {
-			l.set(p)
-		}
-	}
-	n = withPairs(n, l.list())
 	st.node, st.height, st.state = n, height, 2
 	return n, height
 }
@@ -446,28 +446,36 @@ func inheritDefault(job, def *Node) *Node {
 			allow = func(k string) bool { return names[k] }
 		}
 	}
-	l := newPairList(len(job.Pairs) + 4)
-	for _, p := range job.Pairs {
-		l.set(p)
-	}
-	changed := false
+	// job's keys are unique, and so are def's: a default key replaces
+	// the job's null in its place or is added at the end. The pairs are
+	// copied only once a key is inherited.
+	var out []Pair
 	for _, k := range defaultKeys {
 		dv := def.Get(k)
 		if dv == nil || !allow(k) {
 			continue
 		}
-		if cur := l.get(k); cur != nil && cur.Kind != Null {
+		i := slices.IndexFunc(job.Pairs, func(p Pair) bool { return p.Key == k })
+		if i >= 0 && job.Pairs[i].Value.Kind != Null {
 			continue
 		}
+		if out == nil {
+			out = make([]Pair, len(job.Pairs), len(job.Pairs)+len(def.Pairs))
+			copy(out, job.Pairs)
+		}
 		for _, p := range def.Pairs {
-			if p.Key == k {
-				l.set(p)
-				changed = true
+			if p.Key != k {
+				continue
+			}
+			if i >= 0 {
+				out[i] = p
+			} else {
+				out = append(out, p)
 			}
 		}
 	}
-	if !changed {
+	if out == nil {
 		return job
 	}
-	return withPairs(job, l.list())
+	return withPairs(job, out)
 }

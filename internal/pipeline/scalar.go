@@ -30,9 +30,12 @@ func resolvePlain(s string) (tag, value string) {
 	if s == "" {
 		return "!!null", ""
 	}
-	// Fast path: a leading ASCII letter always matches psychString.
+	// Fast paths: a leading ASCII letter always matches psychString; a
+	// scalar with no digit that is not .inf or .nan is read as a string
+	// or ~ whether it matches or not, as every number and timestamp
+	// pattern below needs a digit (hidden job names, $VARIABLES, paths).
 	c0 := s[0] | 0x20
-	if (c0 >= 'a' && c0 <= 'z') || strings.IndexByte(s, '\n') >= 0 || psychString.MatchString(s) {
+	if (c0 >= 'a' && c0 <= 'z') || strings.IndexByte(s, '\n') >= 0 || noNumber(s) || psychString.MatchString(s) {
 		if len(s) > 5 {
 			return "!!str", s
 		}
@@ -72,17 +75,35 @@ func resolvePlain(s string) (tag, value string) {
 		if s == "." || s == "+." || s == "-." {
 			return "!!str", s
 		}
-		t := strings.NewReplacer(",", "", "_", "").Replace(s)
+		t := digitSeparators.Replace(s)
 		if f, err := strconv.ParseFloat(strings.TrimSuffix(t, "."), 64); err == nil {
 			return "!!float", rubyFloat(f)
 		}
 		return "!!str", s
 	case psychInt.MatchString(s):
-		if v, ok := rubyInteger(strings.NewReplacer(",", "", "_", "").Replace(s)); ok {
+		if v, ok := rubyInteger(digitSeparators.Replace(s)); ok {
 			return "!!int", v
 		}
 	}
 	return "!!str", s
+}
+
+// noNumber reports whether s has no ASCII digit and is not one of Psych's
+// .inf and .nan forms.
+func noNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return false
+		}
+	}
+	if len(s) > 5 {
+		return true
+	}
+	switch strings.ToLower(s) {
+	case ".inf", "+.inf", "-.inf", ".nan":
+		return false
+	}
+	return true
 }
 
 // PlainTag returns the tag GitLab's YAML reader gives s written unquoted
@@ -93,6 +114,9 @@ func PlainTag(s string) string {
 	tag, _ := resolvePlain(s)
 	return tag
 }
+
+// digitSeparators drops the "," and "_" Psych ignores in numbers.
+var digitSeparators = strings.NewReplacer(",", "", "_", "")
 
 var (
 	psychString   = regexp.MustCompile(`^[^\d.:-]?[[:alpha:]_\s!@#$%^&*(){}<>|/\\~;=]+`)

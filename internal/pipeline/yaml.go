@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,10 +25,26 @@ const (
 	maxDocs = 16
 )
 
-// decodeDocs parses src into its YAML documents. yaml.v3 stops at the first
+// decodeDocs parses src into its YAML documents, or returns those of the
+// same file with the same content decoded before in this run (with the
+// problems found then, reported again).
+func (l *loader) decodeDocs(file string, src []byte) []*yaml.Node {
+	if d := l.decoded[file]; d != nil && bytes.Equal(d.src, src) {
+		l.p.Problems = append(l.p.Problems, d.problems...)
+		return d.docs
+	}
+	before := len(l.p.Problems)
+	docs := l.decode(file, src)
+	if l.decoded != nil {
+		l.decoded[file] = &decodedFile{src: src, docs: docs, problems: slices.Clone(l.p.Problems[before:])}
+	}
+	return docs
+}
+
+// decode parses src into its YAML documents. yaml.v3 stops at the first
 // syntax error: it is reported once, with its line, and the lines before it
 // are read again on their own so that what precedes the error is kept.
-func (l *loader) decodeDocs(file string, src []byte) []*yaml.Node {
+func (l *loader) decode(file string, src []byte) []*yaml.Node {
 	if !utf8.Valid(src) {
 		line, col := invalidUTF8At(src)
 		l.problem(Pos{file, line, col}, "syntax",
@@ -132,7 +149,6 @@ type conv struct {
 	limit  bool
 	memo   map[*yaml.Node]*memoNode
 	interp *interp
-	slab   []Node
 }
 
 type memoNode struct {
@@ -141,14 +157,17 @@ type memoNode struct {
 	busy         bool
 }
 
-// alloc hands out nodes from slabs: one allocation per 256 nodes.
+// alloc hands out nodes from slabs: one allocation per 256 nodes. The
+// slab is the run's, not the file's: most included files are a few dozen
+// nodes, and a slab each left most of it unused (issue 15).
 func (c *conv) alloc(n Node) *Node {
-	if len(c.slab) == 0 {
-		c.slab = make([]Node, 256)
+	s := c.l.shared
+	if len(s.slab) == 0 {
+		s.slab = make([]Node, 256)
 	}
-	p := &c.slab[0]
+	p := &s.slab[0]
 	*p = n
-	c.slab = c.slab[1:]
+	s.slab = s.slab[1:]
 	return p
 }
 
@@ -255,7 +274,6 @@ func seqTag(yn *yaml.Node) string {
 func (c *conv) scalar(yn *yaml.Node) *Node {
 	pos := c.pos(yn)
 	text := yn.Value
-	quoted := yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
 	style := scalarStyle(yn.Style)
 	if c.interp != nil && strings.Contains(text, "$[[") {
 		if r := c.interp.expand(text, pos); r != nil {
@@ -265,27 +283,33 @@ func (c *conv) scalar(yn *yaml.Node) *Node {
 			return r
 		}
 	}
-	var tag, val string
+	tag, val := typed(yn)
+	if tag == "!!null" {
+		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
+	}
+	return c.alloc(Node{Kind: Scalar, style: style, Tag: tag, Value: val, Raw: text, Pos: pos})
+}
+
+// typed is the tag and value GitLab reads scalar yn as, inputs aside; a
+// null's value is "".
+func typed(yn *yaml.Node) (tag, val string) {
+	text := yn.Value
 	switch {
 	case yn.Style&yaml.TaggedStyle != 0:
 		tag, val = yn.Tag, text
 		switch tag {
 		case "!!null":
-			return &Node{Kind: Null, Tag: tag, Raw: text, Pos: pos}
+			return tag, ""
 		case "!!bool", "!!int", "!!float":
 			if t, v := resolvePlain(text); t == tag {
 				val = v
 			}
 		}
-	case quoted:
-		tag, val = "!!str", text
-	default:
-		tag, val = resolvePlain(text)
+		return tag, val
+	case yn.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return "!!str", text
 	}
-	if tag == "!!null" {
-		return c.alloc(Node{Kind: Null, Tag: tag, Raw: text, Pos: pos})
-	}
-	return c.alloc(Node{Kind: Scalar, style: style, Tag: tag, Value: val, Raw: text, Pos: pos})
+	return resolvePlain(text)
 }
 
 // scalarStyle is Node.style for a yaml.v3 style.
@@ -369,8 +393,12 @@ func (c *conv) merge(l *pairList, v *Node) bool {
 // in flow form.
 func (c *conv) key(k *yaml.Node, depth int) string {
 	if k.Kind == yaml.ScalarNode {
-		n := c.scalar(k)
-		return n.Value
+		if c.interp != nil && strings.Contains(k.Value, "$[[") {
+			return c.scalar(k).Value
+		}
+		// Keys are a third of the scalars: no Node for them.
+		_, v := typed(k)
+		return v
 	}
 	n, _, _ := c.node(k, depth)
 	return n.String()
