@@ -15,15 +15,15 @@ import (
 // Sentinel kinds of failure; test with errors.Is. The codes are those
 // warehouse/oidc/views.py answers with.
 var (
-	ErrInvalidPublisher = errors.New("no trusted publisher matches the job")          // invalid-publisher
-	ErrInvalidToken     = errors.New("ID token refused")                              // invalid-token
-	ErrInvalidPayload   = errors.New("ID token not accepted")                         // invalid-payload
-	ErrNotEnabled       = errors.New("trusted publishing not enabled")                // not-enabled, audience 403
-	ErrPendingPublisher = errors.New("pending publisher for an existing project")     // invalid-pending-publisher
-	ErrReusedToken      = errors.New("ID token already used")                         // invalid-reuse-token
-	ErrRejected         = errors.New("token request refused")                         // another code
-	ErrAudience         = errors.New("ID token is not for this index")                // aud lacks the index's audience
-	ErrBadEndpoint      = errors.New("not an index with trusted publishing")          // 404, 405, redirects, HTML
+	ErrInvalidPublisher = errors.New("no trusted publisher matches the job")           // invalid-publisher
+	ErrInvalidToken     = errors.New("ID token refused")                               // invalid-token
+	ErrInvalidPayload   = errors.New("ID token not accepted")                          // invalid-payload
+	ErrNotEnabled       = errors.New("trusted publishing not enabled")                 // not-enabled, audience 403
+	ErrPendingPublisher = errors.New("pending publisher for an existing project")      // invalid-pending-publisher
+	ErrReusedToken      = errors.New("ID token already used")                          // invalid-reuse-token
+	ErrRejected         = errors.New("token request refused")                          // another code
+	ErrAudience         = errors.New("ID token is not for this index")                 // aud lacks the index's audience
+	ErrBadEndpoint      = errors.New("not an index with trusted publishing")           // 404, 405, redirects, HTML
 	ErrBadResponse      = errors.New("answer does not follow PyPI's documented shape") // 2xx without a usable body
 )
 
