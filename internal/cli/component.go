@@ -75,6 +75,10 @@ var componentInputs = map[string][]componentInput{
 		{"index_url", "KEYLESS_PYPI_INDEX_URL", false},
 		{"repository", "KEYLESS_PYPI_REPOSITORY", false},
 	},
+	"npm": {
+		{"package", "KEYLESS_NPM_PACKAGE", true},
+		{"registry", "KEYLESS_NPM_REGISTRY", false},
+	},
 }
 
 // componentVar is the variable the provider's component sets to the name
