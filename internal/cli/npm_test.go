@@ -262,4 +262,3 @@ func TestNpmCanary(t *testing.T) {
 		})
 	}
 }
-
