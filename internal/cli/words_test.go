@@ -144,6 +144,10 @@ func TestOptionFlags(t *testing.T) {
 	for _, p := range policyProviders() {
 		readers["policy/"+p.Name()] = []string{p.Name(), "explain " + p.Name()}
 	}
+	// keyless policy pypi|npm (issue 18): npm reads every option of
+	// policy/publisher, pypi all but --package.
+	maps["policy pypi"], maps["policy npm"] = pypiPolicyFlags, npmPolicyFlags
+	readers["policy/publisher"] = []string{"policy npm"}
 
 	name := regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	for _, d := range declaredOptions(t) {
