@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -260,5 +261,39 @@ func TestNpmCanary(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestNpmRealClient runs the npm CLI, where it is installed, as keyless
+// npm's command: it must read the npmrc keyless wrote, expand
+// ${NODE_AUTH_TOKEN} in it and send the issued token to the registry
+// (npm whoami). It checks the one thing the fake cannot: that a real
+// client accepts the npmrc.
+func TestNpmRealClient(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm is not installed")
+	}
+	iss := oidctest.NewServer(t)
+	srv := newNpmFixture(t, iss)
+	env := npmEnv(t, iss, srv, iss.MustMint(t, oidctest.Job{Audience: []string{srv.Audience()}}))
+	o := keyless(t, env, "npm", "--quiet", "--", "npm", "whoami", "--no-update-notifier", "--loglevel", "silent")
+	if o.Code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", o.Code, o.Stdout, o.Stderr)
+	}
+	if strings.TrimSpace(o.Stdout) != "keyless-ci-publisher" {
+		t.Errorf("npm whoami printed %q", o.Stdout)
+	}
+	var whoami int
+	for _, r := range srv.Requests() {
+		if r.Path == npmtest.WhoamiPath {
+			whoami++
+			if r.Authorization != "Bearer "+srv.Token {
+				t.Errorf("npm sent Authorization %q", r.Authorization)
+			}
+		}
+	}
+	if whoami != 1 {
+		t.Errorf("npm asked whoami %d times", whoami)
 	}
 }

@@ -38,6 +38,10 @@ func Sample(name string) string {
 // ExchangePath is the endpoint, the escaped package name appended.
 const ExchangePath = "/-/npm/v1/oidc/token/exchange/package/"
 
+// WhoamiPath answers the issued token's user, as npm whoami asks for it:
+// a real client's check that it sends the token keyless handed it.
+const WhoamiPath = "/-/whoami"
+
 // Publisher is a GitLab CI/CD trusted publisher as npm's settings page
 // takes it: namespace, project name, top-level CI file path, environment
 // (optional).
@@ -123,6 +127,17 @@ func (s *Server) Requests() []Request {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Authorization: r.Header.Get("Authorization"),
 		ContentType: r.Header.Get("Content-Type"), BodyLength: r.ContentLength}
+	if req.RawPath == WhoamiPath {
+		s.mu.Lock()
+		s.requests = append(s.requests, req)
+		s.mu.Unlock()
+		if req.Authorization != "Bearer "+s.Token {
+			writeFault(w, Unauthorized)
+			return
+		}
+		writeFault(w, Fault{Status: 200, Body: strings.Replace(Sample("whoami"), `"USERNAME"`, `"keyless-ci-publisher"`, 1), ContentType: "application/json"})
+		return
+	}
 	if !strings.HasPrefix(req.RawPath, ExchangePath) {
 		writeFault(w, Fault{Status: 404, Body: `{"error":"Not found"}`, ContentType: "application/json"})
 		return
