@@ -53,7 +53,7 @@ func (f fixture) run(t *testing.T, tok *idtoken.Token, pkg string) (*npm.Credent
 		Seams: exchange.Seams{Backoff: func(int) time.Duration { return time.Millisecond }}})
 }
 
-func TestExchange(t *testing.T) {
+func TestNpmExchange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	tok := f.token(t, oidctest.Job{})
@@ -72,7 +72,7 @@ func TestExchange(t *testing.T) {
 	}
 }
 
-func TestURLs(t *testing.T) {
+func TestNpmURLs(t *testing.T) {
 	t.Parallel()
 	o := npm.Options{Registry: "https://npm.example.com/api/npm/", Package: "@a/b"}
 	if got, want := o.ExchangeURL(), "https://npm.example.com/-/npm/v1/oidc/token/exchange/package/@a%2fb"; got != want {
@@ -86,7 +86,7 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-func TestEnvWritesAPrivateNpmrc(t *testing.T) {
+func TestNpmEnvWritesAPrivateNpmrc(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
 	c := &npm.Credentials{Token: secret.New("npm_T0KEN"), Registry: npm.DefaultRegistry}
@@ -120,7 +120,7 @@ func TestEnvWritesAPrivateNpmrc(t *testing.T) {
 	}
 }
 
-func TestRefusals(t *testing.T) {
+func TestNpmRefusals(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
@@ -174,7 +174,7 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-func TestTransientRetried(t *testing.T) {
+func TestNpmTransientRetried(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, npmtest.Unavailable)
 	creds, err := f.run(t, f.token(t, oidctest.Job{}), "@keyless-ci/demo")
@@ -186,7 +186,7 @@ func TestTransientRetried(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestNpmValidate(t *testing.T) {
 	t.Parallel()
 	for _, o := range []npm.Options{{}, {Package: "Upper"}, {Package: "a b"}, {Package: "@s/"}, {Package: "x", Registry: "http://registry.npmjs.org/"},
 		{Package: "x", Registry: "https://u:pw@registry.npmjs.org/"}} {

@@ -54,7 +54,7 @@ func (f fixture) run(t *testing.T, tok *idtoken.Token) (*pypi.Credentials, error
 		Seams: exchange.Seams{Backoff: func(int) time.Duration { return time.Millisecond }}})
 }
 
-func TestExchange(t *testing.T) {
+func TestPyPIExchange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	tok := f.token(t, oidctest.Job{})
@@ -83,7 +83,7 @@ func TestExchange(t *testing.T) {
 	}
 }
 
-func TestEnv(t *testing.T) {
+func TestPyPIEnv(t *testing.T) {
 	t.Parallel()
 	c := &pypi.Credentials{Token: secret.New("T")}
 	vars := func(e *exchange.Credentials) map[string]string {
@@ -111,7 +111,7 @@ func TestEnv(t *testing.T) {
 }
 
 // A token for another audience never leaves the job.
-func TestAudienceCheckedBeforeSending(t *testing.T) {
+func TestPyPIAudienceCheckedBeforeSending(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.srv.Audience = "testpypi"
@@ -133,7 +133,7 @@ func TestAudienceCheckedBeforeSending(t *testing.T) {
 
 // invalid-publisher is explained field by field, from the token's claims,
 // marking the field warehouse named.
-func TestInvalidPublisherExplained(t *testing.T) {
+func TestPyPIInvalidPublisherExplained(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name      string
@@ -172,7 +172,7 @@ func TestInvalidPublisherExplained(t *testing.T) {
 	}
 }
 
-func TestRefusals(t *testing.T) {
+func TestPyPIRefusals(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
@@ -214,7 +214,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // Transient failures are retried; the exchange then succeeds.
-func TestTransientRetried(t *testing.T) {
+func TestPyPITransientRetried(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, pypitest.Unavailable, pypitest.OK, pypitest.Unavailable)
 	creds, err := f.run(t, f.token(t, oidctest.Job{}))
@@ -226,7 +226,7 @@ func TestTransientRetried(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestPyPIValidate(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"http://pypi.org", "https://pypi.org/legacy/", "https://user:pw@pypi.org", "https://pypi.org?x=1", "ftp://pypi.org"} {
 		err := pypi.Options{IndexURL: bad}.Validate()
