@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"archive/zip"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,5 +253,60 @@ func TestPyPICanary(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestPyPIRealClient runs twine, where it is installed, as keyless pypi's
+// command against the fake index: twine must upload with the minted token
+// from TWINE_USERNAME and TWINE_PASSWORD, to the upload URL keyless gives
+// it for an index other than PyPI (TWINE_REPOSITORY_URL).
+func TestPyPIRealClient(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("twine"); err != nil {
+		t.Skip("twine is not installed (Debian: apt-get install twine; scripts/install-peers.sh installs it)")
+	}
+	iss := oidctest.NewServer(t)
+	srv := newPyPIFixture(t, iss)
+	wheel := filepath.Join(t.TempDir(), "keyless_demo-0.1.0-py3-none-any.whl")
+	writeWheel(t, wheel, "keyless_demo", "0.1.0")
+	env := pypiEnv(t, iss, srv, iss.MustMint(t, oidctest.Job{Audience: []string{"pypi"}}))
+	o := keyless(t, env, "pypi", "--quiet", "--", "twine", "upload", "--non-interactive", "--disable-progress-bar", wheel)
+	if o.Code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", o.Code, o.Stdout, o.Stderr)
+	}
+	up := srv.Uploads()
+	if len(up) != 1 || up[0].Name != "keyless-demo" || up[0].Version != "0.1.0" || up[0].Filename != filepath.Base(wheel) {
+		t.Errorf("uploads = %+v", up)
+	}
+	if strings.Contains(o.Stdout+o.Stderr, srv.Token) {
+		t.Error("twine's output shows the token")
+	}
+}
+
+// writeWheel writes the smallest wheel twine reads (PEP 427: the
+// .dist-info's METADATA, WHEEL and RECORD).
+func writeWheel(t *testing.T, path, name, version string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	info := name + "-" + version + ".dist-info/"
+	files := []struct{ name, body string }{
+		{name + "/__init__.py", ""},
+		{info + "METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\nSummary: keyless test package\n"},
+		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: keyless-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{info + "RECORD", ""},
+	}
+	for _, x := range files {
+		w, err := zw.Create(x.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(x.body))
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
 	}
 }

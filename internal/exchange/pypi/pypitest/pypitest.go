@@ -40,7 +40,16 @@ func Sample(name string) string {
 const (
 	AudiencePath = "/_/oidc/audience"
 	MintPath     = "/_/oidc/mint-token"
+	// UploadPath is the legacy upload API (warehouse/forklift/legacy.py,
+	// file_upload), INDEX/legacy/ as keyless points twine and uv at it for
+	// an index other than PyPI.
+	UploadPath = "/legacy/"
 )
+
+// Upload is a file the fake accepted.
+type Upload struct {
+	Name, Version, Filename string
+}
 
 // Publisher is a GitLab trusted publisher as PyPI stores it
 // (GitLabPublisherMixin: namespace, project, workflow_filepath,
@@ -96,6 +105,40 @@ type Server struct {
 	faults   []Fault
 	requests []Request
 	used     map[string]bool // jti, as store_jwt_identifier keeps them
+	uploads  []Upload
+}
+
+// Uploads returns the files uploaded with the minted token.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Upload(nil), s.uploads...)
+}
+
+// upload is file_upload (forklift/legacy.py): HTTP Basic with __token__ and
+// an API token, a multipart form with :action file_upload; success is an
+// empty 200 (return Response()), a bad credential a 403 whose message
+// _exc_with_message puts in the status line (here in the body).
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != "__token__" || pass != s.Token {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintln(w, "Invalid or non-existent authentication information.")
+		return
+	}
+	if err := r.ParseMultipartForm(32 << 20); err != nil || r.FormValue(":action") != "file_upload" {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "Invalid value for action.")
+		return
+	}
+	u := Upload{Name: r.FormValue("name"), Version: r.FormValue("version")}
+	if _, fh, err := r.FormFile("content"); err == nil {
+		u.Filename = fh.Filename
+	}
+	s.mu.Lock()
+	s.uploads = append(s.uploads, u)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
 }
 
 // New starts the fake on loopback for the length of the test.
@@ -136,6 +179,10 @@ func (s *Server) Requests() []Request {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == UploadPath && r.Method == http.MethodPost {
+		s.upload(w, r)
+		return
+	}
 	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	req := Request{Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"), Body: string(b)}
 	if r.URL.Path != AudiencePath && r.URL.Path != MintPath {
