@@ -43,6 +43,9 @@ func readNpmOptions(c *cli.Context, env Env) (exchanger, error) {
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
+	// npm:HOST is known from the registry alone: the token is checked
+	// before anything is sent, and keyless doctor checks it too.
+	o.Token.Audience = x.Audience()
 	warnInsecureHTTP(env, x.InsecureHTTP, "--registry", x.RegistryURL())
 	return o, nil
 }

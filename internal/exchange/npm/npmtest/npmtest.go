@@ -188,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := tok.Claims.GitLabPublisher()
-	if p.Namespace != pub.Namespace || p.Project != pub.Project || p.CIFile != pub.CIFile || (pub.Environment != "" && p.Environment != pub.Environment) {
+	if p.CIFile == "" || p.Namespace != pub.Namespace || p.Project != pub.Project || p.CIFile != pub.CIFile || (pub.Environment != "" && p.Environment != pub.Environment) {
 		writeFault(w, Unauthorized)
 		return
 	}
