@@ -297,3 +297,21 @@ func TestNpmRealClient(t *testing.T) {
 		t.Errorf("npm asked whoami %d times", whoami)
 	}
 }
+
+// keyless doctor says which case of npm trusted publishing the job is in,
+// from the npm on the job's PATH.
+func TestNpmDoctorCase(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm is not installed")
+	}
+	iss := oidctest.NewServer(t)
+	tok := iss.MustMint(t, oidctest.Job{Audience: []string{"npm:registry.npmjs.org"}})
+	o := keyless(t, map[string]string{"NPM_ID_TOKEN": tok, "KEYLESS_TOKEN_VAR": "NPM_ID_TOKEN", "CI_SERVER_URL": iss.URL}, "doctor")
+	if !strings.Contains(o.Stdout, "npm trusted publishing: npm ") {
+		t.Errorf("doctor says nothing of npm:\n%s%s", o.Stdout, o.Stderr)
+	}
+	if strings.Contains(o.Stdout+o.Stderr, tok) {
+		t.Error("doctor printed the token")
+	}
+}
