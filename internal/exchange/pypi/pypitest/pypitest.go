@@ -199,14 +199,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == AudiencePath {
 		if r.Method != http.MethodGet {
-			w.WriteHeader(http.StatusNotFound) // require_methods=["GET"]: no view matches
+			w.WriteHeader(http.StatusMethodNotAllowed) // require_methods=["GET"]
 			return
 		}
 		writeJSON(w, 200, strings.Replace(Sample("audience"), `"pypi"`, quote(s.Audience), 1))
 		return
 	}
 	if r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusNotFound)
+		w.WriteHeader(http.StatusMethodNotAllowed) // require_methods=["POST"]
 		return
 	}
 	s.mint(w, b)
@@ -218,7 +218,8 @@ func (s *Server) mint(w http.ResponseWriter, body []byte) {
 		Token *string `json:"token"`
 	}
 	if json.Unmarshal(body, &p) != nil || p.Token == nil {
-		// pydantic's message for a missing field, shortened.
+		// The code is views.py's; the description, str() of pydantic's
+		// ValidationError there, is shortened.
 		invalid(w, "invalid-payload", "1 validation error for TokenPayload\ntoken\n  Field required")
 		return
 	}
