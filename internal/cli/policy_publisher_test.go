@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
 
 func TestPolicyPyPIAndNpm(t *testing.T) {
@@ -36,5 +39,29 @@ func TestPolicyPyPIAndNpm(t *testing.T) {
 		if got := strings.Contains(o.Stderr, "warning: no --environment"); got != tc.warns {
 			t.Errorf("%v: warning %v, want %v:\n%s", tc.args, got, tc.warns, o.Stderr)
 		}
+	}
+}
+
+func TestExplainPyPIAndNpm(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.NewServer(t)
+	tok := iss.MustMint(t, oidctest.Job{Audience: []string{"pypi"}, Environment: "release"})
+	env := map[string]string{"KEYLESS_ID_TOKEN": tok}
+	o := keyless(t, env, "explain", "pypi", "--project", "keyless-ci/demo", "--environment", "release")
+	if o.Code != 0 || !strings.Contains(o.Stdout, "admitted: every field of the publisher matches the job") {
+		t.Errorf("exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+	o = keyless(t, env, "explain", "npm", "--project", "keyless-ci/demo", "--ci-config", "release.yml", "--format", "json")
+	var res struct {
+		Admitted bool   `json:"admitted"`
+		Verdict  string `json:"verdict"`
+		Fix      string `json:"fix"`
+	}
+	if o.Code != 1 || json.Unmarshal([]byte(o.Stdout), &res) != nil || res.Admitted || res.Verdict != "Top-level CI file path does not match the job" ||
+		!strings.Contains(res.Fix, "keyless policy npm --project keyless-ci/demo --ci-config .gitlab-ci.yml") {
+		t.Errorf("exit %d %+v\n%s%s", o.Code, res, o.Stdout, o.Stderr)
+	}
+	if strings.Contains(o.Stdout+o.Stderr, tok) {
+		t.Error("explain printed the token")
 	}
 }

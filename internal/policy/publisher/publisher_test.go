@@ -3,6 +3,8 @@ package publisher
 import (
 	"strings"
 	"testing"
+
+	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
 func TestPyPI(t *testing.T) {
@@ -50,5 +52,30 @@ func TestValidate(t *testing.T) {
 		if s.Validate() == nil {
 			t.Errorf("%+v: no error", s)
 		}
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	t.Parallel()
+	claims := policy.Claims{"project_path": "acme/Web", "ci_config_ref_uri": "gitlab.com/acme/Web//.gitlab-ci.yml@refs/tags/v1",
+		"ref_path": "refs/tags/v1", "sha": "0123", "environment": "release"}
+	s := Spec{ProjectPath: "acme/web", CIConfig: ".gitlab-ci.yml", Environment: "release"}
+	if r := Evaluate(s, RegistryPyPI, claims); !r.Admitted {
+		t.Errorf("PyPI, case aside: %+v", r)
+	}
+	// npm compares as written.
+	if r := Evaluate(s, RegistryNpm, claims); r.Admitted || r.Verdict != "Project name does not match the job" {
+		t.Errorf("npm: %+v", r)
+	}
+	s.Environment = "pypi"
+	r := Evaluate(s, RegistryPyPI, claims)
+	if r.Admitted || r.Verdict != "Environment name does not match the job" || !strings.Contains(r.Fix, "--environment release") {
+		t.Errorf("environment: %+v", r)
+	}
+	// A self-managed instance: PyPI's publisher is for gitlab.com.
+	claims["ci_config_ref_uri"] = "gitlab.example.com/acme/Web//.gitlab-ci.yml@refs/tags/v1"
+	s.Environment = ""
+	if r := Evaluate(s, RegistryPyPI, claims); r.Admitted || r.Verdict != "Issuer does not match the job" {
+		t.Errorf("self-managed: %+v", r)
 	}
 }
