@@ -3,7 +3,7 @@
 # a second run checks and returns in about a second.
 #   - Debian: awscli (the AWS CLI v2, at /usr/bin/aws), rsync (gitlab-ci-local needs it),
 #     hyperfine, time and python3 (bench/), curl, openssl, busybox (the components' scripts are
-#     tested with busybox sh, Alpine's shell, as well as dash and bash)
+#     tested with busybox sh, Alpine's shell, as well as dash and bash), twine (keyless pypi runs it)
 #   - MinIO, pinned, built with go install: the real STS the AWS tests run against
 #   - gitlab-ci-local 4.73.0 from npm (newer releases need Node 22): a real GitLab CI interpreter
 # Everything not from apt goes under $KEYLESS_TOOLS (default ~/.cache/keyless-tools), outside any
@@ -18,7 +18,7 @@ mkdir -p "$TOOLS/bin"
 say() { printf 'install-peers: %s\n' "$*" >&2; }
 
 missing=()
-for pkg in awscli rsync hyperfine curl openssl time python3 busybox; do
+for pkg in awscli rsync hyperfine curl openssl time python3 busybox twine; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

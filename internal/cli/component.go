@@ -69,6 +69,16 @@ var componentInputs = map[string][]componentInput{
 		{"secret_files", "KEYLESS_VAULT_SECRET_FILES", false},
 		{"export_token", "KEYLESS_VAULT_EXPORT_TOKEN", false},
 	},
+	// index_url has a default (https://pypi.org): the component always sets
+	// KEYLESS_PYPI_INDEX_URL, which is what makes keyless env run pypi.
+	"pypi": {
+		{"index_url", "KEYLESS_PYPI_INDEX_URL", false},
+		{"repository", "KEYLESS_PYPI_REPOSITORY", false},
+	},
+	"npm": {
+		{"package", "KEYLESS_NPM_PACKAGE", true},
+		{"registry", "KEYLESS_NPM_REGISTRY", false},
+	},
 }
 
 // componentVar is the variable the provider's component sets to the name

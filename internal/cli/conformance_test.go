@@ -10,9 +10,13 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure/azuretest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/npm/npmtest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi/pypitest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts/ststest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/vault/vaulttest"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // shapeIssuer serves the shape's tokens: under the shape's own path when
@@ -146,6 +150,46 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 			stsEnv["KEYLESS_ID_TOKEN"] = otherTok
 			o = keyless(t, stsEnv, "sts", "--expected-aud", stsAud, "--format", "json")
 			expect("sts, another audience", o, 3, otherTok, "audience")
+
+			// The registries (issue 18) match a publisher on claims some
+			// shapes lack: a publisher made from the shape's own claims
+			// admits the job when its pipeline file is the project's own
+			// (and, for PyPI, on gitlab.com, with ref_path and sha);
+			// otherwise the refusal is explained.
+			pypiTok := mint("pypi")
+			decoded, err := idtoken.Decode(secret.New(pypiTok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub := decoded.Claims.GitLabPublisher()
+			idx := pypitest.New(t)
+			idx.Verify = pypitest.TrustIssuer(iss.URL, "pypi")
+			idx.Publishers = []pypitest.Publisher{{Namespace: pub.Namespace, Project: pub.Project, WorkflowFilepath: pub.CIFile}}
+			pypiEnv := map[string]string{"KEYLESS_ID_TOKEN": pypiTok, "KEYLESS_PYPI_INDEX_URL": idx.URL}
+			o = keyless(t, pypiEnv, "pypi", "--format", "json")
+			if pub.CIFile != "" && pub.CIConfigHost == "gitlab.com" && decoded.Claims.RefPath != "" && decoded.Claims.SHA != "" {
+				expect("pypi", o, 0, pypiTok, `"token"`)
+			} else {
+				expect("pypi, a job PyPI cannot match", o, 3, pypiTok, "invalid-publisher", "Top-level pipeline file path")
+			}
+			pypiEnv["KEYLESS_ID_TOKEN"] = otherTok
+			o = keyless(t, pypiEnv, "pypi", "--format", "json")
+			expect("pypi, another audience", o, 3, otherTok, "audience")
+
+			reg := npmtest.New(t)
+			npmTok := mint(reg.Audience())
+			reg.Verify = npmtest.TrustIssuer(iss.URL, reg.Audience())
+			reg.Packages["@acme/lib"] = npmtest.Publisher{Namespace: pub.Namespace, Project: pub.Project, CIFile: pub.CIFile}
+			npmEnv := map[string]string{"KEYLESS_ID_TOKEN": npmTok, "KEYLESS_NPM_REGISTRY": reg.URL, "KEYLESS_NPM_PACKAGE": "@acme/lib"}
+			o = keyless(t, npmEnv, "npm", "--format", "json")
+			if pub.CIFile != "" {
+				expect("npm", o, 0, npmTok, `"token"`)
+			} else {
+				expect("npm, a job npm cannot match", o, 3, npmTok, "unauthorized", "Top-level CI file path")
+			}
+			npmEnv["KEYLESS_ID_TOKEN"] = otherTok
+			o = keyless(t, npmEnv, "npm", "--format", "json")
+			expect("npm, another audience", o, 3, otherTok, "audience")
 
 			for _, p := range policyProviders() {
 				tok := mint(policyAudience[p.Name()])

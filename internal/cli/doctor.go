@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -69,6 +73,7 @@ func doctorCommand(env Env) *cli.Command {
 				Client:          client,
 				Now:             env.Now,
 				Getenv:          env.Getenv,
+				NpmVersion:      func() string { return npmVersion(ctx, env) },
 			})
 			if err := writeDoctorReport(env, format, rep); err != nil {
 				return err
@@ -137,4 +142,35 @@ func writeDoctorReport(env Env, format string, rep doctor.Report) error {
 		}
 	}
 	return nil
+}
+
+// npmVersion is `npm --version` as the job's PATH finds npm, "" when it
+// does not or npm fails: keyless doctor says which case of npm trusted
+// publishing the job is in (issue 18).
+func npmVersion(ctx context.Context, env Env) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	path := ""
+	for _, dir := range filepath.SplitList(env.Getenv("PATH")) {
+		if p := filepath.Join(dir, "npm"); isExecutable(p) {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		return ""
+	}
+	cmd := exec.CommandContext(ctx, path, "--version", "--no-update-notifier")
+	// PATH and HOME only: npm --version needs no token of the job's.
+	cmd.Env = []string{"PATH=" + env.Getenv("PATH"), "HOME=" + env.Getenv("HOME")}
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }

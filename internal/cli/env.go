@@ -17,7 +17,7 @@ import (
 )
 
 // providers is the registry of exchanges (provider, in exchange.go).
-var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider}
+var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider, pypiProvider, npmProvider}
 
 // mode is how `keyless env` or `keyless exec` hands credentials over.
 type mode int

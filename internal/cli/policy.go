@@ -38,7 +38,7 @@ const policySlimNote = "this helper-only build (make build-slim) leaves out gcp,
 func policyCommand(env Env) *cli.Command {
 	cmd := &cli.Command{
 		Name:  "policy",
-		Usage: "generate the least-privilege cloud-side trust for a project's jobs (aws, azure, gcp, vault)",
+		Usage: "generate the least-privilege cloud-side trust for a project's jobs (aws, azure, gcp, vault), or the trusted publisher PyPI or npm asks for (pypi, npm)",
 		Description: "Prints what to create on the cloud side so that exactly the jobs you name, and no others, can\n" +
 			"exchange their ID token: the AWS OIDC provider and role trust policy, the Azure federated identity\n" +
 			"credential, the Google workload identity pool provider and its attribute condition, or the Vault\n" +
@@ -60,6 +60,7 @@ func policyCommand(env Env) *cli.Command {
 	for _, p := range policyProviders() {
 		cmd.Subcommands = append(cmd.Subcommands, policySubcommand(env, p))
 	}
+	cmd.Subcommands = append(cmd.Subcommands, publisherCommands(env)...)
 	return cmd
 }
 

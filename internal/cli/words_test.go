@@ -144,6 +144,10 @@ func TestOptionFlags(t *testing.T) {
 	for _, p := range policyProviders() {
 		readers["policy/"+p.Name()] = []string{p.Name(), "explain " + p.Name()}
 	}
+	// keyless policy pypi|npm (issue 18): npm reads every option of
+	// policy/publisher, pypi all but --package.
+	maps["policy pypi"], maps["policy npm"] = pypiPolicyFlags, npmPolicyFlags
+	readers["policy/publisher"] = []string{"policy npm"}
 
 	name := regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	for _, d := range declaredOptions(t) {
@@ -302,7 +306,12 @@ func TestCommandLinesInAdviceNameFlags(t *testing.T) {
 				case j >= 0:
 					cmds = []*cli.Command{cmds[0].Subcommands[j]}
 				case m[2] == "%s" && len(cmds[0].Subcommands) > 0:
-					cmds = slices.DeleteFunc(slices.Clone(cmds[0].Subcommands), func(c *cli.Command) bool { return c.Name == "help" })
+					// "keyless policy %s" is formatted with a cloud's name:
+					// policy pypi and policy npm (issue 18) take other flags.
+					parent := cmds[0].Name
+					cmds = slices.DeleteFunc(slices.Clone(cmds[0].Subcommands), func(c *cli.Command) bool {
+						return c.Name == "help" || (parent == "policy" && policyByName(c.Name) == nil)
+					})
 				default:
 					rest = " " + m[2] + rest
 				}

@@ -90,6 +90,9 @@ type Options struct {
 	Now      func() time.Time             // time.Now when nil
 	Getenv   func(string) string          // the job's variables; os.Getenv when nil
 	ReadFile func(string) ([]byte, error) // token and trust files; os.ReadFile when nil
+	// NpmVersion returns `npm --version`, "" when npm is not on PATH; nil
+	// skips the npm check (issue 18).
+	NpmVersion func() string
 }
 
 // Run runs every check. It returns when they are done or ctx ends; a
@@ -127,6 +130,7 @@ func Run(ctx context.Context, o Options) Report {
 	for _, v := range vars {
 		r.checkToken(ctx, idtoken.Source{Var: v, Getenv: o.Getenv}, "$"+v, uses[v])
 	}
+	r.npmCase()
 	return r.report
 }
 
