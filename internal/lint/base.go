@@ -25,6 +25,8 @@ var components = map[string]component{
 	"azure": {"azure", ".keyless-azure", "Azure"},
 	"vault": {"vault", ".keyless-vault", "Vault"},
 	"sts":   {"sts", ".keyless-sts", "the token exchange server"},
+	"pypi":  {"pypi", ".keyless-pypi", "PyPI"},
+	"npm":   {"npm", ".keyless-npm", "npm"},
 }
 
 // useComponent is the fix a message ends with: the include line and the

@@ -209,6 +209,7 @@ func (p *Pass) jobLeakInfos() []*jobLeaks {
 var keylessCredentials = []string{
 	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN",
 	"GOOGLE_OAUTH_ACCESS_TOKEN", "AZURE_ACCESS_TOKEN", "VAULT_TOKEN",
+	"TWINE_PASSWORD", "UV_PUBLISH_TOKEN", "NODE_AUTH_TOKEN", // keyless pypi, keyless npm
 }
 
 // keylessHeld is the credentials keyless env prints or exports.

@@ -14,7 +14,7 @@ var storedPackageToken = storedPackageTokenRule{rule{Meta{
 	Title: "Job publishes to npm or PyPI with a stored token",
 	Description: "The job publishes a package to npmjs.com or PyPI with a token from a CI/CD variable (NPM_TOKEN, an .npmrc _authToken, TWINE_PASSWORD and the like). " +
 		"Both registries accept trusted publishing from GitLab CI/CD: the job declares an ID token with the registry's audience and no publishing token is stored. " +
-		"keyless has no component for it; the registry's own tools do the exchange. Publishing to GitLab's own package registry (with CI_JOB_TOKEN) is not reported.",
+		"The keyless pypi and npm components do the exchange (npm 11.5.1 or later also does it itself). Publishing to GitLab's own package registry (with CI_JOB_TOKEN) is not reported.",
 	Severity: Minor,
 	CWE:      []string{"CWE-798"},
 	Group:    "stored",
@@ -39,7 +39,8 @@ var packageRegistries = []registryKind{
 		tokens:   []string{"NPM_TOKEN", "NODE_AUTH_TOKEN", "NPM_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"},
 		host:     "npmjs.org",
 		audience: "npm:registry.npmjs.org",
-		how:      "npmjs.com accepts trusted publishing from GitLab CI/CD: configure the package's trusted publisher, add id_tokens: NPM_ID_TOKEN: aud: npm:registry.npmjs.org to the job, publish with npm 11.5.1 or later and delete the token",
+		how: "npmjs.com accepts trusted publishing from GitLab CI/CD: configure the package's trusted publisher (keyless policy npm prints it), add id_tokens: NPM_ID_TOKEN: aud: npm:registry.npmjs.org to the job and publish with npm 11.5.1 or later, which exchanges it itself; " +
+			"for pnpm, yarn or an older npm, " + useComponent("npm") + "; then delete the token",
 	},
 	{
 		name:     "pypi",
@@ -47,7 +48,7 @@ var packageRegistries = []registryKind{
 		tokens:   []string{"TWINE_PASSWORD", "PYPI_TOKEN", "PYPI_API_TOKEN", "POETRY_PYPI_TOKEN_PYPI", "UV_PUBLISH_TOKEN", "FLIT_PASSWORD", "HATCH_INDEX_AUTH", "PDM_PUBLISH_PASSWORD"},
 		host:     "pypi.org",
 		audience: "pypi",
-		how:      "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI, add id_tokens: PYPI_ID_TOKEN: aud: pypi to the job and exchange it for a short-lived upload token (docs.pypi.org/trusted-publishers), then delete the token",
+		how:      "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI (keyless policy pypi prints it), " + useComponent("pypi") + ", then delete the token",
 	},
 }
 
@@ -69,7 +70,7 @@ func (r storedPackageTokenRule) Check(p *Pass) {
 				continue
 			}
 			what, how := best.what, reg.how
-			sites.add(ji.job.Name, Finding{Pos: best.pos, Key: best.key, Confidence: best.conf},
+			sites.add(ji.job.Name, Finding{Pos: best.pos, Key: best.key, Confidence: best.conf, Replacement: reg.name},
 				func(jobs string) string { return fmt.Sprintf("%s %s: %s", jobs, what, how) })
 		}
 	}

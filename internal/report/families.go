@@ -199,22 +199,22 @@ func familySteps(c *Credential, keep, where string) (include string, steps []str
 		case "npm":
 			return "publish:\n  id_tokens:\n    NPM_ID_TOKEN:\n      aud: \"npm:registry.npmjs.org\"\n  script:\n    - npm publish # npm 11.5.1 or later exchanges NPM_ID_TOKEN\n",
 				[]string{
-					"npm trusted publishing takes a GitLab ID token instead of a stored token (https://docs.npmjs.com/trusted-publishers): add the project and its publishing job's file as the package's trusted publisher on npmjs.com, and give the publishing job the id_tokens shown.",
+					"npm trusted publishing takes a GitLab ID token instead of a stored token (https://docs.npmjs.com/trusted-publishers): add the project and its publishing job's file as the package's trusted publisher on npmjs.com (keyless policy npm prints it), and give the publishing job the id_tokens shown. pnpm, yarn and npm before 11.5.1 do not exchange the token themselves: have the job extend .keyless-npm of the keyless npm component (components/npm) instead.",
 					"Run the publish, then in the package's settings disallow tokens for publishing. A token that only installs private packages cannot be replaced this way: make it a read-only granular token.",
 					keep,
 					rotate,
 				}
 		case "pypi":
-			return "publish:\n  id_tokens:\n    PYPI_ID_TOKEN:\n      aud: pypi\n  # exchange PYPI_ID_TOKEN for a short-lived upload token:\n  # https://docs.pypi.org/trusted-publishers/using-a-publisher/\n",
+			return "include:\n  - component: $CI_SERVER_FQDN/keyless-ci/keyless/pypi@1\n\npublish:\n  extends: .keyless-pypi\n  script:\n    - twine upload dist/* # or uv publish, poetry publish\n",
 				[]string{
-					"PyPI trusted publishing takes a GitLab ID token instead of a stored token (https://docs.pypi.org/trusted-publishers/): add the project, its CI file and (ideally) a protected environment as the PyPI project's trusted publisher, give the publishing job the id_tokens shown, and exchange it for an upload token as https://docs.pypi.org/trusted-publishers/using-a-publisher/ shows.",
+					"PyPI trusted publishing takes a GitLab ID token instead of a stored token (https://docs.pypi.org/trusted-publishers/): add the project, its CI file and (ideally) a protected environment as the PyPI project's trusted publisher (keyless policy pypi prints it), and have the publishing job extend .keyless-pypi of the keyless pypi component (components/pypi), which exchanges the job's ID token for a 15-minute upload token and hands it to twine, uv and Poetry.",
 					"Run the publish, then remove the API token from PyPI.",
 					keep,
 					rotate,
 				}
 		}
 		return "", []string{
-			"Check whether the registry offers trusted publishing for GitLab CI/CD (RubyGems.org documents it at https://guides.rubygems.org/trusted-publishing/); until it does, the token stays a stored variable.",
+			"Check whether the registry offers trusted publishing for GitLab CI/CD (crates.io does, in beta: https://crates.io/docs/trusted-publishing; RubyGems.org's covers GitHub Actions only so far: https://github.com/rubygems/rubygems.org/issues/4844); until it does, the token stays a stored variable.",
 			stay,
 			rotate,
 		}

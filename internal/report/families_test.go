@@ -75,7 +75,7 @@ func TestReplacementFamilies(t *testing.T) {
 		include, step string
 	}{
 		{KindPackage, "npm", `aud: "npm:registry.npmjs.org"`, "https://docs.npmjs.com/trusted-publishers"},
-		{KindPackage, "pypi", "aud: pypi", "https://docs.pypi.org/trusted-publishers/"},
+		{KindPackage, "pypi", "keyless/pypi@1", "https://docs.pypi.org/trusted-publishers/"},
 		{KindPackage, "rubygems", "", "https://guides.rubygems.org/api-key-scopes/"},
 		{KindPackage, "nuget", "", "scoped-api-keys"},
 		{KindChatWebhook, "discord-webhook", "", "support.discord.com"},
