@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"gitlab.com/keyless-ci/keyless/internal/lint"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
@@ -354,8 +356,8 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 			continue
 		}
 		e := m.entryAt(l.Pos)
-		if e == nil || e.parent == nil || !scriptKeys[e.parent.key] {
-			continue // a hook or a container's command: judged below
+		if e == nil || e.parent == nil || e.parent.node.Kind != yaml.SequenceNode || e.parent.key == "command" || e.parent.key == "entrypoint" {
+			continue // a container's command, or not found: judged below
 		}
 		removed[l] = true
 		u.refs = append(u.refs, refs...)
@@ -449,6 +451,12 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 			u.refused = m.refuse(u, ReasonEmptyScript, pipeline.Pos{File: seqFile[seq], Line: seq.node.Line},
 				"the job's script is only the credential setup, and GitLab needs a script",
 				"give the job the command that uses the credentials, then run keyless migrate again")
+			return u
+		}
+		if !scriptKeys[seq.key] {
+			u.refused = m.refuse(u, ReasonLayout, pipeline.Pos{File: seqFile[seq], Line: seq.node.Line},
+				"every line of the list written under "+seq.top+" goes, and the list would be empty where the job uses it",
+				"remove the list and its uses by hand, then run keyless migrate again")
 			return u
 		}
 		if seq.top != j.Name {

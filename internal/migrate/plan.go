@@ -66,15 +66,15 @@ type Removal struct {
 
 // Reasons a job is refused.
 const (
-	ReasonShared       = "shared"        // written in an anchor or template that other jobs keep using
-	ReasonNotLocal     = "not-local"     // written in a remote, project, template or component include
-	ReasonDynamic      = "dynamic"       // the script builds or passes on credentials migrate cannot follow
-	ReasonLowConf      = "low-confidence" // a tool reads keys from the environment; none in sight
-	ReasonNoIdentity   = "no-identity"   // no flag or mapping names the identity that replaces the credential
-	ReasonLayout       = "layout"        // YAML written in a way migrate does not edit (flow style, aliases)
-	ReasonChild        = "child-pipeline"
+	ReasonShared        = "shared"         // written in an anchor or template that other jobs keep using
+	ReasonNotLocal      = "not-local"      // written in a remote, project, template or component include
+	ReasonDynamic       = "dynamic"        // the script builds or passes on credentials migrate cannot follow
+	ReasonLowConf       = "low-confidence" // a tool reads keys from the environment; none in sight
+	ReasonNoIdentity    = "no-identity"    // no flag or mapping names the identity that replaces the credential
+	ReasonLayout        = "layout"         // YAML written in a way migrate does not edit (flow style, aliases)
+	ReasonChild         = "child-pipeline"
 	ReasonDefaultScript = "default-script" // before_script/after_script from default: or the top level
-	ReasonEmptyScript  = "empty-script"  // the script is only the credential setup
+	ReasonEmptyScript   = "empty-script"   // the script is only the credential setup
 )
 
 // Refusal is a job migrate leaves as it is.
