@@ -19,7 +19,8 @@ type jobLayout struct {
 	jm   *yaml.Node // the job's mapping as written
 	// before and after say where the job's own before_script and
 	// after_script come from: "" none, "own" the job's mapping, else the
-	// hidden job it inherits them from.
+	// !reference path of what it inherits (".tmpl, before_script",
+	// "default, before_script", "before_script").
 	before, after string
 	// needs is the needs: sequence to add keyless:install to (nil:
 	// none), written in needsFile.
@@ -118,12 +119,20 @@ func (m *migrator) scriptFrom(u *use, j *pipeline.Job, jm *yaml.Node, key string
 			"add "+key+": with !reference [.keyless-"+u.c.name+", "+key+"] first to the job by hand")
 	}
 	owner := e.top
-	if !strings.HasPrefix(owner, ".") || e.key != key || e.parent == nil || e.parent.parent != nil {
-		return "", m.refuse(u, ReasonDefaultScript, n.Pos,
-			"the job gets its "+key+" from "+owner+", and the component's "+key+" would replace it",
-			"add to the job "+key+": [!reference [.keyless-"+u.c.name+", "+key+"], then the lines it runs now], then run keyless migrate again")
+	switch {
+	case e.parent == nil && owner == key:
+		// The deprecated top-level before_script: GitLab's !reference
+		// reads any key of the configuration, as keyless compile and
+		// gitlab-ci-local do.
+		return key, nil
+	case strings.HasPrefix(owner, ".") || owner == "default":
+		if e.key == key && e.parent != nil && e.parent.parent == nil {
+			return owner + ", " + key, nil
+		}
 	}
-	return owner, nil
+	return "", m.refuse(u, ReasonDefaultScript, n.Pos,
+		"the job gets its "+key+" from "+owner+", where migrate cannot !reference it, and the component's "+key+" would replace it",
+		"add to the job "+key+": [!reference [.keyless-"+u.c.name+", "+key+"], then the lines it runs now], then run keyless migrate again")
 }
 
 // edit is one change of a file's text: the bytes [start, end) become
@@ -232,6 +241,19 @@ func (m *migrator) edit(uses []*use) error {
 		at := s.lineStart(first.Line)
 		pad := strings.Repeat(" ", s.off(first.Line, first.Column)-at)
 		var keys strings.Builder
+		if ext := m.pairIn(lay.jm, "extends"); ext != nil {
+			// New keys go after extends:, where a reader looks for what
+			// the job inherits.
+			for i := 0; i+1 < len(lay.jm.Content); i += 2 {
+				if k := lay.jm.Content[i]; k.Value == "extends" {
+					if ke := s.lookupKey(k.Line, k.Column); ke != nil {
+						if _, last, ok := s.pairLines(ke); ok {
+							at = s.lineEnd(last)
+						}
+					}
+				}
+			}
+		}
 		if ext := m.pairIn(lay.jm, "extends"); ext == nil {
 			if len(hidden) == 1 {
 				fmt.Fprintf(&keys, "%sextends: %s\n", pad, hidden[0])
@@ -252,7 +274,7 @@ func (m *migrator) edit(uses []*use) error {
 				m.prepend(s, lay.file, m.pairIn(lay.jm, k.key), item, add)
 			default:
 				scripts = "reference"
-				fmt.Fprintf(&keys, "%s%s:\n%s  - %s\n%s  - !reference [%s, %s]\n", pad, k.key, pad, item, pad, k.from, k.key)
+				fmt.Fprintf(&keys, "%s%s:\n%s  - %s\n%s  - !reference [%s]\n", pad, k.key, pad, item, pad, k.from)
 			}
 		}
 		if keys.Len() > 0 {
@@ -381,7 +403,7 @@ type includeAt struct {
 	id    Identity
 }
 
-var keylessComponentRe = regexp.MustCompile(`/keyless/(aws|gcp|azure|vault)@`)
+var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault)@[^/]*$`)
 
 // assignIncludes gives each identity its include: one already in the
 // configuration with the same inputs, else a new one, named with as:

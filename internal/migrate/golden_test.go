@@ -95,6 +95,9 @@ func TestMigrateGolden(t *testing.T) {
 				}
 			}
 			checkPost(t, filepath.Join(dir, "before"), work, "", r.Plan, o)
+			if len(r.Changes) > 0 {
+				checkPreview(t, filepath.Join(dir, "before"), "", o)
+			}
 		})
 	}
 }

@@ -193,19 +193,6 @@ type removal struct {
 }
 
 func (m *migrator) run() error {
-	for _, c := range m.p.All()[1:] {
-		for _, u := range lint.StoredUses(c) {
-			if cl := clouds[u.Replacement]; cl != nil {
-				file := ""
-				if len(c.Files) > 0 {
-					file = c.Files[0].Path
-				}
-				m.plan.Refused = append(m.plan.Refused, Refusal{Job: u.Job, Rule: u.Rule, Cloud: cl.name, Reason: ReasonChild,
-					Message: "the job is in the child pipeline " + file,
-					Manual:  "run keyless migrate on the child pipeline's file: keyless migrate " + file, File: file})
-			}
-		}
-	}
 	var uses []*use
 	for _, su := range lint.StoredUses(m.p) {
 		c := clouds[su.Replacement]
@@ -234,7 +221,53 @@ func (m *migrator) run() error {
 			}
 		}
 	}
-	return m.edit(uses)
+	if err := m.edit(uses); err != nil {
+		return err
+	}
+	return m.check()
+}
+
+// check reads the configuration as migrated: a job migrate moved must
+// use no stored credential of that cloud any more (else the edits are
+// wrong, and nothing is written); a child pipeline's job that still uses
+// one is refused, with the command that migrates the child.
+func (m *migrator) check() error {
+	after := m.p
+	if len(m.changes) > 0 {
+		var err error
+		after, err = pipeline.LoadFS(pipeline.Options{CIConfig: m.p.Files[0].Path, Inputs: m.o.Inputs, Fetcher: m.o.Fetcher,
+			FS: newOverlay(m.p.Root, m.changes)})
+		if err != nil {
+			return fmt.Errorf("migrate: reading the migrated configuration: %w", err)
+		}
+	}
+	moved := map[[2]string]bool{}
+	for _, j := range m.plan.Jobs {
+		moved[[2]string{j.Job, j.Cloud}] = true
+	}
+	for _, u := range lint.StoredUses(after) {
+		if moved[[2]string{u.Job, u.Replacement}] {
+			return fmt.Errorf("migrate: job %q still uses a stored %s credential once migrated (%s): nothing was written; please report this with the configuration", u.Job, u.Replacement, u.Signals[0].What)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range after.All()[1:] {
+		file := ""
+		if len(c.Files) > 0 {
+			file = c.Files[0].Path
+		}
+		for _, u := range lint.StoredUses(c) {
+			cl := clouds[u.Replacement]
+			if cl == nil || seen[file+"\x00"+u.Job+"\x00"+cl.name] {
+				continue
+			}
+			seen[file+"\x00"+u.Job+"\x00"+cl.name] = true
+			m.plan.Refused = append(m.plan.Refused, Refusal{Job: u.Job, Rule: u.Rule, Cloud: cl.name, Reason: ReasonChild,
+				Message: "the job is in the child pipeline " + file + " and still uses a stored credential there",
+				Manual:  "run keyless migrate on the child pipeline's file: keyless migrate " + file, File: file})
+		}
+	}
+	return nil
 }
 
 // sharedWith refuses u when a removal is written where a job that is not
