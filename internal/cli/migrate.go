@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,11 +33,18 @@ func migrateFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "implicit", Usage: "also migrate jobs lint reports with low confidence (a tool that reads keys from the environment, none in sight)", EnvVars: []string{"KEYLESS_MIGRATE_IMPLICIT"}},
 		&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "apply the change to the files (default: print it)", EnvVars: []string{"KEYLESS_MIGRATE_WRITE"}},
 		&cli.StringFlag{Name: "format", Value: "diff", Usage: "`FORMAT` of the output: diff (unified) or json (the plan)", EnvVars: []string{"KEYLESS_MIGRATE_FORMAT"}},
+		&cli.BoolFlag{Name: "open-mr", Usage: "push the change to a branch of the GitLab project and open (or update) its merge request, with the trust to create and the retirement checklist (--project, --gitlab-url, --token-env: a token with the api scope)", EnvVars: []string{"KEYLESS_MIGRATE_OPEN_MR"}},
+		&cli.StringFlag{Name: "project", Usage: "GitLab project `PATH` of --open-mr (default $CI_PROJECT_PATH)", EnvVars: []string{"KEYLESS_MIGRATE_PROJECT", "CI_PROJECT_PATH"}},
+		&cli.StringFlag{Name: "branch", Value: "keyless/migrate", Usage: "`BRANCH` --open-mr commits to", EnvVars: []string{"KEYLESS_MIGRATE_BRANCH"}},
+		&cli.StringFlag{Name: "target", Usage: "`BRANCH` the merge request merges into, and the protected branch the trust admits (default: the project's default branch)", EnvVars: []string{"KEYLESS_MIGRATE_TARGET"}},
 		ciConfigFlag("KEYLESS_MIGRATE_"),
 		inputFlag("KEYLESS_MIGRATE_"),
 		quietFlag(),
+		&cli.BoolFlag{Name: "online", Usage: "read project:, remote:, template: and component: includes through the GitLab API (needs --token-env)", EnvVars: []string{"KEYLESS_MIGRATE_ONLINE"}},
+		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab instance `URL` for --online and --open-mr (default $CI_SERVER_URL, else https://gitlab.com)", EnvVars: []string{"KEYLESS_GITLAB_URL", "CI_SERVER_URL"}},
+		&cli.StringFlag{Name: "token-env", Usage: "`NAME` of the variable holding a GitLab token: read_api for --online, api for --open-mr", EnvVars: []string{"KEYLESS_GITLAB_TOKEN_ENV"}, Value: "GITLAB_TOKEN"},
 	}
-	return append(flags, onlineFlags("KEYLESS_MIGRATE_")...)
+	return flags
 }
 
 // migrateOptions is everything `keyless migrate` needs, validated in one
@@ -47,6 +55,8 @@ type migrateOptions struct {
 	Write  bool
 	Quiet  bool
 	migrate.Options
+	// MR is set by --open-mr.
+	MR *mrOptions
 }
 
 func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions, error) {
@@ -141,6 +151,12 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	o.Identities.Default = def
 	co, err := readConfigOptions(c, env)
 	o.CIConfig, o.Inputs, o.Fetcher = co.CIConfig, co.Inputs, co.Fetcher
+	if err != nil {
+		return o, err
+	}
+	if c.Bool("open-mr") {
+		o.MR, err = readMROptions(c, env)
+	}
 	return o, err
 }
 
@@ -160,6 +176,9 @@ func migrateCommand(env Env) *cli.Command {
 			"The identity comes from --aws-role-arn, --gcp-provider, --azure-client-id/--azure-tenant-id\n" +
 			"and --vault-addr/--vault-role, or for a project with several from --map FILE (docs/migrate.md).\n" +
 			"PATH is a project directory (its .gitlab-ci.yml, or --ci-config) or a YAML file.\n\n" +
+			"--open-mr commits the change to --branch of the GitLab project (--project) and opens or updates\n" +
+			"one merge request whose description holds the trust to create (keyless policy, as Terraform and\n" +
+			"as the cloud's CLI), lint before and after, and the retirement checklist of each key.\n\n" +
 			"Exit 0: every job with a stored cloud credential is migrated (or there is none). Exit 1: some\n" +
 			"jobs are refused (listed on stderr, or in the plan). Exit 2: bad flags, no such PATH, a bad\n" +
 			"mapping file. Exit 3: the configuration cannot be read, or the files not written.\n\n" +
@@ -172,7 +191,7 @@ func migrateCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runMigrate(env, o)
+			return runMigrate(c.Context, env, o)
 		},
 	}
 }
@@ -190,7 +209,7 @@ func (e *migrateRefusedError) Error() string {
 }
 func (e *migrateRefusedError) ExitCode() int { return ExitFindings }
 
-func runMigrate(env Env, o migrateOptions) error {
+func runMigrate(ctx context.Context, env Env, o migrateOptions) error {
 	fi, err := os.Stat(o.Path)
 	if err != nil {
 		var pe *fs.PathError
@@ -235,6 +254,11 @@ func runMigrate(env Env, o migrateOptions) error {
 	}
 	if !o.Quiet || len(r.Plan.Refused) > 0 {
 		fmt.Fprint(env.Stderr, r.Plan.Summary())
+	}
+	if o.MR != nil {
+		if err := openMR(ctx, env, o, r); err != nil {
+			return err
+		}
 	}
 	if len(r.Plan.Refused) > 0 {
 		return &migrateRefusedError{n: len(r.Plan.Refused)}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"gitlab.com/keyless-ci/keyless/internal/gitlabapi/gitlabtest"
 )
 
 const migrateProject = "../../testdata/cli/migrate-project"
@@ -91,5 +93,92 @@ func TestMigrateWrite(t *testing.T) {
 	}
 	if d := cmp.Diff([]struct{ Job, Reason string }{{"backup", "dynamic"}}, plan.Refused); d != "" {
 		t.Errorf("refused (-want +got):\n%s", d)
+	}
+}
+
+// TestMigrateOpenMR: --open-mr against the fake GitLab creates the branch,
+// the commit and the merge request; a second run with another identity
+// commits again and updates the same merge request. No value of a
+// variable, nor the token, reaches the description or the output.
+func TestMigrateOpenMR(t *testing.T) {
+	s := gitlabtest.New(t)
+	s.AddProject("g/app")
+	for _, f := range []string{".gitlab-ci.yml", "ci/common.yml"} {
+		b, err := os.ReadFile(filepath.Join(migrateProject, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.AddFile("g/app", "main", f, string(b))
+	}
+	env := map[string]string{"GITLAB_TOKEN": s.Token, "UPLOAD_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "VAULT_CI_TOKEN": "hvs.CAESIJlU1Jm6kFZfSECRETVALUE"}
+	args := []string{"migrate", migrateProject, "--open-mr", "--project", "g/app", "--gitlab-url", s.URL,
+		"--vault-addr", "https://vault.example.com", "--vault-role", "ci"}
+	o := keyless(t, env, append(args, "--aws-role-arn", "arn:aws:iam::123456789012:role/first")...)
+	if o.Code != ExitFindings || !strings.Contains(o.Stderr, "merge request !1 opened") {
+		t.Fatalf("exit %d, want 1 (backup is refused) with the merge request opened\n%s", o.Code, o.Stderr)
+	}
+	if got, _ := s.FileAt("g/app", "keyless/migrate", ".gitlab-ci.yml"); !strings.Contains(got, "extends: .keyless-aws") || !strings.Contains(got, "role/first") {
+		t.Errorf("the branch does not hold the migrated configuration:\n%s", got)
+	}
+	if got, _ := s.FileAt("g/app", "main", ".gitlab-ci.yml"); strings.Contains(got, "keyless") {
+		t.Errorf("main changed")
+	}
+	mrs := s.MergeRequests("g/app")
+	if len(mrs) != 1 || mrs[0].SourceBranch != "keyless/migrate" || mrs[0].TargetBranch != "main" {
+		t.Fatalf("merge requests: %+v", mrs)
+	}
+	d := mrs[0].Description
+	for _, want := range []string{
+		"aws_iam_openid_connect_provider",             // the trust, as Terraform
+		"project_path:g/app:ref_type:branch:ref:main", // for the project's target branch
+		"vault write auth/",                           // Vault's, as its CLI
+		"| `stored-aws-keys` | 2 | 1 |",                // lint before and after (backup is refused)
+		"- [ ] deactivate the key",                    // the retirement checklist
+		"`UPLOAD_KEY_ID`, `UPLOAD_SECRET`",
+		"`backup` (aws, dynamic)",
+	} {
+		if !strings.Contains(d, want) {
+			t.Errorf("the description lacks %q:\n%s", want, d)
+		}
+	}
+	for _, v := range env {
+		if strings.Contains(d, v) || strings.Contains(o.Stdout+o.Stderr, v) {
+			t.Errorf("a value of the environment (a variable or the token) reached the description or the output")
+		}
+	}
+
+	o = keyless(t, env, append(args, "--aws-role-arn", "arn:aws:iam::123456789012:role/second")...)
+	if !strings.Contains(o.Stderr, "merge request !1 updated") {
+		t.Fatalf("second run: exit %d\n%s", o.Code, o.Stderr)
+	}
+	mrs = s.MergeRequests("g/app")
+	if len(mrs) != 1 || !strings.Contains(mrs[0].Description, "role/second") {
+		t.Errorf("second run: %d merge requests, or the description not updated", len(mrs))
+	}
+	if c := s.Commits("g/app"); len(c) != 2 || c[1].Branch != "keyless/migrate" {
+		t.Errorf("commits: %+v", c)
+	}
+	if got, _ := s.FileAt("g/app", "keyless/migrate", ".gitlab-ci.yml"); !strings.Contains(got, "role/second") {
+		t.Errorf("the branch does not hold the second change")
+	}
+	// The same change a third time commits nothing.
+	keyless(t, env, append(args, "--aws-role-arn", "arn:aws:iam::123456789012:role/second")...)
+	if c := s.Commits("g/app"); len(c) != 2 {
+		t.Errorf("the same change again made a commit: %d commits", len(c))
+	}
+}
+
+func TestMigrateOpenMRStaleCheckout(t *testing.T) {
+	s := gitlabtest.New(t)
+	s.AddProject("g/app")
+	s.AddFile("g/app", "main", ".gitlab-ci.yml", "# changed upstream\n")
+	s.AddFile("g/app", "main", "ci/common.yml", "")
+	o := keyless(t, map[string]string{"GITLAB_TOKEN": s.Token}, "migrate", migrateProject, "--open-mr", "--project", "g/app", "--gitlab-url", s.URL,
+		"--aws-role-arn", "arn:aws:iam::123456789012:role/x", "--vault-addr", "https://vault.example.com", "--vault-role", "ci")
+	if o.Code != ExitFailure || !strings.Contains(o.Stderr, "git pull") || len(s.MergeRequests("g/app")) != 0 {
+		t.Errorf("exit %d, want 3 with the fix named and no merge request\n%s", o.Code, o.Stderr)
+	}
+	if o := keyless(t, nil, "migrate", migrateProject, "--open-mr", "--aws-role-arn", "x"); o.Code != ExitUsage || !strings.Contains(o.Stderr, "--project") {
+		t.Errorf("--open-mr without --project: exit %d\n%s", o.Code, o.Stderr)
 	}
 }

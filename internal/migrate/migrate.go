@@ -54,6 +54,9 @@ type Options struct {
 type Result struct {
 	Plan    Plan
 	Changes []Change
+	// before and after are the configuration read and as migrated, for
+	// Lint.
+	before, after *pipeline.Pipeline
 }
 
 // Change is one file's text before and after.
@@ -95,7 +98,7 @@ func Migrate(path string, o Options) (*Result, error) {
 		return nil, err
 	}
 	m.plan.sort()
-	return &Result{Plan: m.plan, Changes: m.changes}, nil
+	return &Result{Plan: m.plan, Changes: m.changes, before: m.p, after: m.after}, nil
 }
 
 // Write writes the changed files in place, keeping their modes.
@@ -125,6 +128,7 @@ type migrator struct {
 	needsUsers map[pipeline.Pos][]string
 	plan       Plan
 	changes    []Change
+	after      *pipeline.Pipeline
 }
 
 func newMigrator(p *pipeline.Pipeline, o Options) *migrator {
@@ -241,6 +245,7 @@ func (m *migrator) check() error {
 			return fmt.Errorf("migrate: reading the migrated configuration: %w", err)
 		}
 	}
+	m.after = after
 	moved := map[[2]string]bool{}
 	for _, j := range m.plan.Jobs {
 		moved[[2]string{j.Job, j.Cloud}] = true
