@@ -30,6 +30,7 @@ func migrateFlags() []cli.Flag {
 		&cli.StringFlag{Name: "install", Usage: "install `MODE` of every include written: artifact, path or download (default: the component's own, artifact)", EnvVars: []string{"KEYLESS_MIGRATE_INSTALL"}},
 		&cli.StringFlag{Name: "component", Value: migrate.DefaultComponent, Usage: "component `PATH` the includes name, before /aws@VERSION", EnvVars: []string{"KEYLESS_MIGRATE_COMPONENT"}},
 		&cli.StringFlag{Name: "component-version", Value: migrate.DefaultVersion, Usage: "component `VERSION` the includes name", EnvVars: []string{"KEYLESS_MIGRATE_COMPONENT_VERSION"}},
+		&cli.StringFlag{Name: "from-report", Usage: "JSON `FILE` of keyless report: the stored credentials each job of the project uses (a job it shows using one is migrated even where lint alone is not sure)", EnvVars: []string{"KEYLESS_MIGRATE_FROM_REPORT"}},
 		&cli.BoolFlag{Name: "implicit", Usage: "also migrate jobs lint reports with low confidence (a tool that reads keys from the environment, none in sight)", EnvVars: []string{"KEYLESS_MIGRATE_IMPLICIT"}},
 		&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "apply the change to the files (default: print it)", EnvVars: []string{"KEYLESS_MIGRATE_WRITE"}},
 		&cli.StringFlag{Name: "format", Value: "diff", Usage: "`FORMAT` of the output: diff (unified) or json (the plan)", EnvVars: []string{"KEYLESS_MIGRATE_FORMAT"}},
@@ -132,6 +133,13 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 			return o, usagef("--map %s: %v", f, err)
 		}
 		o.Identities.Vars = vars
+	}
+	if f := c.String("from-report"); f != "" {
+		stored, err := readReportUses(f, strings.Trim(c.String("project"), "/"))
+		if err != nil {
+			return o, err
+		}
+		o.Stored = stored
 	}
 	if in := c.String("install"); in != "" {
 		if in != "artifact" && in != "path" && in != "download" {

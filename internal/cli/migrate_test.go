@@ -182,3 +182,29 @@ func TestMigrateOpenMRStaleCheckout(t *testing.T) {
 		t.Errorf("--open-mr without --project: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
+
+// TestMigrateFromReport: a job lint is not sure of (a tool that reads
+// keys from the environment) is migrated once keyless report shows it
+// using stored keys, under the identity the report's variable names.
+func TestMigrateFromReport(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("publish:\n  script:\n    - aws s3 cp dist/ s3://releases/ --recursive\n"), 0o644)
+	rep := filepath.Join(t.TempDir(), "report.json")
+	// The shape of keyless report --format json (internal/report.Report).
+	os.WriteFile(rep, []byte(`{"version": 1, "credentials": [{"key": "AWS_ACCESS_KEY_ID", "level": "project", "owner": "g/app", "kind": "aws",
+  "usage": [{"project": "g/app", "job": "publish", "file": ".gitlab-ci.yml", "line": 3, "how": "runs aws (reads AWS_* from the environment)"}],
+  "replacement": {"component": "aws", "steps": []}}], "projects": [{"path": "g/app", "status": "ok", "jobs": 1}]}`), 0o644)
+	mapFile := filepath.Join(t.TempDir(), "map.yml")
+	os.WriteFile(mapFile, []byte("AWS_ACCESS_KEY_ID:\n  role_arn: arn:aws:iam::123456789012:role/releases\n"), 0o644)
+
+	if o := keyless(t, nil, "migrate", dir, "--map", mapFile); o.Code != ExitFindings || !strings.Contains(o.Stderr, "low-confidence") {
+		t.Errorf("without the report: exit %d, want 1 (low-confidence)\n%s", o.Code, o.Stderr)
+	}
+	o := keyless(t, nil, "migrate", dir, "--map", mapFile, "--from-report", rep, "--format", "json")
+	if o.Code != ExitOK || !strings.Contains(o.Stdout, "role/releases") || !strings.Contains(o.Stdout, `"job": "publish"`) {
+		t.Errorf("with the report: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+	if o := keyless(t, nil, "migrate", dir, "--from-report", filepath.Join(dir, ".gitlab-ci.yml")); o.Code != ExitUsage || !strings.Contains(o.Stderr, "keyless report --format json") {
+		t.Errorf("a file that is not a report: exit %d\n%s", o.Code, o.Stderr)
+	}
+}

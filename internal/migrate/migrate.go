@@ -48,7 +48,15 @@ type Options struct {
 	// tool that reads the credential from the environment with none in
 	// sight (it may come from the runner's own identity).
 	Implicit bool
+	// Stored are the stored credentials keyless report found each job
+	// using, by Use(job, cloud): a job the report shows reading a stored
+	// variable is migrated even where lint alone is not sure, and the
+	// variables name its identity (--from-report).
+	Stored map[string][]string
 }
+
+// Use is the key of Options.Stored.
+func Use(job, cloud string) string { return job + "\x00" + cloud }
 
 // Result is a migration: its plan and the files' new text.
 type Result struct {
@@ -339,7 +347,8 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 			low = false
 		}
 	}
-	if implicit && low && !m.o.Implicit {
+	stored := m.o.Stored[Use(su.Job, c.name)]
+	if implicit && low && !m.o.Implicit && len(stored) == 0 {
 		u.refused = m.refuse(u, ReasonLowConf, su.Signals[0].Pos,
 			"the job runs a tool that reads "+c.name+" credentials from the environment, with none in sight: they may come from the runner's own identity, not from stored variables",
 			"if the credentials are CI/CD variables, run keyless migrate --implicit; otherwise leave the job as it is")
@@ -430,7 +439,7 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 			}
 		}
 	}
-	u.refs = dedupe(u.refs)
+	u.refs = dedupe(append(u.refs, stored...))
 	if len(u.refs) == 0 {
 		u.refs = []string{c.envs[0]}
 	}
