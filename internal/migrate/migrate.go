@@ -402,13 +402,17 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 		if !ok {
 			continue
 		}
-		e := m.entryAt(l.Pos)
-		if e == nil || e.parent == nil || e.parent.node.Kind != yaml.SequenceNode || e.parent.key == "command" || e.parent.key == "entrypoint" {
-			continue // a container's command, or not found: judged below
+		what := "script line " + describe(text)
+		if e := m.entryAt(l.Pos); m.local[l.Pos.File] {
+			if e == nil || e.parent == nil || e.parent.node.Kind != yaml.SequenceNode || e.parent.key == "command" || e.parent.key == "entrypoint" {
+				continue // a container's command, or not found: judged below
+			}
+			what = e.parent.key + " line " + describe(text)
 		}
+		// A line of a file that is not the project's is refused below.
 		removed[l] = true
 		u.refs = append(u.refs, refs...)
-		u.removals = append(u.removals, removal{pos: l.Pos, line: true, what: e.parent.key + " line " + describe(text)})
+		u.removals = append(u.removals, removal{pos: l.Pos, line: true, what: what})
 	}
 	// Any other line that still names the credential builds or passes it
 	// on in a way migrate cannot follow.

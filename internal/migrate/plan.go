@@ -109,6 +109,15 @@ func (p *Plan) Summary() string {
 }
 
 func (p *Plan) sort() {
+	// Lists are [] in the JSON plan, never null.
+	p.Includes = nonNil(p.Includes)
+	p.Jobs = nonNil(p.Jobs)
+	p.Refused = nonNil(p.Refused)
+	p.Files = nonNil(p.Files)
+	for i := range p.Jobs {
+		p.Jobs[i].Removed = nonNil(p.Jobs[i].Removed)
+		p.Jobs[i].Credentials = nonNil(p.Jobs[i].Credentials)
+	}
 	sort.SliceStable(p.Refused, func(i, j int) bool {
 		a, b := p.Refused[i], p.Refused[j]
 		if a.File != b.File {
@@ -120,4 +129,11 @@ func (p *Plan) sort() {
 		return a.Job < b.Job
 	})
 	sort.Strings(p.Files)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
