@@ -311,16 +311,27 @@ func (m *migrator) refuse(u *use, reason string, pos pipeline.Pos, msg, manual s
 	return &Refusal{Job: u.job, Rule: u.rule, Cloud: u.c.name, Reason: reason, Message: msg, Manual: manual, File: pos.File, Line: pos.Line}
 }
 
-var wordRes = map[string]*regexp.Regexp{}
-
-// mentions reports whether s names name as a whole word.
+// mentions reports whether s names name as a whole word: not as part of
+// a longer name (PROD_KEY in PROD_KEY_ID).
 func mentions(s, name string) bool {
-	re, ok := wordRes[name]
-	if !ok {
-		re = regexp.MustCompile(`(^|[^A-Za-z0-9_])` + regexp.QuoteMeta(name) + `($|[^A-Za-z0-9_])`)
-		wordRes[name] = re
+	if name == "" {
+		return false
 	}
-	return re.MatchString(s)
+	for i := 0; ; {
+		j := strings.Index(s[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		if (start == 0 || !isNameByte(s[start-1])) && (end == len(s) || !isNameByte(s[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func isNameByte(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
 
 // scriptKeys are the keys whose lines migrate removes.
@@ -562,10 +573,10 @@ func (m *migrator) derive(c *cloud, v *pipeline.JobView) (Identity, bool) {
 	return Identity{}, false
 }
 
+var onlyRefRe = regexp.MustCompile(`^` + refRe + `$`)
+
 // onlyRef reports whether v is one variable reference and nothing else.
-func onlyRef(v string) bool {
-	return regexp.MustCompile(`^` + refRe + `$`).MatchString(v)
-}
+func onlyRef(v string) bool { return onlyRefRe.MatchString(v) }
 
 // describe names a removed line by its command, not its arguments (which
 // hold the stored variables' names, never values, but stay out of the

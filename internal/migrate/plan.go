@@ -100,8 +100,11 @@ func (p *Plan) Summary() string {
 	fmt.Fprintf(&b, "migrate %s: %d jobs migrated, %d refused, %d files changed\n", p.Project, len(jobs), len(p.Refused), len(p.Files))
 	for _, r := range p.Refused {
 		at := ""
-		if r.File != "" {
+		switch {
+		case r.File != "" && r.Line > 0:
 			at = fmt.Sprintf("%s:%d: ", r.File, r.Line)
+		case r.File != "":
+			at = r.File + ": "
 		}
 		fmt.Fprintf(&b, "%srefused job %q (%s, %s): %s; %s\n", at, r.Job, r.Cloud, r.Reason, r.Message, r.Manual)
 	}
