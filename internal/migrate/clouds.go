@@ -28,6 +28,13 @@ type cloud struct {
 	// credential: the line is removed, and refs are the stored
 	// variables it reads.
 	login func(line string, keyFiles map[string]bool) (refs []string, ok bool)
+	// replace is the line that takes a login line's place, when the
+	// job's tools need one; nil removes the line.
+	replace func(line string) string
+	// vars are variables the job itself gets, for its tools to use the
+	// exchange (azure: the refreshable mode, whose variables Terraform,
+	// the SDKs and az login --federated-token read).
+	vars [][2]string
 }
 
 var clouds = map[string]*cloud{
@@ -48,6 +55,8 @@ var clouds = map[string]*cloud{
 		envs:     []string{"ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET"},
 		required: []string{"client_id", "tenant_id"},
 		login:    azureLogin,
+		replace:  azureFederatedLogin,
+		vars:     [][2]string{{"KEYLESS_AZURE_REFRESHABLE", `"true"`}},
 	},
 	"vault": {
 		name:     "vault",
@@ -161,6 +170,14 @@ func azureLogin(line string, _ map[string]bool) ([]string, bool) {
 		}
 	}
 	return refs, secret
+}
+
+// azureFederatedLogin is the az login that replaces a client secret's:
+// the ID token from the file the component's refreshable mode writes,
+// read by az from the file (@FILE) so that its command line holds only
+// the path (components/azure/README.md, "The Azure CLI").
+func azureFederatedLogin(string) string {
+	return `az login --service-principal -u "$AZURE_CLIENT_ID" --tenant "$AZURE_TENANT_ID" --federated-token "@$AZURE_FEDERATED_TOKEN_FILE"`
 }
 
 // vaultLogin removes a vault (or bao) login with a stored token, an

@@ -178,7 +178,12 @@ func (m *migrator) edit(uses []*use) error {
 			e := m.removalAt(r)
 			if r.line {
 				first, last, _ := s.seqItemLines(e)
-				add(r.pos.File, edit{start: s.lineStart(first), end: s.lineEnd(last)})
+				with := ""
+				if r.with != "" {
+					at := s.off(e.node.Line, e.node.Column)
+					with = string(s.src[s.lineStart(first):at]) + r.with + "\n"
+				}
+				add(r.pos.File, edit{start: s.lineStart(first), end: s.lineEnd(last), text: with})
 				continue
 			}
 			mc := maps[e.parent.node]
@@ -201,10 +206,12 @@ func (m *migrator) edit(uses []*use) error {
 			}
 		}
 	}
+	emptied := map[*yaml.Node]bool{}
 	for node, mc := range maps {
 		if mc.n < len(node.Content)/2 || mc.e.keyNode == nil {
 			continue
 		}
+		emptied[node] = true
 		s := m.srcs[mc.file]
 		if ke := s.lookupKey(mc.e.keyNode.Line, mc.e.keyNode.Column); ke != nil {
 			if first, last, ok := s.pairLines(ke); ok {
@@ -277,6 +284,48 @@ func (m *migrator) edit(uses []*use) error {
 				fmt.Fprintf(&keys, "%s%s:\n%s  - %s\n%s  - !reference [%s]\n", pad, k.key, pad, item, pad, k.from)
 			}
 		}
+		var added []string
+		var vars [][2]string
+		for _, u := range us {
+			for _, v := range u.c.vars {
+				if j.Node.Get("variables").Get(v[0]) == nil && !slices.Contains(added, v[0]) {
+					added = append(added, v[0])
+					vars = append(vars, v)
+				}
+			}
+		}
+		if len(vars) > 0 {
+			own := m.pairIn(lay.jm, "variables")
+			switch {
+			case own != nil && !emptied[own] && own.Kind == yaml.MappingNode && own.Style&yaml.FlowStyle == 0 && len(own.Content) > 0:
+				last := own.Content[len(own.Content)-2]
+				end := max(s.blockEnd(last.Line, s.indent(last.Line)), last.Line)
+				vpad := strings.Repeat(" ", s.off(own.Content[0].Line, own.Content[0].Column)-s.lineStart(own.Content[0].Line))
+				var vb strings.Builder
+				for _, v := range vars {
+					fmt.Fprintf(&vb, "%s%s: %s\n", vpad, v[0], v[1])
+				}
+				add(lay.file, edit{start: s.lineEnd(end), end: s.lineEnd(end), text: vb.String()})
+			case own != nil && !emptied[own] && own.Kind == yaml.MappingNode && own.Style&yaml.FlowStyle != 0 && s.flowClose(own) >= 0:
+				var parts []string
+				for _, v := range vars {
+					parts = append(parts, v[0]+": "+v[1])
+				}
+				sep := ", "
+				if len(own.Content) == 0 {
+					sep = ""
+				}
+				at := s.flowClose(own)
+				add(lay.file, edit{start: at, end: at, text: sep + strings.Join(parts, ", ")})
+			case own == nil || emptied[own]:
+				fmt.Fprintf(&keys, "%svariables:\n", pad)
+				for _, v := range vars {
+					fmt.Fprintf(&keys, "%s  %s: %s\n", pad, v[0], v[1])
+				}
+			default:
+				return fmt.Errorf("migrate: %s:%d: job %q: variables: is written in a way migrate cannot add %s to", lay.file, own.Line, name, added[0])
+			}
+		}
 		if keys.Len() > 0 {
 			add(lay.file, edit{start: at, end: at, text: keys.String()})
 		}
@@ -290,7 +339,12 @@ func (m *migrator) edit(uses []*use) error {
 		for _, u := range us {
 			jp := JobPlan{Job: name, Rule: u.rule, Cloud: u.c.name, Extends: incs[u.id.key()].As, Credentials: u.refs, Scripts: scripts, Needs: needs}
 			for _, r := range u.removals {
-				jp.Removed = append(jp.Removed, Removal{File: r.pos.File, Line: r.pos.Line, What: r.what})
+				jp.Removed = append(jp.Removed, Removal{File: r.pos.File, Line: r.pos.Line, What: r.what, With: r.with})
+			}
+			for _, v := range u.c.vars {
+				if slices.Contains(added, v[0]) {
+					jp.Variables = append(jp.Variables, v[0])
+				}
 			}
 			m.plan.Jobs = append(m.plan.Jobs, jp)
 		}

@@ -202,6 +202,8 @@ type removal struct {
 	pos  pipeline.Pos
 	line bool // a script line (else a variables: entry)
 	what string
+	// with is the line that takes the removed one's place, "" none.
+	with string
 }
 
 func (m *migrator) run() error {
@@ -407,8 +409,12 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 			}
 			ok, refs = all, rs
 		}
+		with := ""
 		if !ok {
 			refs, ok = c.login(text, keyFiles)
+			if ok && c.replace != nil {
+				with = c.replace(text)
+			}
 		}
 		if !ok {
 			continue
@@ -423,7 +429,7 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 		// A line of a file that is not the project's is refused below.
 		removed[l] = true
 		u.refs = append(u.refs, refs...)
-		u.removals = append(u.removals, removal{pos: l.Pos, line: true, what: what})
+		u.removals = append(u.removals, removal{pos: l.Pos, line: true, what: what, with: with})
 	}
 	// Any other line that still names the credential builds or passes it
 	// on in a way migrate cannot follow.

@@ -53,6 +53,9 @@ type JobPlan struct {
 	Scripts string `json:"scripts"`
 	// Needs is set when keyless:install was added to the job's needs:.
 	Needs bool `json:"needs,omitempty"`
+	// Variables are the variables added to the job (Azure's
+	// KEYLESS_AZURE_REFRESHABLE).
+	Variables []string `json:"variables,omitempty"`
 }
 
 // Removal is one line or variable removed.
@@ -62,6 +65,9 @@ type Removal struct {
 	// What names it: "variables: AWS_ACCESS_KEY_ID", "script line
 	// (aws configure set)". Never the value.
 	What string `json:"what"`
+	// With is the line written in its place, when there is one (Azure's
+	// az login with the job's ID token); it holds variable names only.
+	With string `json:"with,omitempty"`
 }
 
 // Reasons a job is refused.

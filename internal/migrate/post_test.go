@@ -83,14 +83,15 @@ func checkPost(t *testing.T, before, after, config string, plan migrate.Plan, o 
 		}
 	}
 	migrated := map[[2]string]bool{}
-	removed := map[string]map[pipeline.Pos]bool{}
+	// removed[job][pos] is what takes a removed line's place: "" none.
+	removed := map[string]map[pipeline.Pos]string{}
 	for _, j := range plan.Jobs {
 		migrated[[2]string{j.Job, j.Cloud}] = true
 		if removed[j.Job] == nil {
-			removed[j.Job] = map[pipeline.Pos]bool{}
+			removed[j.Job] = map[pipeline.Pos]string{}
 		}
 		for _, r := range j.Removed {
-			removed[j.Job][pipeline.Pos{File: r.File, Line: r.Line}] = true
+			removed[j.Job][pipeline.Pos{File: r.File, Line: r.Line}] = r.With
 		}
 	}
 	for _, u := range lint.StoredUses(pa) {
@@ -124,8 +125,12 @@ func checkPost(t *testing.T, before, after, config string, plan migrate.Plan, o 
 		keep := func(ns []*pipeline.Node) []string {
 			var out []string
 			for _, n := range ns {
-				if !removed[name][pipeline.Pos{File: n.Pos.File, Line: n.Pos.Line}] {
+				with, gone := removed[name][pipeline.Pos{File: n.Pos.File, Line: n.Pos.Line}]
+				switch {
+				case !gone:
 					out = append(out, n.Value)
+				case with != "":
+					out = append(out, with)
 				}
 			}
 			return append([]string{}, out...)
