@@ -132,7 +132,7 @@ func TestMigrateOpenMR(t *testing.T) {
 		"aws_iam_openid_connect_provider",             // the trust, as Terraform
 		"project_path:g/app:ref_type:branch:ref:main", // for the project's target branch
 		"vault write auth/",                           // Vault's, as its CLI
-		"| `stored-aws-keys` | 2 | 1 |",                // lint before and after (backup is refused)
+		"| `stored-aws-keys` | 2 | 1 |",               // lint before and after (backup is refused)
 		"- [ ] deactivate the key",                    // the retirement checklist
 		"`UPLOAD_KEY_ID`, `UPLOAD_SECRET`",
 		"`backup` (aws, dynamic)",
