@@ -99,6 +99,21 @@ func checkPost(t *testing.T, before, after, config string, plan migrate.Plan, o 
 			t.Errorf("lint still sees job %q use a stored %s credential: %s", u.Job, u.Replacement, u.Signals[0].What)
 		}
 	}
+	// keyless compile's output (Pipeline.Merged) has the same jobs, the
+	// component's own (keyless:install, its hidden job) aside.
+	compiled := func(p *pipeline.Pipeline) []string {
+		var out []string
+		for _, pr := range p.Merged().Pairs {
+			if pipeline.IsJobKey(pr.Key) && pr.Key != "keyless:install" && !strings.HasPrefix(pr.Key, ".keyless-") {
+				out = append(out, pr.Key)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	if d := cmp.Diff(compiled(pb), compiled(pa)); d != "" {
+		t.Errorf("keyless compile's jobs changed (-before +after):\n%s", d)
+	}
 	jb, ja := jobsByName(pb), jobsByName(pa)
 	var nb, na []string
 	for n := range jb {
@@ -206,4 +221,3 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-var _ = strings.TrimSpace
