@@ -16,6 +16,7 @@ import (
 // jobLayout is how a job is written, as far as migrate edits it.
 type jobLayout struct {
 	file string
+	key  *yaml.Node // the job's key as written
 	jm   *yaml.Node // the job's mapping as written
 	// before and after say where the job's own before_script and
 	// after_script come from: "" none, "own" the job's mapping, else the
@@ -37,7 +38,7 @@ func (m *migrator) layout(u *use, j *pipeline.Job) *Refusal {
 		return m.refuse(u, ReasonLayout, j.Pos, "the job is not written as a block mapping migrate can add keys to (flow style, an alias, or empty)",
 			"write the job in block style, then run keyless migrate again")
 	}
-	u.lay = jobLayout{file: j.Pos.File, jm: te.value}
+	u.lay = jobLayout{file: j.Pos.File, key: te.node, jm: te.value}
 	for _, key := range []string{"before_script", "after_script"} {
 		where, r := m.scriptFrom(u, j, te.value, key)
 		if r != nil {
@@ -244,9 +245,14 @@ func (m *migrator) edit(uses []*use) error {
 				hidden = append(hidden, as)
 			}
 		}
+		// New keys go first, right under the job's name (a comment above
+		// the first key stays with it), or after extends:.
 		first := lay.jm.Content[0]
+		pad := strings.Repeat(" ", s.off(first.Line, first.Column)-s.lineStart(first.Line))
 		at := s.lineStart(first.Line)
-		pad := strings.Repeat(" ", s.off(first.Line, first.Column)-at)
+		if lay.key.Line < first.Line {
+			at = s.lineEnd(lay.key.Line)
+		}
 		var keys strings.Builder
 		if ext := m.pairIn(lay.jm, "extends"); ext != nil {
 			// New keys go after extends:, where a reader looks for what
