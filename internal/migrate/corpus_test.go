@@ -71,7 +71,17 @@ func corpusProjects(t *testing.T) [][2]string {
 // logs the counts: pipelines with stored credentials, migrated whole, in
 // part, refused, and the refusals by reason.
 func TestMigrateCorpus(t *testing.T) {
-	o := migrate.Options{Identities: migrate.Identities{Default: flagIdentities}}
+	migrateCorpus(t, migrate.Options{Identities: migrate.Identities{Default: flagIdentities}})
+}
+
+// TestMigrateCorpusImplicit is TestMigrateCorpus with --implicit: the
+// jobs lint is not sure of are migrated too, which puts the edits to
+// more of the corpus's YAML.
+func TestMigrateCorpusImplicit(t *testing.T) {
+	migrateCorpus(t, migrate.Options{Identities: migrate.Identities{Default: flagIdentities}, Implicit: true})
+}
+
+func migrateCorpus(t *testing.T, o migrate.Options) {
 	var with, whole, part, refused int
 	reasons := map[string][]string{}
 	for _, pr := range corpusProjects(t) {
