@@ -81,7 +81,9 @@ const refRe = `"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?"?`
 var (
 	assignRe     = regexp.MustCompile(`^(?:export\s+)?((?:[A-Za-z_][A-Za-z0-9_]*=` + refRe + `\s*)+);?$`)
 	assignPartRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)=` + refRe)
-	awsSetRe     = regexp.MustCompile(`^aws\s+configure\s+set\s+(?:--profile\s+\S+\s+)?(?:default\.)?(aws_access_key_id|aws_secret_access_key|aws_session_token)\s+` + refRe + `(?:\s+--profile\s+\S+)?\s*$`)
+	// Only the default profile: the component exports the credentials
+	// into the environment, where a named profile's commands do not look.
+	awsSetRe     = regexp.MustCompile(`^aws\s+configure\s+set\s+(?:--profile\s+default\s+)?(?:default\.)?(aws_access_key_id|aws_secret_access_key|aws_session_token)\s+` + refRe + `(?:\s+--profile\s+default)?\s*$`)
 	keyWriteRe   = regexp.MustCompile(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s)|cat)\s+` + refRe + `\s*(?:\|\s*base64\s+(?:-d|--decode|-D)\s*)?>\s*("?[^\s;&|"]+"?)$`)
 	keyDecodeRe  = regexp.MustCompile(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s))\s+` + refRe + `\s*\|\s*base64\s+(?:-d|--decode|-D)\s*>\s*("?[^\s;&|"]+"?)$`)
 	rmRe         = regexp.MustCompile(`^rm\s+(?:-[rfv]+\s+)*("?[^\s;&|"]+"?)$`)
