@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,6 +98,9 @@ func TestMigrateGolden(t *testing.T) {
 					t.Errorf("a secret value reached the output")
 				}
 			}
+			if len(r.Changes) > 0 {
+				checkDiffApplies(t, filepath.Join(dir, "before"), work, r.Diff())
+			}
 			checkPost(t, filepath.Join(dir, "before"), work, "", r.Plan, o)
 			if len(r.Changes) > 0 {
 				checkPreview(t, filepath.Join(dir, "before"), "", o)
@@ -146,4 +153,102 @@ func compareTrees(t *testing.T, want, got string) {
 	if err != nil {
 		t.Fatalf("%v (run with -update)", err)
 	}
+}
+
+// checkDiffApplies: the diff migrate prints, applied to before at the
+// exact lines its hunk headers name (strictApply), and by git apply (a
+// second implementation of the format), gives what --write wrote.
+func checkDiffApplies(t *testing.T, before, written, diff string) {
+	t.Helper()
+	strict := copyDir(t, before)
+	if err := strictApply(strict, diff); err != nil {
+		t.Fatalf("the diff does not apply at its own line numbers: %v\n%s", err, diff)
+	}
+	compareTrees(t, strict, written)
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Log("git is not installed: the diff is not applied with git apply")
+		return
+	}
+	dir := copyDir(t, before)
+	patch := filepath.Join(t.TempDir(), "migrate.diff")
+	if err := os.WriteFile(patch, []byte(diff), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("git", "apply", "--unsafe-paths", patch)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git apply of the diff: %v\n%s\n%s", err, out, diff)
+	}
+	compareTrees(t, dir, written)
+}
+
+var hunkRe = regexp.MustCompile(`^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@$`)
+
+// strictApply applies a unified diff (of files ending in a newline) in
+// dir, each hunk exactly where its header says, with every context and
+// removed line as it says.
+func strictApply(dir, diff string) error {
+	lines := strings.SplitAfter(diff, "\n")
+	var file string
+	var src, out []string
+	at := 0 // lines of src consumed
+	flush := func() error {
+		if file == "" {
+			return nil
+		}
+		out = append(out, src[at:]...)
+		return os.WriteFile(filepath.Join(dir, file), []byte(strings.Join(out, "")), 0o644)
+	}
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "--- a/"):
+		case strings.HasPrefix(l, "+++ b/"):
+			if err := flush(); err != nil {
+				return err
+			}
+			file = strings.TrimSuffix(strings.TrimPrefix(l, "+++ b/"), "\n")
+			b, err := os.ReadFile(filepath.Join(dir, file))
+			if err != nil {
+				return err
+			}
+			src, out, at = strings.SplitAfter(string(b), "\n"), nil, 0
+			if src[len(src)-1] == "" {
+				src = src[:len(src)-1]
+			}
+		case strings.HasPrefix(l, "@@"):
+			m := hunkRe.FindStringSubmatch(strings.TrimSuffix(l, "\n"))
+			if m == nil {
+				return fmt.Errorf("bad hunk header %q", l)
+			}
+			old, _ := strconv.Atoi(m[1])
+			n := 1
+			if m[2] != "" {
+				n, _ = strconv.Atoi(m[2])
+			}
+			start := old - 1
+			if n == 0 {
+				start = old
+			}
+			if start < at || start > len(src) {
+				return fmt.Errorf("hunk %q starts at line %d, before or past what is left", l, old)
+			}
+			out = append(out, src[at:start]...)
+			at = start
+		case l[0] == ' ' || l[0] == '-':
+			if at >= len(src) || src[at] != l[1:] {
+				return fmt.Errorf("line %d is not %q", at+1, l[1:])
+			}
+			if l[0] == ' ' {
+				out = append(out, src[at])
+			}
+			at++
+		case l[0] == '+':
+			out = append(out, l[1:])
+		default:
+			return fmt.Errorf("unexpected diff line %q", l)
+		}
+	}
+	return flush()
 }
