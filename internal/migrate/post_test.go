@@ -220,4 +220,3 @@ func copyDir(t *testing.T, src string) string {
 	}
 	return dst
 }
-
