@@ -23,7 +23,7 @@ import (
 // Exit codes, the documented contract (README, --help).
 const (
 	ExitOK       = 0
-	ExitFindings = 1 // lint and report found something at or above --fail-on; explain: refused; doctor: a check failed
+	ExitFindings = 1 // lint and report found something at or above --fail-on; explain: refused; doctor: a check failed; migrate: jobs refused
 	ExitUsage    = 2 // bad flags, arguments or configuration
 	ExitFailure  = 3 // the work failed: no or bad token, exchange refused, network
 )
@@ -31,7 +31,7 @@ const (
 const exitCodeHelp = `EXIT CODES:
    0    success
    1    findings at or above --fail-on (lint, report); the trust refuses the token (explain);
-        a check failed (doctor)
+        a check failed (doctor); jobs refused, listed on stderr (migrate)
    2    usage error: unknown flag, invalid value, missing configuration
    3    failure: no or invalid ID token, exchange refused, issuer or STS unreachable
    N    exec mode (keyless aws -- CMD, keyless exec -- CMD): CMD's own exit code;

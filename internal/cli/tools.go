@@ -9,5 +9,5 @@ import "github.com/urfave/cli/v2"
 // keyless_slim build tag leaves them out of a helper-only binary, the one
 // CI jobs download (make build-slim).
 func toolCommands(env Env) []*cli.Command {
-	return []*cli.Command{lintCommand(env), compileCommand(env), reportCommand(env)}
+	return []*cli.Command{lintCommand(env), compileCommand(env), reportCommand(env), migrateCommand(env)}
 }

@@ -88,6 +88,8 @@ type Server struct {
 	templates map[string]string
 	releases  map[int64][]string // newest last
 	issues    map[int64][]*issue
+	commits   map[int64][]Commit        // mergerequests.go
+	mrs       map[int64][]*mergeRequest // mergerequests.go
 	forbid    []string
 	throttle  int
 	faults    []int
@@ -942,6 +944,9 @@ func cloneValues(q url.Values) url.Values {
 }
 
 func (s *Server) projectRoute(r *http.Request, u *user, p *Project, rest []string, q url.Values, body []byte) resp {
+	if out, ok := s.writeRoute(r, u, p, rest, q, body); ok {
+		return out
+	}
 	get := r.Method == http.MethodGet
 	switch {
 	case get && len(rest) == 0:

@@ -210,3 +210,66 @@ func TestListGroups(t *testing.T) {
 		t.Errorf("page 2: X-Total %q X-Next-Page %q", resp.Header.Get("X-Total"), resp.Header.Get("X-Next-Page"))
 	}
 }
+
+// TestMergeRequestShapes: the fake's branch, commit and merge request
+// answers use the keys and JSON types of the SDK's samples (testdata).
+func TestMergeRequestShapes(t *testing.T) {
+	s := New(t)
+	s.AddProject("g/app")
+	s.AddFile("g/app", "main", "ci.yml", "x")
+	send := func(method, path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, s.URL+path, strings.NewReader(body))
+		req.Header.Set("PRIVATE-TOKEN", s.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, b)
+		}
+		var out any
+		json.Unmarshal(b, &out)
+		if l, ok := out.([]any); ok && len(l) > 0 {
+			out = l[0]
+		}
+		m, _ := out.(map[string]any)
+		return m
+	}
+	for _, tc := range []struct {
+		sample, method, path, body string
+	}{
+		{"get_branch.json", "POST", "/api/v4/projects/g%2Fapp/repository/branches", `{"branch":"b","ref":"main"}`},
+		{"get_branch.json", "GET", "/api/v4/projects/g%2Fapp/repository/branches/b", ""},
+		{"get_commit.json", "POST", "/api/v4/projects/g%2Fapp/repository/commits", `{"branch":"b","commit_message":"m","actions":[{"action":"update","file_path":"ci.yml","content":"y"}]}`},
+		{"get_merge_request.json", "POST", "/api/v4/projects/g%2Fapp/merge_requests", `{"title":"t","source_branch":"b","target_branch":"main"}`},
+		{"get_merge_request.json", "GET", "/api/v4/projects/g%2Fapp/merge_requests?state=opened&source_branch=b", ""},
+		{"get_merge_request.json", "PUT", "/api/v4/projects/g%2Fapp/merge_requests/1", `{"description":"d"}`},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", tc.sample))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		got := send(tc.method, tc.path, tc.body)
+		if len(got) == 0 {
+			t.Fatalf("%s %s: no object in the answer", tc.method, tc.path)
+		}
+		for k, v := range got {
+			dv, ok := doc[k]
+			if !ok {
+				t.Errorf("%s %s: key %q is not in %s", tc.method, tc.path, k, tc.sample)
+				continue
+			}
+			if a, b := jsonKind(v), jsonKind(dv); a != b && a != "null" && b != "null" {
+				t.Errorf("%s %s: %q is a %s, the sample's a %s", tc.method, tc.path, k, a, b)
+			}
+		}
+	}
+}
