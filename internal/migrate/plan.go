@@ -96,6 +96,14 @@ type Refusal struct {
 	Line    int    `json:"line,omitempty"`
 }
 
+// count is "1 job", "2 jobs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // Summary is one line per outcome, for a terminal.
 func (p *Plan) Summary() string {
 	var b strings.Builder
@@ -103,7 +111,7 @@ func (p *Plan) Summary() string {
 	for _, j := range p.Jobs {
 		jobs[j.Job] = true
 	}
-	fmt.Fprintf(&b, "migrate %s: %d jobs migrated, %d refused, %d files changed\n", p.Project, len(jobs), len(p.Refused), len(p.Files))
+	fmt.Fprintf(&b, "migrate %s: %s migrated, %d refused, %s changed\n", p.Project, count(len(jobs), "job"), len(p.Refused), count(len(p.Files), "file"))
 	for _, r := range p.Refused {
 		at := ""
 		switch {
