@@ -89,6 +89,25 @@ func (ji *jobInfo) lineMayHaveAny(l *pipeline.Node, subs ...string) bool {
 	return ji.lineGrams[l].mayHaveAny(subs)
 }
 
+// varNames is what rules ask of a job's variables by name: the filter of
+// their names, and which of them may hold an AppRole secret_id (a name
+// with "secret" in it, in any case), the few appRoleSignals reads.
+type varNames struct {
+	set     nameSet
+	secrets []int // indexes in the list
+}
+
+func newVarNames(vars []variable) *varNames {
+	vn := new(varNames)
+	for i, v := range vars {
+		vn.set.add(v.Name)
+		if hasFold(v.Name, "secret") {
+			vn.secrets = append(vn.secrets, i)
+		}
+	}
+	return vn
+}
+
 // nameSet is a Bloom filter of variable names, two bits each: lookups of
 // names a job does not set, which most are, end without reading its
 // variables.

@@ -103,8 +103,13 @@ func appRoleSignals(ji *jobInfo) []signal {
 			runsTerraform = true
 		}
 	}
-	for _, v := range ji.vars {
-		if !hasFold(v.Name, "secret") || !pipeline.AppRoleSecretID(v.Name) {
+	var secrets []int
+	if ji.names != nil {
+		secrets = ji.names.secrets
+	}
+	for _, i := range secrets {
+		v := ji.vars[i]
+		if !pipeline.AppRoleSecretID(v.Name) {
 			continue
 		}
 		ref := storedRef(v.Value.Value)

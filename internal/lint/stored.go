@@ -22,7 +22,7 @@ type jobInfo struct {
 	// (a hidden job of an include not read offline is not in the chain).
 	extends []string
 	vars    []variable
-	names   *nameSet // of vars; nil: unknown
+	names   *varNames // of vars; nil: none
 	lines   []*pipeline.Node
 	// grams filters the lines: a string it says is not in them is not;
 	// lineGrams filters each line.
@@ -36,11 +36,22 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	views := p.JobViews()
 	out := make([]*jobInfo, 0, len(views))
 	lg := lineGrams{}
+	// Jobs with no variables of their own share one list
+	// (pipeline.JobView.Variables): its names are filtered once.
+	type list struct {
+		first *pipeline.Variable
+		n     int
+	}
+	sets := map[list]*varNames{}
 	for i := range views {
 		v := &views[i]
-		names := new(nameSet)
-		for _, vr := range v.Variables {
-			names.add(vr.Name)
+		var names *varNames
+		if len(v.Variables) > 0 {
+			k := list{&v.Variables[0], len(v.Variables)}
+			if names = sets[k]; names == nil {
+				names = newVarNames(v.Variables)
+				sets[k] = names
+			}
 		}
 		out = append(out, &jobInfo{
 			view:      v,
@@ -122,7 +133,7 @@ func wordIndex(s, sub string) int {
 
 // lookup returns the value the job sees for a variable, or nil.
 func (ji *jobInfo) lookup(name string) *variable {
-	if ji.names != nil && !ji.names.mayHave(name) {
+	if ji.names == nil || !ji.names.set.mayHave(name) {
 		return nil
 	}
 	return lookup(ji.vars, name)
@@ -132,10 +143,10 @@ func (ji *jobInfo) lookup(name string) *variable {
 // sets none of them.
 func (ji *jobInfo) setsAny(names []string) bool {
 	if ji.names == nil {
-		return true
+		return false
 	}
 	for _, n := range names {
-		if ji.names.mayHave(n) {
+		if ji.names.set.mayHave(n) {
 			return true
 		}
 	}
