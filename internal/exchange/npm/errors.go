@@ -126,28 +126,15 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
 	var b strings.Builder
+	what := fmt.Sprintf("npm: token exchange for %s at %s failed", e.Package, e.Registry)
 	if e.Kind == ErrAudience {
-		fmt.Fprintf(&b, "npm: the ID token's aud %q does not include %q, the audience %s expects; the token was not sent",
+		what = fmt.Sprintf("npm: the ID token's aud %q does not include %q, the audience %s expects; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Registry)
-	} else {
-		fmt.Fprintf(&b, "npm: token exchange for %s at %s failed", e.Package, e.Registry)
 	}
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.Status)
-	}
-	if e.Reason != "" {
-		fmt.Fprintf(&b, ": %s", e.Reason)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
+	exchange.Headline{What: what, Status: e.Status, Description: e.Reason, Message: e.Message, Attempts: e.Attempts}.Write(&b)
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as the registry saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "the registry", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

@@ -144,31 +144,15 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
 	var b strings.Builder
+	what := fmt.Sprintf("pypi: %s at %s failed", e.Step, e.Index)
 	if e.Kind == ErrAudience {
-		fmt.Fprintf(&b, "pypi: the ID token's aud %q does not include %q, the audience %s asks for; the token was not sent",
+		what = fmt.Sprintf("pypi: the ID token's aud %q does not include %q, the audience %s asks for; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Index)
-	} else {
-		fmt.Fprintf(&b, "pypi: %s at %s failed", e.Step, e.Index)
 	}
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.Status)
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " %s", e.Code)
-	}
-	if e.Description != "" {
-		fmt.Fprintf(&b, ": %s", e.Description)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
+	exchange.Headline{What: what, Status: e.Status, Code: e.Code, Description: e.Description, Message: e.Message, Attempts: e.Attempts}.Write(&b)
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as PyPI saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "PyPI", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

@@ -175,33 +175,15 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sts: token exchange at %s failed", e.TokenURL)
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.Status)
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " %s", e.Code)
-	}
-	if e.Description != "" {
-		fmt.Fprintf(&b, ": %s", e.Description)
-	}
-	if e.URI != "" {
-		fmt.Fprintf(&b, " (see %s)", e.URI)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
+	exchange.Headline{What: fmt.Sprintf("sts: token exchange at %s failed", e.TokenURL), Status: e.Status, Code: e.Code,
+		Description: e.Description, See: e.URI, Message: e.Message, Attempts: e.Attempts}.Write(&b)
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
 	if r := e.request(); r != "" {
 		b.WriteString("\nThe request (the ID token left out):\n")
 		b.WriteString(r)
 	}
-	b.WriteString("\nThe job's ID token, as the token server saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "the token server", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

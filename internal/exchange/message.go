@@ -1,0 +1,50 @@
+package exchange
+
+import (
+	"fmt"
+	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+)
+
+// Headline is the first line of a refused or failed exchange's message:
+// what failed, then what the server answered and how often it was asked.
+type Headline struct {
+	What        string // "sts: token exchange at URL failed"
+	Status      int    // the HTTP status, 0 for no answer
+	Code        string // the error code, after the status
+	Description string // the server's description of it
+	See         string // a page the server points to (RFC 6749's error_uri)
+	Message     string // the detail keyless adds
+	Attempts    int
+}
+
+// Write writes the headline to b.
+func (h Headline) Write(b *strings.Builder) {
+	b.WriteString(h.What)
+	if h.Status != 0 {
+		fmt.Fprintf(b, ": HTTP %d", h.Status)
+	}
+	if h.Code != "" {
+		fmt.Fprintf(b, " %s", h.Code)
+	}
+	if h.Description != "" {
+		fmt.Fprintf(b, ": %s", h.Description)
+	}
+	if h.See != "" {
+		fmt.Fprintf(b, " (see %s)", h.See)
+	}
+	if h.Message != "" {
+		fmt.Fprintf(b, ": %s", h.Message)
+	}
+	if h.Attempts > 1 {
+		fmt.Fprintf(b, " after %d attempts", h.Attempts)
+	}
+}
+
+// WriteClaims ends a message with the job's token's claims, as who (the
+// server) saw them: never the token itself.
+func WriteClaims(b *strings.Builder, who string, fields []idtoken.Field) {
+	fmt.Fprintf(b, "\nThe job's ID token, as %s saw it (claims only):\n", who)
+	b.WriteString(idtoken.FormatFields("  ", fields))
+}
