@@ -180,3 +180,64 @@ func TestCanary(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// checkCanaryOutput checks what a run of an exchange command let out: no
+// canary (name to value) in its stderr, nor in its stdout or in the
+// environment its command got (the file childOut) unless the mode hands
+// it on there. carries is "stdout", "child" or "" (the mode hands on
+// nothing: the command must not have run); carried names the canary it
+// hands on, and want is the line that must hold it.
+func checkCanaryOutput(t *testing.T, o outcome, childOut string, canaries map[string]string, carries, carried, want string) {
+	t.Helper()
+	check := func(where, text string, allowed ...string) {
+		t.Helper()
+		for name, c := range canaries {
+			if strings.Contains(text, c) && !stsContains(allowed, name) {
+				t.Errorf("the %s appears in %s", name, where)
+			}
+		}
+	}
+	check("stderr", o.Stderr)
+	if carries == "stdout" {
+		check("stdout", o.Stdout, carried)
+		if !strings.Contains(o.Stdout, canaries[carried]) {
+			t.Errorf("stdout does not carry the %s:\n%s", carried, o.Stdout)
+		}
+	} else {
+		check("stdout", o.Stdout)
+	}
+	if carries != "child" {
+		if _, err := os.Stat(childOut); err == nil {
+			t.Error("the command ran although the exchange failed")
+		}
+		return
+	}
+	b, err := os.ReadFile(childOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("the command's environment", string(b), carried)
+	if !strings.Contains(string(b), want) {
+		t.Errorf("the command did not get the %s", carried)
+	}
+	os.Remove(childOut)
+}
+
+// checkCanaryFiles checks every file below roots for canaries.
+func checkCanaryFiles(t *testing.T, canaries map[string]string, roots ...string) {
+	t.Helper()
+	for _, root := range roots {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for name, c := range canaries {
+				if strings.Contains(string(b), c) {
+					t.Errorf("the %s appears in file %s", name, p)
+				}
+			}
+			return nil
+		})
+	}
+}

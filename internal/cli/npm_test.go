@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,36 +210,7 @@ func TestNpmCanary(t *testing.T) {
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !stsContains(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
-			check("stderr", o.Stderr)
-			if m.carries == "stdout" {
-				check("stdout", o.Stdout, "publish token")
-				if !strings.Contains(o.Stdout, canary) {
-					t.Errorf("stdout does not carry the publish token:\n%s", o.Stdout)
-				}
-			} else {
-				check("stdout", o.Stdout)
-			}
-			if m.carries == "child" {
-				b, err := os.ReadFile(childOut)
-				if err != nil {
-					t.Fatal(err)
-				}
-				check("the command's environment", string(b), "publish token")
-				if !strings.Contains(string(b), "NODE_AUTH_TOKEN="+canary+"\n") {
-					t.Error("the command did not get the publish token")
-				}
-				os.Remove(childOut)
-			} else if _, err := os.Stat(childOut); err == nil {
-				t.Error("the command ran although the exchange failed")
-			}
+			checkCanaryOutput(t, o, childOut, canaries, m.carries, "publish token", "NODE_AUTH_TOKEN="+canary+"\n")
 			for _, r := range srv.Requests() {
 				if r.Authorization != "Bearer "+tok {
 					t.Errorf("Authorization is not the ID token")
@@ -250,16 +220,7 @@ func TestNpmCanary(t *testing.T) {
 				t.Error("the ID token was sent to a registry it is not for")
 			}
 			// Every file: the npmrc included, which refers to the token only.
-			for _, root := range []string{o.Home, o.TmpDir, work, env["CI_PROJECT_DIR"]} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
-					}
-					b, _ := os.ReadFile(p)
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+			checkCanaryFiles(t, canaries, o.Home, o.TmpDir, work, env["CI_PROJECT_DIR"])
 		})
 	}
 }
