@@ -48,3 +48,21 @@ func WriteClaims(b *strings.Builder, who string, fields []idtoken.Field) {
 	fmt.Fprintf(b, "\nThe job's ID token, as %s saw it (claims only):\n", who)
 	b.WriteString(idtoken.FormatFields("  ", fields))
 }
+
+// Printable keeps the printable text of what a server answered, so that
+// an answer cannot write terminal escapes into the job log, cut after
+// limit bytes (with an ellipsis).
+func Printable(s string, limit int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= limit {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}

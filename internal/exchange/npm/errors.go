@@ -50,21 +50,6 @@ type Error struct {
 	why    string
 }
 
-func sanitize(s string, limit int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= limit {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
-
 func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	secrets := []secret.Token{tok.Raw}
 	e := &Error{
@@ -91,11 +76,11 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		if e.Redirect != nil {
 			e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 		}
-		e.Message = sanitize(secret.ScrubString(e.Message, secrets...), 300)
+		e.Message = exchange.Printable(secret.ScrubString(e.Message, secrets...), 300)
 	case f.badBody != "":
 		e.Kind, e.why = ErrBadResponse, f.badBody
 	default:
-		e.Reason = sanitize(secret.ScrubString(f.message, secrets...), 300)
+		e.Reason = exchange.Printable(secret.ScrubString(f.message, secrets...), 300)
 		switch s := f.status; {
 		case s == 429:
 			e.Kind = ErrThrottled

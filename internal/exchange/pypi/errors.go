@@ -62,23 +62,6 @@ type Error struct {
 	why    string
 }
 
-// sanitize keeps printable text, so an answer cannot write terminal
-// escapes into the job log, and bounds the length.
-func sanitize(s string, limit int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= limit {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
-
 func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	secrets := []secret.Token{tok.Raw}
 	e := &Error{
@@ -103,7 +86,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		if e.Redirect != nil {
 			e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 		}
-		e.Message = sanitize(secret.ScrubString(e.Message, secrets...), 300)
+		e.Message = exchange.Printable(secret.ScrubString(e.Message, secrets...), 300)
 		return e
 	case f.status == 0 && f.audience != "":
 		e.Kind = ErrAudience
@@ -118,8 +101,8 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		}
 		return e
 	}
-	e.Code = sanitize(secret.ScrubString(f.code, secrets...), 64)
-	e.Description = sanitize(secret.ScrubString(firstNonEmpty(f.description, f.message), secrets...), 500)
+	e.Code = exchange.Printable(secret.ScrubString(f.code, secrets...), 64)
+	e.Description = exchange.Printable(secret.ScrubString(firstNonEmpty(f.description, f.message), secrets...), 500)
 	switch {
 	case f.status == 429:
 		e.Kind = ErrThrottled

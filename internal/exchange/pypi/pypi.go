@@ -288,7 +288,7 @@ func (f *failure) class() string {
 	case f.transport != nil:
 		return firstNonEmpty(exchange.ClassifyNet(f.transport).Reason, "error")
 	case f.code != "":
-		return fmt.Sprintf("HTTP %d %s", f.status, sanitize(f.code, 64))
+		return fmt.Sprintf("HTTP %d %s", f.status, exchange.Printable(f.code, 64))
 	}
 	return fmt.Sprintf("HTTP %d", f.status)
 }

@@ -74,24 +74,6 @@ type Error struct {
 	why    string // what is wrong with a 2xx answer
 }
 
-// sanitize keeps what RFC 6749 §5.2 allows in error_description (printable
-// ASCII), so a server cannot write terminal escapes into the job log, and
-// bounds the length.
-func sanitize(s string, limit int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= limit {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
-
 func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	secrets := []secret.Token{tok.Raw, o.ClientSecret}
 	e := &Error{
@@ -116,7 +98,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 			if errors.As(err, &ce) {
 				err = ce.Err
 			}
-			e.Message = sanitize(secret.ScrubString(err.Error(), secrets...), 300)
+			e.Message = exchange.Printable(secret.ScrubString(err.Error(), secrets...), 300)
 		case e.Transport(err):
 			// A redirect says the URL is not the token endpoint.
 			if e.Redirect != nil {
@@ -128,7 +110,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			e.Message = sanitize(secret.ScrubString(err.Error(), secrets...), 300)
+			e.Message = exchange.Printable(secret.ScrubString(err.Error(), secrets...), 300)
 		}
 		return e
 	case f.badBody != "":
@@ -138,9 +120,9 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.Location = ErrBadEndpoint, f.location
 		return e
 	}
-	e.Code = sanitize(secret.ScrubString(f.code, secrets...), 64)
-	e.Description = sanitize(secret.ScrubString(f.description, secrets...), 400)
-	e.URI = sanitize(secret.ScrubString(f.uri, secrets...), 200)
+	e.Code = exchange.Printable(secret.ScrubString(f.code, secrets...), 64)
+	e.Description = exchange.Printable(secret.ScrubString(f.description, secrets...), 400)
+	e.URI = exchange.Printable(secret.ScrubString(f.uri, secrets...), 200)
 	e.Kind = classify(f.status, f.code)
 	return e
 }
