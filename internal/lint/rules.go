@@ -30,6 +30,7 @@ var registry = []Rule{
 	idTokensUnprotected,
 	debugTrace,
 	secretsWithoutToken,
+	registryAudience,
 	// leak: secrets a job prints or keeps (issue 15)
 	secretLeakLog,
 	secretLeakArtifact,
