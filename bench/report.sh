@@ -8,6 +8,7 @@
 # Exits non-zero only on a setup error (a build, the fake or a keyless run failing); a missed
 # target is printed as FAIL and the run still exits 0.
 # Knobs: BENCH_PROJECTS (10000), BENCH_VARS (5), BENCH_GROUPS (50), BENCH_LATENCY (20ms),
+# BENCH_JITTER (0s: a random part below it added to each request's latency, e.g. 200ms),
 # BENCH_RPM (2000), BENCH_SHARDS (4), BENCH_SHARD_MODE (parallel|sequential), BENCH_CONCURRENCY (8),
 # BENCH_RATE (40, keyless --rate, requests/s), BENCH_ALIGN (1: start each run on a minute),
 # BENCH_SEED (1), BENCH_FAKE_ONLY (1: stop after checking and timing the fake alone), BENCH_KEYLESS
@@ -20,6 +21,7 @@ PROJECTS=${BENCH_PROJECTS:-10000}
 VARS=${BENCH_VARS:-5}
 NGROUPS=${BENCH_GROUPS:-50}
 LATENCY=${BENCH_LATENCY:-20ms}
+JITTER=${BENCH_JITTER:-0s}
 RPM=${BENCH_RPM:-2000}
 SHARDS=${BENCH_SHARDS:-4}
 SHARD_MODE=${BENCH_SHARD_MODE:-parallel}
@@ -68,10 +70,10 @@ else
 fi
 
 # --- the fake ------------------------------------------------------------------------------------
-say "starting the fake: $PROJECTS projects, $VARS variables each, $LATENCY latency, $RPM requests/min per token"
+say "starting the fake: $PROJECTS projects, $VARS variables each, $LATENCY latency (+ up to $JITTER), $RPM requests/min per token"
 start_ns=$(date +%s%N)
 "$tmp/fake-gitlab" -addr 127.0.0.1:0 -projects "$PROJECTS" -vars "$VARS" \
-  -groups "$NGROUPS" -latency "$LATENCY" -rate-per-minute "$RPM" -seed "$SEED" \
+  -groups "$NGROUPS" -latency "$LATENCY" -latency-jitter "$JITTER" -rate-per-minute "$RPM" -seed "$SEED" \
   -url-file "$tmp/url" -token-file "$tmp/token" 2>"$tmp/fake.err" &
 fake_pid=$!
 for _ in $(seq 600); do
@@ -250,7 +252,7 @@ report() {
   cat <<EOF
 # keyless report at instance scale, $stamp
 
-Fake GitLab: $PROJECTS projects × $VARS variables, $NGROUPS groups, $LATENCY per request,
+Fake GitLab: $PROJECTS projects × $VARS variables, $NGROUPS groups, $LATENCY per request (+ up to $JITTER),
 $RPM requests/min per token (429 + Retry-After beyond), seed $SEED; up in $fake_start_ms ms, peak
 RSS $(mb "$fake_rss") MB. Listing its $walk_n projects alone (keyset, $walk_pages pages, sequential): $walk_s s.
 keyless: \`keyless ${common[*]/$URL/\$URL}\`; shards: $SHARDS, $SHARD_MODE, one token.

@@ -39,6 +39,7 @@ func run(args []string, stderr io.Writer) int {
 	vars := fs.Int("vars", 5, "CI/CD variables per project")
 	groups := fs.Int("groups", 0, "number of groups acme/gNNN (0: one per 4 projects, 1 to 50)")
 	latency := fs.Duration("latency", 0, "delay of every API answer, e.g. 20ms")
+	jitter := fs.Duration("latency-jitter", 0, "a random delay below this added to each answer's -latency, e.g. 100ms: requests reach the rate limit out of order")
 	rpm := fs.Int("rate-per-minute", 0, "API requests allowed per minute per token, answered 429 beyond (0: no limit; GitLab.com: 2000)")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic data: the same seed builds the same instance")
 	tokenFile := fs.String("token-file", "", "write the administrator's token to `FILE` (mode 0600)")
@@ -50,8 +51,8 @@ func run(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *projects < 0 || *vars < 0 || *groups < 0 || *groups > 999 || *rpm < 0 || *latency < 0 {
-		fmt.Fprintln(stderr, "keyless-fake-gitlab: no arguments; -projects, -vars, -latency and -rate-per-minute must not be negative, -groups at most 999")
+	if fs.NArg() > 0 || *projects < 0 || *vars < 0 || *groups < 0 || *groups > 999 || *rpm < 0 || *latency < 0 || *jitter < 0 {
+		fmt.Fprintln(stderr, "keyless-fake-gitlab: no arguments; -projects, -vars, -latency, -latency-jitter and -rate-per-minute must not be negative, -groups at most 999")
 		return 2
 	}
 
@@ -64,6 +65,7 @@ func run(args []string, stderr io.Writer) int {
 	s.NoRequestLog = true
 	in := Build(s, Config{Projects: *projects, Vars: *vars, Groups: *groups, Seed: *seed})
 	s.Latency = *latency
+	s.LatencyJitter = *jitter
 	s.TokenRateLimit = *rpm
 	built := time.Since(start)
 

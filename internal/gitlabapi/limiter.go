@@ -60,13 +60,20 @@ type limiter struct {
 	pause time.Time // no request before: a 429's Retry-After
 	// The server's window, from the last answers' headers: its end
 	// (zero when unknown or over), its limit, and an estimate of the
-	// requests left in it: the lowest RateLimit-Remaining seen, less the
-	// requests sent since. It may be off by the requests in flight; a
-	// 429 then still pauses the client.
+	// requests left in it: the lowest of RateLimit-Remaining less the
+	// requests then in flight, less the requests sent since.
 	reset     time.Time
 	limit     int
 	remaining int
 	next      time.Time // pacing: the earliest the next request may go
+	// inflight is the requests sent whose answers have not been read.
+	// An answer's RateLimit-Remaining does not count those GitLab had
+	// not yet received when it answered; taken as the estimate as it
+	// stands, it gave back the requests in flight, and with them the
+	// ones sent while the window was unknown (the first after a reset).
+	// Requests that reach GitLab late (a busy host, the network) then
+	// went past the window's end in 429s (issue 16).
+	inflight int
 
 	sent, throttled, retried atomic.Int64
 }
@@ -116,6 +123,7 @@ func (l *limiter) low() bool { return l.limit > 0 && l.remaining*lowWater < l.li
 
 // take spends one request of the window's budget; l.mu is held.
 func (l *limiter) take(now time.Time) {
+	l.inflight++
 	if l.reset.IsZero() {
 		return
 	}
@@ -125,22 +133,30 @@ func (l *limiter) take(now time.Time) {
 	}
 }
 
-// observe reads the rate-limit headers of an answer.
-func (l *limiter) observe(resp *http.Response) {
+// answered ends a request that wait let go: resp is its answer, nil
+// when none came. It reads the answer's rate-limit headers.
+func (l *limiter) answered(resp *http.Response) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inflight--
+	if resp == nil {
+		return
+	}
 	rem, err1 := strconv.Atoi(resp.Header.Get("RateLimit-Remaining"))
 	rs, err2 := strconv.ParseInt(resp.Header.Get("RateLimit-Reset"), 10, 64)
 	if err1 != nil || err2 != nil || rem < 0 {
 		return
 	}
 	reset := time.Unix(rs, 0)
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now()
 	// A reset in the past, or further than the longest wait accepted
 	// (a clock far from the server's), is not a window to plan in.
 	if !reset.After(now) || reset.Sub(now) > l.maxWait {
 		return
 	}
+	// The requests still in flight may reach GitLab after it made this
+	// answer, so its count may lack them: they are taken as spent.
+	rem -= l.inflight
 	switch {
 	case l.reset.IsZero() || reset.After(l.reset): // a new window
 		l.reset, l.remaining = reset, rem

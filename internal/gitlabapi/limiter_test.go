@@ -2,7 +2,9 @@ package gitlabapi_test
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,4 +103,67 @@ func TestLowRemainingIsPaced(t *testing.T) {
 	if st := s.Stats(); st.Throttled != 0 {
 		t.Errorf("%d 429s, want none", st.Throttled)
 	}
+}
+
+// Issue 16: requests that reach GitLab late (a busy host, the network)
+// must not take the client past the window's end. An answer's
+// RateLimit-Remaining does not count the requests GitLab had not yet
+// received; taken as the estimate, it gave those back, and the first
+// requests of each window (sent before any answer told its budget) were
+// never counted. With 8 workers, each window then ended in 429s. Real
+// time, windows of 2 s.
+func TestLateRequestsStayInsideTheWindow(t *testing.T) {
+	s := gitlabtest.New(t)
+	s.Now = time.Now
+	s.Latency = 20 * time.Millisecond
+	s.TokenRatePeriod = 2 * time.Second
+	s.TokenRateLimit = 40
+	late := &lateRequests{base: s.Client().Transport}
+	c, _ := newClient(t, s, func(o *gitlabapi.Options) {
+		o.Now, o.Sleep = time.Now, nil
+		o.HTTPClient = &http.Client{Transport: late}
+	})
+	const requests, workers = 120, 8 // three windows
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range jobs {
+				if _, err := c.CurrentUser(t.Context()); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for i := range requests {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	st := s.Stats()
+	if st.Throttled != 0 || st.InRetryAfter != 0 {
+		t.Errorf("the fake answered %d 429s, %d requests inside Retry-After, want none", st.Throttled, st.InRetryAfter)
+	}
+	if diff := cmp.Diff(gitlabapi.RequestStats{Sent: requests}, c.RequestStats()); diff != "" {
+		t.Errorf("client counts (-want +got):\n%s", diff)
+	}
+}
+
+// lateRequests holds the nth request (n-1)%8 × 30 ms before sending it,
+// as a busy host or a network does: requests reach the server in another
+// order, and later, than they were let go.
+type lateRequests struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (l *lateRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	d := time.Duration((l.n.Add(1)-1)%8) * 30 * time.Millisecond
+	select {
+	case <-time.After(d):
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	return l.base.RoundTrip(r)
 }

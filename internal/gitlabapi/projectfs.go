@@ -15,7 +15,7 @@ import (
 // through API.File: an fs.FS (and fs.ReadFileFS) for
 // pipeline.Options.FS. It cannot list
 // directories (a glob include is then a pipeline problem). Files are
-// read once.
+// read once, also when several goroutines ask for one at the same time.
 type ProjectFS struct {
 	ctx     context.Context
 	api     API
@@ -23,18 +23,21 @@ type ProjectFS struct {
 	ref     string
 
 	mu    sync.Mutex
-	files map[string]fsEntry
+	files map[string]*fsEntry
 }
 
+// fsEntry is one file, read or being read (done is closed once b and err
+// are set).
 type fsEntry struct {
-	b   []byte
-	err error
+	done chan struct{}
+	b    []byte
+	err  error
 }
 
 // NewProjectFS reads project at ref through api; ref "" is the default
 // branch.
 func NewProjectFS(ctx context.Context, api API, project, ref string) *ProjectFS {
-	return &ProjectFS{ctx: ctx, api: api, project: project, ref: ref, files: map[string]fsEntry{}}
+	return &ProjectFS{ctx: ctx, api: api, project: project, ref: ref, files: map[string]*fsEntry{}}
 }
 
 // notExist is a 404 from the API that is also fs.ErrNotExist.
@@ -51,16 +54,19 @@ func (f *ProjectFS) ReadFile(name string) ([]byte, error) {
 	}
 	f.mu.Lock()
 	e, ok := f.files[name]
-	f.mu.Unlock()
 	if !ok {
-		b, err := f.api.File(f.ctx, f.project, name, f.ref)
-		if errors.Is(err, ErrNotFound) {
-			err = notExist{err}
-		}
-		e = fsEntry{b: b, err: err}
-		f.mu.Lock()
+		e = &fsEntry{done: make(chan struct{})}
 		f.files[name] = e
-		f.mu.Unlock()
+	}
+	f.mu.Unlock()
+	if ok {
+		<-e.done
+	} else {
+		e.b, e.err = f.api.File(f.ctx, f.project, name, f.ref)
+		if errors.Is(e.err, ErrNotFound) {
+			e.err = notExist{e.err}
+		}
+		close(e.done)
 	}
 	if e.err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: e.err}

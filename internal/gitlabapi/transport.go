@@ -63,9 +63,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.base.RoundTrip(r)
 		if err != nil {
+			t.lim.answered(nil)
 			return nil, err
 		}
-		t.lim.observe(resp)
+		t.lim.answered(resp)
 		throttled := resp.StatusCode == http.StatusTooManyRequests
 		var wait time.Duration
 		if throttled {

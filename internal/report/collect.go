@@ -221,6 +221,31 @@ type collector struct {
 	errors     []Error
 
 	groupsRead, subgroupsRead int // whose variables were read
+
+	// sharedFS are the repositories that projects' ci_config_path names
+	// in another project, by project and ref: one per run, so that a
+	// file many projects name is read once (each ProjectFS reads a file
+	// once).
+	mu       sync.Mutex
+	sharedFS map[string]*gitlabapi.ProjectFS
+}
+
+// projectFS returns the repository of project at ref ("" the default
+// branch) that a ci_config_path in another project names, the same one
+// for every project that names it.
+func (c *collector) projectFS(ctx context.Context, project, ref string) *gitlabapi.ProjectFS {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := project + "\x00" + ref
+	fsys, ok := c.sharedFS[key]
+	if !ok {
+		if c.sharedFS == nil {
+			c.sharedFS = map[string]*gitlabapi.ProjectFS{}
+		}
+		fsys = gitlabapi.NewProjectFS(ctx, c.o.API, project, ref)
+		c.sharedFS[key] = fsys
+	}
+	return fsys
 }
 
 func (c *collector) addGroup(path string, certain bool) {
@@ -550,15 +575,19 @@ func (c *collector) readPipeline(ctx context.Context, gp gitlabapi.Project) (*pi
 		}
 		return pipeline.Parse("", name, src, pipeline.Options{Fetcher: c.o.Fetcher}), cfg, nil
 	}
-	project, ref, file := gp.PathWithNamespace, gp.DefaultBranch, cfg
+	file := cfg
+	var fsys *gitlabapi.ProjectFS
 	if i := strings.LastIndexByte(cfg, '@'); i > 0 {
-		file, project, ref = cfg[:i], cfg[i+1:], ""
+		project, ref := cfg[i+1:], ""
+		file = cfg[:i]
 		if j := strings.IndexByte(project, ':'); j >= 0 {
 			project, ref = project[:j], project[j+1:]
 		}
+		fsys = c.projectFS(ctx, project, ref)
+	} else {
+		fsys = gitlabapi.NewProjectFS(ctx, c.o.API, gp.PathWithNamespace, gp.DefaultBranch)
 	}
 	file = strings.TrimPrefix(path.Clean("/"+file), "/")
-	fsys := gitlabapi.NewProjectFS(ctx, c.o.API, project, ref)
 	src, err := fsys.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", nil

@@ -625,3 +625,46 @@ func withoutRequests(r *Report) *Report {
 	c.Summary.Requests = nil
 	return &c
 }
+
+// A ci_config_path in another project ("ci/shared.yml@acme/ci") is read
+// once per run, with the files it includes locally, however many
+// projects name it, and read by many workers at once.
+// https://docs.gitlab.com/ci/pipelines/settings/#specify-a-custom-cicd-configuration-file
+func TestCollectSharedCIConfigReadOnce(t *testing.T) {
+	gl := gitlabtest.New(t)
+	gl.AddProject("acme/ci")
+	gl.AddFile("acme/ci", "main", "ci/shared.yml", "include:\n  - local: ci/common.yml\nbuild:\n  script:\n    - make\n")
+	gl.AddFile("acme/ci", "main", "ci/common.yml", "test:\n  script:\n    - make test\n")
+	const projects = 24
+	for i := range projects {
+		gl.AddProject("acme/apps/p" + itoa(i)).CIConfigPath = "ci/shared.yml@acme/ci"
+	}
+	f := &fixture{gl: gl}
+	o := f.options(t, acme)
+	o.Concurrency = 8
+	rep, err := Collect(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := 0
+	for _, p := range rep.Projects {
+		jobs += p.Jobs
+	}
+	if jobs != 2*projects {
+		t.Errorf("%d jobs in the report, want %d (2 per project)", jobs, 2*projects)
+	}
+	reads := map[string]int{}
+	for _, r := range gl.Requests() {
+		if strings.Contains(r.Path, "/repository/files/") {
+			reads[r.Path+" "+r.Query.Get("ref")]++
+		}
+	}
+	want := map[string]int{
+		"/api/v4/projects/acme%2Fci/repository/files/ci%2Fshared%2Eyml/raw ":      1,
+		"/api/v4/projects/acme%2Fci/repository/files/ci%2Fcommon%2Eyml/raw ":      1,
+		"/api/v4/projects/acme%2Fci/repository/files/%2Egitlab-ci%2Eyml/raw main": 1, // acme/ci's own
+	}
+	if d := cmp.Diff(want, reads); d != "" {
+		t.Errorf("file reads (-want +got):\n%s", d)
+	}
+}

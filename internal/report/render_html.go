@@ -38,6 +38,19 @@ type htmlCount struct {
 	N     int
 }
 
+// requestCounts are the summary's rows for Summary.Requests, none when
+// the run did not count its requests (issue 16).
+func requestCounts(q *Requests) []htmlCount {
+	if q == nil {
+		return nil
+	}
+	return []htmlCount{
+		{"GitLab API requests sent", int(q.Sent)},
+		{"GitLab API requests answered 429 (rate limited)", int(q.Throttled)},
+		{"GitLab API requests retried", int(q.Retried)},
+	}
+}
+
 type htmlMatrix struct {
 	Exposures []string
 	Rows      []htmlMatrixRow
@@ -155,6 +168,7 @@ func newHTMLView(r *Report) *htmlView {
 		v.Counts = append(v.Counts, htmlCount{"Other read errors", len(r.Errors)})
 	}
 	v.Counts = append(v.Counts, htmlCount{"Lint findings", r.Summary.Findings})
+	v.Counts = append(v.Counts, requestCounts(r.Summary.Requests)...)
 
 	m := newKindExposureMatrix(r)
 	if m.All > 0 {

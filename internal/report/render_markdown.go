@@ -149,7 +149,11 @@ func markdownSections(r *Report) (string, []*mdSection) {
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(&h, "| Other read errors | %d |\n", len(r.Errors))
 	}
-	fmt.Fprintf(&h, "| Lint findings | %d |\n\n", r.Summary.Findings)
+	fmt.Fprintf(&h, "| Lint findings | %d |\n", r.Summary.Findings)
+	for _, c := range requestCounts(r.Summary.Requests) {
+		fmt.Fprintf(&h, "| %s | %d |\n", c.Label, c.N)
+	}
+	h.WriteString("\n")
 	if m := newKindExposureMatrix(r); m.All > 0 {
 		h.WriteString("Credentials by kind and exposure (a credential counts once under each exposure it has):\n\n| Kind | Credentials |")
 		for _, e := range m.Exposures {

@@ -72,6 +72,7 @@ func renderFixture() *Report {
 			ByKind:     map[string]int{KindAWS: 3, KindGCP: 2, KindAzure: 2, KindVault: 1, KindGitLab: 1, KindRegistry: 1, KindOther: 2},
 			ByExposure: map[string]int{ExposureUnprotected: 5},
 			ByLevel:    map[string]int{"instance": 1, "group": 3, "project": 8},
+			Requests:   &Requests{Sent: 31, Throttled: 2, Retried: 2},
 		},
 		Credentials: []Credential{
 			{

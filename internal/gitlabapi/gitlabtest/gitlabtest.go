@@ -56,6 +56,11 @@ type Server struct {
 	// is answered (the request's context ends the wait early), standing
 	// for the network and GitLab's own time. /-/stats is not delayed.
 	Latency time.Duration
+	// LatencyJitter, when positive, adds to each request's Latency a
+	// random part below it: requests then reach the rate limit later and
+	// in another order than they were sent, as over a busy network or
+	// host (issue 16).
+	LatencyJitter time.Duration
 	// TokenRateLimit, when positive, is GitLab's authenticated API limit:
 	// requests allowed per minute per token (GitLab.com: 2,000), counted in
 	// windows aligned on the minute of Now as Rack::Attack does. Every

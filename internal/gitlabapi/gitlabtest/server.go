@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -136,12 +137,17 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// delay waits Latency, or until the client goes; false when it went.
+// delay waits Latency (and a part of LatencyJitter), or until the
+// client goes; false when it went.
 func (s *Server) delay(r *http.Request) bool {
-	if s.Latency <= 0 {
+	d := s.Latency
+	if s.LatencyJitter > 0 {
+		d += rand.N(s.LatencyJitter)
+	}
+	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(s.Latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

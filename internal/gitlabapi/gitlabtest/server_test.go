@@ -66,6 +66,18 @@ func TestLatency(t *testing.T) {
 	s.Close() // returns once the handler has seen the request end
 }
 
+func TestLatencyJitter(t *testing.T) {
+	s := New(t)
+	s.LatencyJitter = time.Hour // below an hour, above 50 ms all but once in 70,000
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v4/user", nil)
+	if _, err := s.Client().Do(req); err == nil {
+		t.Fatal("answered: the jitter did not delay the request")
+	}
+	s.Close()
+}
+
 func TestTokenRateLimit(t *testing.T) {
 	s := New(t)
 	s.AddUser("other", "other", false)
