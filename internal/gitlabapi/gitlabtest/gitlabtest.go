@@ -61,6 +61,8 @@ type Server struct {
 	// in another order than they were sent, as over a busy network or
 	// host (issue 16).
 	LatencyJitter time.Duration
+	// jitter draws the random part (rand.N when nil): tests fix it.
+	jitter func(time.Duration) time.Duration
 	// TokenRateLimit, when positive, is GitLab's authenticated API limit:
 	// requests allowed per minute per token (GitLab.com: 2,000), counted in
 	// windows aligned on the minute of Now as Rack::Attack does. Every

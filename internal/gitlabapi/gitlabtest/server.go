@@ -142,7 +142,11 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 func (s *Server) delay(r *http.Request) bool {
 	d := s.Latency
 	if s.LatencyJitter > 0 {
-		d += rand.N(s.LatencyJitter)
+		draw := rand.N[time.Duration]
+		if s.jitter != nil {
+			draw = s.jitter
+		}
+		d += draw(s.LatencyJitter)
 	}
 	if d <= 0 {
 		return true
