@@ -144,10 +144,12 @@ func listRules(w io.Writer) error {
 // runLint runs the linter and maps its report to output and an exit code.
 func runLint(ctx context.Context, env Env, o lintOptions) error {
 	// Linting allocates many short-lived nodes: collect garbage when the
-	// heap has grown fivefold or nears 64 MiB rather than every time it
-	// doubles, unless the user tuned the collector (GOGC, GOMEMLIMIT).
+	// heap has grown ninefold or nears 64 MiB rather than every time it
+	// doubles, unless the user tuned the collector (GOGC, GOMEMLIMIT). 800
+	// rather than 400: the corpus 12% and a 2,000-file monorepo 29%
+	// faster, for at most 76 MB of peak memory (bench/README.md).
 	if env.Getenv("GOGC") == "" && env.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetGCPercent(debug.SetGCPercent(800))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	}
 	res, err := lint.Lint(ctx, o.Lint)
