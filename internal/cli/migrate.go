@@ -174,13 +174,13 @@ func migrateCommand(env Env) *cli.Command {
 		Usage:     "move the jobs that use stored cloud credentials to the keyless components",
 		ArgsUsage: "[PATH]",
 		Description: "Reads the project's CI/CD configuration as lint resolves it and rewrites each job that uses a\n" +
-			"stored AWS key, Google Cloud service account key, Azure client secret, or Vault token or\n" +
-			"password (the stored-* findings) to get the same access through the keyless component: it\n" +
-			"adds the component include, once per identity; makes the job extend the component's hidden\n" +
-			"job (keeping its own before_script and after_script after a !reference to the component's);\n" +
-			"and removes the lines and variables the stored credential needed. Everything else stays byte\n" +
-			"for byte. What it cannot rewrite safely it refuses, with the reason and the step to take by\n" +
-			"hand. Values are never printed: names and positions only.\n\n" +
+			"stored AWS key, Google Cloud service account key, Azure client secret, Vault token or\n" +
+			"password, or PyPI upload token (the stored-* findings) to get the same access through the\n" +
+			"keyless component: it adds the component include, once per identity; makes the job extend\n" +
+			"the component's hidden job (keeping its own before_script and after_script after a\n" +
+			"!reference to the component's); and removes the lines and variables the stored credential\n" +
+			"needed. Everything else stays byte for byte. What it cannot rewrite safely it refuses, with\n" +
+			"the reason and the step to take by hand. Values are never printed: names and positions only.\n\n" +
 			"The identity comes from --aws-role-arn, --gcp-provider, --azure-client-id/--azure-tenant-id\n" +
 			"and --vault-addr/--vault-role, or for a project with several from --map FILE (docs/migrate.md).\n" +
 			"PATH is a project directory (its .gitlab-ci.yml, or --ci-config) or a YAML file.\n\n" +

@@ -56,7 +56,7 @@ func (r storedPackageTokenRule) Check(p *Pass) {
 	var sites siteFindings
 	for _, ji := range p.jobInfos() {
 		for _, reg := range packageRegistries {
-			if ji.tokenFor(reg.name) || !publishesTo(ji, reg) {
+			if packageExchanged(ji, reg) || !publishesTo(ji, reg) {
 				continue
 			}
 			var best *signal
@@ -75,6 +75,13 @@ func (r storedPackageTokenRule) Check(p *Pass) {
 		}
 	}
 	sites.report(p)
+}
+
+// packageExchanged reports whether the job gets a token for reg by trusted
+// publishing: an ID token for it, or the keyless component's hidden job
+// (whose id_tokens an include not read offline does not show).
+func packageExchanged(ji *jobInfo, reg registryKind) bool {
+	return ji.tokenFor(reg.name) || ji.extendsAny(components[reg.name].hidden)
 }
 
 // publishesTo reports whether the job publishes to reg's public registry:

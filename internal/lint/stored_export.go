@@ -63,6 +63,22 @@ func StoredUses(p *pipeline.Pipeline) []StoredUse {
 			}
 			out = append(out, u)
 		}
+		// Package registries' tokens (stored-package-token), which the
+		// pypi and npm components replace (issue 18).
+		for _, reg := range packageRegistries {
+			if packageExchanged(ji, reg) || !publishesTo(ji, reg) {
+				continue
+			}
+			sigs := packageSignals(ji, reg)
+			if len(sigs) == 0 {
+				continue
+			}
+			u := StoredUse{Job: ji.job.Name, Rule: storedPackageToken.meta.ID, Replacement: reg.name}
+			for _, s := range sigs {
+				u.Signals = append(u.Signals, StoredSignal{Pos: s.pos, Confidence: s.conf, What: s.what})
+			}
+			out = append(out, u)
+		}
 	}
 	return out
 }

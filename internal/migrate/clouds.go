@@ -58,6 +58,14 @@ var clouds = map[string]*cloud{
 		replace:  azureFederatedLogin,
 		vars:     [][2]string{{"KEYLESS_AZURE_REFRESHABLE", `"true"`}},
 	},
+	// PyPI trusted publishing (issue 18): the component exports the
+	// minted token as every client reads it.
+	"pypi": {
+		name:  "pypi",
+		envs:  []string{"TWINE_PASSWORD", "UV_PUBLISH_TOKEN", "POETRY_PYPI_TOKEN_PYPI"},
+		kept:  []string{"TWINE_PASSWORD", "UV_PUBLISH_TOKEN", "POETRY_PYPI_TOKEN_PYPI"},
+		login: noLogin,
+	},
 	"vault": {
 		name:     "vault",
 		envs:     []string{"VAULT_TOKEN", "BAO_TOKEN", "VAULT_SECRET_ID"},
@@ -69,7 +77,11 @@ var clouds = map[string]*cloud{
 }
 
 // cloudOrder is the order clouds are listed in.
-var cloudOrder = []string{"aws", "gcp", "azure", "vault"}
+var cloudOrder = []string{"aws", "gcp", "azure", "vault", "pypi"}
+
+// noLogin is the login of a component whose stored token no line signs
+// in with: publishing clients read it from their variables.
+func noLogin(string, map[string]bool) ([]string, bool) { return nil, false }
 
 // hidden is the hidden job a component's include names by default.
 func (c *cloud) hidden() string { return ".keyless-" + c.name }

@@ -20,8 +20,8 @@ func TestMigrateDocs(t *testing.T) {
 	}
 	re := regexp.MustCompile("(?s)### ([^\n]+)\n+\\*\\*Before\\*\\*\n+```yaml\n(.*?)```\n+\\*\\*After\\*\\*\n+```yaml\n(.*?)```")
 	ms := re.FindAllStringSubmatch(string(b), -1)
-	if len(ms) != 4 {
-		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud (4)", len(ms))
+	if len(ms) != 5 {
+		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud and PyPI (5)", len(ms))
 	}
 	for _, m := range ms {
 		t.Run(m[1], func(t *testing.T) {

@@ -569,7 +569,10 @@ func (m *migrator) addIncludes(incs []*includeAt, add func(string, edit)) error 
 	item := func(prefix string, inc *includeAt) string {
 		pad := strings.Repeat(" ", len(prefix))
 		var b strings.Builder
-		fmt.Fprintf(&b, "%scomponent: %s\n%sinputs:\n", prefix, inc.Component, pad)
+		fmt.Fprintf(&b, "%scomponent: %s\n", prefix, inc.Component)
+		if len(inc.Inputs) > 0 {
+			fmt.Fprintf(&b, "%sinputs:\n", pad)
+		}
 		var names []string
 		for _, k := range inputOrder {
 			if _, ok := inc.Inputs[k]; ok {

@@ -468,6 +468,10 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 	if !ok {
 		id, ok = m.derive(c, v)
 	}
+	if !ok && len(c.required) == 0 {
+		// Nothing to name (pypi: the trusted publisher is the project).
+		id, ok = Identity{Cloud: c.name, Inputs: map[string]string{}}, true
+	}
 	if !ok {
 		u.refused = m.refuse(u, ReasonNoIdentity, su.Signals[0].Pos,
 			"no identity is given for the stored credential $"+u.refs[0],
