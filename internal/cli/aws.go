@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,7 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 		RoleARN: strings.TrimSpace(c.String("role-arn")),
 		// An empty KEYLESS_AWS_REGION (a component's empty input) falls
 		// through to the job's own region variables.
-		Region:          firstNonEmpty(c.String("region"), env.Getenv("AWS_REGION"), env.Getenv("AWS_DEFAULT_REGION")),
+		Region:          cmp.Or(c.String("region"), env.Getenv("AWS_REGION"), env.Getenv("AWS_DEFAULT_REGION")),
 		STSEndpoint:     c.String("sts-endpoint"),
 		PolicyARNs:      splitList(c.StringSlice("policy-arn")...),
 		ChainRoleARN:    c.String("chain-role-arn"),
@@ -88,7 +89,7 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 	}
 	x.SessionName = c.String("session-name")
 	if x.SessionName == "" {
-		x.SessionName = fmt.Sprintf("gitlab-%s-%s", firstNonEmpty(env.Getenv("CI_PROJECT_ID"), "local"), firstNonEmpty(env.Getenv("CI_JOB_ID"), strconv.FormatInt(env.Now().Unix(), 10)))
+		x.SessionName = fmt.Sprintf("gitlab-%s-%s", cmp.Or(env.Getenv("CI_PROJECT_ID"), "local"), cmp.Or(env.Getenv("CI_JOB_ID"), strconv.FormatInt(env.Now().Unix(), 10)))
 	}
 	x.SessionName = aws.SanitizeSessionName(x.SessionName)
 	if f := c.String("policy-file"); f != "" {
@@ -111,7 +112,7 @@ func readAWSOptions(c *cli.Context, env Env) (exchanger, error) {
 	warnInsecureHTTP(env, x.InsecureHTTP, "--sts-endpoint", x.STSEndpoint)
 	if o.Refreshable && (o.Format == "json" || o.Format == "credential-process" || o.Profile != "") {
 		return o, usagef("%s hands the SDKs a token file, it has no keys for %s %s or %s; drop one of them",
-			flagRef("refreshable"), flagRef("format"), firstNonEmpty(o.Format, "profile"), flagRef("profile"))
+			flagRef("refreshable"), flagRef("format"), cmp.Or(o.Format, "profile"), flagRef("profile"))
 	}
 	return o, nil
 }
@@ -183,7 +184,7 @@ func (o *awsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 	r.expires = r.env.Expiration
 	r.summary = func(w io.Writer, _ mode) {
 		fmt.Fprintf(w, "keyless: aws: assumed %s until %s; set %s\n",
-			firstNonEmpty(aws.MaskARN(creds.AssumedRoleARN), "the role"), creds.Expiration.UTC().Format(time.RFC3339), setNames(r.env))
+			cmp.Or(aws.MaskARN(creds.AssumedRoleARN), "the role"), creds.Expiration.UTC().Format(time.RFC3339), setNames(r.env))
 	}
 	switch {
 	case o.Profile != "":

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -44,16 +45,16 @@ func readAzureOptions(c *cli.Context, env Env) (exchanger, error) {
 	// An empty KEYLESS_AZURE_* variable (a component's empty input) hides
 	// the flag's default and the Azure variable after it, so both are
 	// applied again here.
-	authority := firstNonEmpty(strings.TrimSpace(c.String("authority-host")), env.Getenv("AZURE_AUTHORITY_HOST"), azure.DefaultAuthorityHost)
-	base, err := readExchangeOptions(c, env, firstNonEmpty(strings.TrimSpace(c.String("audience")), azure.DefaultAudience), documentFlags["azure"], "env", "json", "az-login")
+	authority := cmp.Or(strings.TrimSpace(c.String("authority-host")), env.Getenv("AZURE_AUTHORITY_HOST"), azure.DefaultAuthorityHost)
+	base, err := readExchangeOptions(c, env, cmp.Or(strings.TrimSpace(c.String("audience")), azure.DefaultAudience), documentFlags["azure"], "env", "json", "az-login")
 	o := &azureOptions{
 		exchangeOptions: base,
 		Refreshable:     c.Bool("refreshable"),
 		Exchange: azure.Options{
-			ClientID:      firstNonEmpty(strings.TrimSpace(c.String("client-id")), env.Getenv("AZURE_CLIENT_ID")),
-			TenantID:      firstNonEmpty(strings.TrimSpace(c.String("tenant-id")), env.Getenv("AZURE_TENANT_ID")),
+			ClientID:      cmp.Or(strings.TrimSpace(c.String("client-id")), env.Getenv("AZURE_CLIENT_ID")),
+			TenantID:      cmp.Or(strings.TrimSpace(c.String("tenant-id")), env.Getenv("AZURE_TENANT_ID")),
 			AuthorityHost: authority,
-			Scope:         firstNonEmpty(strings.TrimSpace(c.String("scope")), azure.DefaultScopeFor(authority)),
+			Scope:         cmp.Or(strings.TrimSpace(c.String("scope")), azure.DefaultScopeFor(authority)),
 		},
 	}
 	if err != nil {

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type configOptions struct {
 }
 
 func readConfigOptions(c *cli.Context, env Env) (configOptions, error) {
-	o := configOptions{CIConfig: firstNonEmpty(c.String("ci-config"), ".gitlab-ci.yml")}
+	o := configOptions{CIConfig: cmp.Or(c.String("ci-config"), ".gitlab-ci.yml")}
 	if ci := o.CIConfig; filepath.IsAbs(ci) || strings.HasPrefix(filepath.Clean(ci), "..") {
 		return o, usagef("--ci-config %q: give the path inside the project directory, e.g. ci/pipeline.yml", ci)
 	}
@@ -64,7 +65,7 @@ func readConfigOptions(c *cli.Context, env Env) (configOptions, error) {
 		if tok == "" {
 			return o, usagef("--online reads includes through the GitLab API: set %s to a token with the read_api scope (or name another variable with --token-env)", name)
 		}
-		base := firstNonEmpty(c.String("gitlab-url"), "https://gitlab.com")
+		base := cmp.Or(c.String("gitlab-url"), "https://gitlab.com")
 		client, err := httpClient(env, "", 30*time.Second)
 		if err != nil {
 			return o, err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -67,7 +68,7 @@ func doctorCommand(env Env) *cli.Command {
 			rep := doctor.Run(ctx, doctor.Options{
 				TokenVar:        c.String("token-var"),
 				TokenFile:       c.String("token-file"),
-				DefaultTokenVar: firstNonEmpty(env.Getenv("KEYLESS_TOKEN_VAR"), idtoken.DefaultVar),
+				DefaultTokenVar: cmp.Or(env.Getenv("KEYLESS_TOKEN_VAR"), idtoken.DefaultVar),
 				Issuer:          c.String("issuer"),
 				Providers:       doctorProviders(c, env),
 				Client:          client,
@@ -109,7 +110,7 @@ func doctorProviders(c *cli.Context, env Env) []doctor.Provider {
 			continue
 		}
 		o := x.options()
-		d.TokenVar = firstNonEmpty(o.Token.Var, idtoken.DefaultVar)
+		d.TokenVar = cmp.Or(o.Token.Var, idtoken.DefaultVar)
 		d.Audience, d.TrustDoc = o.Token.Audience, o.TrustDoc
 		if pol := policyByName(p.name); pol != nil {
 			d.Explain = func(doc []byte, tok *idtoken.Token) (*policy.Result, error) {

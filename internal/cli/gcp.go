@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -53,7 +54,7 @@ func readGCPOptions(c *cli.Context, env Env) (exchanger, error) {
 	// form Google accepts.
 	pr, _ := gcp.ParseProvider(strings.TrimSpace(c.String("provider")))
 	aud := c.String("audience")
-	base, err := readExchangeOptions(c, env, firstNonEmpty(aud, pr.Audience()), documentFlags["gcp"], "env", "json")
+	base, err := readExchangeOptions(c, env, cmp.Or(aud, pr.Audience()), documentFlags["gcp"], "env", "json")
 	if aud == "" {
 		base.Token.AltAudience = pr.AudienceHTTPS()
 	}

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -28,7 +29,7 @@ type mrOptions struct {
 
 func readMROptions(c *cli.Context, env Env) (*mrOptions, error) {
 	o := &mrOptions{
-		GitLabURL: strings.TrimSuffix(firstNonEmpty(c.String("gitlab-url"), "https://gitlab.com"), "/"),
+		GitLabURL: strings.TrimSuffix(cmp.Or(c.String("gitlab-url"), "https://gitlab.com"), "/"),
 		Project:   strings.Trim(c.String("project"), "/"),
 		Branch:    c.String("branch"),
 		Target:    c.String("target"),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -189,7 +190,7 @@ func TestNpmCanary(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			// Every fake listens on loopback: its audience is npm:127.0.0.1.
-			tok := iss.MustMint(t, oidctest.Job{Audience: []string{firstNonEmpty(m.aud, "npm:127.0.0.1")}})
+			tok := iss.MustMint(t, oidctest.Job{Audience: []string{cmp.Or(m.aud, "npm:127.0.0.1")}})
 			var faults []npmtest.Fault
 			if m.faults != nil {
 				faults = m.faults(tok)

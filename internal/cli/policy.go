@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,7 +194,7 @@ func readSpec(c *cli.Context, env Env) (policy.Spec, error) {
 			return spec, &UsageError{Err: fmt.Errorf("--from-token: %w", err)}
 		}
 	} else {
-		spec.Issuer = firstNonEmpty(env.Getenv("CI_SERVER_URL"), "https://gitlab.com")
+		spec.Issuer = cmp.Or(env.Getenv("CI_SERVER_URL"), "https://gitlab.com")
 		if comps := c.String("sub-components"); comps != "" {
 			spec.SubComponents = splitList(comps)
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -41,7 +42,7 @@ func publisherCommands(env Env) []*cli.Command {
 					return usagef("policy %s takes no arguments, got %q", name, c.Args().First())
 				}
 				s := publisher.Spec{
-					ProjectPath: strings.Trim(strings.TrimSpace(firstNonEmpty(c.String("project"), env.Getenv("CI_PROJECT_PATH"))), "/"),
+					ProjectPath: strings.Trim(strings.TrimSpace(cmp.Or(c.String("project"), env.Getenv("CI_PROJECT_PATH"))), "/"),
 					Environment: strings.TrimSpace(c.String("environment")),
 					CIConfig:    strings.TrimPrefix(strings.TrimSpace(c.String("ci-config")), "./"),
 				}
@@ -96,7 +97,7 @@ func publisherExplainCommands(env Env) []*cli.Command {
 					return usagef("--format %q: use text or json", format)
 				}
 				s := publisher.Spec{
-					ProjectPath: strings.Trim(strings.TrimSpace(firstNonEmpty(c.String("project"), env.Getenv("CI_PROJECT_PATH"))), "/"),
+					ProjectPath: strings.Trim(strings.TrimSpace(cmp.Or(c.String("project"), env.Getenv("CI_PROJECT_PATH"))), "/"),
 					Environment: strings.TrimSpace(c.String("environment")),
 					CIConfig:    strings.TrimPrefix(strings.TrimSpace(c.String("ci-config")), "./"),
 				}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -42,13 +43,13 @@ func readPyPIOptions(c *cli.Context, env Env) (exchanger, error) {
 	if err != nil {
 		return o, err
 	}
-	x := pypi.Options{IndexURL: firstNonEmpty(strings.TrimSpace(c.String("index-url")), pypi.DefaultIndex), InsecureHTTP: insecureHTTP(env)}
+	x := pypi.Options{IndexURL: cmp.Or(strings.TrimSpace(c.String("index-url")), pypi.DefaultIndex), InsecureHTTP: insecureHTTP(env)}
 	o.Exchange = x
 	if err := x.Validate(); err != nil {
 		return o, &UsageError{Err: err}
 	}
 	warnInsecureHTTP(env, x.InsecureHTTP, "--index-url", x.Index())
-	o.Repository = firstNonEmpty(strings.TrimSpace(c.String("repository")), pypi.DefaultRepository(x.Index()))
+	o.Repository = cmp.Or(strings.TrimSpace(c.String("repository")), pypi.DefaultRepository(x.Index()))
 	if err := pypi.CheckRepository(o.Repository); err != nil {
 		return o, &UsageError{Err: err}
 	}

@@ -5,6 +5,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,7 @@ type reportOptions struct {
 
 func readReportOptions(c *cli.Context, env Env) (reportOptions, error) {
 	o := reportOptions{
-		GitLabURL:    strings.TrimSuffix(firstNonEmpty(c.String("gitlab-url"), "https://gitlab.com"), "/"),
+		GitLabURL:    strings.TrimSuffix(cmp.Or(c.String("gitlab-url"), "https://gitlab.com"), "/"),
 		Format:       c.String("format"),
 		Output:       c.String("output"),
 		Concurrency:  c.Int("concurrency"),
@@ -232,7 +233,7 @@ func runReport(c *cli.Context, env Env, o reportOptions) error {
 			return option.Errorf("report: %w", err)
 		}
 		// Interrupted: keep what was read, so that --resume goes on.
-		path := firstNonEmpty(o.Resume, "keyless-report.partial.json")
+		path := cmp.Or(o.Resume, "keyless-report.partial.json")
 		if werr := writeReport(path, "json", rep); werr != nil {
 			return fmt.Errorf("report: %w (and the partial report could not be saved: %v)", err, werr)
 		}
@@ -389,7 +390,7 @@ func reportMergeCommand(env Env) *cli.Command {
 				if tok == "" {
 					return usagef("--publish-issue: set %s to a token with the api scope", c.String("token-env"))
 				}
-				api, err := newGitLabClient(env, strings.TrimSuffix(firstNonEmpty(c.String("gitlab-url"), rep.GitLabURL, "https://gitlab.com"), "/"), secret.New(tok), 10)
+				api, err := newGitLabClient(env, strings.TrimSuffix(cmp.Or(c.String("gitlab-url"), rep.GitLabURL, "https://gitlab.com"), "/"), secret.New(tok), 10)
 				if err != nil {
 					return err
 				}

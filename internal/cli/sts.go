@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
 		exchangeOptions: base,
 		SecretEnv:       strings.TrimSpace(c.String("client-secret-env")),
 		// An empty KEYLESS_STS_ENV (a component's empty input) is the default.
-		EnvName: firstNonEmpty(strings.TrimSpace(c.String("env")), sts.DefaultEnv),
+		EnvName: cmp.Or(strings.TrimSpace(c.String("env")), sts.DefaultEnv),
 	}
 	if err != nil {
 		return o, err
@@ -63,7 +64,7 @@ func readSTSOptions(c *cli.Context, env Env) (exchanger, error) {
 		Resources:          splitList(c.StringSlice("resource")...),
 		Scope:              c.String("scope"),
 		RequestedTokenType: strings.TrimSpace(c.String("requested-token-type")),
-		SubjectTokenType:   firstNonEmpty(strings.TrimSpace(c.String("subject-token-type")), sts.DefaultSubjectTokenType),
+		SubjectTokenType:   cmp.Or(strings.TrimSpace(c.String("subject-token-type")), sts.DefaultSubjectTokenType),
 		ClientID:           strings.TrimSpace(c.String("client-id")),
 		Auth:               sts.AuthNone,
 	}
@@ -163,7 +164,7 @@ func (o *stsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 	r := &issued{env: creds.Env(o.EnvName, o.SecretEnv), expires: creds.Expiration,
 		fix: "Ask the token server for a longer lifetime for this client, or exchange closer to where the token is used."}
 	r.summary = func(w io.Writer, _ mode) {
-		what := firstNonEmpty(creds.IssuedTokenType, "a token")
+		what := cmp.Or(creds.IssuedTokenType, "a token")
 		until := "no expiry given"
 		if !creds.Expiration.IsZero() {
 			until = "until " + creds.Expiration.UTC().Format(time.RFC3339)

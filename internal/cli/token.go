@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -153,7 +154,7 @@ func tokenCommand(env Env) *cli.Command {
 				if err := v.Verify(ctx, tok); err != nil {
 					checkErr = err
 				} else {
-					verdict = "verified against " + strings.TrimSuffix(firstNonEmpty(o.Issuer, tok.Claims.Issuer), "/")
+					verdict = "verified against " + strings.TrimSuffix(cmp.Or(o.Issuer, tok.Claims.Issuer), "/")
 				}
 			}
 			if checkErr != nil {
@@ -181,13 +182,4 @@ func tokenCommand(env Env) *cli.Command {
 			return checkErr
 		},
 	}, tokenOptionFlags, nil)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

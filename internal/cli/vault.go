@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,15 +59,15 @@ func readVaultOptions(c *cli.Context, env Env) (exchanger, error) {
 	// An empty KEYLESS_VAULT_* (a component's empty input) falls through
 	// to the vault CLI's own variable.
 	x := vault.Options{
-		Addr:      strings.TrimSuffix(strings.TrimSpace(firstNonEmpty(c.String("addr"), env.Getenv("VAULT_ADDR"))), "/"),
+		Addr:      strings.TrimSuffix(strings.TrimSpace(cmp.Or(c.String("addr"), env.Getenv("VAULT_ADDR"))), "/"),
 		Role:      strings.TrimSpace(c.String("role")),
-		Mount:     firstNonEmpty(strings.Trim(c.String("mount"), "/ "), vault.DefaultMount),
-		Namespace: strings.Trim(firstNonEmpty(c.String("namespace"), env.Getenv("VAULT_NAMESPACE")), "/ "),
+		Mount:     cmp.Or(strings.Trim(c.String("mount"), "/ "), vault.DefaultMount),
+		Namespace: strings.Trim(cmp.Or(c.String("namespace"), env.Getenv("VAULT_NAMESPACE")), "/ "),
 		TLS: vault.TLS{
-			CACert:     firstNonEmpty(c.String("ca-cert"), env.Getenv("VAULT_CACERT")),
-			ClientCert: firstNonEmpty(c.String("client-cert"), env.Getenv("VAULT_CLIENT_CERT")),
-			ClientKey:  firstNonEmpty(c.String("client-key"), env.Getenv("VAULT_CLIENT_KEY")),
-			ServerName: firstNonEmpty(c.String("tls-server-name"), env.Getenv("VAULT_TLS_SERVER_NAME")),
+			CACert:     cmp.Or(c.String("ca-cert"), env.Getenv("VAULT_CACERT")),
+			ClientCert: cmp.Or(c.String("client-cert"), env.Getenv("VAULT_CLIENT_CERT")),
+			ClientKey:  cmp.Or(c.String("client-key"), env.Getenv("VAULT_CLIENT_KEY")),
+			ServerName: cmp.Or(c.String("tls-server-name"), env.Getenv("VAULT_TLS_SERVER_NAME")),
 		},
 	}
 	for _, s := range splitList(c.StringSlice("secret")...) {

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -65,4 +66,17 @@ func Printable(s string, limit int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// Describe names a failed attempt for a log or retry line without its
+// text: the transport failure's reason when there was no answer, else
+// the answer's status and error code.
+func Describe(transport error, status int, code string) string {
+	switch {
+	case transport != nil:
+		return cmp.Or(ClassifyNet(transport).Reason, "error")
+	case code != "":
+		return fmt.Sprintf("HTTP %d %s", status, Printable(code, 64))
+	}
+	return fmt.Sprintf("HTTP %d", status)
 }

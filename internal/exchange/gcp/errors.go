@@ -1,6 +1,7 @@
 package gcp
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +230,7 @@ func (e *Error) explain() string {
 			"  assertion.project_path == %q && assertion.ref_protected == \"true\"\n\n"+
 			"This job is ref %q (%s, protected: %s) of project %q (id %s). Every attribute the condition\n"+
 			"uses must be mapped (--attribute-mapping), and claim values are case-sensitive strings.\n",
-			e.gcloudProvider(), c.ProjectPath, c.Ref, firstNonEmpty(c.RefType, "?"), firstNonEmpty(c.RefProtected, "?"), c.ProjectPath, firstNonEmpty(c.ProjectID, "?"))
+			e.gcloudProvider(), c.ProjectPath, c.Ref, cmp.Or(c.RefType, "?"), cmp.Or(c.RefProtected, "?"), c.ProjectPath, cmp.Or(c.ProjectID, "?"))
 	case ErrPermissionDenied:
 		var b strings.Builder
 		fmt.Fprintf(&b, "STS accepted the token, but the pool's identity for this job may not impersonate\n"+
@@ -353,7 +354,7 @@ func subjectFix(p Provider, c idtoken.Claims, why string) string {
 		"    --attribute-mapping=google.subject=assertion.project_id,attribute.project_path=assertion.project_path,attribute.ref=assertion.ref\n\n"+
 		"The job's principal is then %s,\n"+
 		"and %s admits every job of the project.\n",
-		why, p.ID, p.Pool, p.PrincipalSubject(firstNonEmpty(c.ProjectID, "PROJECT_ID")), p.PrincipalSetAttribute("project_path", c.ProjectPath))
+		why, p.ID, p.Pool, p.PrincipalSubject(cmp.Or(c.ProjectID, "PROJECT_ID")), p.PrincipalSetAttribute("project_path", c.ProjectPath))
 }
 
 // SubjectWarning is the pre-flight for Google's limit on google.subject:

@@ -21,6 +21,7 @@ package gcp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,7 +100,7 @@ func (o Options) universe() string {
 
 // TokenURL is STS's token endpoint.
 func (o Options) TokenURL() string {
-	return strings.TrimSuffix(firstNonEmpty(o.STSEndpoint, "https://sts."+o.universe()), "/") + "/v1/token"
+	return strings.TrimSuffix(cmp.Or(o.STSEndpoint, "https://sts."+o.universe()), "/") + "/v1/token"
 }
 
 // ImpersonationURL is generateAccessToken for the service account, or ""
@@ -108,7 +109,7 @@ func (o Options) ImpersonationURL() string {
 	if o.ServiceAccount == "" {
 		return ""
 	}
-	return strings.TrimSuffix(firstNonEmpty(o.IAMEndpoint, "https://iamcredentials."+o.universe()), "/") +
+	return strings.TrimSuffix(cmp.Or(o.IAMEndpoint, "https://iamcredentials."+o.universe()), "/") +
 		"/v1/projects/-/serviceAccounts/" + url.PathEscape(o.ServiceAccount) + ":generateAccessToken"
 }
 
@@ -391,13 +392,4 @@ func errorClass(err error) string {
 		return n.Reason
 	}
 	return "error"
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

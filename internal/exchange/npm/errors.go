@@ -1,6 +1,7 @@
 package npm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -127,8 +128,8 @@ func (e *Error) Text() string {
 // (https://docs.npmjs.com/trusted-publishers) as this job must match them.
 func Publisher(c idtoken.Claims) string {
 	p := c.GitLabPublisher()
-	ci := firstNonEmpty(p.CIFile, "(none: ci_config_ref_uri names no file of this project)")
-	env := firstNonEmpty(p.Environment, "(none: the job has no environment:, so leave it empty)")
+	ci := cmp.Or(p.CIFile, "(none: ci_config_ref_uri names no file of this project)")
+	env := cmp.Or(p.Environment, "(none: the job has no environment:, so leave it empty)")
 	return idtoken.FormatFields("  ", []idtoken.Field{
 		{Name: "Namespace", Value: p.Namespace},
 		{Name: "Project name", Value: p.Project},
@@ -143,7 +144,7 @@ func (e *Error) explain() string {
 	settings := fmt.Sprintf("https://www.npmjs.com/package/%s/access", e.Package)
 	publisher := "npm matches a GitLab CI/CD trusted publisher on four fields; for this job they must read:\n" + Publisher(c) +
 		fmt.Sprintf("Compare them with the package's trusted publisher (%s, Trusted Publisher).\n"+
-			"Print them with 'keyless policy npm --project %s'.\n", settings, firstNonEmpty(c.ProjectPath, "PATH"))
+			"Print them with 'keyless policy npm --project %s'.\n", settings, cmp.Or(c.ProjectPath, "PATH"))
 	switch e.Kind {
 	case ErrAudience:
 		return fmt.Sprintf("Give the job an ID token for this registry: in the job (or the npm component's aud input)\n"+
@@ -172,7 +173,7 @@ func (e *Error) explain() string {
 		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The registry redirected the request to %s. keyless does not follow redirects, which would\n"+
-				"carry the ID token elsewhere: pass the registry that answers as %s.\n", firstNonEmpty(e.Location, "another URL"), reg)
+				"carry the ID token elsewhere: pass the registry that answers as %s.\n", cmp.Or(e.Location, "another URL"), reg)
 		}
 		return fmt.Sprintf("%s does not answer like a registry with trusted publishing (%s). Pass npm's registry with\n"+
 			"%s (%s); private registries (Verdaccio, Artifactory, GitLab's) have no ID token exchange.\n",

@@ -11,10 +11,10 @@
 package npm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -55,7 +55,7 @@ type Options struct {
 // RegistryURL is Registry, or DefaultRegistry, with a trailing '/' as npm
 // writes registry URLs.
 func (o Options) RegistryURL() string {
-	r := firstNonEmpty(strings.TrimSpace(o.Registry), DefaultRegistry)
+	r := cmp.Or(strings.TrimSpace(o.Registry), DefaultRegistry)
 	if !strings.HasSuffix(r, "/") {
 		r += "/"
 	}
@@ -179,12 +179,7 @@ func (f *failure) transient() bool {
 	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
 }
 
-func (f *failure) class() string {
-	if f.transport != nil {
-		return firstNonEmpty(exchange.ClassifyNet(f.transport).Reason, "error")
-	}
-	return fmt.Sprintf("HTTP %d", f.status)
-}
+func (f *failure) class() string { return exchange.Describe(f.transport, f.status, "") }
 
 func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.Token) (*Credentials, *failure) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.ExchangeURL(), nil)
@@ -224,16 +219,7 @@ func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.T
 		Error   string `json:"error"`
 	}
 	if json.Unmarshal(b, &e) == nil {
-		f.message = firstNonEmpty(e.Message, e.Error)
+		f.message = cmp.Or(e.Message, e.Error)
 	}
 	return nil, f
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

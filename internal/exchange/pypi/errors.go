@@ -1,6 +1,7 @@
 package pypi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -102,7 +103,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		return e
 	}
 	e.Code = exchange.Printable(secret.ScrubString(f.code, secrets...), 64)
-	e.Description = exchange.Printable(secret.ScrubString(firstNonEmpty(f.description, f.message), secrets...), 500)
+	e.Description = exchange.Printable(secret.ScrubString(cmp.Or(f.description, f.message), secrets...), 500)
 	switch {
 	case f.status == 429:
 		e.Kind = ErrThrottled
@@ -201,7 +202,7 @@ func (e *Error) explain() string {
 		fmt.Fprintf(&b, "Compare them with the publisher at %s (PyPI compares namespace and\n"+
 			"project ignoring case; the pipeline file is the project's top-level .gitlab-ci.yml path, not an included\n"+
 			"file; a publisher with an environment matches only jobs with that environment:). Print what to\n"+
-			"register with 'keyless policy pypi --project %s'.\n", settings, firstNonEmpty(c.ProjectPath, "PATH"))
+			"register with 'keyless policy pypi --project %s'.\n", settings, cmp.Or(c.ProjectPath, "PATH"))
 		if p.CIFile == "" {
 			b.WriteString("This job's ci_config_ref_uri names no file of this project (the pipeline configuration comes from\n" +
 				"another project or a URL): PyPI then matches no publisher. Run the release job from the project's own\n" +
@@ -214,7 +215,7 @@ func (e *Error) explain() string {
 		return b.String()
 	case ErrInvalidToken:
 		return fmt.Sprintf("PyPI could not verify the ID token (signature, expiry or audience). It must be signed by\n"+
-			"%s, unexpired, and have the audience %s (id_tokens: aud:).\n", c.Issuer, firstNonEmpty(e.Audience, "pypi"))
+			"%s, unexpired, and have the audience %s (id_tokens: aud:).\n", c.Issuer, cmp.Or(e.Audience, "pypi"))
 	case ErrInvalidPayload:
 		return fmt.Sprintf("PyPI did not accept the ID token as one of a trusted publishing issuer it knows. PyPI trusts\n"+
 			"GitLab.com (iss https://gitlab.com) and, for organizations, custom issuers they register; this token's\n"+
@@ -245,7 +246,7 @@ func (e *Error) explain() string {
 		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The index redirected the request to %s. keyless does not follow redirects, which would carry\n"+
-				"the ID token elsewhere: pass the final URL as %s.\n", firstNonEmpty(e.Location, "another URL"), idx)
+				"the ID token elsewhere: pass the final URL as %s.\n", cmp.Or(e.Location, "another URL"), idx)
 		}
 		return fmt.Sprintf("%s does not answer like an index with trusted publishing (%s%s). Pass the index's base\n"+
 			"URL with %s, e.g. %s or %s; private indexes (devpi, pypiserver, GitLab's) have no trusted publishing.\n",

@@ -12,10 +12,10 @@
 package pypi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -60,7 +60,7 @@ type Options struct {
 
 // Index is IndexURL, or DefaultIndex when empty, without a trailing '/'.
 func (o Options) Index() string {
-	return strings.TrimRight(firstNonEmpty(strings.TrimSpace(o.IndexURL), DefaultIndex), "/")
+	return strings.TrimRight(cmp.Or(strings.TrimSpace(o.IndexURL), DefaultIndex), "/")
 }
 
 // Validate checks the options that do not need the network.
@@ -283,21 +283,4 @@ func (f *failure) transient() bool {
 	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
 }
 
-func (f *failure) class() string {
-	switch {
-	case f.transport != nil:
-		return firstNonEmpty(exchange.ClassifyNet(f.transport).Reason, "error")
-	case f.code != "":
-		return fmt.Sprintf("HTTP %d %s", f.status, exchange.Printable(f.code, 64))
-	}
-	return fmt.Sprintf("HTTP %d", f.status)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
+func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }

@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -180,7 +181,7 @@ func (e *Error) request() string {
 	}
 	o := e.req
 	fields := []idtoken.Field{
-		{Name: "subject_token_type", Value: firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)},
+		{Name: "subject_token_type", Value: cmp.Or(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)},
 		{Name: "requested_token_type", Value: ExpandTokenType(o.RequestedTokenType)},
 		{Name: "audience", Value: strings.Join(o.Audiences, " ")},
 		{Name: "resource", Value: strings.Join(o.Resources, " ")},
@@ -199,7 +200,7 @@ func (e *Error) client() string {
 	}
 	switch o.Auth {
 	case AuthBasic:
-		return fmt.Sprintf("%s, secret from %s (HTTP Basic)", id, firstNonEmpty(o.SecretSource, "a variable"))
+		return fmt.Sprintf("%s, secret from %s (HTTP Basic)", id, cmp.Or(o.SecretSource, "a variable"))
 	case AuthJWTBearer:
 		return id + ", the ID token as a jwt-bearer client assertion"
 	}
@@ -210,7 +211,7 @@ func (e *Error) explain() string {
 	c := e.claims
 	o := e.req
 	aud := strings.Join(c.Audience, ",")
-	subjType := firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)
+	subjType := cmp.Or(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType)
 	trust := fmt.Sprintf("Check that the server trusts tokens of the issuer %s (it must reach\n"+
 		"%s/.well-known/openid-configuration and the keys it names), that it accepts\n"+
 		"their audience %q (the job's id_tokens aud, the component's aud input) and the\n"+
@@ -242,7 +243,7 @@ func (e *Error) explain() string {
 			return fmt.Sprintf("The token server did not accept the client credentials: client_id %s with the secret from %s,\n"+
 				"sent with HTTP Basic (RFC 6749 §2.3.1). Check that they match the client registered on the server,\n"+
 				"that the variable holds its current secret, and that the client may authenticate with client_secret_basic.\n",
-				MaskID(o.ClientID), firstNonEmpty(o.SecretSource, "the variable"))
+				MaskID(o.ClientID), cmp.Or(o.SecretSource, "the variable"))
 		case AuthJWTBearer:
 			return fmt.Sprintf("The token server did not accept the job's ID token as a client assertion (RFC 7523). It must be\n"+
 				"set up to authenticate the client with JWTs of the issuer %s for the subject %q and audience %q;\n"+
@@ -285,7 +286,7 @@ func (e *Error) explain() string {
 		}
 		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
 			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
-				"carry the ID token elsewhere: pass the final token endpoint URL as %s.\n", firstNonEmpty(e.Location, "another URL"), tokenURL)
+				"carry the ID token elsewhere: pass the final token endpoint URL as %s.\n", cmp.Or(e.Location, "another URL"), tokenURL)
 		}
 		return fmt.Sprintf("%s does not answer like an OAuth token endpoint (no RFC 6749 §5.2 error). Check\n"+
 			"%s: the server's discovery document (/.well-known/openid-configuration or\n"+

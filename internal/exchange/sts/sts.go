@@ -5,6 +5,7 @@
 package sts
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -212,7 +213,7 @@ func (o Options) form(tok *idtoken.Token) url.Values {
 	f := url.Values{}
 	f.Set("grant_type", GrantType)
 	f.Set("subject_token", tok.Raw.Reveal())
-	f.Set("subject_token_type", firstNonEmpty(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType))
+	f.Set("subject_token_type", cmp.Or(ExpandTokenType(o.SubjectTokenType), DefaultSubjectTokenType))
 	for _, r := range o.Resources {
 		f.Add("resource", r)
 	}
@@ -463,21 +464,4 @@ func (f *failure) transient() bool {
 }
 
 // class names a failure for a log line without its text.
-func (f *failure) class() string {
-	switch {
-	case f.transport != nil:
-		return firstNonEmpty(exchange.ClassifyNet(f.transport).Reason, "error")
-	case f.code != "":
-		return fmt.Sprintf("HTTP %d %s", f.status, exchange.Printable(f.code, 64))
-	}
-	return fmt.Sprintf("HTTP %d", f.status)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
+func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }

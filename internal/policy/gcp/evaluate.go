@@ -1,6 +1,7 @@
 package gcp
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +230,7 @@ func (provider) Explain(doc []byte, claims policy.Claims) (*policy.Result, error
 
 func stateCheck(d providerDoc) check {
 	c := check{Check: policy.Check{Where: "state", Test: "the provider is active and enabled"}}
-	state := firstNonEmpty(d.State, "ACTIVE")
+	state := cmp.Or(d.State, "ACTIVE")
 	c.Value = strconv.Quote(state)
 	if d.Disabled {
 		c.Value += ", disabled"
@@ -907,15 +908,6 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 func joinNotes(a, b string) string {
