@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi/pypitest"
 )
 
@@ -45,7 +46,7 @@ func TestE2EGitLabCIPyPIComponentPublishes(t *testing.T) {
 		t.Fatal("twine is missing: run scripts/install-peers.sh (Debian's twine)")
 	}
 	index := pypitest.New(t)
-	index.Verify = pypitest.TrustIssuer(p.IssuerURL, "pypi")
+	index.Verify = exchangetest.TrustIssuer(p.IssuerURL, "pypi")
 	index.Publishers = []pypitest.Publisher{{Namespace: "keyless-ci", Project: "demo", WorkflowFilepath: ".gitlab-ci.yml"}}
 	g := newGCLProject(t, p, expand(gclPyPIPipeline, "{{index}}", index.URL))
 	tokens := p.mintIDTokens(t, g, "publish")

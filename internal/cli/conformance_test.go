@@ -9,6 +9,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/azure/azuretest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/npm/npmtest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi/pypitest"
@@ -143,7 +144,7 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 
 			stsTok := mint(stsAud)
 			srv := ststest.New(t)
-			srv.Verify = ststest.TrustIssuer(iss.URL, stsAud)
+			srv.Verify = exchangetest.TrustIssuer(iss.URL, stsAud)
 			stsEnv := map[string]string{"KEYLESS_ID_TOKEN": stsTok, "KEYLESS_STS_TOKEN_URL": srv.TokenURL()}
 			o = keyless(t, stsEnv, "sts", "--format", "json")
 			expect("sts", o, 0, stsTok, "access_token")
@@ -163,7 +164,7 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 			}
 			pub := decoded.Claims.GitLabPublisher()
 			idx := pypitest.New(t)
-			idx.Verify = pypitest.TrustIssuer(iss.URL, "pypi")
+			idx.Verify = exchangetest.TrustIssuer(iss.URL, "pypi")
 			idx.Publishers = []pypitest.Publisher{{Namespace: pub.Namespace, Project: pub.Project, WorkflowFilepath: pub.CIFile}}
 			pypiEnv := map[string]string{"KEYLESS_ID_TOKEN": pypiTok, "KEYLESS_PYPI_INDEX_URL": idx.URL}
 			o = keyless(t, pypiEnv, "pypi", "--format", "json")
@@ -178,7 +179,7 @@ func TestGitLabShapesThroughEveryCommand(t *testing.T) {
 
 			reg := npmtest.New(t)
 			npmTok := mint(reg.Audience())
-			reg.Verify = npmtest.TrustIssuer(iss.URL, reg.Audience())
+			reg.Verify = exchangetest.TrustIssuer(iss.URL, reg.Audience())
 			reg.Packages["@acme/lib"] = npmtest.Publisher{Namespace: pub.Namespace, Project: pub.Project, CIFile: pub.CIFile}
 			npmEnv := map[string]string{"KEYLESS_ID_TOKEN": npmTok, "KEYLESS_NPM_REGISTRY": reg.URL, "KEYLESS_NPM_PACKAGE": "@acme/lib"}
 			o = keyless(t, npmEnv, "npm", "--format", "json")

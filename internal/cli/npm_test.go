@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/npm/npmtest"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
@@ -18,7 +19,7 @@ const npmPackage = "@keyless-ci/demo"
 func newNpmFixture(t *testing.T, iss *oidctest.Issuer, faults ...npmtest.Fault) *npmtest.Server {
 	t.Helper()
 	srv := npmtest.New(t, faults...)
-	srv.Verify = npmtest.TrustIssuer(iss.URL, srv.Audience())
+	srv.Verify = exchangetest.TrustIssuer(iss.URL, srv.Audience())
 	srv.Packages[npmPackage] = npmtest.Publisher{Namespace: "keyless-ci", Project: "demo", CIFile: ".gitlab-ci.yml"}
 	return srv
 }

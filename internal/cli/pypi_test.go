@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi/pypitest"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
@@ -17,7 +18,7 @@ import (
 func newPyPIFixture(t *testing.T, iss *oidctest.Issuer, faults ...pypitest.Fault) *pypitest.Server {
 	t.Helper()
 	srv := pypitest.New(t, faults...)
-	srv.Verify = pypitest.TrustIssuer(iss.URL, "pypi")
+	srv.Verify = exchangetest.TrustIssuer(iss.URL, "pypi")
 	srv.Publishers = []pypitest.Publisher{{Namespace: "keyless-ci", Project: "demo", WorkflowFilepath: ".gitlab-ci.yml"}}
 	return srv
 }
@@ -74,7 +75,7 @@ func TestPyPICommand(t *testing.T) {
 		t.Parallel()
 		srv := newPyPIFixture(t, iss)
 		srv.Audience = "testpypi"
-		srv.Verify = pypitest.TrustIssuer(iss.URL, "testpypi")
+		srv.Verify = exchangetest.TrustIssuer(iss.URL, "testpypi")
 		env := pypiEnv(t, iss, srv, iss.MustMint(t, oidctest.Job{Audience: []string{"testpypi"}}))
 		o := keyless(t, env, "pypi", "--repository", "testpypi")
 		if o.Code != 0 {

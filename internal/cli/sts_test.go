@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts/ststest"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
 )
@@ -26,7 +27,7 @@ type stsFixture struct {
 func newSTSFixture(t *testing.T, iss *oidctest.Issuer, faults ...ststest.Fault) stsFixture {
 	t.Helper()
 	srv := ststest.New(t, faults...)
-	srv.Verify = ststest.TrustIssuer(iss.URL, stsAud)
+	srv.Verify = exchangetest.TrustIssuer(iss.URL, stsAud)
 	return stsFixture{iss: iss, srv: srv}
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // LeakyQuery is put in every Location the redirector sends: a message that
@@ -271,5 +273,20 @@ func CheckRefused(t testing.TB, c RedirectCase, err, kind error, trap *Trap, sec
 	}
 	if strings.Contains(msg, LeakyQuery) || strings.Contains(msg, secret) || progress != "" {
 		t.Errorf("quoted the query or the token, or retried:\n%s\n%s", msg, progress)
+	}
+}
+
+// TrustIssuer returns a fake's Verify function: it accepts only tokens
+// signed by issuer's published keys for audience, as a server that trusts
+// the issuer does.
+func TrustIssuer(issuer, audience string) func(string) error {
+	return func(raw string) error {
+		tok, err := idtoken.Decode(secret.New(raw))
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return idtoken.Verifier{Issuer: issuer, Audience: audience, Client: http.DefaultClient}.Verify(ctx, tok)
 	}
 }

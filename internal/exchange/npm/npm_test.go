@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/npm"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/npm/npmtest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -28,7 +29,7 @@ func newFixture(t *testing.T, faults ...npmtest.Fault) fixture {
 	t.Helper()
 	iss := oidctest.NewServer(t)
 	srv := npmtest.New(t, faults...)
-	srv.Verify = npmtest.TrustIssuer(iss.URL, srv.Audience())
+	srv.Verify = exchangetest.TrustIssuer(iss.URL, srv.Audience())
 	srv.Packages["@keyless-ci/demo"] = demo
 	return fixture{iss: iss, srv: srv}
 }

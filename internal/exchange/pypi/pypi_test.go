@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/pypi/pypitest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -29,7 +30,7 @@ func newFixture(t *testing.T, faults ...pypitest.Fault) fixture {
 	t.Helper()
 	iss := oidctest.NewServer(t)
 	srv := pypitest.New(t, faults...)
-	srv.Verify = pypitest.TrustIssuer(iss.URL, "pypi")
+	srv.Verify = exchangetest.TrustIssuer(iss.URL, "pypi")
 	srv.Publishers = []pypitest.Publisher{demo}
 	return fixture{iss: iss, srv: srv}
 }

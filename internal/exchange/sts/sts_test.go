@@ -152,7 +152,7 @@ func TestClientAssertionIsTheIDToken(t *testing.T) {
 	raw := iss.MustMint(t, oidctest.Job{Audience: []string{"https://sso.example.com"}})
 	s := ststest.New(t)
 	s.RequireAssertion = true
-	s.Verify = ststest.TrustIssuer(iss.URL, "https://sso.example.com")
+	s.Verify = exchangetest.TrustIssuer(iss.URL, "https://sso.example.com")
 	o := opts(s)
 	o.Auth, o.ClientID = sts.AuthJWTBearer, "gitlab-ci"
 	if _, err := sts.Exchange(bounded(t), decode(t, raw), o); err != nil {
@@ -183,7 +183,7 @@ func TestRejectedSubjectTokenIsExplainedWithItsClaims(t *testing.T) {
 		{"invalid_grant", sts.ErrInvalidGrant},
 	} {
 		s := ststest.New(t)
-		s.Verify = ststest.TrustIssuer(trusted.URL, "https://sso.example.com")
+		s.Verify = exchangetest.TrustIssuer(trusted.URL, "https://sso.example.com")
 		s.SubjectError = tc.serverSays
 		_, err := sts.Exchange(bounded(t), decode(t, raw), opts(s))
 		if !errors.Is(err, tc.kind) {

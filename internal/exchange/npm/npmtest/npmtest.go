@@ -8,7 +8,6 @@
 package npmtest
 
 import (
-	"context"
 	"embed"
 	"fmt"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
@@ -101,20 +99,6 @@ func New(t testing.TB, faults ...Fault) *Server {
 func (s *Server) Audience() string {
 	u, _ := url.Parse(s.URL)
 	return "npm:" + u.Hostname()
-}
-
-// TrustIssuer returns a Verify function that accepts only tokens signed by
-// issuer's keys for audience.
-func TrustIssuer(issuer, audience string) func(string) error {
-	return func(raw string) error {
-		tok, err := idtoken.Decode(secret.New(raw))
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return idtoken.Verifier{Issuer: issuer, Audience: audience, Client: http.DefaultClient}.Verify(ctx, tok)
-	}
 }
 
 // Requests returns the requests received so far.

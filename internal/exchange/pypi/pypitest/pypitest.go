@@ -8,7 +8,6 @@
 package pypitest
 
 import (
-	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -148,20 +147,6 @@ func New(t testing.TB, faults ...Fault) *Server {
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
-}
-
-// TrustIssuer returns a Verify function that accepts only tokens signed by
-// issuer's published keys for audience.
-func TrustIssuer(issuer, audience string) func(string) error {
-	return func(raw string) error {
-		tok, err := idtoken.Decode(secret.New(raw))
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return idtoken.Verifier{Issuer: issuer, Audience: audience, Client: http.DefaultClient}.Verify(ctx, tok)
-	}
 }
 
 // Script appends faults for the next requests.

@@ -8,7 +8,6 @@
 package ststest
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -21,10 +20,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"gitlab.com/keyless-ci/keyless/internal/idtoken"
-	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // TokenPath is where the fake serves its token endpoint; every other path
@@ -160,21 +155,6 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
-}
-
-// TrustIssuer returns a Verify function that accepts only tokens signed by
-// issuer's published keys for audience, as a server that trusts the issuer
-// does.
-func TrustIssuer(issuer, audience string) func(string) error {
-	return func(raw string) error {
-		tok, err := idtoken.Decode(secret.New(raw))
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return idtoken.Verifier{Issuer: issuer, Audience: audience, Client: http.DefaultClient}.Verify(ctx, tok)
-	}
 }
 
 // singleValued are the parameters RFC 6749 §3.2 forbids repeating; only
