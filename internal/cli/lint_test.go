@@ -27,21 +27,7 @@ var lintSecrets = []string{"AKIAZ7Q3K9W2M5T8X4RB", "q8Vn2Lr7Tz4Kp1Xw9Hc6Bf3Jm5Sd
 func copyProject(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	err := filepath.WalkDir(lintProject, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(lintProject, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dst, os.DirFS(lintProject)); err != nil {
 		t.Fatal(err)
 	}
 	return dst
