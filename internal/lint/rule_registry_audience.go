@@ -7,8 +7,8 @@ import (
 )
 
 // registryAudience reports jobs that publish to PyPI or npmjs.com with an
-// ID token for the registry whose aud the registry does not accept
-// (issue 18).
+// ID token for the registry (tokenService: by its audience, name or use)
+// whose aud the registry does not accept (issue 18).
 var registryAudience = registryAudienceRule{rule{Meta{
 	ID:    "registry-audience",
 	Title: "ID token for a package registry with an audience it refuses",
@@ -21,15 +21,6 @@ var registryAudience = registryAudienceRule{rule{Meta{
 
 type registryAudienceRule struct{ rule }
 
-// registryAudiences are the audiences each registry of packageRegistries
-// accepts: https://docs.pypi.org/trusted-publishers/using-a-publisher/
-// (pypi, testpypi) and https://docs.npmjs.com/trusted-publishers
-// (npm:registry.npmjs.org).
-var registryAudiences = map[string][]string{
-	"pypi": {"pypi", "testpypi"},
-	"npm":  {"npm:registry.npmjs.org"},
-}
-
 func (r registryAudienceRule) Check(p *Pass) {
 	var sites siteFindings
 	for _, ji := range p.jobInfos() {
@@ -40,24 +31,28 @@ func (r registryAudienceRule) Check(p *Pass) {
 			if !publishesTo(ji, reg) {
 				continue
 			}
-			want := registryAudiences[reg.name]
-			var wrong []idToken
-			ok := false
-			for _, t := range ji.tokens {
-				if !forRegistry(t, reg) {
+			var wrong *idToken
+			for i, t := range ji.tokens {
+				if tokenService(t, ji) != reg.name {
 					continue
 				}
-				if slices.ContainsFunc(t.audiences(), func(a string) bool { return slices.Contains(want, a) }) {
-					ok = true
+				if slices.ContainsFunc(t.audiences(), func(a string) bool { return slices.Contains(reg.audiences, a) }) {
+					wrong = nil
 					break
 				}
-				wrong = append(wrong, t)
+				if wrong == nil {
+					wrong = &ji.tokens[i]
+				}
 			}
-			if ok || len(wrong) == 0 {
+			if wrong == nil {
 				continue
 			}
-			t := wrong[0]
-			aud, name, registry := strings.Join(t.audiences(), ", "), t.name, map[string]string{"pypi": "PyPI", "npm": "npmjs.com"}[reg.name]
+			t := *wrong
+			aud, name, registry := strings.Join(t.audiences(), ", "), t.name, reg.title
+			accepts := reg.audiences[0]
+			if len(reg.audiences) > 1 {
+				accepts += " (or " + strings.Join(reg.audiences[1:], ", ") + ")"
+			}
 			pos := t.keyPos
 			if t.node != nil {
 				pos = t.node.Pos
@@ -65,23 +60,9 @@ func (r registryAudienceRule) Check(p *Pass) {
 			sites.add(ji.job.Name, Finding{Pos: pos, Key: reg.name + "\x00" + name + "\x00" + aud},
 				func(jobs string) string {
 					return fmt.Sprintf("%s publishes to %s with the ID token %s, whose aud is %q: %s accepts only %s, and refuses the exchange of any other; set aud: %s",
-						jobs, registry, name, aud, registry, strings.Join(want, " (or ")+strings.Repeat(")", len(want)-1), want[0])
+						jobs, registry, name, aud, registry, accepts, reg.audiences[0])
 				})
 		}
 	}
 	sites.report(p)
-}
-
-// forRegistry reports whether t is meant for reg: named for it
-// (PYPI_ID_TOKEN, NPM_ID_TOKEN) or with an audience that names it.
-func forRegistry(t idToken, reg registryKind) bool {
-	if strings.Contains(strings.ToUpper(t.name), strings.ToUpper(reg.name)) {
-		return true
-	}
-	for _, a := range t.audiences() {
-		if strings.Contains(strings.ToLower(a), reg.name) {
-			return true
-		}
-	}
-	return false
 }

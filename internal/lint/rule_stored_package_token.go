@@ -24,31 +24,38 @@ type storedPackageTokenRule struct{ rule }
 
 // registryKind is a registry with trusted publishing from GitLab CI/CD.
 type registryKind struct {
-	name     string
-	publish  []string // commands that publish
-	tokens   []string // variables that hold its token
-	host     string   // the public registry's host
-	audience string
-	how      string
+	name    string
+	publish []string // commands that publish
+	tokens  []string // variables that hold its token
+	host    string   // the public registry's host
+	// title names the public registry in messages.
+	title string
+	// audiences are the ID token audiences it accepts, exactly
+	// (https://docs.npmjs.com/trusted-publishers;
+	// https://docs.pypi.org/trusted-publishers/using-a-publisher/).
+	audiences []string
+	how       string
 }
 
 var packageRegistries = []registryKind{
 	{
-		name:     "npm",
-		publish:  []string{"npm publish", "yarn publish", "yarn npm publish", "pnpm publish", "lerna publish", "semantic-release", "changeset publish"},
-		tokens:   []string{"NPM_TOKEN", "NODE_AUTH_TOKEN", "NPM_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"},
-		host:     "npmjs.org",
-		audience: "npm:registry.npmjs.org",
+		name:      "npm",
+		publish:   []string{"npm publish", "yarn publish", "yarn npm publish", "pnpm publish", "lerna publish", "semantic-release", "changeset publish"},
+		tokens:    []string{"NPM_TOKEN", "NODE_AUTH_TOKEN", "NPM_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"},
+		host:      "npmjs.org",
+		title:     "npmjs.com",
+		audiences: []string{"npm:registry.npmjs.org"},
 		how: "npmjs.com accepts trusted publishing from GitLab CI/CD: configure the package's trusted publisher (keyless policy npm prints it), add id_tokens: NPM_ID_TOKEN: aud: npm:registry.npmjs.org to the job and publish with npm 11.5.1 or later, which exchanges it itself; " +
 			"for pnpm, yarn or an older npm, " + useComponent("npm") + "; then delete the token",
 	},
 	{
-		name:     "pypi",
-		publish:  []string{"twine upload", "poetry publish", "uv publish", "flit publish", "hatch publish", "pdm publish"},
-		tokens:   []string{"TWINE_PASSWORD", "PYPI_TOKEN", "PYPI_API_TOKEN", "POETRY_PYPI_TOKEN_PYPI", "UV_PUBLISH_TOKEN", "FLIT_PASSWORD", "HATCH_INDEX_AUTH", "PDM_PUBLISH_PASSWORD"},
-		host:     "pypi.org",
-		audience: "pypi",
-		how:      "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI (keyless policy pypi prints it), " + useComponent("pypi") + ", then delete the token",
+		name:      "pypi",
+		publish:   []string{"twine upload", "poetry publish", "uv publish", "flit publish", "hatch publish", "pdm publish"},
+		tokens:    []string{"TWINE_PASSWORD", "PYPI_TOKEN", "PYPI_API_TOKEN", "POETRY_PYPI_TOKEN_PYPI", "UV_PUBLISH_TOKEN", "FLIT_PASSWORD", "HATCH_INDEX_AUTH", "PDM_PUBLISH_PASSWORD"},
+		host:      "pypi.org",
+		title:     "PyPI",
+		audiences: []string{"pypi", "testpypi"},
+		how:       "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI (keyless policy pypi prints it), " + useComponent("pypi") + ", then delete the token",
 	},
 }
 
