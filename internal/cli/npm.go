@@ -63,7 +63,7 @@ var npmProvider = provider{
 		"/-/npm/v1/oidc/token/exchange/package/NAME as npm 11.5.1 does, and gives the command\n" +
 		"NODE_AUTH_TOKEN and NPM_CONFIG_USERCONFIG, a temporary npmrc (0600, in a private directory\n" +
 		"outside the project, removed when the command ends) that points the registry's _authToken at\n" +
-		"NODE_AUTH_TOKEN. Without a command, prints them as --format env (keyless cleanup removes the\n" +
+		"NODE_AUTH_TOKEN, and yarn 2+ YARN_NPM_AUTH_TOKEN and YARN_NPM_PUBLISH_REGISTRY. Without a command, prints them as --format env (keyless cleanup removes the\n" +
 		"npmrc) or the token as json. With npm 11.5.1 or later, an NPM_ID_TOKEN with aud\n" +
 		"npm:registry.npmjs.org is all npm publish needs.\n\n" +
 		"   id_tokens: { NPM_ID_TOKEN: { aud: \"npm:registry.npmjs.org\" } }\n" +

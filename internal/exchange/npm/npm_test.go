@@ -95,7 +95,9 @@ func TestNpmEnvWritesAPrivateNpmrc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(env.Vars) != 2 || env.Vars[0].Name != "NPM_CONFIG_USERCONFIG" || env.Vars[1].Name != "NODE_AUTH_TOKEN" || env.Vars[1].Value.Reveal() != "npm_T0KEN" {
+	if len(env.Vars) != 4 || env.Vars[0].Name != "NPM_CONFIG_USERCONFIG" || env.Vars[1].Name != "NODE_AUTH_TOKEN" || env.Vars[1].Value.Reveal() != "npm_T0KEN" ||
+		env.Vars[2].Name != "YARN_NPM_AUTH_TOKEN" || env.Vars[2].Value.Reveal() != "npm_T0KEN" ||
+		env.Vars[3].Name != "YARN_NPM_PUBLISH_REGISTRY" || env.Vars[3].Value.Reveal() != npm.DefaultRegistry {
 		t.Fatalf("vars = %+v", env.Vars)
 	}
 	path := env.Vars[0].Value.Reveal()

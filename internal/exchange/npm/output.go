@@ -35,7 +35,13 @@ func Npmrc(registry string) []byte {
 // Env writes the npmrc to a new 0600 file in the state directory dir (made
 // 0700, exchange.WriteStateFile) and returns the variables that point the
 // clients at it: NPM_CONFIG_USERCONFIG, and NODE_AUTH_TOKEN with the
-// token (the variable actions/setup-node's npmrc reads too). The file is
+// token (the variable actions/setup-node's npmrc reads too). Yarn 2 and
+// later read no npmrc: they get the token as YARN_NPM_AUTH_TOKEN and the
+// registry as YARN_NPM_PUBLISH_REGISTRY, the npmAuthToken and
+// npmPublishRegistry settings as environment variables
+// (https://yarnpkg.com/configuration/yarnrc: a setting's variable is YARN_
+// and its name in snake case), so `yarn npm publish` publishes to the
+// registry the token is for. The file is
 // listed for Cleanup: exec mode removes it when the command ends, keyless
 // cleanup (the component's after_script) otherwise.
 func (c *Credentials) Env(dir string) (*exchange.Credentials, error) {
@@ -48,6 +54,8 @@ func (c *Credentials) Env(dir string) (*exchange.Credentials, error) {
 		Vars: []exchange.Var{
 			{Name: "NPM_CONFIG_USERCONFIG", Value: secret.New(path)},
 			{Name: "NODE_AUTH_TOKEN", Value: c.Token},
+			{Name: "YARN_NPM_AUTH_TOKEN", Value: c.Token},
+			{Name: "YARN_NPM_PUBLISH_REGISTRY", Value: secret.New(c.Registry)},
 		},
 		// A token of another kind in the environment would compete
 		// (npm_config__authToken); NPM_TOKEN is left alone: only a project

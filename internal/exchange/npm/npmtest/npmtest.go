@@ -5,6 +5,12 @@
 // npm users have quoted, kept in testdata/ with their sources (README).
 // Which refusal a mismatching publisher gets (401 "unauthorized") is the
 // fake's assumption from those reports.
+//
+// In front of a real registry (Upstream, Issue) the fake is npmjs.com's
+// exchange endpoint for a registry that has none, such as Verdaccio: it
+// answers the exchange itself, with a token the registry issued, and hands
+// every other request to the registry, so a real client publishes there
+// with the token keyless got (issue 18).
 package npmtest
 
 import (
@@ -12,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -70,6 +77,9 @@ var (
 type Request struct {
 	Method, Path, RawPath, Authorization, ContentType string
 	BodyLength                                        int64
+	// UserAgent and NpmCommand are the client's User-Agent and npm-command
+	// headers (npm-registry-fetch sends npm-command: publish).
+	UserAgent, NpmCommand string
 }
 
 // Server is the fake registry.
@@ -80,6 +90,12 @@ type Server struct {
 	Packages map[string]Publisher
 	// Verify checks the ID token; nil accepts any token that decodes.
 	Verify func(token string) error
+	// Issue, when set, returns the token an accepted exchange answers with
+	// (one a real registry issued) instead of Token.
+	Issue func(pkg string) (string, error)
+	// Upstream, when set, is the registry every request but an exchange
+	// goes to (whoami included).
+	Upstream *url.URL
 
 	mu       sync.Mutex
 	faults   []Fault
@@ -110,7 +126,12 @@ func (s *Server) Requests() []Request {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Authorization: r.Header.Get("Authorization"),
-		ContentType: r.Header.Get("Content-Type"), BodyLength: r.ContentLength}
+		ContentType: r.Header.Get("Content-Type"), BodyLength: r.ContentLength,
+		UserAgent: r.Header.Get("User-Agent"), NpmCommand: r.Header.Get("npm-command")}
+	if s.Upstream != nil && !strings.HasPrefix(req.RawPath, ExchangePath) {
+		httputil.NewSingleHostReverseProxy(s.Upstream).ServeHTTP(w, r)
+		return
+	}
 	if req.RawPath == WhoamiPath {
 		s.mu.Lock()
 		s.requests = append(s.requests, req)
@@ -176,7 +197,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, Unauthorized)
 		return
 	}
-	writeFault(w, Fault{Status: 201, Body: strings.Replace(Sample("exchange-success"), `"TOKEN"`, fmt.Sprintf("%q", s.Token), 1), ContentType: "application/json"})
+	token := s.Token
+	if s.Issue != nil {
+		if token, err = s.Issue(name); err != nil {
+			// Generic HTTP, not npm's words: the registry behind refused.
+			writeFault(w, Fault{Status: 502, Body: "Bad Gateway", ContentType: "text/plain"})
+			return
+		}
+	}
+	writeFault(w, Fault{Status: 201, Body: strings.Replace(Sample("exchange-success"), `"TOKEN"`, fmt.Sprintf("%q", token), 1), ContentType: "application/json"})
 }
 
 func contains(l []string, s string) bool {
