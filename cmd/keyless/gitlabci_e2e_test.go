@@ -46,7 +46,10 @@ const (
 // gclProject is a throwaway GitLab project that gitlab-ci-local runs.
 type gclProject struct {
 	Dir string
-	bin string // gitlab-ci-local
+	// Home and Tmp are the HOME and TMPDIR of gitlab-ci-local and its
+	// jobs: each test's own, so that it can look into them.
+	Home, Tmp string
+	bin       string // gitlab-ci-local
 }
 
 // newGCLProject commits every component (templates/) and ciYAML (the
@@ -97,7 +100,7 @@ func newGCLProject(t *testing.T, p peers, ciYAML string) gclProject {
 			t.Fatalf("git %s: %s", strings.Join(args, " "), r.Stderr)
 		}
 	}
-	return gclProject{Dir: dir, bin: bin}
+	return gclProject{Dir: dir, Home: t.TempDir(), Tmp: t.TempDir(), bin: bin}
 }
 
 // run runs gitlab-ci-local on the project with the shell executor, each job
@@ -118,7 +121,7 @@ func (g gclProject) run(t *testing.T, path string, vars map[string]string, args 
 	for k, v := range vars {
 		all = append(all, "--variable", k+"="+v)
 	}
-	return run(t, []string{"PATH=" + path}, g.bin, append(all, args...)...)
+	return run(t, []string{"PATH=" + path, "HOME=" + g.Home, "TMPDIR=" + g.Tmp}, g.bin, append(all, args...)...)
 }
 
 // idTokens returns the id_tokens of job in the expanded pipeline: variable
@@ -515,5 +518,53 @@ func checkExamplePipeline(t *testing.T, p peers, name, examplePath string) {
 	}
 	if users == 0 {
 		t.Errorf("no job in %s uses the component:\n%s", examplePath, r.Stdout)
+	}
+}
+
+// leakWindow is how long a piece of a secret assertNoWindowLeaks looks for:
+// a job log or file that holds any 8 characters of a token in a row holds
+// part of it.
+const leakWindow = 8
+
+// assertNoWindowLeaks fails if any leakWindow characters of a secret appear
+// in gitlab-ci-local's output or in any file under roots. A JWT's header is
+// left out: every token the issuer mints starts with the same one.
+func assertNoWindowLeaks(t *testing.T, r result, secrets map[string]string, roots ...string) {
+	t.Helper()
+	windows := map[string]string{}
+	for what, s := range secrets {
+		if parts := strings.Split(s, "."); len(parts) == 3 {
+			s = parts[1] + "." + parts[2]
+		}
+		if len(s) < leakWindow {
+			t.Fatalf("the %s is shorter than %d characters", what, leakWindow)
+		}
+		for i := 0; i+leakWindow <= len(s); i++ {
+			windows[s[i:i+leakWindow]] = what
+		}
+	}
+	scan := func(where string, b []byte) {
+		for i := 0; i+leakWindow <= len(b); i++ {
+			if what, ok := windows[string(b[i:i+leakWindow])]; ok {
+				t.Errorf("%d characters of the %s appear in %s at byte %d", leakWindow, what, where, i)
+				return
+			}
+		}
+	}
+	scan("gitlab-ci-local's stdout", []byte(r.Stdout))
+	scan("gitlab-ci-local's stderr", []byte(r.Stderr))
+	for _, root := range roots {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Errorf("read %s: %v", path, err)
+				return nil
+			}
+			scan(path, b)
+			return nil
+		})
 	}
 }
