@@ -3,9 +3,13 @@ package npm_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,6 +74,57 @@ func TestNpmExchange(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Method != "POST" || reqs[0].RawPath != "/-/npm/v1/oidc/token/exchange/package/@keyless-ci%2fdemo" ||
 		reqs[0].Authorization != "Bearer "+tok.Raw.Reveal() || reqs[0].BodyLength > 0 {
 		t.Errorf("requests = %+v", reqs)
+	}
+}
+
+// In front of a registry (Upstream, Issue) the fake answers the exchange
+// with the token Issue returns and hands every other request to the
+// registry; a registry that refuses to issue makes the exchange fail.
+func TestNpmExchangeInFrontOfARegistry(t *testing.T) {
+	t.Parallel()
+	var upstreamPaths []string
+	var mu sync.Mutex
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		upstreamPaths = append(upstreamPaths, r.URL.Path)
+		mu.Unlock()
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(upstream.Close)
+	f := newFixture(t)
+	f.srv.Upstream, _ = url.Parse(upstream.URL)
+	var issued []string
+	f.srv.Issue = func(pkg string) (string, error) {
+		issued = append(issued, pkg)
+		if len(issued) > 1 {
+			return "", errors.New("registry refused")
+		}
+		return "issued-by-the-registry", nil
+	}
+	creds, err := f.run(t, f.token(t, oidctest.Job{}), "@keyless-ci/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.Token.Reveal() != "issued-by-the-registry" || len(issued) != 1 || issued[0] != "@keyless-ci/demo" {
+		t.Errorf("token %q, Issue called for %q", creds.Token.Reveal(), issued)
+	}
+	if _, err := f.run(t, f.token(t, oidctest.Job{}), "@keyless-ci/demo"); err == nil {
+		t.Error("the exchange succeeded although the registry refused to issue")
+	}
+	for _, p := range []string{npmtest.WhoamiPath, "/@keyless-ci%2fdemo"} {
+		resp, err := http.Get(f.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTeapot {
+			t.Errorf("GET %s: %s, want the registry's answer", p, resp.Status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(upstreamPaths) != 2 || upstreamPaths[0] != npmtest.WhoamiPath {
+		t.Errorf("the registry got %q", upstreamPaths)
 	}
 }
 
