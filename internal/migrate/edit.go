@@ -557,7 +557,7 @@ func slug(ref, cloud string) string {
 }
 
 // inputOrder lists a component's inputs as its spec does.
-var inputOrder = []string{"as", "role_arn", "provider", "service_account", "client_id", "tenant_id", "addr", "role", "aud"}
+var inputOrder = []string{"as", "package", "role_arn", "provider", "service_account", "client_id", "tenant_id", "addr", "role", "aud"}
 
 // addIncludes writes the new includes into the main file's include:.
 func (m *migrator) addIncludes(incs []*includeAt, add func(string, edit)) error {

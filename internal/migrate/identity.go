@@ -65,6 +65,7 @@ var inputClouds = map[string]string{
 	"provider": "gcp", "service_account": "gcp",
 	"client_id": "azure", "tenant_id": "azure", "authority_host": "azure",
 	"addr": "vault", "role": "vault", "secrets": "vault", "secret_files": "vault",
+	"package": "npm",
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
