@@ -123,6 +123,11 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	if err := pair("npm", "npm-package"); err != nil {
 		return o, err
 	}
+	if id, ok := def["npm"]; ok {
+		if _, err := id.Complete(); err != nil {
+			return o, usagef("--npm-package %q: %v", id.Inputs["package"], err)
+		}
+	}
 	if f := c.String("map"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -148,6 +153,14 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	if in := c.String("install"); in != "" {
 		if in != "artifact" && in != "path" && in != "download" {
 			return o, usagef("--install %q: use artifact, path or download", in)
+		}
+		// The pypi and npm components need no flag (npm's package comes
+		// from package.json): --install reaches them through an identity
+		// of their own.
+		for _, k := range []string{"pypi", "npm"} {
+			if _, ok := def[k]; !ok {
+				def[k] = migrate.Identity{Cloud: k, Inputs: map[string]string{}}
+			}
 		}
 		for k, id := range def {
 			id.Inputs["install"] = in

@@ -126,6 +126,9 @@ func (id Identity) check() error {
 			return fmt.Errorf("%s needs the input %s", id.Cloud, r)
 		}
 	}
+	if p := id.Inputs["package"]; id.Cloud == "npm" && p != "" && !npmNameRe.MatchString(p) {
+		return fmt.Errorf("package %q is not an npm package name (@scope/name, lowercase)", p)
+	}
 	if id.As != "" && !strings.HasPrefix(id.As, ".") {
 		return fmt.Errorf("as %q: name a hidden job, starting with a dot", id.As)
 	}
