@@ -224,3 +224,28 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestPreviewIncludeCache: gitlab-ci-local reads the include text of
+// testdata/gcl-includes instead of fetching it: a pipeline that includes
+// GitLab's Jobs/Container-Scanning.gitlab-ci.yml previews offline with
+// the template's own job, not an empty stand-in's nothing.
+func TestPreviewIncludeCache(t *testing.T) {
+	gcl := gclBin()
+	if gcl == "" {
+		t.Skip("gitlab-ci-local is not installed (scripts/install-peers.sh)")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("include:\n  - template: Jobs/Container-Scanning.gitlab-ci.yml\n\nbuild:\n  script: [make]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gclRepo(t, dir)
+	code, out := preview(t, gcl, dir, ".gitlab-ci.yml")
+	if code != 0 {
+		t.Fatalf("gitlab-ci-local --preview refuses it (exit %d):\n%s", code, gclErrors(out))
+	}
+	for _, want := range []string{"container_scanning:", "gtcs scan", "security-products/container-scanning:7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the preview has no %q: the cached template was not read\n%s", want, out)
+		}
+	}
+}
