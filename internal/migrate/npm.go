@@ -110,9 +110,10 @@ func (m *migrator) npmPackage(v *pipeline.JobView) (name string, at pipeline.Pos
 				}
 				for i := 1; i < len(args); i++ {
 					switch w := args[i]; {
-					case w == "--access" || w == "--tag" || w == "--otp":
+					case npmValueFlags[w]:
 						i++
-					case strings.HasPrefix(w, "-w") || strings.HasPrefix(w, "--workspace") || strings.HasPrefix(w, "--filter") || w == "-r" || w == "--recursive":
+					case strings.HasPrefix(w, "-w") || strings.HasPrefix(w, "--workspace") || strings.HasPrefix(w, "--filter") || w == "-r" || w == "--recursive" ||
+						w == "-C" || strings.HasPrefix(w, "--dir") || strings.HasPrefix(w, "--cwd") || strings.HasPrefix(w, "--prefix"):
 						return "", l.Pos, "the job publishes several packages or another package (" + w + "): the component's token is for one package"
 					case !strings.HasPrefix(w, "-"):
 						return "", l.Pos, "the job publishes " + w + ", not the package.json of its working directory"
@@ -122,8 +123,13 @@ func (m *migrator) npmPackage(v *pipeline.JobView) (name string, at pipeline.Pos
 			}
 		}
 	}
-	return "", pipeline.Pos{}, "the job's publish command is not in a line migrate reads"
+	return "", pipeline.Pos{}, "migrate finds no npm, pnpm or yarn publish command in the job's lines to read the package from (semantic-release, lerna and changesets choose the package themselves)"
 }
+
+// npmValueFlags are publish flags of npm, pnpm and yarn 1 that take the
+// next word as their value.
+var npmValueFlags = map[string]bool{"--access": true, "--tag": true, "--otp": true, "--registry": true,
+	"--publish-branch": true, "--new-version": true, "--message": true, "-m": true}
 
 // readPackageName is the "name" of dir/package.json in the project; with
 // it, as why, the project .npmrc there when it sets an _authToken, which
