@@ -69,3 +69,27 @@ func TestMigrateNpmPackage(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateNpmExistingInclude: a project that includes the npm
+// component for the package already gets no second include; the job
+// extends the one there.
+func TestMigrateNpmExistingInclude(t *testing.T) {
+	dir := write(t, map[string]string{"package.json": `{"name": "@example/web"}`, ".gitlab-ci.yml": `include:
+  - component: $CI_SERVER_FQDN/keyless-ci/keyless/npm@1
+    inputs:
+      package: "@example/web"
+
+publish:
+  variables:
+    NODE_AUTH_TOKEN: $NPM_TOKEN
+  script:
+    - npm publish
+`})
+	r, err := migrate.Migrate(dir, migrate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Plan.Includes) != 1 || !r.Plan.Includes[0].Existing || len(r.Plan.Jobs) != 1 || r.Plan.Jobs[0].Extends != ".keyless-npm" {
+		t.Fatalf("want the existing include used: %+v %+v\n%s", r.Plan.Includes, r.Plan.Jobs, r.Diff())
+	}
+}
