@@ -26,6 +26,7 @@ func migrateFlags() []cli.Flag {
 		&cli.StringFlag{Name: "azure-tenant-id", Usage: "directory (tenant) `ID` of the app", EnvVars: []string{"KEYLESS_MIGRATE_AZURE_TENANT_ID"}},
 		&cli.StringFlag{Name: "vault-addr", Usage: "Vault or OpenBao `URL` (also the ID token's audience) that replaces the stored Vault token or password (with --vault-role)", EnvVars: []string{"KEYLESS_MIGRATE_VAULT_ADDR"}},
 		&cli.StringFlag{Name: "vault-role", Usage: "JWT auth `ROLE` to log in with", EnvVars: []string{"KEYLESS_MIGRATE_VAULT_ROLE"}},
+		&cli.StringFlag{Name: "npm-package", Usage: "npm package `NAME` (@scope/name) of the jobs publishing with a stored npm token whose package.json migrate cannot read (a job whose package.json it reads publishes that package's name)", EnvVars: []string{"KEYLESS_MIGRATE_NPM_PACKAGE"}},
 		&cli.StringFlag{Name: "map", Usage: "mapping `FILE`: each stored credential variable to the component inputs of its identity, for a project with several (docs/migrate.md)", EnvVars: []string{"KEYLESS_MIGRATE_MAP"}},
 		&cli.StringFlag{Name: "install", Usage: "install `MODE` of every include written: artifact, path or download (default: the component's own, artifact)", EnvVars: []string{"KEYLESS_MIGRATE_INSTALL"}},
 		&cli.StringFlag{Name: "component", Value: migrate.DefaultComponent, Usage: "component `PATH` the includes name, before /aws@VERSION", EnvVars: []string{"KEYLESS_MIGRATE_COMPONENT"}},
@@ -119,6 +120,14 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	if err := pair("vault", "vault-addr", "vault-role"); err != nil {
 		return o, err
 	}
+	if err := pair("npm", "npm-package"); err != nil {
+		return o, err
+	}
+	if id, ok := def["npm"]; ok {
+		if _, err := id.Complete(); err != nil {
+			return o, usagef("--npm-package %q: %v", id.Inputs["package"], err)
+		}
+	}
 	if f := c.String("map"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -144,6 +153,14 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	if in := c.String("install"); in != "" {
 		if in != "artifact" && in != "path" && in != "download" {
 			return o, usagef("--install %q: use artifact, path or download", in)
+		}
+		// The pypi and npm components need no flag (npm's package comes
+		// from package.json): --install reaches them through an identity
+		// of their own.
+		for _, k := range []string{"pypi", "npm"} {
+			if _, ok := def[k]; !ok {
+				def[k] = migrate.Identity{Cloud: k, Inputs: map[string]string{}}
+			}
 		}
 		for k, id := range def {
 			id.Inputs["install"] = in
@@ -175,14 +192,15 @@ func migrateCommand(env Env) *cli.Command {
 		ArgsUsage: "[PATH]",
 		Description: "Reads the project's CI/CD configuration as lint resolves it and rewrites each job that uses a\n" +
 			"stored AWS key, Google Cloud service account key, Azure client secret, Vault token or\n" +
-			"password, or PyPI upload token (the stored-* findings) to get the same access through the\n" +
+			"password, or PyPI or npm publish token (the stored-* findings) to get the same access through the\n" +
 			"keyless component: it adds the component include, once per identity; makes the job extend\n" +
 			"the component's hidden job (keeping its own before_script and after_script after a\n" +
 			"!reference to the component's); and removes the lines and variables the stored credential\n" +
 			"needed. Everything else stays byte for byte. What it cannot rewrite safely it refuses, with\n" +
 			"the reason and the step to take by hand. Values are never printed: names and positions only.\n\n" +
 			"The identity comes from --aws-role-arn, --gcp-provider, --azure-client-id/--azure-tenant-id\n" +
-			"and --vault-addr/--vault-role, or for a project with several from --map FILE (docs/migrate.md).\n" +
+			"and --vault-addr/--vault-role, or for a project with several from --map FILE (docs/migrate.md);\n" +
+			"npm's package from the job's package.json, else --npm-package.\n" +
 			"PATH is a project directory (its .gitlab-ci.yml, or --ci-config) or a YAML file.\n\n" +
 			"--open-mr commits the change to --branch of the GitLab project (--project) and opens or updates\n" +
 			"one merge request whose description holds the trust to create (keyless policy, as Terraform and\n" +

@@ -208,3 +208,27 @@ func TestMigrateFromReport(t *testing.T) {
 		t.Errorf("a file that is not a report: exit %d\n%s", o.Code, o.Stderr)
 	}
 }
+
+// TestMigrateNpmPackage: an npm job whose package.json migrate cannot
+// read is refused with --npm-package as the step; the flag then names
+// the package, a bad name is a usage error, and --install reaches the
+// npm include though no identity flag of npm's is given (issue 18).
+func TestMigrateNpmPackage(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("publish:\n  variables:\n    NODE_AUTH_TOKEN: $NPM_TOKEN\n  script:\n    - cd \"$PKG_DIR\"\n    - npm publish\n"), 0o644)
+	if o := keyless(t, nil, "migrate", dir); o.Code != ExitFindings || !strings.Contains(o.Stderr, "npm-package") || !strings.Contains(o.Stderr, "--npm-package NAME") {
+		t.Errorf("without --npm-package: exit %d, want 1 (npm-package)\n%s", o.Code, o.Stderr)
+	}
+	if o := keyless(t, nil, "migrate", dir, "--npm-package", "@example/web", "--install", "path"); o.Code != ExitOK ||
+		!strings.Contains(o.Stdout, `package: "@example/web"`) || !strings.Contains(o.Stdout, "install: path") {
+		t.Errorf("with --npm-package: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+	if o := keyless(t, nil, "migrate", dir, "--npm-package", "Example Web"); o.Code != ExitUsage || !strings.Contains(o.Stderr, `--npm-package "Example Web"`) {
+		t.Errorf("a bad package name: exit %d, want 2\n%s", o.Code, o.Stderr)
+	}
+	os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("publish:\n  variables:\n    NODE_AUTH_TOKEN: $NPM_TOKEN\n  script:\n    - npm publish\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name": "@example/app"}`), 0o644)
+	if o := keyless(t, nil, "migrate", dir, "--install", "path"); o.Code != ExitOK || !strings.Contains(o.Stdout, `package: "@example/app"`) || !strings.Contains(o.Stdout, "install: path") {
+		t.Errorf("package.json and --install: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+	}
+}

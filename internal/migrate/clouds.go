@@ -66,6 +66,16 @@ var clouds = map[string]*cloud{
 		kept:  []string{"TWINE_PASSWORD", "UV_PUBLISH_TOKEN", "POETRY_PYPI_TOKEN_PYPI"},
 		login: noLogin,
 	},
+	// npm trusted publishing (issue 18): the component exports the
+	// minted token as NODE_AUTH_TOKEN and a user npmrc that reads it;
+	// its package input is read from the job's package.json (npm.go).
+	"npm": {
+		name:     "npm",
+		envs:     []string{"NPM_TOKEN", "NODE_AUTH_TOKEN", "NPM_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"},
+		required: []string{"package"},
+		kept:     []string{"NODE_AUTH_TOKEN"},
+		login:    npmLogin,
+	},
 	"vault": {
 		name:     "vault",
 		envs:     []string{"VAULT_TOKEN", "BAO_TOKEN", "VAULT_SECRET_ID"},
@@ -77,7 +87,7 @@ var clouds = map[string]*cloud{
 }
 
 // cloudOrder is the order clouds are listed in.
-var cloudOrder = []string{"aws", "gcp", "azure", "vault", "pypi"}
+var cloudOrder = []string{"aws", "gcp", "azure", "vault", "pypi", "npm"}
 
 // noLogin is the login of a component whose stored token no line signs
 // in with: publishing clients read it from their variables.

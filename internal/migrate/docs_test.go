@@ -20,14 +20,24 @@ func TestMigrateDocs(t *testing.T) {
 	}
 	re := regexp.MustCompile("(?s)### ([^\n]+)\n+\\*\\*Before\\*\\*\n+```yaml\n(.*?)```\n+\\*\\*After\\*\\*\n+```yaml\n(.*?)```")
 	ms := re.FindAllStringSubmatch(string(b), -1)
-	if len(ms) != 5 {
-		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud and PyPI (5)", len(ms))
+	if len(ms) != 6 {
+		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud, PyPI and npm (6)", len(ms))
+	}
+	// The npm example publishes the package this package.json names.
+	pkg := regexp.MustCompile("(?s)with the project's `package.json`:\n+```json\n(.*?)```").FindStringSubmatch(string(b))
+	if pkg == nil {
+		t.Fatal("docs/migrate.md: the npm example's package.json is missing")
 	}
 	for _, m := range ms {
 		t.Run(m[1], func(t *testing.T) {
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(m[2]), 0o644); err != nil {
 				t.Fatal(err)
+			}
+			if m[1] == "npm" {
+				if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg[1]), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			r, err := migrate.Migrate(dir, migrate.Options{Identities: migrate.Identities{Default: flagIdentities}})
 			if err != nil {

@@ -463,7 +463,7 @@ type includeAt struct {
 	id    Identity
 }
 
-var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault)@[^/]*$`)
+var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm)@[^/]*$`)
 
 // assignIncludes gives each identity its include: one already in the
 // configuration with the same inputs, else a new one, named with as:
@@ -557,7 +557,7 @@ func slug(ref, cloud string) string {
 }
 
 // inputOrder lists a component's inputs as its spec does.
-var inputOrder = []string{"as", "role_arn", "provider", "service_account", "client_id", "tenant_id", "addr", "role", "aud"}
+var inputOrder = []string{"as", "package", "role_arn", "provider", "service_account", "client_id", "tenant_id", "addr", "role", "aud"}
 
 // addIncludes writes the new includes into the main file's include:.
 func (m *migrator) addIncludes(incs []*includeAt, add func(string, edit)) error {

@@ -65,6 +65,7 @@ var inputClouds = map[string]string{
 	"provider": "gcp", "service_account": "gcp",
 	"client_id": "azure", "tenant_id": "azure", "authority_host": "azure",
 	"addr": "vault", "role": "vault", "secrets": "vault", "secret_files": "vault",
+	"package": "npm",
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -124,6 +125,9 @@ func (id Identity) check() error {
 		if strings.TrimSpace(id.Inputs[r]) == "" {
 			return fmt.Errorf("%s needs the input %s", id.Cloud, r)
 		}
+	}
+	if p := id.Inputs["package"]; id.Cloud == "npm" && p != "" && !npmNameRe.MatchString(p) {
+		return fmt.Errorf("package %q is not an npm package name (@scope/name, lowercase)", p)
 	}
 	if id.As != "" && !strings.HasPrefix(id.As, ".") {
 		return fmt.Errorf("as %q: name a hidden job, starting with a dot", id.As)

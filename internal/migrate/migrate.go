@@ -465,6 +465,12 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 		u.refs = []string{c.envs[0]}
 	}
 	id, ok := m.o.Identities.lookup(c.name, u.refs)
+	if c.name == "npm" {
+		if id, u.refused = m.npmIdentity(u, v, id, ok); u.refused != nil {
+			return u
+		}
+		ok = true
+	}
 	if !ok {
 		id, ok = m.derive(c, v)
 	}
@@ -549,6 +555,7 @@ var identityFlags = map[string]string{
 	"gcp":   "--gcp-provider (and --gcp-service-account)",
 	"azure": "--azure-client-id and --azure-tenant-id",
 	"vault": "--vault-addr and --vault-role",
+	"npm":   "--npm-package",
 }
 
 // derive takes an identity the job itself names, where no flag or
@@ -598,6 +605,8 @@ func describe(line string) string {
 		return ""
 	case f[0] == "export" || strings.Contains(f[0], "="):
 		return "(assignment)"
+	case strings.Contains(line, "_authToken"):
+		return "(" + f[0] + " npmrc _authToken)"
 	case len(f) >= 3:
 		return "(" + strings.Join(f[:3], " ") + ")"
 	}

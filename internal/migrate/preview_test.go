@@ -2,6 +2,8 @@ package migrate_test
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,15 @@ var unfetched = regexp.MustCompile(`Remote include could not be fetched (https?:
 // are logged, and the same for the original and the migrated files.
 func preview(t *testing.T, gcl, dir, file string) (int, string) {
 	t.Helper()
+	cache := filepath.Join(dir, ".gitlab-ci-local", "includes")
+	if _, err := os.Stat(cache); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(cache, os.DirFS(gclIncludes)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for range 10 {
 		code, out := previewOnce(t, gcl, dir, file)
 		m := unfetched.FindStringSubmatch(out)
@@ -114,6 +125,16 @@ func preview(t *testing.T, gcl, dir, file string) (int, string) {
 	}
 	return previewOnce(t, gcl, dir, file)
 }
+
+// gclIncludes holds the real text of remote includes (templates,
+// components) as gitlab-ci-local's cache of includes lays them out
+// (.gitlab-ci-local/includes/HOST/PATH for template: and remote:,
+// HOST/PROJECT/REF/templates/NAME.yml for component:, as
+// downloadIncludeComponent in its src/parser-includes.ts writes them);
+// preview copies it into the clone, so gitlab-ci-local reads these
+// instead of fetching. testdata/gcl-includes/README.md names each file's
+// source.
+const gclIncludes = "testdata/gcl-includes"
 
 func previewOnce(t *testing.T, gcl, dir, file string) (int, string) {
 	t.Helper()
@@ -142,13 +163,21 @@ func previewOnce(t *testing.T, gcl, dir, file string) (int, string) {
 
 // checkPreview migrates a copy of before as a gitlab-ci-local clone and
 // asserts that gitlab-ci-local --preview accepts the result wherever it
-// accepted the original.
-func checkPreview(t *testing.T, before, config string, o migrate.Options) {
+// accepted the original. It returns gitlab-ci-local's output when it
+// refuses the original, and "" when it accepts it (or is not installed).
+func checkPreview(t *testing.T, before, config string, o migrate.Options) (refused string) {
+	t.Helper()
+	return previewMigrated(t, before, config, o, true)
+}
+
+// previewMigrated is checkPreview; with migrateToo false it previews only
+// the original, for a project migrate leaves as it is.
+func previewMigrated(t *testing.T, before, config string, o migrate.Options, migrateToo bool) (refused string) {
 	t.Helper()
 	gcl := gclBin()
 	if gcl == "" {
 		t.Log("gitlab-ci-local is not installed (scripts/install-peers.sh): --preview of the migrated configuration not checked")
-		return
+		return ""
 	}
 	if config == "" {
 		config = ".gitlab-ci.yml"
@@ -156,8 +185,11 @@ func checkPreview(t *testing.T, before, config string, o migrate.Options) {
 	dir := copyDir(t, before)
 	gclRepo(t, dir)
 	if code, out := preview(t, gcl, dir, config); code != 0 {
-		t.Logf("gitlab-ci-local --preview refuses the original (exit %d), so not the migrated one either:\n%s", code, firstLines(out, 5))
-		return
+		t.Logf("gitlab-ci-local --preview refuses the original (exit %d), so not the migrated one either:\n%s", code, firstLines(gclErrors(out), 3))
+		return out
+	}
+	if !migrateToo {
+		return ""
 	}
 	o = gclComponent(o)
 	o.CIConfig = config
@@ -171,6 +203,18 @@ func checkPreview(t *testing.T, before, config string, o migrate.Options) {
 	if code, out := preview(t, gcl, dir, config); code != 0 {
 		t.Errorf("gitlab-ci-local --preview refuses the migrated configuration (exit %d):\n%s\n%s", code, out, r.Diff())
 	}
+	return ""
+}
+
+// gclErrors is gitlab-ci-local's output less its warnings.
+func gclErrors(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, "WARN ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func firstLines(s string, n int) string {
@@ -179,4 +223,29 @@ func firstLines(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestPreviewIncludeCache: gitlab-ci-local reads the include text of
+// testdata/gcl-includes instead of fetching it: a pipeline that includes
+// GitLab's Jobs/Container-Scanning.gitlab-ci.yml previews offline with
+// the template's own job, not an empty stand-in's nothing.
+func TestPreviewIncludeCache(t *testing.T) {
+	gcl := gclBin()
+	if gcl == "" {
+		t.Skip("gitlab-ci-local is not installed (scripts/install-peers.sh)")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("include:\n  - template: Jobs/Container-Scanning.gitlab-ci.yml\n\nbuild:\n  script: [make]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gclRepo(t, dir)
+	code, out := preview(t, gcl, dir, ".gitlab-ci.yml")
+	if code != 0 {
+		t.Fatalf("gitlab-ci-local --preview refuses it (exit %d):\n%s", code, gclErrors(out))
+	}
+	for _, want := range []string{"container_scanning:", "gtcs scan", "security-products/container-scanning:7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the preview has no %q: the cached template was not read\n%s", want, out)
+		}
+	}
 }
