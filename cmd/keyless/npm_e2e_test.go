@@ -205,9 +205,10 @@ func npmRegistry(t *testing.T, p peers, pkg string) (*verdaccio, *npmtest.Server
 // component instead: every client publishes a version of its own, one
 // stage after the other, with the token the exchange gave keyless; the
 // last job is npm alone, which exchanges NPM_ID_TOKEN itself. npm 11.5.1
-// and later would exchange the ID token again itself wherever it runs
-// (pnpm 10 publishes through npm); the keyless jobs unset it, so what
-// publishes is the token keyless handed on.
+// and later would exchange the ID token again itself wherever it finds
+// it (pnpm 10 publishes through npm); keyless env unsets it once it
+// has exchanged it, so what publishes is the token keyless handed on (the
+// exchange count below fails if it does not).
 const gclNpmPipeline = `include:
   - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/npm@$CI_COMMIT_SHA
     inputs:
@@ -226,7 +227,6 @@ npm:
   stage: npm
   extends: .keyless-npm
   script:
-    - unset NPM_ID_TOKEN
     - echo "$NPM_CONFIG_USERCONFIG" >> "$KEYLESS_TEST_SPY"
     - printf '{"name":"keyless-demo","version":"%s"}\n' 1.0.0 > package.json
     - npm publish
@@ -235,7 +235,6 @@ pnpm:
   stage: pnpm
   extends: .keyless-npm
   script:
-    - unset NPM_ID_TOKEN
     - echo "$NPM_CONFIG_USERCONFIG" >> "$KEYLESS_TEST_SPY"
     - printf '{"name":"keyless-demo","version":"%s"}\n' 1.0.1 > package.json
     - pnpm publish --no-git-checks
@@ -244,7 +243,6 @@ yarn1:
   stage: yarn1
   extends: .keyless-npm
   script:
-    - unset NPM_ID_TOKEN
     - echo "$NPM_CONFIG_USERCONFIG" >> "$KEYLESS_TEST_SPY"
     - printf '{"name":"keyless-demo","version":"%s"}\n' 1.0.2 > package.json
     - yarn1 publish --non-interactive
@@ -255,7 +253,6 @@ yarn4:
   variables:
     YARN_ENABLE_IMMUTABLE_INSTALLS: "false"
   script:
-    - unset NPM_ID_TOKEN
     - echo "$NPM_CONFIG_USERCONFIG" >> "$KEYLESS_TEST_SPY"
     - printf '{"name":"keyless-demo","version":"%s"}\n' 1.0.3 > package.json
     - yarn4 install

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,6 +155,10 @@ func TestNpmEnvWritesAPrivateNpmrc(t *testing.T) {
 		env.Vars[2].Name != "YARN_NPM_AUTH_TOKEN" || env.Vars[2].Value.Reveal() != "npm_T0KEN" ||
 		env.Vars[3].Name != "YARN_NPM_PUBLISH_REGISTRY" || env.Vars[3].Value.Reveal() != npm.DefaultRegistry {
 		t.Fatalf("vars = %+v", env.Vars)
+	}
+	// npm 11.5.1 and later would trade the used ID token again.
+	if !slices.Contains(env.Unset, "NPM_ID_TOKEN") {
+		t.Errorf("unset = %v, want NPM_ID_TOKEN among them", env.Unset)
 	}
 	path := env.Vars[0].Value.Reveal()
 	fi, err := os.Stat(path)

@@ -59,8 +59,11 @@ func (c *Credentials) Env(dir string) (*exchange.Credentials, error) {
 		},
 		// A token of another kind in the environment would compete
 		// (npm_config__authToken); NPM_TOKEN is left alone: only a project
-		// .npmrc that names it reads it.
-		Unset: []string{"NPM_CONFIG__AUTH", "NPM_CONFIG__AUTHTOKEN", "npm_config__auth", "npm_config__authToken"},
+		// .npmrc that names it reads it. NPM_ID_TOKEN goes too: npm 11.5.1
+		// and later exchange it themselves wherever they find it
+		// (lib/utils/oidc.js), and that second exchange of the ID token
+		// keyless has just used would replace the token handed on here.
+		Unset: []string{"NPM_CONFIG__AUTH", "NPM_CONFIG__AUTHTOKEN", "NPM_ID_TOKEN", "npm_config__auth", "npm_config__authToken"},
 		Files: []string{path},
 	}, nil
 }
