@@ -343,10 +343,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // retry runs f under the shared policy with Entra's transient errors,
 // honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
-	return exchange.Retry{
-		Backoff:   o.Backoff,
+	return o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  o.Progress,
 		Name:      "azure: Entra",
 		Describe:  errorClass,
 		RetryAfter: func(err error) time.Duration {
@@ -356,12 +354,8 @@ func retry(ctx context.Context, o Options, f func(context.Context) error) (int, 
 			}
 			return 0
 		},
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("Entra token request failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-			}
-		},
-	}.Do(ctx, f)
+		LogMsg: "Entra token request failed, retrying",
+	}).Do(ctx, f)
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -348,18 +348,12 @@ func (o Options) post(ctx context.Context, opt option.Name, endpoint, contentTyp
 
 // retry runs f under the shared policy with Google's transient errors.
 func retry(ctx context.Context, o Options, service string, f func(context.Context) error) (int, error) {
-	return exchange.Retry{
-		Backoff:   o.Backoff,
+	return o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  o.Progress,
 		Name:      "gcp: " + service,
 		Describe:  errorClass,
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-			}
-		},
-	}.Do(ctx, f)
+		LogMsg:    service + " attempt failed, retrying",
+	}).Do(ctx, f)
 }
 
 // transient reports whether a retry can succeed: 5xx and 429 answers, and

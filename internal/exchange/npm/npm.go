@@ -14,14 +14,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -131,30 +129,12 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	}
 	client := exchange.NoRedirects(o.HTTPClient, OptRegistry)
 	var creds *Credentials
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "npm: token exchange",
-		Describe:  func(err error) string { return err.(*failure).class() },
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("npm exchange attempt failed, retrying", "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		var f *failure
+	retry := o.Retry(exchange.Retry{Name: "npm: token exchange", LogMsg: "npm exchange attempt failed, retrying"})
+	n, f := exchange.DoAttempts(ctx, retry, func(ctx context.Context) (f *failure) {
 		creds, f = attempt(ctx, client, o, tok)
-		if f != nil {
-			return f
-		}
-		return nil
+		return f
 	})
-	if err != nil {
-		var f *failure
-		if !errors.As(err, &f) {
-			f = &failure{transport: err}
-		}
+	if f != nil {
 		return nil, newError(f, o, tok, n)
 	}
 	creds.Registry, creds.Package, creds.Attempts = o.RegistryURL(), o.Package, n
@@ -172,7 +152,7 @@ type failure struct {
 
 func (f *failure) Error() string { return f.class() }
 
-func (f *failure) transient() bool {
+func (f *failure) Transient() bool {
 	if f.transport != nil {
 		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
 	}

@@ -15,7 +15,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -243,40 +242,20 @@ func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
 
 // retry runs f under the shared policy: transient failures are retried.
 func retry(ctx context.Context, o Options, step string, f func(context.Context) *failure) (int, *failure) {
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "pypi: " + step,
-		Describe:  func(err error) string { return err.(*failure).class() },
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("pypi attempt failed, retrying", "step", step, "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		if fl := f(ctx); fl != nil {
-			return fl
-		}
-		return nil
-	})
-	if err == nil {
-		return n, nil
-	}
-	var fl *failure
-	if !errors.As(err, &fl) {
-		return n, &failure{transport: err}
-	}
-	return n, fl
+	return exchange.DoAttempts(ctx, o.Retry(exchange.Retry{
+		Name:     "pypi: " + step,
+		LogMsg:   "pypi attempt failed, retrying",
+		LogAttrs: []any{"step", step},
+	}), f)
 }
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
 func (f *failure) Error() string { return f.class() }
 
-// transient: a 5xx other than 501, a 429, or a connection failure the
+// Transient: a 5xx other than 501, a 429, or a connection failure the
 // shared classifier finds transient.
-func (f *failure) transient() bool {
+func (f *failure) Transient() bool {
 	if f.transport != nil {
 		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
 	}

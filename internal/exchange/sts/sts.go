@@ -418,44 +418,27 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // retry runs f under the shared policy: transient failures are retried,
 // honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) *failure) (int, *failure) {
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "sts: " + DisplayURL(o.TokenURL),
-		Describe:  func(err error) string { return err.(*failure).class() },
+	return exchange.DoAttempts(ctx, o.Retry(exchange.Retry{
+		Name: "sts: " + DisplayURL(o.TokenURL),
 		RetryAfter: func(err error) time.Duration {
 			if fl := err.(*failure); fl.hasRetry {
 				return fl.retryAfter
 			}
 			return 0
 		},
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("token exchange attempt failed, retrying", "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		if fl := f(ctx); fl != nil {
-			return fl
-		}
-		return nil
-	})
-	if err == nil {
-		return n, nil
-	}
-	return n, err.(*failure)
+		LogMsg: "token exchange attempt failed, retrying",
+	}), f)
 }
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
 func (f *failure) Error() string { return f.class() }
 
-// transient reports whether a retry can succeed: a 5xx other than 501, a
+// Transient reports whether a retry can succeed: a 5xx other than 501, a
 // 429, a server that says it is temporarily unavailable, or a connection
 // failure the shared classifier finds transient (not an untrusted
 // certificate, not a refused redirect).
-func (f *failure) transient() bool {
+func (f *failure) Transient() bool {
 	if f.transport != nil {
 		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
 	}
