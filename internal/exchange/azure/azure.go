@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -269,18 +268,9 @@ func (o Options) post(ctx context.Context, body string) (*Credentials, error) {
 	}
 	rid := o.RequestID()
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("client-request-id", rid)
 	req.Header.Set("return-client-request-id", "true")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
-	resp, err := o.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(o.HTTPClient, req, maxBody)
 	if err != nil {
 		return nil, err
 	}

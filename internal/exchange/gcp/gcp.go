@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -324,19 +323,10 @@ func (o Options) post(ctx context.Context, opt option.Name, endpoint, contentTyp
 		return nil, &callError{err: err}
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := exchange.NoRedirects(o.HTTPClient, opt).Do(req)
-	if err != nil {
-		return nil, &callError{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(exchange.NoRedirects(o.HTTPClient, opt), req, maxBody)
 	if err != nil {
 		return nil, &callError{err: err}
 	}

@@ -15,7 +15,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -207,16 +206,7 @@ func mint(ctx context.Context, client *http.Client, o Options, u string, body []
 
 // do sends req and returns the body of a 2xx answer, or the failure.
 func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}

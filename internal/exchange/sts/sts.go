@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -302,19 +301,10 @@ func attempt(ctx context.Context, client *http.Client, o Options, body string) (
 		return nil, &failure{transport: err}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
 	if o.Auth == AuthBasic {
 		req.Header.Set("Authorization", basicAuth(o.ClientID, o.ClientSecret))
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}
