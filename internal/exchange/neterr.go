@@ -185,3 +185,13 @@ func (f NetFailure) Advice(where, check string, attempts int) string {
 	return fmt.Sprintf("keyless could not connect to %s (%s), which retrying cannot mend.\n"+
 		"Check %s, and %s.\n", where, reason, check, network)
 }
+
+// Cause is err without the URL a url.Error quotes, query and all: what a
+// message may say of a call that got no answer.
+func Cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -134,11 +134,7 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		if e.Net.Kind != exchange.NetNone {
 			e.Kind = ErrConnection
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		e.Message = scrub(err.Error(), raw, o.ClientID, o.TenantID)
+		e.Message = scrub(exchange.Cause(err).Error(), raw, o.ClientID, o.TenantID)
 	}
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -76,18 +75,10 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	}
 	switch {
 	case f.transport != nil:
-		err := f.transport
-		if !e.Transport(err) {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			e.Message = err.Error()
-		}
+		e.NoAnswer(f.transport, secrets...)
 		if e.Redirect != nil {
 			e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 		}
-		e.Message = exchange.Printable(secret.ScrubString(e.Message, secrets...), 300)
 		return e
 	case f.status == 0 && f.audience != "":
 		e.Kind = ErrAudience

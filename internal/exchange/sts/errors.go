@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -106,12 +105,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 				e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 			}
 		default:
-			// url.Error quotes the URL, query included; keep only the cause.
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			e.Message = exchange.Printable(secret.ScrubString(err.Error(), secrets...), 300)
+			e.Message = exchange.Printable(secret.ScrubString(exchange.Cause(err).Error(), secrets...), 300)
 		}
 		return e
 	case f.badBody != "":

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -142,12 +141,7 @@ func newError(err error, op string, c *call) *Error {
 		e.Kind, e.Message = ErrTLS, tlsMessage(err)
 	default:
 		e.Kind = ErrUnreachable
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			e.Message = scrub(ue.Err.Error(), c.secrets)
-		} else {
-			e.Message = scrub(err.Error(), c.secrets)
-		}
+		e.Message = scrub(exchange.Cause(err).Error(), c.secrets)
 	}
 	return e
 }
