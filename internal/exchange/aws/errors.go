@@ -196,8 +196,7 @@ func (e *Error) Text() string {
 	}
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as STS saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "STS", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

@@ -271,8 +271,7 @@ func (e *Error) Text() string {
 		}
 		fmt.Fprintf(&b, "\nMicrosoft's description of AADSTS%d: %s\n", e.Code, uri)
 	}
-	b.WriteString("\nThe job's ID token, as Entra saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "Entra", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

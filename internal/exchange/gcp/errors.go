@@ -208,8 +208,7 @@ func (e *Error) Text() string {
 	}
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as Google saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "Google", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

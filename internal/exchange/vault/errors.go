@@ -243,23 +243,11 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
 	var b strings.Builder
-	b.WriteString("vault: ")
-	b.WriteString(e.what())
-	b.WriteString(" failed")
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.Status)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
+	exchange.Headline{What: "vault: " + e.what() + " failed", Status: e.Status, Message: e.Message, Attempts: e.Attempts}.Write(&b)
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
 	if e.hasToken && (e.Op == OpLogin) {
-		b.WriteString("\nThe job's ID token, as Vault saw it (claims only):\n")
-		b.WriteString(idtoken.FormatFields("  ", e.fields))
+		exchange.WriteClaims(&b, "Vault", e.fields)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
