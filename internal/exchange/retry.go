@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +18,8 @@ import (
 type Retry struct {
 	// Backoff returns the wait before retry n (1-based); Jittered when nil.
 	Backoff func(n int) time.Duration
-	// Transient reports whether a retry can succeed.
+	// Transient reports whether a retry can succeed; it is not asked about
+	// the end of a context (a deadline or a cancellation), which never is.
 	Transient func(error) bool
 	// RetryAfter, when set, returns a server-asked wait (Retry-After) that
 	// lengthens the backoff; 0 when there is none.
@@ -61,7 +63,7 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 			}
 			return n, err
 		}
-		if r.Transient == nil || !r.Transient(err) {
+		if r.Transient == nil || endOfContext(err) || !r.Transient(err) {
 			return n, err
 		}
 		last = err
@@ -82,6 +84,10 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 		case <-t.C:
 		}
 	}
+}
+
+func endOfContext(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Attempt is a provider's failed attempt as it travels through Retry: its

@@ -147,3 +147,17 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// The end of a context is never retried, whatever Transient would say.
+func TestRetryEndOfContext(t *testing.T) {
+	for _, end := range []error{context.Canceled, context.DeadlineExceeded} {
+		asked := false
+		n, err := exchange.Retry{
+			Backoff:   func(int) time.Duration { return time.Millisecond },
+			Transient: func(error) bool { asked = true; return true },
+		}.Do(context.Background(), func(context.Context) error { return fmt.Errorf("post: %w", end) })
+		if n != 1 || !errors.Is(err, end) || asked {
+			t.Errorf("%v: n=%d err=%v asked=%v, want one attempt, the error, Transient not asked", end, n, err, asked)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package azure
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -208,9 +207,6 @@ func errorClass(err error) string {
 // temporarily_unavailable answers, and connection failures. A lockout
 // (AADSTS50053) is never retried: more attempts prolong it.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	var re *responseError
 	if errors.As(err, &re) {
 		if re.Entra != nil {

@@ -349,11 +349,8 @@ func retry(ctx context.Context, o Options, service string, f func(context.Contex
 // transient reports whether a retry can succeed: 5xx and 429 answers, and
 // the failures without an answer that the shared classifier finds
 // transient (a refused connection, not an untrusted certificate); never a
-// 4xx or the end of the context.
+// 4xx (Retry never asks about the end of the context).
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
 		return n.Kind == exchange.NetTransient
 	}

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -209,9 +208,6 @@ func statusClass(err error) string {
 // connection that failed. A refused login (400), a denied read (403) and a
 // missing secret (404) stay so.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		s := re.StatusCode
