@@ -33,6 +33,32 @@ func tokenFlags(prefix string) []cli.Flag {
 	}
 }
 
+// exchangeFlags are an exchange command's flags: tokenFlags, the
+// provider's own, then --keep-id-token, --quiet and --debug; prefix scopes
+// their environment fallbacks (KEYLESS_AWS_…) as tokenFlags do.
+func exchangeFlags(prefix string, own ...cli.Flag) []cli.Flag {
+	flags := append(tokenFlags(prefix), own...)
+	return append(flags, keepIDTokenFlag(prefix), quietFlag(), debugFlag())
+}
+
+// caFileFlag is an exchange's --ca-file; why says whose certificates the
+// extra CAs are for.
+func caFileFlag(prefix, why string) cli.Flag {
+	return &cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (" + why + ")", EnvVars: []string{"KEYLESS_" + prefix + "_CA_FILE", "KEYLESS_CA_FILE"}}
+}
+
+// timeoutFlag is an exchange's --timeout, the deadline for what (its
+// calls), retries included.
+func timeoutFlag(prefix, what string) cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for " + what + ", retries included", EnvVars: []string{"KEYLESS_" + prefix + "_TIMEOUT", "KEYLESS_TIMEOUT"}}
+}
+
+// formatFlag is an exchange's --format: the formats it prints (e.g. "env
+// or json"), exec mode with a command.
+func formatFlag(prefix, formats string) cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: formats + " (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_" + prefix + "_FORMAT"}}
+}
+
 // keepIDTokenFlag is --keep-id-token, on every command that runs one
 // after --; prefix scopes its first environment fallback as tokenFlags do.
 func keepIDTokenFlag(prefix string) cli.Flag {
