@@ -3,6 +3,7 @@ package exchange
 import (
 	"cmp"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -66,6 +67,17 @@ func Printable(s string, limit int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// Transient judges a failed HTTP attempt as the providers that speak HTTP
+// themselves do: without an answer (transport), what ClassifyNet finds
+// transient (a refused connection, not an untrusted certificate or a
+// refused redirect); with one, a 5xx other than 501, or a 429.
+func Transient(transport error, status int) bool {
+	if transport != nil {
+		return ClassifyNet(transport).Kind == NetTransient
+	}
+	return (status >= 500 && status != http.StatusNotImplemented) || status == http.StatusTooManyRequests
 }
 
 // Describe names a failed attempt for a log or retry line without its

@@ -1,7 +1,9 @@
 package exchange_test
 
 import (
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -22,6 +24,32 @@ func TestPrintable(t *testing.T) {
 	} {
 		if got := exchange.Printable(tc.in, tc.limit); got != tc.want {
 			t.Errorf("Printable(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+		}
+	}
+}
+
+// Transient retries what can succeed on a retry: a refused connection, a
+// 5xx other than 501, a 429; never a 4xx, an untrusted certificate or a
+// refused redirect.
+func TestTransient(t *testing.T) {
+	refused := &url.Error{Op: "Post", URL: "https://registry.example.com", Err: syscall.ECONNREFUSED}
+	redirect := &url.Error{Op: "Post", URL: "https://registry.example.com", Err: &exchange.RedirectError{Status: 307, Target: "https://elsewhere.example.com"}}
+	for _, tc := range []struct {
+		transport error
+		status    int
+		want      bool
+	}{
+		{refused, 0, true},
+		{redirect, 0, false},
+		{nil, 500, true},
+		{nil, 503, true},
+		{nil, 501, false},
+		{nil, 429, true},
+		{nil, 404, false},
+		{nil, 403, false},
+	} {
+		if got := exchange.Transient(tc.transport, tc.status); got != tc.want {
+			t.Errorf("Transient(%v, %d) = %v, want %v", tc.transport, tc.status, got, tc.want)
 		}
 	}
 }

@@ -149,16 +149,8 @@ type failure struct {
 	transport error
 }
 
-func (f *failure) Error() string { return f.class() }
-
-func (f *failure) Transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
-}
-
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, "") }
+func (f *failure) Error() string   { return exchange.Describe(f.transport, f.status, "") }
+func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }
 
 func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.Token) (*Credentials, *failure) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.ExchangeURL(), nil)

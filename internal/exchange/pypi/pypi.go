@@ -241,15 +241,6 @@ func retry(ctx context.Context, o Options, step string, f func(context.Context) 
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
-func (f *failure) Error() string { return f.class() }
+func (f *failure) Error() string { return exchange.Describe(f.transport, f.status, f.code) }
 
-// Transient: a 5xx other than 501, a 429, or a connection failure the
-// shared classifier finds transient.
-func (f *failure) Transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
-}
-
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }
+func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }

@@ -422,19 +422,10 @@ func retry(ctx context.Context, o Options, f func(context.Context) *failure) (in
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
-func (f *failure) Error() string { return f.class() }
+func (f *failure) Error() string { return exchange.Describe(f.transport, f.status, f.code) }
 
-// Transient reports whether a retry can succeed: a 5xx other than 501, a
-// 429, a server that says it is temporarily unavailable, or a connection
-// failure the shared classifier finds transient (not an untrusted
-// certificate, not a refused redirect).
+// Transient reports whether a retry can succeed: what exchange.Transient
+// finds transient, or a server that says it is temporarily unavailable.
 func (f *failure) Transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests ||
-		f.code == "temporarily_unavailable"
+	return exchange.Transient(f.transport, f.status) || f.code == "temporarily_unavailable"
 }
-
-// class names a failure for a log line without its text.
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }
