@@ -103,7 +103,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 		Region          string `json:"Region,omitempty"`
 	}{c.AccessKeyID.Reveal(), c.SecretAccessKey.Reveal(), c.SessionToken.Reveal(),
 		c.Expiration.UTC().Format(time.RFC3339), c.AssumedRoleARN, c.Region}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

@@ -1,7 +1,6 @@
 package azure
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -89,9 +88,7 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 		ClientID    string `json:"client_id"`
 		TenantID    string `json:"tenant_id"`
 	}{c.AccessToken.Reveal(), c.TokenType, c.ExpiresOn.Unix(), c.ExpiresOn.UTC().Format(time.RFC3339), c.Scope, c.ClientID, c.TenantID}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }
 
 // WriteAzLogin prints the shell commands that sign the Azure CLI in with the

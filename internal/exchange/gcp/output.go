@@ -161,7 +161,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 	if !c.Expiration.IsZero() {
 		out.Expiry = c.Expiration.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

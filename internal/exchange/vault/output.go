@@ -83,9 +83,7 @@ func (c *Credentials) WriteJSON(w io.Writer, exportToken bool) error {
 	if !c.Expiration.IsZero() {
 		out.Expiration = c.Expiration.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }
 
 // State is what `keyless vault revoke` needs when env mode did not hand
