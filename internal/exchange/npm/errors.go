@@ -153,8 +153,7 @@ func (e *Error) explain() string {
 	case ErrThrottled:
 		return fmt.Sprintf("The registry throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Registry, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Registry)
 	case ErrTLS:
 		return "The registry's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
 			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
@@ -172,8 +171,5 @@ func (e *Error) explain() string {
 	case ErrBadResponse:
 		return fmt.Sprintf("The registry answered with success, but %s. Check that %s is npm's registry.\n", e.why, reg)
 	}
-	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
-		return e.Net.Advice(e.Registry, reg, e.Attempts)
-	}
-	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.Registry, exchange.RetryOutcome(e.Attempts), timeout)
+	return e.LastAdvice(e.Status, e.Registry, reg)
 }

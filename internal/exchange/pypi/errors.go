@@ -226,8 +226,7 @@ func (e *Error) explain() string {
 	case ErrThrottled:
 		return fmt.Sprintf("PyPI throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Index, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Index)
 	case ErrTLS:
 		return "The index's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
 			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
@@ -245,8 +244,5 @@ func (e *Error) explain() string {
 	case ErrBadResponse:
 		return fmt.Sprintf("The index answered with success, but %s. Check that %s is PyPI or TestPyPI.\n", e.why, idx)
 	}
-	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
-		return e.Net.Advice(e.Index, idx, e.Attempts)
-	}
-	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.Index, exchange.RetryOutcome(e.Attempts), timeout)
+	return e.LastAdvice(e.Status, e.Index, idx)
 }

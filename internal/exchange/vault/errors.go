@@ -439,8 +439,7 @@ func (e *Error) explain() string {
 		return e.Redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give " + addr + " the address of the\n" +
 			"active node, or of a load balancer that sends requests to it.\n"
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Addr, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Addr)
 	case ErrTLS:
 		return fmt.Sprintf("The TLS handshake with Vault failed: its certificate (or that of a TLS-inspecting proxy) is not\n"+
 			"trusted, or Vault requires a client certificate. Pass the CA bundle with %s and a\n"+
