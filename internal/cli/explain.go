@@ -36,15 +36,7 @@ func explainCommand(env Env) *cli.Command {
 			"   gcloud iam workload-identity-pools providers describe gitlab --location global \\\n" +
 			"     --workload-identity-pool ci --format json > provider.json && keyless explain gcp --provider-file provider.json\n" +
 			"   vault read -format=json auth/jwt/role/deploy > role.json && keyless explain vault --role-file role.json --claims claims.json",
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 && c.Args().First() == "gcp" {
-				return usagef("keyless explain gcp: %s", policySlimNote)
-			}
-			if c.NArg() > 0 {
-				return usagef("explain: unknown provider %q: use %s", c.Args().First(), strings.Join(policyNames(), ", "))
-			}
-			return usagef("explain needs a provider: keyless explain %s [flags]", strings.Join(policyNames(), "|"))
-		},
+		Action: func(c *cli.Context) error { return needsProvider("explain", c) },
 	}
 	for _, p := range policyProviders() {
 		cmd.Subcommands = append(cmd.Subcommands, explainSubcommand(env, p))
