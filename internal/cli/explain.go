@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
@@ -90,9 +90,7 @@ func explainSubcommand(env Env, p policy.Provider) *cli.Command {
 				for i, w := range res.Warnings {
 					res.Warnings[i].Message = option.Render(w.Message, say)
 				}
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
+				if err := exchange.WriteJSON(env.Stdout, res); err != nil {
 					return err
 				}
 			} else {

@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -196,9 +195,7 @@ func tokenCommand(env Env) *cli.Command {
 				}
 				claims["exp"] = tok.Claims.ExpiresAt.UTC().Format(time.RFC3339)
 				out["claims"] = claims
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := exchange.WriteJSON(env.Stdout, out); err != nil {
 					return err
 				}
 			} else {
