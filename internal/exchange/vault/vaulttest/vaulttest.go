@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 )
 
 // Role is a JWT auth role, with the fields of auth/jwt/role/:name that
@@ -176,9 +178,7 @@ func newVault(faults []Fault) *Vault {
 // kv1/ci/api.
 func New(t testing.TB, faults ...Fault) *Vault {
 	v := newVault(faults)
-	srv := httptest.NewServer(v)
-	t.Cleanup(srv.Close)
-	v.URL = srv.URL
+	v.URL = exchangetest.Serve(t, v)
 	return v
 }
 
