@@ -292,6 +292,24 @@ func CheckRefused(t testing.TB, c RedirectCase, err, kind error, trap *Trap, sec
 	}
 }
 
+// Audiences is a decoded JWT's aud claim as a list: a string or an array
+// of strings (RFC 7519 §4.1.3).
+func Audiences(aud any) []string {
+	switch a := aud.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // TrustIssuer returns a fake's Verify function: it accepts only tokens
 // signed by issuer's published keys for audience, as a server that trusts
 // the issuer does.

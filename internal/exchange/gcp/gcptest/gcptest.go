@@ -295,7 +295,7 @@ func (s *Server) token(w http.ResponseWriter, req Request, bodyErr error) {
 		stsError(w, 400, "invalid_grant", "Unable to parse the ID Token.")
 		return
 	}
-	aud := audiences(claims["aud"])
+	aud := exchangetest.Audiences(claims["aud"])
 	allowed := s.AllowedAudiences
 	if len(allowed) == 0 {
 		allowed = []string{f["audience"], "https:" + f["audience"]}
@@ -408,22 +408,6 @@ func payload(tok string) (map[string]any, error) {
 	}
 	var m map[string]any
 	return m, json.Unmarshal(b, &m)
-}
-
-func audiences(v any) []string {
-	switch a := v.(type) {
-	case string:
-		return []string{a}
-	case []any:
-		var out []string
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 func number(v any) int64 {
