@@ -44,6 +44,18 @@ func (h Headline) Write(b *strings.Builder) {
 	}
 }
 
+// Text is a failed exchange's whole message: the headline, a blank
+// line, advice (what to do), then the job's token's claims as who saw
+// them.
+func (h Headline) Text(advice, who string, fields []idtoken.Field) string {
+	var b strings.Builder
+	h.Write(&b)
+	b.WriteString("\n\n")
+	b.WriteString(advice)
+	WriteClaims(&b, who, fields)
+	return strings.TrimRight(b.String(), "\n")
+}
+
 // WriteClaims ends a message with the job's token's claims, as who (the
 // server) saw them: never the token itself.
 func WriteClaims(b *strings.Builder, who string, fields []idtoken.Field) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 )
 
 // An answer cannot write terminal escapes into the job log, nor fill it.
@@ -51,5 +52,19 @@ func TestTransient(t *testing.T) {
 		if got := exchange.Transient(tc.transport, tc.status); got != tc.want {
 			t.Errorf("Transient(%v, %d) = %v, want %v", tc.transport, tc.status, got, tc.want)
 		}
+	}
+}
+
+// Text lays out every failed exchange's message alike: headline, blank
+// line, advice, the claims as the server saw them, no trailing newline.
+func TestHeadlineText(t *testing.T) {
+	h := exchange.Headline{What: "npm: token exchange for pkg at https://registry.npmjs.org/ failed", Status: 404, Attempts: 2}
+	got := h.Text("Publish the first version by hand.\n", "the registry", []idtoken.Field{{Name: "sub", Value: "project_path:g/p:ref_type:branch:ref:main"}})
+	want := "npm: token exchange for pkg at https://registry.npmjs.org/ failed: HTTP 404 after 2 attempts\n\n" +
+		"Publish the first version by hand.\n" +
+		"\nThe job's ID token, as the registry saw it (claims only):\n" +
+		idtoken.FormatFields("  ", []idtoken.Field{{Name: "sub", Value: "project_path:g/p:ref_type:branch:ref:main"}})
+	if want = strings.TrimRight(want, "\n"); got != want {
+		t.Errorf("Text:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -102,17 +102,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
 	what := fmt.Sprintf("npm: token exchange for %s at %s failed", e.Package, e.Registry)
 	if e.Kind == ErrAudience {
 		what = fmt.Sprintf("npm: the ID token's aud %q does not include %q, the audience %s expects; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Registry)
 	}
-	exchange.Headline{What: what, Status: e.Status, Description: e.Reason, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
-	exchange.WriteClaims(&b, "the registry", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: what, Status: e.Status, Description: e.Reason, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(e.explain(), "the registry", e.fields)
 }
 
 // Publisher lists the fields of npm's GitLab CI/CD trusted publisher

@@ -118,17 +118,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
 	what := fmt.Sprintf("pypi: %s at %s failed", e.Step, e.Index)
 	if e.Kind == ErrAudience {
 		what = fmt.Sprintf("pypi: the ID token's aud %q does not include %q, the audience %s asks for; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Index)
 	}
-	exchange.Headline{What: what, Status: e.Status, Code: e.Code, Description: e.Description, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
-	exchange.WriteClaims(&b, "PyPI", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: what, Status: e.Status, Code: e.Code, Description: e.Description, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(e.explain(), "PyPI", e.fields)
 }
 
 // Publisher lists, field by field, the trusted publisher a GitLab job

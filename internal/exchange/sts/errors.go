@@ -151,17 +151,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
-	exchange.Headline{What: fmt.Sprintf("sts: token exchange at %s failed", e.TokenURL), Status: e.Status, Code: e.Code,
-		Description: e.Description, See: e.URI, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
+	advice := e.explain()
 	if r := e.request(); r != "" {
-		b.WriteString("\nThe request (the ID token left out):\n")
-		b.WriteString(r)
+		advice += "\nThe request (the ID token left out):\n" + r
 	}
-	exchange.WriteClaims(&b, "the token server", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: fmt.Sprintf("sts: token exchange at %s failed", e.TokenURL), Status: e.Status, Code: e.Code,
+		Description: e.Description, See: e.URI, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(advice, "the token server", e.fields)
 }
 
 // request lists the parameters that decide the outcome, for the kinds of
