@@ -92,6 +92,22 @@ func Transient(transport error, status int) bool {
 	return (status >= 500 && status != http.StatusNotImplemented) || status == http.StatusTooManyRequests
 }
 
+// StatusKind judges an answer by its status alone, as every provider that
+// speaks HTTP itself does (and as Transient retries it): 429 is
+// ErrThrottled, 501 (no such method there) the provider's notEndpoint,
+// another 5xx ErrUnavailable; nil leaves the answer to the provider.
+func StatusKind(status int, notEndpoint error) error {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return ErrThrottled
+	case status == http.StatusNotImplemented:
+		return notEndpoint
+	case status >= 500:
+		return ErrUnavailable
+	}
+	return nil
+}
+
 // Describe names a failed attempt for a log or retry line without its
 // text: the transport failure's reason when there was no answer, else
 // the answer's status and error code.

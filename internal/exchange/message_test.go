@@ -1,6 +1,7 @@
 package exchange_test
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"syscall"
@@ -66,5 +67,17 @@ func TestHeadlineText(t *testing.T) {
 		idtoken.FormatFields("  ", []idtoken.Field{{Name: "sub", Value: "project_path:g/p:ref_type:branch:ref:main"}})
 	if want = strings.TrimRight(want, "\n"); got != want {
 		t.Errorf("Text:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// StatusKind judges by the status only what every HTTP provider judges
+// alike, and leaves the rest to the provider.
+func TestStatusKind(t *testing.T) {
+	notEndpoint := errors.New("not an endpoint")
+	for status, want := range map[int]error{429: exchange.ErrThrottled, 501: notEndpoint, 500: exchange.ErrUnavailable,
+		503: exchange.ErrUnavailable, 400: nil, 401: nil, 404: nil, 307: nil} {
+		if got := exchange.StatusKind(status, notEndpoint); got != want {
+			t.Errorf("StatusKind(%d) = %v, want %v", status, got, want)
+		}
 	}
 }

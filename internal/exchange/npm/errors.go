@@ -73,13 +73,9 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 		e.Kind, e.why = ErrBadResponse, f.badBody
 	default:
 		e.Reason = exchange.Printable(secret.ScrubString(f.message, secrets...), 300)
+		e.Kind = exchange.StatusKind(f.status, ErrBadEndpoint)
 		switch s := f.status; {
-		case s == 429:
-			e.Kind = ErrThrottled
-		case s == 501:
-			e.Kind = ErrBadEndpoint
-		case s >= 500:
-			e.Kind = ErrUnavailable
+		case e.Kind != nil:
 		case s >= 300 && s < 400:
 			e.Kind = ErrBadEndpoint
 			if f.location != "" {

@@ -95,13 +95,9 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	}
 	e.Code = exchange.Printable(secret.ScrubString(f.code, secrets...), 64)
 	e.Description = exchange.Printable(secret.ScrubString(cmp.Or(f.description, f.message), secrets...), 500)
+	e.Kind = exchange.StatusKind(f.status, ErrBadEndpoint)
 	switch {
-	case f.status == 429:
-		e.Kind = ErrThrottled
-	case f.status == 501:
-		e.Kind = ErrBadEndpoint
-	case f.status >= 500:
-		e.Kind = ErrUnavailable
+	case e.Kind != nil:
 	case codeKinds[f.code] != nil:
 		e.Kind = codeKinds[f.code]
 	case f.status == 403 && f.step == stepAudience && f.message != "":

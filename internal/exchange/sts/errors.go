@@ -123,13 +123,8 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 }
 
 func classify(status int, code string) error {
-	switch {
-	case status == 429:
-		return ErrThrottled
-	case status == 501: // the server does not implement POST there
-		return ErrBadEndpoint
-	case status >= 500:
-		return ErrUnavailable
+	if k := exchange.StatusKind(status, ErrBadEndpoint); k != nil {
+		return k
 	}
 	if k, ok := codeKinds[code]; ok {
 		return k
