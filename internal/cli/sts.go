@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/option"
@@ -152,7 +153,7 @@ func (o *stsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 	call.Log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
 		"audience", strings.Join(x.Audiences, " "), "resource", strings.Join(x.Resources, " "), "scope", x.Scope,
 		"subject_token_type", sts.ExpandTokenType(x.SubjectTokenType), "requested_token_type", sts.ExpandTokenType(x.RequestedTokenType),
-		"client_auth", string(x.Auth), "client_id", sts.MaskID(x.ClientID), "token_source", tok.Source)
+		"client_auth", string(x.Auth), "client_id", exchange.MaskID(x.ClientID), "token_source", tok.Source)
 	creds, err := sts.Exchange(ctx, tok, x)
 	if err != nil {
 		return nil, err

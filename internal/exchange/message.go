@@ -63,6 +63,15 @@ func WriteClaims(b *strings.Builder, who string, fields []idtoken.Field) {
 	b.WriteString(idtoken.FormatFields("  ", fields))
 }
 
+// MaskID masks an identifier (a client id, an account or project number)
+// to its last four characters for logs and messages: ************ploy.
+func MaskID(s string) string {
+	if len(s) <= 4 {
+		return s
+	}
+	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
+}
+
 // Printable keeps the printable text of what a server answered, so that
 // an answer cannot write terminal escapes into the job log, cut after
 // limit bytes (with an ellipsis).

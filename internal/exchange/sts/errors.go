@@ -181,7 +181,7 @@ func (e *Error) client() string {
 	o := e.req
 	id := "no client_id"
 	if o.ClientID != "" {
-		id = "client_id " + MaskID(o.ClientID)
+		id = "client_id " + exchange.MaskID(o.ClientID)
 	}
 	switch o.Auth {
 	case AuthBasic:
@@ -228,7 +228,7 @@ func (e *Error) explain() string {
 			return fmt.Sprintf("The token server did not accept the client credentials: client_id %s with the secret from %s,\n"+
 				"sent with HTTP Basic (RFC 6749 §2.3.1). Check that they match the client registered on the server,\n"+
 				"that the variable holds its current secret, and that the client may authenticate with client_secret_basic.\n",
-				MaskID(o.ClientID), cmp.Or(o.SecretSource, "the variable"))
+				exchange.MaskID(o.ClientID), cmp.Or(o.SecretSource, "the variable"))
 		case AuthJWTBearer:
 			return fmt.Sprintf("The token server did not accept the job's ID token as a client assertion (RFC 7523). It must be\n"+
 				"set up to authenticate the client with JWTs of the issuer %s for the subject %q and audience %q;\n"+

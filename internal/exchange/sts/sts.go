@@ -126,14 +126,6 @@ const (
 	OptCAFile              option.Name = "ca-file"
 )
 
-// MaskID masks an identifier (a client id) to its last four characters.
-func MaskID(s string) string {
-	if len(s) <= 4 {
-		return s
-	}
-	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
-}
-
 // Validate checks the options that do not need the network. Its messages
 // name the options involved (package option).
 func (o Options) Validate() error {
