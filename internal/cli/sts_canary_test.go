@@ -191,16 +191,9 @@ func TestSTSCanary(t *testing.T) {
 				}
 			}
 			// Every file keyless could have left behind.
-			for _, root := range []string{o.Home, o.TmpDir, work} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
-					}
-					b, _ := os.ReadFile(p)
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+			leftBehind([]string{o.Home, o.TmpDir, work}, func(p string, b []byte, _ fs.FileMode) {
+				check("file "+p, string(b))
+			})
 		})
 	}
 }
