@@ -118,14 +118,7 @@ func TestAzureCanary(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
 			home, tmp := o.Home, o.TmpDir
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !azureContains(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries == "stdout" {
 				check("stdout", o.Stdout, "access token")
@@ -189,13 +182,4 @@ func TestAzureCanary(t *testing.T) {
 			}
 		})
 	}
-}
-
-func azureContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,14 +110,7 @@ func TestCanary(t *testing.T) {
 			}
 			home, tmp := o.Home, o.TmpDir
 
-			check := func(where, text string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries != "stdout" {
 				check("stdout", o.Stdout)
@@ -181,14 +175,7 @@ func TestCanary(t *testing.T) {
 // hands on, and want is the line that must hold it.
 func checkCanaryOutput(t *testing.T, o outcome, childOut string, canaries map[string]string, carries, carried, want string) {
 	t.Helper()
-	check := func(where, text string, allowed ...string) {
-		t.Helper()
-		for name, c := range canaries {
-			if strings.Contains(text, c) && !stsContains(allowed, name) {
-				t.Errorf("the %s appears in %s", name, where)
-			}
-		}
-	}
+	check := canaryCheck(t, canaries)
 	check("stderr", o.Stderr)
 	if carries == "stdout" {
 		check("stdout", o.Stdout, carried)
@@ -225,6 +212,19 @@ func checkCanaryFiles(t *testing.T, canaries map[string]string, roots ...string)
 			}
 		}
 	})
+}
+
+// canaryCheck returns check, which fails t when a canary other than those
+// named in allowed appears in text, the content of where.
+func canaryCheck(t *testing.T, canaries map[string]string) func(where, text string, allowed ...string) {
+	return func(where, text string, allowed ...string) {
+		t.Helper()
+		for name, c := range canaries {
+			if strings.Contains(text, c) && !slices.Contains(allowed, name) {
+				t.Errorf("the %s appears in %s", name, where)
+			}
+		}
+	}
 }
 
 // leftBehind calls visit with every regular file below roots, its content

@@ -146,14 +146,7 @@ func TestSTSCanary(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
 
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !stsContains(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries == "stdout" {
 				check("stdout", o.Stdout, "issued token")
@@ -196,13 +189,4 @@ func TestSTSCanary(t *testing.T) {
 			})
 		})
 	}
-}
-
-func stsContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -142,14 +142,7 @@ func TestVaultCanary(t *testing.T) {
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !vaultHas(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			check("stdout", o.Stdout, m.stdout...)
 			for _, name := range m.stdout {
@@ -206,13 +199,4 @@ func TestVaultCanary(t *testing.T) {
 			}
 		})
 	}
-}
-
-func vaultHas(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
