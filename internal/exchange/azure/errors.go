@@ -197,10 +197,7 @@ func errorClass(err error) string {
 		}
 		return fmt.Sprintf("HTTP %d", re.Status)
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }
 
 // transient reports whether a retry can succeed: 5xx, 429 and

@@ -369,8 +369,5 @@ func errorClass(err error) string {
 		code, _ := parseBody(ce.body)
 		return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", ce.status, code))
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }

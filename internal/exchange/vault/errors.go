@@ -197,10 +197,7 @@ func statusClass(err error) string {
 	case exchange.IsTLS(err):
 		return "TLS error"
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }
 
 // transient reports whether a retry can succeed: a performance standby
