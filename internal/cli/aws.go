@@ -22,7 +22,7 @@ import (
 )
 
 func awsFlags() []cli.Flag {
-	return append(tokenFlags("AWS"),
+	return exchangeFlags("AWS",
 		&cli.StringFlag{Name: "role-arn", Usage: "IAM role to assume, arn:aws:iam::ACCOUNT:role/NAME", EnvVars: []string{"KEYLESS_AWS_ROLE_ARN"}},
 		&cli.StringFlag{Name: "region", Usage: "AWS region for STS and the job (default: the role's partition's, us-east-1 for aws)", EnvVars: []string{"KEYLESS_AWS_REGION"}},
 		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS endpoint `URL` (a VPC endpoint, MinIO; https, http only to loopback); default: the region's", EnvVars: []string{"KEYLESS_AWS_STS_ENDPOINT"}},
@@ -32,17 +32,14 @@ func awsFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "policy-arn", Usage: "managed session policy `ARN` that narrows the role (repeatable)", EnvVars: []string{"KEYLESS_AWS_POLICY_ARNS"}},
 		&cli.StringFlag{Name: "chain-role-arn", Usage: "then assume this role with the first role's credentials", EnvVars: []string{"KEYLESS_AWS_CHAIN_ROLE_ARN"}},
 		&cli.StringFlag{Name: "chain-external-id", Usage: "external id for --chain-role-arn", EnvVars: []string{"KEYLESS_AWS_CHAIN_EXTERNAL_ID"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy, private STS endpoint)", EnvVars: []string{"KEYLESS_AWS_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_AWS_TIMEOUT", "KEYLESS_TIMEOUT"}},
+		caFileFlag("AWS", "TLS-inspecting proxy, private STS endpoint"),
+		timeoutFlag("AWS", "the exchange"),
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (components set it)", EnvVars: []string{"KEYLESS_AWS_AUDIENCE"}},
-		&cli.StringFlag{Name: "format", Usage: "env, json or credential-process (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AWS_FORMAT"}},
+		formatFlag("AWS", "env, json or credential-process"),
 		&cli.StringFlag{Name: "profile", Usage: "write the credentials as profile `NAME` to the shared config and credentials files", EnvVars: []string{"KEYLESS_AWS_PROFILE"}},
 		&cli.BoolFlag{Name: "allow-project-dir", Usage: "with --profile, allow the files inside $CI_PROJECT_DIR (they could be uploaded as artifacts)", EnvVars: []string{"KEYLESS_AWS_ALLOW_PROJECT_DIR"}},
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs a token file and role instead of keys, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AWS_REFRESHABLE"}},
 		trustDocFlag("aws", "the role's trust policy"),
-		keepIDTokenFlag("AWS"),
-		quietFlag(),
-		debugFlag(),
 	)
 }
 

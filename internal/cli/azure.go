@@ -16,20 +16,17 @@ import (
 )
 
 func azureFlags() []cli.Flag {
-	return append(tokenFlags("AZURE"),
+	return exchangeFlags("AZURE",
 		&cli.StringFlag{Name: "client-id", Usage: "Application (client) `ID` of the app registration or user-assigned managed identity that trusts the job", EnvVars: []string{"KEYLESS_AZURE_CLIENT_ID", "AZURE_CLIENT_ID"}},
 		&cli.StringFlag{Name: "tenant-id", Usage: "Directory (tenant) `ID`, or a verified domain such as contoso.onmicrosoft.com", EnvVars: []string{"KEYLESS_AZURE_TENANT_ID", "AZURE_TENANT_ID"}},
 		&cli.StringFlag{Name: "authority-host", Value: azure.DefaultAuthorityHost, Usage: "Entra ID's `URL` (https, http only to loopback): https://login.microsoftonline.us/ for Azure Government, https://login.chinacloudapi.cn/ for Azure China", EnvVars: []string{"KEYLESS_AZURE_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"}},
 		&cli.StringFlag{Name: "scope", Usage: "the resource's .default `SCOPE` (default " + azure.DefaultScope + ", Resource Manager; a sovereign cloud's own)", EnvVars: []string{"KEYLESS_AZURE_SCOPE"}},
 		&cli.StringFlag{Name: "audience", Value: azure.DefaultAudience, Usage: "fail before calling Entra unless the token's aud includes `AUD` (the federated credential's audience)", EnvVars: []string{"KEYLESS_AZURE_AUDIENCE"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy)", EnvVars: []string{"KEYLESS_AZURE_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_AZURE_TIMEOUT", "KEYLESS_TIMEOUT"}},
-		&cli.StringFlag{Name: "format", Usage: "env, json or az-login (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_AZURE_FORMAT"}},
+		caFileFlag("AZURE", "TLS-inspecting proxy"),
+		timeoutFlag("AZURE", "the exchange"),
+		formatFlag("AZURE", "env, json or az-login"),
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand the SDKs and Terraform a token file instead of an access token, so they re-exchange for the whole job", EnvVars: []string{"KEYLESS_AZURE_REFRESHABLE"}},
 		trustDocFlag("azure", "the app's federated identity credentials (az ad app federated-credential list)"),
-		keepIDTokenFlag("AZURE"),
-		quietFlag(),
-		debugFlag(),
 	)
 }
 

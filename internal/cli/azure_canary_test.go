@@ -118,14 +118,7 @@ func TestAzureCanary(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
 			home, tmp := o.Home, o.TmpDir
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !azureContains(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries == "stdout" {
 				check("stdout", o.Stdout, "access token")
@@ -165,27 +158,19 @@ func TestAzureCanary(t *testing.T) {
 			}
 			// Every file keyless left behind, anywhere it could write.
 			var meant []string
-			for _, root := range []string{home, tmp, work} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
+			leftBehind([]string{home, tmp, work}, func(p string, b []byte, perm fs.FileMode) {
+				if m.carries == "tokenfile" && p == tokenFile {
+					meant = append(meant, p)
+					if perm != 0o600 || string(b) != tok {
+						t.Errorf("token file %s: mode %v", p, perm)
 					}
-					b, _ := os.ReadFile(p)
-					if m.carries == "tokenfile" && p == tokenFile {
-						meant = append(meant, p)
-						fi, _ := d.Info()
-						if fi.Mode().Perm() != 0o600 || string(b) != tok {
-							t.Errorf("token file %s: mode %v", p, fi.Mode().Perm())
-						}
-						if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
-							t.Errorf("token file inside the project dir")
-						}
-						return nil
+					if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
+						t.Errorf("token file inside the project dir")
 					}
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+					return
+				}
+				check("file "+p, string(b))
+			})
 			if m.carries == "tokenfile" && len(meant) == 0 {
 				t.Errorf("no token file written")
 			}
@@ -197,13 +182,4 @@ func TestAzureCanary(t *testing.T) {
 			}
 		})
 	}
-}
-
-func azureContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,14 +110,7 @@ func TestCanary(t *testing.T) {
 			}
 			home, tmp := o.Home, o.TmpDir
 
-			check := func(where, text string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries != "stdout" {
 				check("stdout", o.Stdout)
@@ -139,34 +133,26 @@ func TestCanary(t *testing.T) {
 			}
 			// Every file keyless left behind, anywhere it could write.
 			var meant []string
-			for _, root := range []string{home, tmp, work} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
+			leftBehind([]string{home, tmp, work}, func(p string, b []byte, perm fs.FileMode) {
+				switch {
+				case m.carries == "profile" && filepath.Base(p) == "credentials":
+					meant = append(meant, p)
+					if perm != 0o600 || !strings.Contains(string(b), canarySecret) {
+						t.Errorf("profile file %s: mode %v", p, perm)
 					}
-					b, _ := os.ReadFile(p)
-					fi, _ := d.Info()
-					switch {
-					case m.carries == "profile" && filepath.Base(p) == "credentials":
-						meant = append(meant, p)
-						if fi.Mode().Perm() != 0o600 || !strings.Contains(string(b), canarySecret) {
-							t.Errorf("profile file %s: mode %v", p, fi.Mode().Perm())
-						}
-						return nil
-					case m.carries == "tokenfile" && filepath.Base(p) == "aws-web-identity-token":
-						meant = append(meant, p)
-						if fi.Mode().Perm() != 0o600 || string(b) != tok {
-							t.Errorf("token file %s: mode %v", p, fi.Mode().Perm())
-						}
-						if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
-							t.Errorf("token file inside the project dir")
-						}
-						return nil
+					return
+				case m.carries == "tokenfile" && filepath.Base(p) == "aws-web-identity-token":
+					meant = append(meant, p)
+					if perm != 0o600 || string(b) != tok {
+						t.Errorf("token file %s: mode %v", p, perm)
 					}
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+					if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
+						t.Errorf("token file inside the project dir")
+					}
+					return
+				}
+				check("file "+p, string(b))
+			})
 			if (m.carries == "profile" || m.carries == "tokenfile") && len(meant) == 0 {
 				t.Errorf("no %s written", m.carries)
 			}
@@ -189,14 +175,7 @@ func TestCanary(t *testing.T) {
 // hands on, and want is the line that must hold it.
 func checkCanaryOutput(t *testing.T, o outcome, childOut string, canaries map[string]string, carries, carried, want string) {
 	t.Helper()
-	check := func(where, text string, allowed ...string) {
-		t.Helper()
-		for name, c := range canaries {
-			if strings.Contains(text, c) && !stsContains(allowed, name) {
-				t.Errorf("the %s appears in %s", name, where)
-			}
-		}
-	}
+	check := canaryCheck(t, canaries)
 	check("stderr", o.Stderr)
 	if carries == "stdout" {
 		check("stdout", o.Stdout, carried)
@@ -226,17 +205,39 @@ func checkCanaryOutput(t *testing.T, o outcome, childOut string, canaries map[st
 // checkCanaryFiles checks every file below roots for canaries.
 func checkCanaryFiles(t *testing.T, canaries map[string]string, roots ...string) {
 	t.Helper()
+	leftBehind(roots, func(p string, b []byte, _ fs.FileMode) {
+		for name, c := range canaries {
+			if strings.Contains(string(b), c) {
+				t.Errorf("the %s appears in file %s", name, p)
+			}
+		}
+	})
+}
+
+// canaryCheck returns check, which fails t when a canary other than those
+// named in allowed appears in text, the content of where.
+func canaryCheck(t *testing.T, canaries map[string]string) func(where, text string, allowed ...string) {
+	return func(where, text string, allowed ...string) {
+		t.Helper()
+		for name, c := range canaries {
+			if strings.Contains(text, c) && !slices.Contains(allowed, name) {
+				t.Errorf("the %s appears in %s", name, where)
+			}
+		}
+	}
+}
+
+// leftBehind calls visit with every regular file below roots, its content
+// and permissions: what keyless left anywhere it could write.
+func leftBehind(roots []string, visit func(path string, b []byte, perm fs.FileMode)) {
 	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil
 			}
 			b, _ := os.ReadFile(p)
-			for name, c := range canaries {
-				if strings.Contains(string(b), c) {
-					t.Errorf("the %s appears in file %s", name, p)
-				}
-			}
+			fi, _ := d.Info()
+			visit(p, b, fi.Mode().Perm())
 			return nil
 		})
 	}

@@ -4,6 +4,9 @@ package cli
 
 import (
 	"cmp"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -77,4 +80,32 @@ func readConfigOptions(c *cli.Context, env Env) (configOptions, error) {
 		o.Fetcher = gitlabapi.NewFetcher(c.Context, api, client)
 	}
 	return o, nil
+}
+
+// statConfig checks the PATH of a command that reads a project's
+// configuration: it exists and, as a directory, holds ciConfig. Its errors
+// are usage errors that start with cmd and PATH.
+func statConfig(cmd, path, ciConfig string) (isDir bool, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, pathUsage(cmd+" "+path, err)
+	}
+	if !fi.IsDir() {
+		return false, nil
+	}
+	if _, err := os.Stat(filepath.Join(path, ciConfig)); err != nil {
+		return true, usagef("%s %s: no %s in it: pass the configuration file itself, or --ci-config FILE", cmd, path, ciConfig)
+	}
+	return true, nil
+}
+
+// pathUsage is a usage error about a file the user named: what (the
+// command or flag, and the path), then err without the path an
+// fs.PathError repeats.
+func pathUsage(what string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return usagef("%s: %v", what, err)
 }

@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/cl
 // fixture is an issuer and a fake STS for one test.
 type fixture struct {
 	iss *oidctest.Issuer
-	sts *awstest.STS
+	sts *awstest.STS // nil for another provider's golden
 }
 
 func newFixture(t *testing.T, faults ...awstest.Fault) fixture {
@@ -41,6 +41,13 @@ type outcome struct {
 	Stdout, Stderr string
 	// Home and TmpDir are the HOME and TMPDIR keyless ran with.
 	Home, TmpDir string
+}
+
+// rewrite is o with r applied to its stdout and stderr: a provider's
+// golden makes its fake's address and ids stable so.
+func (o outcome) rewrite(r func(string) string) outcome {
+	o.Stdout, o.Stderr = r(o.Stdout), r(o.Stderr)
+	return o
 }
 
 // testBackoff is the wait before every retry in these tests: the
@@ -126,7 +133,9 @@ var (
 // normalize replaces what changes from run to run.
 func (f fixture) normalize(s string) string {
 	s = strings.ReplaceAll(s, f.iss.URL, "ISSUER")
-	s = strings.ReplaceAll(s, f.sts.URL, "STS")
+	if f.sts != nil {
+		s = strings.ReplaceAll(s, f.sts.URL, "STS")
+	}
 	s = strings.ReplaceAll(s, idtoken.IssuerHost(f.iss.URL), "ISSUER_HOST")
 	s = rfc3339.ReplaceAllString(s, "TIME")
 	s = lifetime.ReplaceAllString(s, "LIFETIME")

@@ -4,11 +4,7 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -102,20 +98,13 @@ func (e *compileProblemsError) ExitCode() int { return ExitFindings }
 // runCompile loads the configuration, prints it merged and lists its
 // problems.
 func runCompile(env Env, o compileOptions) error {
-	fi, err := os.Stat(o.Path)
+	dir, err := statConfig("compile", o.Path, o.CIConfig)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return usagef("compile %s: %v", o.Path, err)
+		return err
 	}
 	po := pipeline.Options{CIConfig: o.CIConfig, Inputs: o.Inputs, Fetcher: o.Fetcher}
 	var p *pipeline.Pipeline
-	if fi.IsDir() {
-		if _, err := os.Stat(filepath.Join(o.Path, o.CIConfig)); err != nil {
-			return usagef("compile %s: no %s in it: pass the configuration file itself, or --ci-config FILE", o.Path, o.CIConfig)
-		}
+	if dir {
 		p, err = pipeline.LoadProject(o.Path, po)
 	} else {
 		p, err = pipeline.LoadFile(o.Path, po)

@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/keyless-ci/keyless/internal/doctor"
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
@@ -132,9 +132,7 @@ func writeDoctorReport(env Env, format string, rep doctor.Report) error {
 		out = append(out, diagnosis{Verdict: string(v.Status), Check: v.Check, Detail: v.Detail, Fix: v.Fix})
 	}
 	if format == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"checks": out, "failed": rep.Failed()})
+		return exchange.WriteJSON(env.Stdout, map[string]any{"checks": out, "failed": rep.Failed()})
 	}
 	for _, r := range out {
 		fmt.Fprintf(env.Stdout, "%-4s  %s: %s\n", r.Verdict, r.Check, r.Detail)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
@@ -36,15 +36,7 @@ func explainCommand(env Env) *cli.Command {
 			"   gcloud iam workload-identity-pools providers describe gitlab --location global \\\n" +
 			"     --workload-identity-pool ci --format json > provider.json && keyless explain gcp --provider-file provider.json\n" +
 			"   vault read -format=json auth/jwt/role/deploy > role.json && keyless explain vault --role-file role.json --claims claims.json",
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 && c.Args().First() == "gcp" {
-				return usagef("keyless explain gcp: %s", policySlimNote)
-			}
-			if c.NArg() > 0 {
-				return usagef("explain: unknown provider %q: use %s", c.Args().First(), strings.Join(policyNames(), ", "))
-			}
-			return usagef("explain needs a provider: keyless explain %s [flags]", strings.Join(policyNames(), "|"))
-		},
+		Action: func(c *cli.Context) error { return needsProvider("explain", c) },
 	}
 	for _, p := range policyProviders() {
 		cmd.Subcommands = append(cmd.Subcommands, explainSubcommand(env, p))
@@ -98,9 +90,7 @@ func explainSubcommand(env Env, p policy.Provider) *cli.Command {
 				for i, w := range res.Warnings {
 					res.Warnings[i].Message = option.Render(w.Message, say)
 				}
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res); err != nil {
+				if err := exchange.WriteJSON(env.Stdout, res); err != nil {
 					return err
 				}
 			} else {

@@ -17,7 +17,7 @@ import (
 )
 
 func gcpFlags() []cli.Flag {
-	return append(tokenFlags("GCP"),
+	return exchangeFlags("GCP",
 		&cli.StringFlag{Name: "provider", Usage: "workload identity pool provider `NAME`, projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID", EnvVars: []string{"KEYLESS_GCP_PROVIDER"}},
 		&cli.StringFlag{Name: "service-account", Usage: "impersonate this service account `EMAIL` (default: use the federated token directly)", EnvVars: []string{"KEYLESS_GCP_SERVICE_ACCOUNT"}},
 		&cli.StringFlag{Name: "delegates", Usage: "comma-separated delegation chain of service account `EMAILS` to --service-account", EnvVars: []string{"KEYLESS_GCP_DELEGATES"}},
@@ -27,15 +27,12 @@ func gcpFlags() []cli.Flag {
 		&cli.StringFlag{Name: "universe", Usage: "Cloud universe `DOMAIN` (default googleapis.com)", EnvVars: []string{"KEYLESS_GCP_UNIVERSE"}},
 		&cli.StringFlag{Name: "sts-endpoint", Usage: "STS base `URL` (Private Service Connect; https, http only to loopback); default https://sts.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_STS_ENDPOINT"}},
 		&cli.StringFlag{Name: "iamcredentials-endpoint", Usage: "IAM Credentials base `URL` (https, http only to loopback); default https://iamcredentials.UNIVERSE", EnvVars: []string{"KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy, private endpoint)", EnvVars: []string{"KEYLESS_GCP_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_GCP_TIMEOUT", "KEYLESS_TIMEOUT"}},
+		caFileFlag("GCP", "TLS-inspecting proxy, private endpoint"),
+		timeoutFlag("GCP", "the exchange"),
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling STS unless the token's aud includes `AUD` (default //iam.googleapis.com/PROVIDER)", EnvVars: []string{"KEYLESS_GCP_AUDIENCE"}},
-		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_GCP_FORMAT"}},
+		formatFlag("GCP", "env or json"),
 		&cli.BoolFlag{Name: "refreshable", Usage: "hand gcloud and the SDKs an external_account credential file instead of a token, so they re-exchange", EnvVars: []string{"KEYLESS_GCP_REFRESHABLE"}},
 		trustDocFlag("gcp", "the workload identity pool provider (gcloud iam workload-identity-pools providers describe --format json)"),
-		keepIDTokenFlag("GCP"),
-		quietFlag(),
-		debugFlag(),
 	)
 }
 

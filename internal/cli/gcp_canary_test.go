@@ -139,32 +139,24 @@ func TestGCPCanary(t *testing.T) {
 			}
 			// Every file keyless left behind, anywhere it could write.
 			var meant []string
-			for _, root := range []string{home, tmp, work} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
+			leftBehind([]string{home, tmp, work}, func(p string, b []byte, perm fs.FileMode) {
+				if m.carries == "tokenfile" && (filepath.Base(p) == gcp.TokenFileName || filepath.Base(p) == gcp.CredentialsFileName) {
+					meant = append(meant, p)
+					if perm != 0o600 {
+						t.Errorf("%s: mode %v", p, perm)
 					}
-					b, _ := os.ReadFile(p)
-					fi, _ := d.Info()
-					if m.carries == "tokenfile" && (filepath.Base(p) == gcp.TokenFileName || filepath.Base(p) == gcp.CredentialsFileName) {
-						meant = append(meant, p)
-						if fi.Mode().Perm() != 0o600 {
-							t.Errorf("%s: mode %v", p, fi.Mode().Perm())
-						}
-						if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
-							t.Errorf("%s is inside the project dir", p)
-						}
-						if filepath.Base(p) == gcp.TokenFileName {
-							if string(b) != tok {
-								t.Errorf("token file does not hold the token")
-							}
-							return nil
-						}
+					if strings.HasPrefix(p, env["CI_PROJECT_DIR"]) {
+						t.Errorf("%s is inside the project dir", p)
 					}
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+					if filepath.Base(p) == gcp.TokenFileName {
+						if string(b) != tok {
+							t.Errorf("token file does not hold the token")
+						}
+						return
+					}
+				}
+				check("file "+p, string(b))
+			})
 			if m.carries == "tokenfile" && len(meant) != 2 {
 				t.Errorf("files written: %v", meant)
 			}

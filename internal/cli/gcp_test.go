@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/oauth2/google"
 
-	"gitlab.com/keyless-ci/keyless/internal/exchange/aws/awstest"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/gcp/gcptest"
 	"gitlab.com/keyless-ci/keyless/internal/oidctest"
@@ -62,13 +61,9 @@ var gcpStateDir = regexp.MustCompile(`/[^\s']*/keyless-(?:uid-\d+|job-\d+)`)
 // written GCP and the state directory STATE.
 func (f gcpFixture) golden(t *testing.T, name string, o outcome) {
 	t.Helper()
-	for _, s := range []*string{&o.Stdout, &o.Stderr} {
-		*s = strings.ReplaceAll(*s, f.fake.URL, "GCP")
-		*s = gcpStateDir.ReplaceAllString(*s, "STATE")
-	}
-	// The shared normaliser also rewrites an AWS STS address; give it one
-	// that never appears.
-	golden(t, name, fixture{iss: f.iss, sts: &awstest.STS{URL: "http://aws-sts.invalid"}}, o)
+	golden(t, name, fixture{iss: f.iss}, o.rewrite(func(s string) string {
+		return gcpStateDir.ReplaceAllString(strings.ReplaceAll(s, f.fake.URL, "GCP"), "STATE")
+	}))
 }
 
 func TestGCPGolden(t *testing.T) {

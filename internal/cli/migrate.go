@@ -3,13 +3,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -131,11 +129,7 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 	if f := c.String("map"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return o, usagef("--map %s: %v", f, err)
+			return o, pathUsage("--map "+f, err)
 		}
 		vars, err := migrate.ParseMap(b)
 		if err != nil {
@@ -236,22 +230,8 @@ func (e *migrateRefusedError) Error() string {
 func (e *migrateRefusedError) ExitCode() int { return ExitFindings }
 
 func runMigrate(ctx context.Context, env Env, o migrateOptions) error {
-	fi, err := os.Stat(o.Path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return usagef("migrate %s: %v", o.Path, err)
-	}
-	ci := o.CIConfig
-	if ci == "" {
-		ci = ".gitlab-ci.yml"
-	}
-	if fi.IsDir() {
-		if _, err := os.Stat(filepath.Join(o.Path, ci)); err != nil {
-			return usagef("migrate %s: no %s in it: pass the configuration file itself, or --ci-config FILE", o.Path, ci)
-		}
+	if _, err := statConfig("migrate", o.Path, cmp.Or(o.CIConfig, ".gitlab-ci.yml")); err != nil {
+		return err
 	}
 	r, err := migrate.Migrate(o.Path, o.Options)
 	if err != nil {

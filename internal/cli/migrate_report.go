@@ -4,8 +4,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"sort"
 
@@ -20,11 +18,7 @@ import (
 func readReportUses(file, project string) (map[string][]string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, usagef("--from-report %s: %v", file, err)
+		return nil, pathUsage("--from-report "+file, err)
 	}
 	var rep report.Report
 	if err := json.Unmarshal(b, &rep); err != nil || rep.Version == 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,15 +14,12 @@ import (
 )
 
 func npmFlags() []cli.Flag {
-	return append(tokenFlags("NPM"),
+	return exchangeFlags("NPM",
 		&cli.StringFlag{Name: "package", Usage: "`NAME` of the package to publish, as in package.json (@scope/name)", EnvVars: []string{"KEYLESS_NPM_PACKAGE"}},
 		&cli.StringFlag{Name: "registry", Value: npm.DefaultRegistry, Usage: "registry `URL`; the ID token's aud must be npm:HOST", EnvVars: []string{"KEYLESS_NPM_REGISTRY"}},
-		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_NPM_FORMAT"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy)", EnvVars: []string{"KEYLESS_NPM_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_NPM_TIMEOUT", "KEYLESS_TIMEOUT"}},
-		keepIDTokenFlag("NPM"),
-		quietFlag(),
-		debugFlag(),
+		formatFlag("NPM", "env or json"),
+		caFileFlag("NPM", "TLS-inspecting proxy"),
+		timeoutFlag("NPM", "the exchange"),
 	)
 }
 

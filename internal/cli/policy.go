@@ -48,21 +48,26 @@ func policyCommand(env Env) *cli.Command {
 			"   keyless policy aws --project acme/web --ref main --ref-type branch\n" +
 			"   keyless policy gcp --group acme --namespace-id 1234 --protected-only --format terraform\n" +
 			"   keyless policy vault --from-token     (in a job: the tightest role that admits this job)",
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				if c.Args().First() == "gcp" {
-					return usagef("keyless policy gcp: %s", policySlimNote)
-				}
-				return usagef("policy: unknown provider %q: use %s", c.Args().First(), strings.Join(policyNames(), ", "))
-			}
-			return usagef("policy needs a provider: keyless policy %s [flags]", strings.Join(policyNames(), "|"))
-		},
+		Action: func(c *cli.Context) error { return needsProvider("policy", c) },
 	}
 	for _, p := range policyProviders() {
 		cmd.Subcommands = append(cmd.Subcommands, policySubcommand(env, p))
 	}
 	cmd.Subcommands = append(cmd.Subcommands, publisherCommands(env)...)
 	return cmd
+}
+
+// needsProvider is the usage error of `keyless policy` or `keyless explain`
+// (cmd) run without one of its providers; gcp, which a slim build leaves
+// out, says so.
+func needsProvider(cmd string, c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usagef("%s needs a provider: keyless %s %s [flags]", cmd, cmd, strings.Join(policyNames(), "|"))
+	}
+	if c.Args().First() == "gcp" {
+		return usagef("keyless %s gcp: %s", cmd, policySlimNote)
+	}
+	return usagef("%s: unknown provider %q: use %s", cmd, c.Args().First(), strings.Join(policyNames(), ", "))
 }
 
 // policyByName is the provider named name, nil when this build has none.

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 	"gitlab.com/keyless-ci/keyless/internal/policy/publisher"
@@ -113,9 +113,7 @@ func publisherExplainCommands(env Env) []*cli.Command {
 				}
 				res := publisher.Evaluate(s, registry, claims)
 				if format == "json" {
-					enc := json.NewEncoder(env.Stdout)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(res); err != nil {
+					if err := exchange.WriteJSON(env.Stdout, res); err != nil {
 						return err
 					}
 				} else {

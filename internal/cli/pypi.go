@@ -15,15 +15,12 @@ import (
 )
 
 func pypiFlags() []cli.Flag {
-	return append(tokenFlags("PYPI"),
+	return exchangeFlags("PYPI",
 		&cli.StringFlag{Name: "index-url", Value: pypi.DefaultIndex, Usage: "base `URL` of the index: https://pypi.org, or https://test.pypi.org for TestPyPI", EnvVars: []string{"KEYLESS_PYPI_INDEX_URL"}},
 		&cli.StringFlag{Name: "repository", Usage: "Poetry repository `NAME` the token is for, POETRY_PYPI_TOKEN_<NAME> (default pypi, testpypi for TestPyPI)", EnvVars: []string{"KEYLESS_PYPI_REPOSITORY"}},
-		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_PYPI_FORMAT"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy)", EnvVars: []string{"KEYLESS_PYPI_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_PYPI_TIMEOUT", "KEYLESS_TIMEOUT"}},
-		keepIDTokenFlag("PYPI"),
-		quietFlag(),
-		debugFlag(),
+		formatFlag("PYPI", "env or json"),
+		caFileFlag("PYPI", "TLS-inspecting proxy"),
+		timeoutFlag("PYPI", "the exchange"),
 	)
 }
 

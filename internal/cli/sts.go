@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/exchange/sts"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/option"
@@ -17,7 +18,7 @@ import (
 )
 
 func stsFlags() []cli.Flag {
-	return append(tokenFlags("STS"),
+	return exchangeFlags("STS",
 		&cli.StringFlag{Name: "token-url", Usage: "token endpoint `URL` of the RFC 8693 server (https; http only to loopback)", EnvVars: []string{"KEYLESS_STS_TOKEN_URL"}},
 		&cli.StringSliceFlag{Name: "audience", Usage: "audience parameter `AUD`, the logical name of the service the token is for (repeatable; commas in the variable)", EnvVars: []string{"KEYLESS_STS_AUDIENCE"}},
 		&cli.StringSliceFlag{Name: "resource", Usage: "resource parameter, the absolute `URI` of the service the token is for (repeatable; commas in the variable)", EnvVars: []string{"KEYLESS_STS_RESOURCE"}},
@@ -29,12 +30,9 @@ func stsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "client-assertion-type", Usage: "client assertion `TYPE`: jwt-bearer authenticates the client with the ID token itself (RFC 7523)", EnvVars: []string{"KEYLESS_STS_CLIENT_ASSERTION_TYPE"}},
 		&cli.StringFlag{Name: "expected-aud", Usage: "fail before calling the server unless the ID token's aud includes `AUD` (components set it)", EnvVars: []string{"KEYLESS_STS_EXPECTED_AUD"}},
 		&cli.StringFlag{Name: "env", Value: sts.DefaultEnv, Usage: "`NAME` of the variable that receives the issued token (exec and env formats)", EnvVars: []string{"KEYLESS_STS_ENV"}},
-		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_STS_FORMAT"}},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (TLS-inspecting proxy, private token endpoint)", EnvVars: []string{"KEYLESS_STS_CA_FILE", "KEYLESS_CA_FILE"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for the exchange, retries included", EnvVars: []string{"KEYLESS_STS_TIMEOUT", "KEYLESS_TIMEOUT"}},
-		keepIDTokenFlag("STS"),
-		quietFlag(),
-		debugFlag(),
+		formatFlag("STS", "env or json"),
+		caFileFlag("STS", "TLS-inspecting proxy, private token endpoint"),
+		timeoutFlag("STS", "the exchange"),
 	)
 }
 
@@ -155,7 +153,7 @@ func (o *stsOptions) exchange(ctx context.Context, call exchangeCall, tok *idtok
 	call.Log.Debug("exchanging ID token", "provider", "sts", "token_url", sts.DisplayURL(x.TokenURL),
 		"audience", strings.Join(x.Audiences, " "), "resource", strings.Join(x.Resources, " "), "scope", x.Scope,
 		"subject_token_type", sts.ExpandTokenType(x.SubjectTokenType), "requested_token_type", sts.ExpandTokenType(x.RequestedTokenType),
-		"client_auth", string(x.Auth), "client_id", sts.MaskID(x.ClientID), "token_source", tok.Source)
+		"client_auth", string(x.Auth), "client_id", exchange.MaskID(x.ClientID), "token_source", tok.Source)
 	creds, err := sts.Exchange(ctx, tok, x)
 	if err != nil {
 		return nil, err

@@ -146,14 +146,7 @@ func TestSTSCanary(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
 
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !stsContains(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			if m.carries == "stdout" {
 				check("stdout", o.Stdout, "issued token")
@@ -191,25 +184,9 @@ func TestSTSCanary(t *testing.T) {
 				}
 			}
 			// Every file keyless could have left behind.
-			for _, root := range []string{o.Home, o.TmpDir, work} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
-					}
-					b, _ := os.ReadFile(p)
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+			leftBehind([]string{o.Home, o.TmpDir, work}, func(p string, b []byte, _ fs.FileMode) {
+				check("file "+p, string(b))
+			})
 		})
 	}
-}
-
-func stsContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

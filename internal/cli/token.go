@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -31,6 +30,32 @@ func tokenFlags(prefix string) []cli.Flag {
 		&cli.BoolFlag{Name: "verify", Usage: "verify the token's signature against the issuer's published keys before using it", EnvVars: envs("VERIFY")},
 		&cli.StringFlag{Name: "issuer", Usage: "issuer `URL` for --verify (default $CI_SERVER_URL, else the token's iss)", EnvVars: envs("ISSUER")},
 	}
+}
+
+// exchangeFlags are an exchange command's flags: tokenFlags, the
+// provider's own, then --keep-id-token, --quiet and --debug; prefix scopes
+// their environment fallbacks (KEYLESS_AWS_…) as tokenFlags do.
+func exchangeFlags(prefix string, own ...cli.Flag) []cli.Flag {
+	flags := append(tokenFlags(prefix), own...)
+	return append(flags, keepIDTokenFlag(prefix), quietFlag(), debugFlag())
+}
+
+// caFileFlag is an exchange's --ca-file; why says whose certificates the
+// extra CAs are for.
+func caFileFlag(prefix, why string) cli.Flag {
+	return &cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs to trust (" + why + ")", EnvVars: []string{"KEYLESS_" + prefix + "_CA_FILE", "KEYLESS_CA_FILE"}}
+}
+
+// timeoutFlag is an exchange's --timeout, the deadline for what (its
+// calls), retries included.
+func timeoutFlag(prefix, what string) cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for " + what + ", retries included", EnvVars: []string{"KEYLESS_" + prefix + "_TIMEOUT", "KEYLESS_TIMEOUT"}}
+}
+
+// formatFlag is an exchange's --format: the formats it prints (e.g. "env
+// or json"), exec mode with a command.
+func formatFlag(prefix, formats string) cli.Flag {
+	return &cli.StringFlag{Name: "format", Usage: formats + " (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_" + prefix + "_FORMAT"}}
 }
 
 // keepIDTokenFlag is --keep-id-token, on every command that runs one
@@ -170,9 +195,7 @@ func tokenCommand(env Env) *cli.Command {
 				}
 				claims["exp"] = tok.Claims.ExpiresAt.UTC().Format(time.RFC3339)
 				out["claims"] = claims
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := exchange.WriteJSON(env.Stdout, out); err != nil {
 					return err
 				}
 			} else {

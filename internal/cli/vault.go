@@ -19,7 +19,7 @@ import (
 )
 
 func vaultFlags() []cli.Flag {
-	return append(tokenFlags("VAULT"),
+	return exchangeFlags("VAULT",
 		&cli.StringFlag{Name: "addr", Usage: "Vault (or OpenBao) server `URL`, e.g. https://vault.example.com:8200 (plain http to a host other than loopback: a warning)", EnvVars: []string{"KEYLESS_VAULT_ADDR", "VAULT_ADDR"}},
 		&cli.StringFlag{Name: "role", Usage: "JWT auth `ROLE` that admits this job's token", EnvVars: []string{"KEYLESS_VAULT_ROLE"}},
 		&cli.StringFlag{Name: "mount", Usage: "`PATH` of the JWT auth method under auth/ (default: jwt)", EnvVars: []string{"KEYLESS_VAULT_MOUNT"}},
@@ -32,13 +32,10 @@ func vaultFlags() []cli.Flag {
 		&cli.StringFlag{Name: "client-cert", Usage: "PEM `FILE` of a client certificate for Vault's TLS (with --client-key)", EnvVars: []string{"KEYLESS_VAULT_CLIENT_CERT", "VAULT_CLIENT_CERT"}},
 		&cli.StringFlag{Name: "client-key", Usage: "PEM `FILE` of the client certificate's private key", EnvVars: []string{"KEYLESS_VAULT_CLIENT_KEY", "VAULT_CLIENT_KEY"}},
 		&cli.StringFlag{Name: "tls-server-name", Usage: "`NAME` to expect in Vault's certificate (SNI), when it differs from --addr's host", EnvVars: []string{"KEYLESS_VAULT_TLS_SERVER_NAME", "VAULT_TLS_SERVER_NAME"}},
-		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "overall deadline for login and reads, retries included", EnvVars: []string{"KEYLESS_VAULT_TIMEOUT", "KEYLESS_TIMEOUT"}},
+		timeoutFlag("VAULT", "login and reads"),
 		&cli.StringFlag{Name: "audience", Usage: "fail before calling Vault unless the token's aud includes `AUD` (default: any; components set it)", EnvVars: []string{"KEYLESS_VAULT_AUDIENCE"}},
-		&cli.StringFlag{Name: "format", Usage: "env or json (default: env without a command, exec with one)", EnvVars: []string{"KEYLESS_VAULT_FORMAT"}},
+		formatFlag("VAULT", "env or json"),
 		trustDocFlag("vault", "the JWT role (vault read -format=json auth/jwt/role/NAME)"),
-		keepIDTokenFlag("VAULT"),
-		quietFlag(),
-		debugFlag(),
 	)
 }
 

@@ -142,14 +142,7 @@ func TestVaultCanary(t *testing.T) {
 			if o.Code != m.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", o.Code, m.code, o.Stderr)
 			}
-			check := func(where, text string, allowed ...string) {
-				t.Helper()
-				for name, c := range canaries {
-					if strings.Contains(text, c) && !vaultHas(allowed, name) {
-						t.Errorf("the %s appears in %s", name, where)
-					}
-				}
-			}
+			check := canaryCheck(t, canaries)
 			check("stderr", o.Stderr)
 			check("stdout", o.Stdout, m.stdout...)
 			for _, name := range m.stdout {
@@ -178,31 +171,23 @@ func TestVaultCanary(t *testing.T) {
 			}
 			// Every file keyless left behind, anywhere it could write.
 			states := 0
-			for _, root := range []string{o.Home, o.TmpDir, work, f.state} {
-				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || d.IsDir() {
-						return nil
+			leftBehind([]string{o.Home, o.TmpDir, work, f.state}, func(p string, b []byte, perm fs.FileMode) {
+				switch {
+				case p == tlsFile && m.file && m.child == nil:
+					if perm != 0o600 || string(b) != canaryTLS {
+						t.Errorf("secret file %s: mode %v", p, perm)
 					}
-					b, _ := os.ReadFile(p)
-					fi, _ := d.Info()
-					switch {
-					case p == tlsFile && m.file && m.child == nil:
-						if fi.Mode().Perm() != 0o600 || string(b) != canaryTLS {
-							t.Errorf("secret file %s: mode %v", p, fi.Mode().Perm())
-						}
-						return nil
-					case filepath.Dir(p) == f.state && strings.HasPrefix(d.Name(), "vault-token-"):
-						states++
-						if fi.Mode().Perm() != 0o600 {
-							t.Errorf("state file %s: mode %v", p, fi.Mode().Perm())
-						}
-						check("state file "+p, string(b), "Vault token")
-						return nil
+					return
+				case filepath.Dir(p) == f.state && strings.HasPrefix(filepath.Base(p), "vault-token-"):
+					states++
+					if perm != 0o600 {
+						t.Errorf("state file %s: mode %v", p, perm)
 					}
-					check("file "+p, string(b))
-					return nil
-				})
-			}
+					check("state file "+p, string(b), "Vault token")
+					return
+				}
+				check("file "+p, string(b))
+			})
 			if want := map[bool]int{true: 1, false: 0}[m.kept]; states != want {
 				t.Errorf("%d state files, want %d", states, want)
 			}
@@ -214,13 +199,4 @@ func TestVaultCanary(t *testing.T) {
 			}
 		})
 	}
-}
-
-func vaultHas(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -28,9 +28,15 @@ func WriteEnvJSON(w io.Writer, c *Credentials) error {
 	for _, v := range c.Vars {
 		m[v.Name] = v.Value.Reveal()
 	}
+	return WriteJSON(w, m)
+}
+
+// WriteJSON prints v as every --format json does: indented by two spaces,
+// with a final newline.
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(m)
+	return enc.Encode(v)
 }
 
 // ShellQuote quotes s for a POSIX shell: single quotes, with each embedded

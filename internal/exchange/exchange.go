@@ -23,6 +23,27 @@ type Var struct {
 	Value secret.Token
 }
 
+// Plain is a variable whose value is no secret (a region, a file's path).
+func Plain(name, value string) Var {
+	return Var{Name: name, Value: secret.New(value)}
+}
+
+// UnsetExcept is the names in competing that vars does not set: the
+// inherited variables a provider's credentials remove.
+func UnsetExcept(competing []string, vars []Var) []string {
+	set := map[string]bool{}
+	for _, v := range vars {
+		set[v.Name] = true
+	}
+	var out []string
+	for _, n := range competing {
+		if !set[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Credentials is what a provider hands to the job.
 type Credentials struct {
 	// Provider names the provider, e.g. "aws".

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+
+	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
 
 // The failures every provider shares, defined once (issue 14); test with
@@ -63,6 +65,16 @@ func (f *Failure) Unwrap() error {
 		return f.Redirect
 	}
 	return f.ctxErr
+}
+
+// NoAnswer judges err, the failure of a call that got no answer, as
+// Transport does, or else keeps the text of its Cause; Message is then
+// scrubbed of secrets and kept printable.
+func (f *Failure) NoAnswer(err error, secrets ...secret.Token) {
+	if !f.Transport(err) {
+		f.Message = Cause(err).Error()
+	}
+	f.Message = Printable(secret.ScrubString(f.Message, secrets...), 300)
 }
 
 // Transport judges err where every provider judges it alike and reports

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -52,5 +53,24 @@ func TestFailureTransport(t *testing.T) {
 				t.Errorf("Unwrap = %v, want nil: the transport's own error may quote the request", got)
 			}
 		})
+	}
+}
+
+// NoAnswer keeps the cause of a failure without an answer, never the URL a
+// url.Error quotes (its query may hold a secret), scrubbed and printable.
+func TestFailureNoAnswer(t *testing.T) {
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	refused := &url.Error{Op: "Post", URL: "https://registry.example.com/?token=" + jwt, Err: fmt.Errorf("dial: %w\x1b[2J %s", syscall.ECONNREFUSED, jwt)}
+	f := NewFailure(refused, 1)
+	f.NoAnswer(refused)
+	if f.Kind != ErrUnavailable || strings.Contains(f.Message, "registry.example.com") || strings.Contains(f.Message, jwt) || strings.ContainsRune(f.Message, 0x1b) {
+		t.Errorf("kind %v, message %q: want ErrUnavailable and the cause alone, scrubbed", f.Kind, f.Message)
+	}
+	f = NewFailure(context.DeadlineExceeded, 3)
+	if f.NoAnswer(context.DeadlineExceeded); f.Kind != ErrTimeout || f.Message != "" {
+		t.Errorf("deadline: kind %v, message %q", f.Kind, f.Message)
+	}
+	if got := Cause(errors.New("plain")); got.Error() != "plain" {
+		t.Errorf("Cause of an error that is no url.Error: %v", got)
 	}
 }

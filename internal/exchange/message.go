@@ -3,6 +3,7 @@ package exchange
 import (
 	"cmp"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -43,11 +44,32 @@ func (h Headline) Write(b *strings.Builder) {
 	}
 }
 
+// Text is a failed exchange's whole message: the headline, a blank
+// line, advice (what to do), then the job's token's claims as who saw
+// them.
+func (h Headline) Text(advice, who string, fields []idtoken.Field) string {
+	var b strings.Builder
+	h.Write(&b)
+	b.WriteString("\n\n")
+	b.WriteString(advice)
+	WriteClaims(&b, who, fields)
+	return strings.TrimRight(b.String(), "\n")
+}
+
 // WriteClaims ends a message with the job's token's claims, as who (the
 // server) saw them: never the token itself.
 func WriteClaims(b *strings.Builder, who string, fields []idtoken.Field) {
 	fmt.Fprintf(b, "\nThe job's ID token, as %s saw it (claims only):\n", who)
 	b.WriteString(idtoken.FormatFields("  ", fields))
+}
+
+// MaskID masks an identifier (a client id, an account or project number)
+// to its last four characters for logs and messages: ************ploy.
+func MaskID(s string) string {
+	if len(s) <= 4 {
+		return s
+	}
+	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
 }
 
 // Printable keeps the printable text of what a server answered, so that
@@ -66,6 +88,33 @@ func Printable(s string, limit int) string {
 		b.WriteRune(r)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// Transient judges a failed HTTP attempt as the providers that speak HTTP
+// themselves do: without an answer (transport), what ClassifyNet finds
+// transient (a refused connection, not an untrusted certificate or a
+// refused redirect); with one, a 5xx other than 501, or a 429.
+func Transient(transport error, status int) bool {
+	if transport != nil {
+		return ClassifyNet(transport).Kind == NetTransient
+	}
+	return (status >= 500 && status != http.StatusNotImplemented) || status == http.StatusTooManyRequests
+}
+
+// StatusKind judges an answer by its status alone, as every provider that
+// speaks HTTP itself does (and as Transient retries it): 429 is
+// ErrThrottled, 501 (no such method there) the provider's notEndpoint,
+// another 5xx ErrUnavailable; nil leaves the answer to the provider.
+func StatusKind(status int, notEndpoint error) error {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return ErrThrottled
+	case status == http.StatusNotImplemented:
+		return notEndpoint
+	case status >= 500:
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // Describe names a failed attempt for a log or retry line without its

@@ -185,3 +185,32 @@ func (f NetFailure) Advice(where, check string, attempts int) string {
 	return fmt.Sprintf("keyless could not connect to %s (%s), which retrying cannot mend.\n"+
 		"Check %s, and %s.\n", where, reason, check, network)
 }
+
+// TimeoutAdvice explains a call to where that the deadline ended before
+// an answer (ErrTimeout). Its options are references (package option).
+func TimeoutAdvice(where string) string {
+	timeout := option.Ref(OptTimeout)
+	return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
+		"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", where, timeout, timeout)
+}
+
+// LastAdvice explains a failure of a call to where that a provider has no
+// words of its own for: Net's Advice when no answer came (status 0), else
+// a failure that lasted. check names the option that sets where
+// (option.Ref).
+func (f *Failure) LastAdvice(status int, where, check string) string {
+	if status == 0 && f.Net.Kind != NetNone {
+		return f.Net.Advice(where, check, f.Attempts)
+	}
+	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", where, RetryOutcome(f.Attempts), option.Ref(OptTimeout))
+}
+
+// Cause is err without the URL a url.Error quotes, query and all: what a
+// message may say of a call that got no answer.
+func Cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,5 +153,25 @@ func TestNetAdviceClaimsOnlyTheRetriesMade(t *testing.T) {
 		if !strings.Contains(got, tc.says) || !strings.Contains(got, "--sts-endpoint") || strings.Contains(got, "ran out") {
 			t.Errorf("%+v after %d attempts:\n%s\nwant %q", tc.f, tc.attempts, got, tc.says)
 		}
+	}
+}
+
+// The advice every provider without words of its own gives: a deadline
+// that passed, a call without an answer, a failure that lasted.
+func TestSharedAdvice(t *testing.T) {
+	if got, want := option.Plain(exchange.TimeoutAdvice("https://pypi.org")),
+		"https://pypi.org did not answer before the deadline (--timeout). Check the network path from the runner\n"+
+			"(HTTPS_PROXY, NO_PROXY), or raise --timeout.\n"; got != want {
+		t.Errorf("TimeoutAdvice:\n%s\nwant:\n%s", got, want)
+	}
+	refused := &url.Error{Op: "Post", URL: "https://pypi.org", Err: syscall.ECONNREFUSED}
+	f := exchange.NewFailure(refused, 3)
+	if got, want := f.LastAdvice(0, "https://pypi.org", "--index-url"), f.Net.Advice("https://pypi.org", "--index-url", 3); got != want {
+		t.Errorf("LastAdvice without an answer:\n%s\nwant Net.Advice's:\n%s", got, want)
+	}
+	f = exchange.NewFailure(nil, 3)
+	if got, want := option.Plain(f.LastAdvice(503, "https://pypi.org", "--index-url")),
+		"https://pypi.org failed 3 times before the deadline (--timeout); try again, or raise --timeout.\n"; got != want {
+		t.Errorf("LastAdvice after answers:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -2,8 +2,10 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -16,14 +18,18 @@ import (
 type Retry struct {
 	// Backoff returns the wait before retry n (1-based); Jittered when nil.
 	Backoff func(n int) time.Duration
-	// Transient reports whether a retry can succeed.
+	// Transient reports whether a retry can succeed; it is not asked about
+	// the end of a context (a deadline or a cancellation), which never is.
 	Transient func(error) bool
 	// RetryAfter, when set, returns a server-asked wait (Retry-After) that
 	// lengthens the backoff; 0 when there is none.
 	RetryAfter func(error) time.Duration
-	// OnRetry is told of each failed attempt before the wait (for a debug
-	// log line that names the error's class, never its text).
-	OnRetry func(attempt int, err error, wait time.Duration)
+	// Log, when set, gets a debug line for each failed attempt before the
+	// wait: LogMsg, LogAttrs, then the attempt, the failure's class
+	// (Describe, never its text) and the wait.
+	Log      *slog.Logger
+	LogMsg   string
+	LogAttrs []any
 	// Progress, when set, receives one line per retry, so that a long loop
 	// is not silent: "keyless: aws: STS: connection refused; retrying in
 	// 1.2s (attempt 2, 41s left)".
@@ -57,7 +63,7 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 			}
 			return n, err
 		}
-		if r.Transient == nil || !r.Transient(err) {
+		if r.Transient == nil || endOfContext(err) || !r.Transient(err) {
 			return n, err
 		}
 		last = err
@@ -68,9 +74,7 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return n, err
 		}
-		if r.OnRetry != nil {
-			r.OnRetry(n, err, wait)
-		}
+		r.log(n, err, wait)
 		r.progress(ctx, n, err, wait)
 		t := time.NewTimer(wait)
 		select {
@@ -82,12 +86,59 @@ func (r Retry) Do(ctx context.Context, f func(context.Context) error) (int, erro
 	}
 }
 
+func endOfContext(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Attempt is a provider's failed attempt as it travels through Retry: its
+// Error names its class (a status and error code), never the server's
+// words, and Transient says whether a retry can succeed.
+type Attempt interface {
+	error
+	Transient() bool
+}
+
+// DoAttempts is r.Do for a provider whose attempts fail with a typed F:
+// it retries what F finds transient, names a failure by its Error, and
+// returns the attempts made and the failure that ended them (nil after a
+// success).
+func DoAttempts[T any, F interface {
+	*T
+	Attempt
+}](ctx context.Context, r Retry, f func(context.Context) F) (int, F) {
+	r.Transient = func(err error) bool { return err.(F).Transient() }
+	r.Describe = func(err error) string { return err.Error() }
+	n, err := r.Do(ctx, func(ctx context.Context) error {
+		if fl := f(ctx); fl != nil {
+			return fl
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err.(F) // Do returns what f returned
+	}
+	return n, nil
+}
+
 // Jittered is "full jitter" exponential backoff: a uniform wait in
 // [50ms, 50ms + min(5s, 250ms·2^(n-1))).
 func Jittered(n int) time.Duration {
 	ceil := 250 * time.Millisecond << min(n-1, 5)
 	ceil = min(ceil, 5*time.Second)
 	return time.Duration(rand.Int64N(int64(ceil))) + 50*time.Millisecond
+}
+
+// log writes the debug line of one failed attempt to Log.
+func (r Retry) log(n int, err error, wait time.Duration) {
+	if r.Log == nil {
+		return
+	}
+	class := ""
+	if r.Describe != nil {
+		class = r.Describe(err)
+	}
+	attrs := append(r.LogAttrs[:len(r.LogAttrs):len(r.LogAttrs)], "attempt", n, "error", class, "wait", wait)
+	r.Log.Debug(r.LogMsg, attrs...)
 }
 
 // progress writes the line of one retry to Progress.

@@ -3,6 +3,8 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,5 +100,64 @@ func TestRetryOutcome(t *testing.T) {
 	}
 	if got := exchange.RetryOutcome(4); !strings.Contains(got, "4 times") {
 		t.Errorf("four attempts: %q", got)
+	}
+}
+
+type attemptFailure struct{ status int }
+
+func (f *attemptFailure) Error() string   { return fmt.Sprintf("HTTP %d", f.status) }
+func (f *attemptFailure) Transient() bool { return f.status >= 500 }
+
+// DoAttempts retries what the typed failure finds transient, logs each
+// retry with the seams' logger by the failure's class, and hands back the
+// failure that ended the loop, nil after a success.
+func TestDoAttempts(t *testing.T) {
+	var log strings.Builder
+	seams := exchange.Seams{
+		Backoff: func(int) time.Duration { return time.Millisecond },
+		Log:     slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})),
+	}
+	r := seams.Retry(exchange.Retry{Name: "test", LogMsg: "attempt failed", LogAttrs: []any{"step", "mint"}})
+	statuses := []int{503, 502, 200}
+	n, f := exchange.DoAttempts(context.Background(), r, func(context.Context) *attemptFailure {
+		s := statuses[0]
+		statuses = statuses[1:]
+		if s == 200 {
+			return nil
+		}
+		return &attemptFailure{s}
+	})
+	if n != 3 || f != nil {
+		t.Errorf("n=%d f=%v, want 3 attempts and success", n, f)
+	}
+	want := "level=DEBUG msg=\"attempt failed\" step=mint attempt=1 error=\"HTTP 503\" wait=1ms\n" +
+		"level=DEBUG msg=\"attempt failed\" step=mint attempt=2 error=\"HTTP 502\" wait=1ms\n"
+	if log.String() != want {
+		t.Errorf("log:\n%s\nwant:\n%s", log.String(), want)
+	}
+	n, f = exchange.DoAttempts(context.Background(), r, func(context.Context) *attemptFailure { return &attemptFailure{404} })
+	if n != 1 || f == nil || f.status != 404 {
+		t.Errorf("n=%d f=%v, want the 404 after one attempt", n, f)
+	}
+}
+
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// The end of a context is never retried, whatever Transient would say.
+func TestRetryEndOfContext(t *testing.T) {
+	for _, end := range []error{context.Canceled, context.DeadlineExceeded} {
+		asked := false
+		n, err := exchange.Retry{
+			Backoff:   func(int) time.Duration { return time.Millisecond },
+			Transient: func(error) bool { asked = true; return true },
+		}.Do(context.Background(), func(context.Context) error { return fmt.Errorf("post: %w", end) })
+		if n != 1 || !errors.Is(err, end) || asked {
+			t.Errorf("%v: n=%d err=%v asked=%v, want one attempt, the error, Transient not asked", end, n, err, asked)
+		}
 	}
 }

@@ -37,6 +37,34 @@ type Seams struct {
 	Now func() time.Time
 }
 
+// Retry is r, the shared policy, with the seams' backoff, progress and
+// log: what every provider sets alike.
+func (s Seams) Retry(r Retry) Retry {
+	r.Backoff, r.Progress, r.Log = s.Backoff, s.Progress, s.Log
+	return r
+}
+
+// Send sends req with the headers every provider's request carries
+// (Accept: application/json, and UserAgent when set) on client (HTTPClient
+// with the provider's redirect policy), and reads at most limit bytes of
+// the answer. An error is the transport's: no whole answer came.
+func (s Seams) Send(client *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
+	req.Header.Set("Accept", "application/json")
+	if s.UserAgent != "" {
+		req.Header.Set("User-Agent", s.UserAgent)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, b, nil
+}
+
 // Clock is Now, or time.Now when Now is nil.
 func (s Seams) Clock() func() time.Time {
 	if s.Now != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
@@ -118,6 +119,6 @@ func MaskARN(s string) string {
 	if len(parts) != 6 || len(parts[4]) <= 4 {
 		return s
 	}
-	parts[4] = strings.Repeat("*", len(parts[4])-4) + parts[4][len(parts[4])-4:]
+	parts[4] = exchange.MaskID(parts[4])
 	return strings.Join(parts, ":")
 }

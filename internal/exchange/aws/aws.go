@@ -205,16 +205,10 @@ func chain(ctx context.Context, o Options, tok *idtoken.Token, region string, fi
 
 // retry runs f under the shared policy with STS's transient errors.
 func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
-	return exchange.Retry{
-		Backoff:   o.Backoff,
+	return o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  o.Progress,
 		Name:      "aws: STS",
 		Describe:  errorClass,
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("STS attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-			}
-		},
-	}.Do(ctx, f)
+		LogMsg:    "STS attempt failed, retrying",
+	}).Do(ctx, f)
 }

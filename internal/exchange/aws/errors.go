@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -147,9 +146,6 @@ func errorClass(err error) string {
 // classifier (a refused connection is retried, an untrusted certificate is
 // not), before the status 0 of the ResponseError the SDK wraps it in.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
@@ -196,8 +192,7 @@ func (e *Error) Text() string {
 	}
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as STS saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "STS", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

@@ -20,29 +20,11 @@ var competing = []string{
 	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 }
 
-func plain(name, value string) exchange.Var {
-	return exchange.Var{Name: name, Value: secret.New(value)}
-}
-
 func regionVars(region string) []exchange.Var {
 	if region == "" {
 		return nil
 	}
-	return []exchange.Var{plain("AWS_REGION", region), plain("AWS_DEFAULT_REGION", region)}
-}
-
-func unsetExcept(vars []exchange.Var) []string {
-	set := map[string]bool{}
-	for _, v := range vars {
-		set[v.Name] = true
-	}
-	var out []string
-	for _, n := range competing {
-		if !set[n] {
-			out = append(out, n)
-		}
-	}
-	return out
+	return []exchange.Var{exchange.Plain("AWS_REGION", region), exchange.Plain("AWS_DEFAULT_REGION", region)}
 }
 
 // Static returns the credentials as the environment variables every AWS SDK
@@ -54,10 +36,10 @@ func (c *Credentials) Static() *exchange.Credentials {
 		{Name: "AWS_SESSION_TOKEN", Value: c.SessionToken},
 	}
 	if !c.Expiration.IsZero() {
-		vars = append(vars, plain("AWS_CREDENTIAL_EXPIRATION", c.Expiration.UTC().Format(time.RFC3339)))
+		vars = append(vars, exchange.Plain("AWS_CREDENTIAL_EXPIRATION", c.Expiration.UTC().Format(time.RFC3339)))
 	}
 	vars = append(vars, regionVars(c.Region)...)
-	return &exchange.Credentials{Provider: "aws", Vars: vars, Unset: unsetExcept(vars), Expiration: c.Expiration}
+	return &exchange.Credentials{Provider: "aws", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Expiration: c.Expiration}
 }
 
 // TokenFileName is the ID token file in the job's state directory, for
@@ -75,15 +57,15 @@ func Refreshable(dir string, token secret.Token, o Options, region string) (*exc
 		return nil, err
 	}
 	vars := []exchange.Var{
-		plain("AWS_ROLE_ARN", o.RoleARN),
-		plain("AWS_WEB_IDENTITY_TOKEN_FILE", path),
-		plain("AWS_ROLE_SESSION_NAME", o.SessionName),
+		exchange.Plain("AWS_ROLE_ARN", o.RoleARN),
+		exchange.Plain("AWS_WEB_IDENTITY_TOKEN_FILE", path),
+		exchange.Plain("AWS_ROLE_SESSION_NAME", o.SessionName),
 	}
 	if o.STSEndpoint != "" {
-		vars = append(vars, plain("AWS_ENDPOINT_URL_STS", o.STSEndpoint))
+		vars = append(vars, exchange.Plain("AWS_ENDPOINT_URL_STS", o.STSEndpoint))
 	}
 	vars = append(vars, regionVars(region)...)
-	return &exchange.Credentials{Provider: "aws", Vars: vars, Unset: unsetExcept(vars), Files: []string{path}}, nil
+	return &exchange.Credentials{Provider: "aws", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Files: []string{path}}, nil
 }
 
 // processOutput is the credential_process contract, version 1.
@@ -121,7 +103,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 		Region          string `json:"Region,omitempty"`
 	}{c.AccessKeyID.Reveal(), c.SecretAccessKey.Reveal(), c.SessionToken.Reveal(),
 		c.Expiration.UTC().Format(time.RFC3339), c.AssumedRoleARN, c.Region}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -269,18 +268,9 @@ func (o Options) post(ctx context.Context, body string) (*Credentials, error) {
 	}
 	rid := o.RequestID()
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("client-request-id", rid)
 	req.Header.Set("return-client-request-id", "true")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
-	resp, err := o.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(o.HTTPClient, req, maxBody)
 	if err != nil {
 		return nil, err
 	}
@@ -343,10 +333,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // retry runs f under the shared policy with Entra's transient errors,
 // honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) error) (int, error) {
-	return exchange.Retry{
-		Backoff:   o.Backoff,
+	return o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  o.Progress,
 		Name:      "azure: Entra",
 		Describe:  errorClass,
 		RetryAfter: func(err error) time.Duration {
@@ -356,12 +344,8 @@ func retry(ctx context.Context, o Options, f func(context.Context) error) (int, 
 			}
 			return 0
 		},
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("Entra token request failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-			}
-		},
-	}.Do(ctx, f)
+		LogMsg: "Entra token request failed, retrying",
+	}).Do(ctx, f)
 }
 
 // newUUID returns a random (version 4) UUID.

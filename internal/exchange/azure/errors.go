@@ -1,7 +1,6 @@
 package azure
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -134,11 +133,7 @@ func newError(err error, o Options, tok *idtoken.Token, attempts int) *Error {
 		if e.Net.Kind != exchange.NetNone {
 			e.Kind = ErrConnection
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		e.Message = scrub(err.Error(), raw, o.ClientID, o.TenantID)
+		e.Message = scrub(exchange.Cause(err).Error(), raw, o.ClientID, o.TenantID)
 	}
 	return e
 }
@@ -202,19 +197,13 @@ func errorClass(err error) string {
 		}
 		return fmt.Sprintf("HTTP %d", re.Status)
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }
 
 // transient reports whether a retry can succeed: 5xx, 429 and
 // temporarily_unavailable answers, and connection failures. A lockout
 // (AADSTS50053) is never retried: more attempts prolong it.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	var re *responseError
 	if errors.As(err, &re) {
 		if re.Entra != nil {
@@ -275,8 +264,7 @@ func (e *Error) Text() string {
 		}
 		fmt.Fprintf(&b, "\nMicrosoft's description of AADSTS%d: %s\n", e.Code, uri)
 	}
-	b.WriteString("\nThe job's ID token, as Entra saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "Entra", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 

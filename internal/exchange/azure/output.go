@@ -1,7 +1,6 @@
 package azure
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -28,31 +27,13 @@ var competing = []string{
 	"ARM_CLIENT_CERTIFICATE_PASSWORD", "ARM_OIDC_TOKEN", "ARM_OIDC_TOKEN_FILE_PATH",
 }
 
-func plain(name, value string) exchange.Var {
-	return exchange.Var{Name: name, Value: secret.New(value)}
-}
-
-func unsetExcept(vars []exchange.Var) []string {
-	set := map[string]bool{}
-	for _, v := range vars {
-		set[v.Name] = true
-	}
-	var out []string
-	for _, n := range competing {
-		if !set[n] {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // Static returns the access token as AZURE_ACCESS_TOKEN, for a command that
 // sends it itself (curl -H "Authorization: Bearer $AZURE_ACCESS_TOKEN").
 // The Azure SDKs, the Azure CLI and Terraform cannot take an access token
 // from the environment; they need Refreshable.
 func (c *Credentials) Static() *exchange.Credentials {
 	vars := []exchange.Var{{Name: "AZURE_ACCESS_TOKEN", Value: c.AccessToken}}
-	return &exchange.Credentials{Provider: "azure", Vars: vars, Unset: unsetExcept(vars), Expiration: c.ExpiresOn}
+	return &exchange.Credentials{Provider: "azure", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Expiration: c.ExpiresOn}
 }
 
 // WriteTokenFile writes the ID token to a 0600 file in the state directory
@@ -79,19 +60,19 @@ func Refreshable(dir string, token secret.Token, o Options) (*exchange.Credentia
 		return nil, err
 	}
 	vars := []exchange.Var{
-		plain("AZURE_CLIENT_ID", o.ClientID),
-		plain("AZURE_TENANT_ID", o.TenantID),
-		plain("AZURE_FEDERATED_TOKEN_FILE", path),
-		plain("AZURE_AUTHORITY_HOST", o.Authority()),
-		plain("ARM_USE_OIDC", "true"),
-		plain("ARM_CLIENT_ID", o.ClientID),
-		plain("ARM_TENANT_ID", o.TenantID),
-		plain("ARM_OIDC_TOKEN_FILE_PATH", path),
+		exchange.Plain("AZURE_CLIENT_ID", o.ClientID),
+		exchange.Plain("AZURE_TENANT_ID", o.TenantID),
+		exchange.Plain("AZURE_FEDERATED_TOKEN_FILE", path),
+		exchange.Plain("AZURE_AUTHORITY_HOST", o.Authority()),
+		exchange.Plain("ARM_USE_OIDC", "true"),
+		exchange.Plain("ARM_CLIENT_ID", o.ClientID),
+		exchange.Plain("ARM_TENANT_ID", o.TenantID),
+		exchange.Plain("ARM_OIDC_TOKEN_FILE_PATH", path),
 	}
 	if c, ok := cloudOf(o.Authority()); ok && c.ARMEnv != "public" {
-		vars = append(vars, plain("ARM_ENVIRONMENT", c.ARMEnv))
+		vars = append(vars, exchange.Plain("ARM_ENVIRONMENT", c.ARMEnv))
 	}
-	return &exchange.Credentials{Provider: "azure", Vars: vars, Unset: unsetExcept(vars), Files: []string{path}}, nil
+	return &exchange.Credentials{Provider: "azure", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Files: []string{path}}, nil
 }
 
 // WriteJSON prints the access token with its expiry: expires_on in Unix
@@ -107,9 +88,7 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 		ClientID    string `json:"client_id"`
 		TenantID    string `json:"tenant_id"`
 	}{c.AccessToken.Reveal(), c.TokenType, c.ExpiresOn.Unix(), c.ExpiresOn.UTC().Format(time.RFC3339), c.Scope, c.ClientID, c.TenantID}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }
 
 // WriteAzLogin prints the shell commands that sign the Azure CLI in with the

@@ -8,6 +8,7 @@ package exchangetest
 import (
 	"bufio"
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -22,6 +23,23 @@ import (
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
+
+// Serve starts fake on loopback for the length of the test and returns
+// its URL.
+func Serve(t testing.TB, fake http.Handler) string {
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// ServeTLS starts fake behind TLS with a self-signed certificate for the
+// length of the test, and returns its URL and that certificate in PEM, for
+// --ca-file tests.
+func ServeTLS(t testing.TB, fake http.Handler) (string, []byte) {
+	srv := httptest.NewTLSServer(fake)
+	t.Cleanup(srv.Close)
+	return srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
 
 // LeakyQuery is put in every Location the redirector sends: a message that
 // shows it quotes the Location's query, which can hold a signature.
@@ -39,9 +57,7 @@ func Redirector(t testing.TB, status int, to string, tls bool) (string, *http.Cl
 		w.WriteHeader(status)
 	})
 	if !tls {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		return srv.URL, nil
+		return Serve(t, h), nil
 	}
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
@@ -274,6 +290,24 @@ func CheckRefused(t testing.TB, c RedirectCase, err, kind error, trap *Trap, sec
 	if strings.Contains(msg, LeakyQuery) || strings.Contains(msg, secret) || progress != "" {
 		t.Errorf("quoted the query or the token, or retried:\n%s\n%s", msg, progress)
 	}
+}
+
+// Audiences is a decoded JWT's aud claim as a list: a string or an array
+// of strings (RFC 7519 §4.1.3).
+func Audiences(aud any) []string {
+	switch a := aud.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // TrustIssuer returns a fake's Verify function: it accepts only tokens

@@ -208,8 +208,7 @@ func (e *Error) Text() string {
 	}
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
-	b.WriteString("\nThe job's ID token, as Google saw it (claims only):\n")
-	b.WriteString(idtoken.FormatFields("  ", e.fields))
+	exchange.WriteClaims(&b, "Google", e.fields)
 	return strings.TrimRight(b.String(), "\n")
 }
 
@@ -242,7 +241,7 @@ func (e *Error) explain() string {
 			"or for every job of the project (map attribute.project_path=assertion.project_path first):\n\n"+
 			"    --member=%q\n\n"+
 			"PROJECT_NUMBER is the number in %s (%s). New bindings take a few minutes to apply.\n",
-			e.ServiceAccount, e.ServiceAccount, p.PrincipalSubject(c.Subject), p.PrincipalSetAttribute("project_path", c.ProjectPath), option.Ref(OptProvider), maskDigits(p.ProjectNumber))
+			e.ServiceAccount, e.ServiceAccount, p.PrincipalSubject(c.Subject), p.PrincipalSetAttribute("project_path", c.ProjectPath), option.Ref(OptProvider), exchange.MaskID(p.ProjectNumber))
 		if len(e.Delegates) > 0 {
 			b.WriteString("With " + option.Ref(OptDelegates) + ", each account in the chain also needs roles/iam.serviceAccountTokenCreator on the next.\n")
 		}
@@ -258,7 +257,7 @@ func (e *Error) explain() string {
 			"audiences accepts only those. Request that audience in the job's id_tokens (the gcp component does),\n"+
 			"or add the token's audience to the provider:\n\n"+
 			"  gcloud iam workload-identity-pools providers update-oidc %s --allowed-audiences=%s\n",
-			strings.Join(c.Audience, ","), p.audienceTemplate(), option.Ref(OptProvider), maskDigits(p.ProjectNumber), e.gcloudProvider(), strings.Join(c.Audience, ","))
+			strings.Join(c.Audience, ","), p.audienceTemplate(), option.Ref(OptProvider), exchange.MaskID(p.ProjectNumber), e.gcloudProvider(), strings.Join(c.Audience, ","))
 	case ErrIssuer:
 		got, want := c.Issuer, ""
 		if m := issuerText.FindStringSubmatch(e.Message); m != nil {

@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -324,19 +323,10 @@ func (o Options) post(ctx context.Context, opt option.Name, endpoint, contentTyp
 		return nil, &callError{err: err}
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := exchange.NoRedirects(o.HTTPClient, opt).Do(req)
-	if err != nil {
-		return nil, &callError{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(exchange.NoRedirects(o.HTTPClient, opt), req, maxBody)
 	if err != nil {
 		return nil, &callError{err: err}
 	}
@@ -348,28 +338,19 @@ func (o Options) post(ctx context.Context, opt option.Name, endpoint, contentTyp
 
 // retry runs f under the shared policy with Google's transient errors.
 func retry(ctx context.Context, o Options, service string, f func(context.Context) error) (int, error) {
-	return exchange.Retry{
-		Backoff:   o.Backoff,
+	return o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  o.Progress,
 		Name:      "gcp: " + service,
 		Describe:  errorClass,
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug(service+" attempt failed, retrying", "attempt", n, "error", errorClass(err), "wait", wait)
-			}
-		},
-	}.Do(ctx, f)
+		LogMsg:    service + " attempt failed, retrying",
+	}).Do(ctx, f)
 }
 
 // transient reports whether a retry can succeed: 5xx and 429 answers, and
 // the failures without an answer that the shared classifier finds
 // transient (a refused connection, not an untrusted certificate); never a
-// 4xx or the end of the context.
+// 4xx (Retry never asks about the end of the context).
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
 		return n.Kind == exchange.NetTransient
 	}
@@ -388,8 +369,5 @@ func errorClass(err error) string {
 		code, _ := parseBody(ce.body)
 		return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", ce.status, code))
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }

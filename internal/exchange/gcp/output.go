@@ -34,29 +34,11 @@ var competing = []string{
 	"CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
 }
 
-func plain(name, value string) exchange.Var {
-	return exchange.Var{Name: name, Value: secret.New(value)}
-}
-
 func projectVars(project string) []exchange.Var {
 	if project == "" {
 		return nil
 	}
-	return []exchange.Var{plain(VarProject, project), plain(VarCloudProject, project)}
-}
-
-func unsetExcept(vars []exchange.Var) []string {
-	set := map[string]bool{}
-	for _, v := range vars {
-		set[v.Name] = true
-	}
-	var out []string
-	for _, n := range competing {
-		if !set[n] {
-			out = append(out, n)
-		}
-	}
-	return out
+	return []exchange.Var{exchange.Plain(VarProject, project), exchange.Plain(VarCloudProject, project)}
 }
 
 // Static returns the access token as the variables gcloud and Terraform
@@ -67,7 +49,7 @@ func (c *Credentials) Static(project string) *exchange.Credentials {
 		{Name: VarOAuthAccessToken, Value: c.AccessToken},
 	}
 	vars = append(vars, projectVars(project)...)
-	return &exchange.Credentials{Provider: "gcp", Vars: vars, Unset: unsetExcept(vars), Expiration: c.Expiration}
+	return &exchange.Credentials{Provider: "gcp", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Expiration: c.Expiration}
 }
 
 // File names in the state directory.
@@ -162,9 +144,9 @@ func Refreshable(dir string, token secret.Token, o Options, project string) (*ex
 		return nil, err
 	}
 	files = append(files, cfgPath)
-	vars := []exchange.Var{plain(VarCredentials, cfgPath), plain(VarCredentialOverride, cfgPath)}
+	vars := []exchange.Var{exchange.Plain(VarCredentials, cfgPath), exchange.Plain(VarCredentialOverride, cfgPath)}
 	vars = append(vars, projectVars(project)...)
-	return &exchange.Credentials{Provider: "gcp", Vars: vars, Unset: unsetExcept(vars), Files: files}, nil
+	return &exchange.Credentials{Provider: "gcp", Vars: vars, Unset: exchange.UnsetExcept(competing, vars), Files: files}, nil
 }
 
 // WriteJSON prints the access token in the JSON shape of oauth2.Token
@@ -179,7 +161,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 	if !c.Expiration.IsZero() {
 		out.Expiry = c.Expiration.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

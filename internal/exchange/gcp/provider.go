@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
@@ -73,7 +74,7 @@ func (p Provider) AudienceHTTPS() string { return "https://" + iamHost + "/" + p
 // Masked is the name with the project number masked to its last four
 // digits, for logs and messages.
 func (p Provider) Masked() string {
-	return fmt.Sprintf("projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", maskDigits(p.ProjectNumber), p.Pool, p.ID)
+	return fmt.Sprintf("projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", exchange.MaskID(p.ProjectNumber), p.Pool, p.ID)
 }
 
 // poolPrincipal is the prefix of the pool's principal identifiers, with the
@@ -100,20 +101,12 @@ func (p Provider) PrincipalSetAttribute(name, value string) string {
 	return p.poolPrincipal("principalSet") + "/attribute." + name + "/" + value
 }
 
-// maskDigits keeps the last four characters of an identifier.
-func maskDigits(s string) string {
-	if len(s) <= 4 {
-		return s
-	}
-	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
-}
-
 var projectNumber = regexp.MustCompile(`projects/(\d{5,})`)
 
 // maskProjectNumbers masks every projects/NUMBER in s.
 func maskProjectNumbers(s string) string {
 	return projectNumber.ReplaceAllStringFunc(s, func(m string) string {
-		return "projects/" + maskDigits(strings.TrimPrefix(m, "projects/"))
+		return "projects/" + exchange.MaskID(strings.TrimPrefix(m, "projects/"))
 	})
 }
 

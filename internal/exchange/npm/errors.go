@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -66,29 +65,17 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	case f.audience:
 		e.Kind = ErrAudience
 	case f.transport != nil:
-		err := f.transport
-		if !e.Transport(err) {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			e.Message = err.Error()
-		}
+		e.NoAnswer(f.transport, secrets...)
 		if e.Redirect != nil {
 			e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 		}
-		e.Message = exchange.Printable(secret.ScrubString(e.Message, secrets...), 300)
 	case f.badBody != "":
 		e.Kind, e.why = ErrBadResponse, f.badBody
 	default:
 		e.Reason = exchange.Printable(secret.ScrubString(f.message, secrets...), 300)
+		e.Kind = exchange.StatusKind(f.status, ErrBadEndpoint)
 		switch s := f.status; {
-		case s == 429:
-			e.Kind = ErrThrottled
-		case s == 501:
-			e.Kind = ErrBadEndpoint
-		case s >= 500:
-			e.Kind = ErrUnavailable
+		case e.Kind != nil:
 		case s >= 300 && s < 400:
 			e.Kind = ErrBadEndpoint
 			if f.location != "" {
@@ -111,17 +98,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
 	what := fmt.Sprintf("npm: token exchange for %s at %s failed", e.Package, e.Registry)
 	if e.Kind == ErrAudience {
 		what = fmt.Sprintf("npm: the ID token's aud %q does not include %q, the audience %s expects; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Registry)
 	}
-	exchange.Headline{What: what, Status: e.Status, Description: e.Reason, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
-	exchange.WriteClaims(&b, "the registry", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: what, Status: e.Status, Description: e.Reason, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(e.explain(), "the registry", e.fields)
 }
 
 // Publisher lists the fields of npm's GitLab CI/CD trusted publisher
@@ -162,8 +145,7 @@ func (e *Error) explain() string {
 	case ErrThrottled:
 		return fmt.Sprintf("The registry throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Registry, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Registry)
 	case ErrTLS:
 		return "The registry's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
 			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
@@ -181,8 +163,5 @@ func (e *Error) explain() string {
 	case ErrBadResponse:
 		return fmt.Sprintf("The registry answered with success, but %s. Check that %s is npm's registry.\n", e.why, reg)
 	}
-	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
-		return e.Net.Advice(e.Registry, reg, e.Attempts)
-	}
-	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.Registry, exchange.RetryOutcome(e.Attempts), timeout)
+	return e.LastAdvice(e.Status, e.Registry, reg)
 }

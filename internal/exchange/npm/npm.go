@@ -14,14 +14,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
@@ -131,30 +128,12 @@ func Exchange(ctx context.Context, tok *idtoken.Token, o Options) (*Credentials,
 	}
 	client := exchange.NoRedirects(o.HTTPClient, OptRegistry)
 	var creds *Credentials
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "npm: token exchange",
-		Describe:  func(err error) string { return err.(*failure).class() },
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("npm exchange attempt failed, retrying", "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		var f *failure
+	retry := o.Retry(exchange.Retry{Name: "npm: token exchange", LogMsg: "npm exchange attempt failed, retrying"})
+	n, f := exchange.DoAttempts(ctx, retry, func(ctx context.Context) (f *failure) {
 		creds, f = attempt(ctx, client, o, tok)
-		if f != nil {
-			return f
-		}
-		return nil
+		return f
 	})
-	if err != nil {
-		var f *failure
-		if !errors.As(err, &f) {
-			f = &failure{transport: err}
-		}
+	if f != nil {
 		return nil, newError(f, o, tok, n)
 	}
 	creds.Registry, creds.Package, creds.Attempts = o.RegistryURL(), o.Package, n
@@ -170,16 +149,8 @@ type failure struct {
 	transport error
 }
 
-func (f *failure) Error() string { return f.class() }
-
-func (f *failure) transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
-}
-
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, "") }
+func (f *failure) Error() string   { return exchange.Describe(f.transport, f.status, "") }
+func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }
 
 func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.Token) (*Credentials, *failure) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.ExchangeURL(), nil)
@@ -187,16 +158,7 @@ func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.T
 		return nil, &failure{transport: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Raw.Reveal())
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}

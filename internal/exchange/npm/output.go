@@ -1,7 +1,6 @@
 package npm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -76,7 +75,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 		Package  string `json:"package"`
 		AuthKey  string `json:"npmrc_key"`
 	}{c.Token.Reveal(), c.Registry, c.Package, AuthKey(c.Registry)}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
@@ -76,18 +75,10 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	}
 	switch {
 	case f.transport != nil:
-		err := f.transport
-		if !e.Transport(err) {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			e.Message = err.Error()
-		}
+		e.NoAnswer(f.transport, secrets...)
 		if e.Redirect != nil {
 			e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 		}
-		e.Message = exchange.Printable(secret.ScrubString(e.Message, secrets...), 300)
 		return e
 	case f.status == 0 && f.audience != "":
 		e.Kind = ErrAudience
@@ -104,13 +95,9 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 	}
 	e.Code = exchange.Printable(secret.ScrubString(f.code, secrets...), 64)
 	e.Description = exchange.Printable(secret.ScrubString(cmp.Or(f.description, f.message), secrets...), 500)
+	e.Kind = exchange.StatusKind(f.status, ErrBadEndpoint)
 	switch {
-	case f.status == 429:
-		e.Kind = ErrThrottled
-	case f.status == 501:
-		e.Kind = ErrBadEndpoint
-	case f.status >= 500:
-		e.Kind = ErrUnavailable
+	case e.Kind != nil:
 	case codeKinds[f.code] != nil:
 		e.Kind = codeKinds[f.code]
 	case f.status == 403 && f.step == stepAudience && f.message != "":
@@ -127,17 +114,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
 	what := fmt.Sprintf("pypi: %s at %s failed", e.Step, e.Index)
 	if e.Kind == ErrAudience {
 		what = fmt.Sprintf("pypi: the ID token's aud %q does not include %q, the audience %s asks for; the token was not sent",
 			strings.Join(e.claims.Audience, ","), e.Audience, e.Index)
 	}
-	exchange.Headline{What: what, Status: e.Status, Code: e.Code, Description: e.Description, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
-	exchange.WriteClaims(&b, "PyPI", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: what, Status: e.Status, Code: e.Code, Description: e.Description, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(e.explain(), "PyPI", e.fields)
 }
 
 // Publisher lists, field by field, the trusted publisher a GitLab job
@@ -235,8 +218,7 @@ func (e *Error) explain() string {
 	case ErrThrottled:
 		return fmt.Sprintf("PyPI throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Index, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Index)
 	case ErrTLS:
 		return "The index's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
 			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
@@ -254,8 +236,5 @@ func (e *Error) explain() string {
 	case ErrBadResponse:
 		return fmt.Sprintf("The index answered with success, but %s. Check that %s is PyPI or TestPyPI.\n", e.why, idx)
 	}
-	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
-		return e.Net.Advice(e.Index, idx, e.Attempts)
-	}
-	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.Index, exchange.RetryOutcome(e.Attempts), timeout)
+	return e.LastAdvice(e.Status, e.Index, idx)
 }

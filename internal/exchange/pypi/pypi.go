@@ -15,8 +15,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -208,16 +206,7 @@ func mint(ctx context.Context, client *http.Client, o Options, u string, body []
 
 // do sends req and returns the body of a 2xx answer, or the failure.
 func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}
@@ -243,44 +232,15 @@ func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
 
 // retry runs f under the shared policy: transient failures are retried.
 func retry(ctx context.Context, o Options, step string, f func(context.Context) *failure) (int, *failure) {
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "pypi: " + step,
-		Describe:  func(err error) string { return err.(*failure).class() },
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("pypi attempt failed, retrying", "step", step, "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		if fl := f(ctx); fl != nil {
-			return fl
-		}
-		return nil
-	})
-	if err == nil {
-		return n, nil
-	}
-	var fl *failure
-	if !errors.As(err, &fl) {
-		return n, &failure{transport: err}
-	}
-	return n, fl
+	return exchange.DoAttempts(ctx, o.Retry(exchange.Retry{
+		Name:     "pypi: " + step,
+		LogMsg:   "pypi attempt failed, retrying",
+		LogAttrs: []any{"step", step},
+	}), f)
 }
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
-func (f *failure) Error() string { return f.class() }
+func (f *failure) Error() string { return exchange.Describe(f.transport, f.status, f.code) }
 
-// transient: a 5xx other than 501, a 429, or a connection failure the
-// shared classifier finds transient.
-func (f *failure) transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
-}
-
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }
+func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }

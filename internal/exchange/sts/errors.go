@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -106,12 +105,7 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 				e.Kind, e.Location = ErrBadEndpoint, e.Redirect.Target
 			}
 		default:
-			// url.Error quotes the URL, query included; keep only the cause.
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			e.Message = exchange.Printable(secret.ScrubString(err.Error(), secrets...), 300)
+			e.Message = exchange.Printable(secret.ScrubString(exchange.Cause(err).Error(), secrets...), 300)
 		}
 		return e
 	case f.badBody != "":
@@ -129,13 +123,8 @@ func newError(f *failure, o Options, tok *idtoken.Token, attempts int) *Error {
 }
 
 func classify(status int, code string) error {
-	switch {
-	case status == 429:
-		return ErrThrottled
-	case status == 501: // the server does not implement POST there
-		return ErrBadEndpoint
-	case status >= 500:
-		return ErrUnavailable
+	if k := exchange.StatusKind(status, ErrBadEndpoint); k != nil {
+		return k
 	}
 	if k, ok := codeKinds[code]; ok {
 		return k
@@ -157,17 +146,13 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
-	var b strings.Builder
-	exchange.Headline{What: fmt.Sprintf("sts: token exchange at %s failed", e.TokenURL), Status: e.Status, Code: e.Code,
-		Description: e.Description, See: e.URI, Message: e.Message, Attempts: e.Attempts}.Write(&b)
-	b.WriteString("\n\n")
-	b.WriteString(e.explain())
+	advice := e.explain()
 	if r := e.request(); r != "" {
-		b.WriteString("\nThe request (the ID token left out):\n")
-		b.WriteString(r)
+		advice += "\nThe request (the ID token left out):\n" + r
 	}
-	exchange.WriteClaims(&b, "the token server", e.fields)
-	return strings.TrimRight(b.String(), "\n")
+	h := exchange.Headline{What: fmt.Sprintf("sts: token exchange at %s failed", e.TokenURL), Status: e.Status, Code: e.Code,
+		Description: e.Description, See: e.URI, Message: e.Message, Attempts: e.Attempts}
+	return h.Text(advice, "the token server", e.fields)
 }
 
 // request lists the parameters that decide the outcome, for the kinds of
@@ -196,7 +181,7 @@ func (e *Error) client() string {
 	o := e.req
 	id := "no client_id"
 	if o.ClientID != "" {
-		id = "client_id " + MaskID(o.ClientID)
+		id = "client_id " + exchange.MaskID(o.ClientID)
 	}
 	switch o.Auth {
 	case AuthBasic:
@@ -243,7 +228,7 @@ func (e *Error) explain() string {
 			return fmt.Sprintf("The token server did not accept the client credentials: client_id %s with the secret from %s,\n"+
 				"sent with HTTP Basic (RFC 6749 §2.3.1). Check that they match the client registered on the server,\n"+
 				"that the variable holds its current secret, and that the client may authenticate with client_secret_basic.\n",
-				MaskID(o.ClientID), cmp.Or(o.SecretSource, "the variable"))
+				exchange.MaskID(o.ClientID), cmp.Or(o.SecretSource, "the variable"))
 		case AuthJWTBearer:
 			return fmt.Sprintf("The token server did not accept the job's ID token as a client assertion (RFC 7523). It must be\n"+
 				"set up to authenticate the client with JWTs of the issuer %s for the subject %q and audience %q;\n"+

@@ -1,7 +1,6 @@
 package sts
 
 import (
-	"encoding/json"
 	"io"
 	"regexp"
 	"strings"
@@ -89,7 +88,5 @@ func (c *Credentials) WriteJSON(w io.Writer) error {
 	if !c.Expiration.IsZero() {
 		out.ExpiresAt = c.Expiration.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -126,14 +125,6 @@ const (
 	OptEnv                 option.Name = "env"
 	OptCAFile              option.Name = "ca-file"
 )
-
-// MaskID masks an identifier (a client id) to its last four characters.
-func MaskID(s string) string {
-	if len(s) <= 4 {
-		return s
-	}
-	return strings.Repeat("*", len(s)-4) + s[len(s)-4:]
-}
 
 // Validate checks the options that do not need the network. Its messages
 // name the options involved (package option).
@@ -302,19 +293,10 @@ func attempt(ctx context.Context, client *http.Client, o Options, body string) (
 		return nil, &failure{transport: err}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if o.UserAgent != "" {
-		req.Header.Set("User-Agent", o.UserAgent)
-	}
 	if o.Auth == AuthBasic {
 		req.Header.Set("Authorization", basicAuth(o.ClientID, o.ClientSecret))
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}
@@ -418,50 +400,24 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // retry runs f under the shared policy: transient failures are retried,
 // honouring Retry-After.
 func retry(ctx context.Context, o Options, f func(context.Context) *failure) (int, *failure) {
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "sts: " + DisplayURL(o.TokenURL),
-		Describe:  func(err error) string { return err.(*failure).class() },
+	return exchange.DoAttempts(ctx, o.Retry(exchange.Retry{
+		Name: "sts: " + DisplayURL(o.TokenURL),
 		RetryAfter: func(err error) time.Duration {
 			if fl := err.(*failure); fl.hasRetry {
 				return fl.retryAfter
 			}
 			return 0
 		},
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("token exchange attempt failed, retrying", "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		if fl := f(ctx); fl != nil {
-			return fl
-		}
-		return nil
-	})
-	if err == nil {
-		return n, nil
-	}
-	return n, err.(*failure)
+		LogMsg: "token exchange attempt failed, retrying",
+	}), f)
 }
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
-func (f *failure) Error() string { return f.class() }
+func (f *failure) Error() string { return exchange.Describe(f.transport, f.status, f.code) }
 
-// transient reports whether a retry can succeed: a 5xx other than 501, a
-// 429, a server that says it is temporarily unavailable, or a connection
-// failure the shared classifier finds transient (not an untrusted
-// certificate, not a refused redirect).
-func (f *failure) transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests ||
-		f.code == "temporarily_unavailable"
+// Transient reports whether a retry can succeed: what exchange.Transient
+// finds transient, or a server that says it is temporarily unavailable.
+func (f *failure) Transient() bool {
+	return exchange.Transient(f.transport, f.status) || f.code == "temporarily_unavailable"
 }
-
-// class names a failure for a log line without its text.
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, f.code) }

@@ -524,7 +524,7 @@ func TestDisplayAndMask(t *testing.T) {
 			t.Errorf("DisplayURL(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := sts.MaskID("gitlab-ci-deploy"); got != "************ploy" {
+	if got := exchange.MaskID("gitlab-ci-deploy"); got != "************ploy" {
 		t.Errorf("MaskID = %q", got)
 	}
 	if got := sts.ExpandTokenType("access_token"); got != "urn:ietf:params:oauth:token-type:access_token" {

@@ -1,12 +1,10 @@
 package vault
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -142,12 +140,7 @@ func newError(err error, op string, c *call) *Error {
 		e.Kind, e.Message = ErrTLS, tlsMessage(err)
 	default:
 		e.Kind = ErrUnreachable
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			e.Message = scrub(ue.Err.Error(), c.secrets)
-		} else {
-			e.Message = scrub(err.Error(), c.secrets)
-		}
+		e.Message = scrub(exchange.Cause(err).Error(), c.secrets)
 	}
 	return e
 }
@@ -204,10 +197,7 @@ func statusClass(err error) string {
 	case exchange.IsTLS(err):
 		return "TLS error"
 	}
-	if n := exchange.ClassifyNet(err); n.Kind != exchange.NetNone {
-		return n.Reason
-	}
-	return "error"
+	return exchange.Describe(err, 0, "") // without an answer
 }
 
 // transient reports whether a retry can succeed: a performance standby
@@ -215,9 +205,6 @@ func statusClass(err error) string {
 // connection that failed. A refused login (400), a denied read (403) and a
 // missing secret (404) stay so.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		s := re.StatusCode
@@ -249,23 +236,11 @@ func (e *Error) Error() string { return option.Plain(e.Text()) }
 // Text is the message with its options as references (package option).
 func (e *Error) Text() string {
 	var b strings.Builder
-	b.WriteString("vault: ")
-	b.WriteString(e.what())
-	b.WriteString(" failed")
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": HTTP %d", e.Status)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
-	}
+	exchange.Headline{What: "vault: " + e.what() + " failed", Status: e.Status, Message: e.Message, Attempts: e.Attempts}.Write(&b)
 	b.WriteString("\n\n")
 	b.WriteString(e.explain())
 	if e.hasToken && (e.Op == OpLogin) {
-		b.WriteString("\nThe job's ID token, as Vault saw it (claims only):\n")
-		b.WriteString(idtoken.FormatFields("  ", e.fields))
+		exchange.WriteClaims(&b, "Vault", e.fields)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -461,8 +436,7 @@ func (e *Error) explain() string {
 		return e.Redirect.Advice() + "A Vault standby node redirects to the active node's api_addr: give " + addr + " the address of the\n" +
 			"active node, or of a load balancer that sends requests to it.\n"
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Addr, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Addr)
 	case ErrTLS:
 		return fmt.Sprintf("The TLS handshake with Vault failed: its certificate (or that of a TLS-inspecting proxy) is not\n"+
 			"trusted, or Vault requires a client certificate. Pass the CA bundle with %s and a\n"+

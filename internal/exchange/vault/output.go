@@ -16,10 +16,6 @@ import (
 // --export-token hands the job.
 var competing = []string{"VAULT_AGENT_ADDR", "BAO_ADDR", "BAO_AGENT_ADDR", "BAO_NAMESPACE", "BAO_TOKEN"}
 
-func plain(name, value string) exchange.Var {
-	return exchange.Var{Name: name, Value: secret.New(value)}
-}
-
 // Env returns what the job's command gets: each --secret in its variable
 // and, with exportToken, the token as the vault CLI and the SDKs read it
 // (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE). Variables that would win
@@ -37,9 +33,9 @@ func (c *Credentials) Env(exportToken bool) *exchange.Credentials {
 	}
 	var unset []string
 	if exportToken {
-		vars = append(vars, plain("VAULT_ADDR", c.Addr), exchange.Var{Name: "VAULT_TOKEN", Value: c.Token})
+		vars = append(vars, exchange.Plain("VAULT_ADDR", c.Addr), exchange.Var{Name: "VAULT_TOKEN", Value: c.Token})
 		if c.Namespace != "" {
-			vars = append(vars, plain("VAULT_NAMESPACE", c.Namespace))
+			vars = append(vars, exchange.Plain("VAULT_NAMESPACE", c.Namespace))
 		} else {
 			unset = append(unset, "VAULT_NAMESPACE")
 		}
@@ -87,9 +83,7 @@ func (c *Credentials) WriteJSON(w io.Writer, exportToken bool) error {
 	if !c.Expiration.IsZero() {
 		out.Expiration = c.Expiration.UTC().Format(time.RFC3339)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return exchange.WriteJSON(w, out)
 }
 
 // State is what `keyless vault revoke` needs when env mode did not hand

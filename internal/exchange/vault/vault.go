@@ -529,16 +529,13 @@ func Revoke(ctx context.Context, token secret.Token, o Options) error {
 
 // retry runs f under the shared policy with Vault's transient errors.
 func (c *client) retry(ctx context.Context, cl *call, f func(context.Context) error) error {
-	n, err := exchange.Retry{
-		Backoff:   c.o.Backoff,
+	n, err := c.o.Retry(exchange.Retry{
 		Transient: transient,
-		Progress:  c.o.Progress,
 		Name:      "vault: " + cl.path,
 		Describe:  statusClass,
-		OnRetry: func(n int, err error, wait time.Duration) {
-			c.o.Logger().Debug("vault attempt failed, retrying", "path", cl.path, "attempt", n, "error", statusClass(err), "wait", wait)
-		},
-	}.Do(ctx, f)
+		LogMsg:    "vault attempt failed, retrying",
+		LogAttrs:  []any{"path", cl.path},
+	}).Do(ctx, f)
 	cl.attempts = n
 	return err
 }

@@ -59,23 +59,10 @@ const gitlabPayload = `{
 // job returns gitlabPayload's claims, changed by muts.
 func job(t testing.TB, muts ...func(policy.Claims)) policy.Claims {
 	t.Helper()
-	c, err := policy.ParseClaims([]byte(gitlabPayload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range muts {
-		m(c)
-	}
-	return c
+	return policytest.Claims(t, []byte(gitlabPayload), muts...)
 }
 
-func set(kv ...string) func(policy.Claims) {
-	return func(c policy.Claims) {
-		for i := 0; i+1 < len(kv); i += 2 {
-			c[kv[i]] = kv[i+1]
-		}
-	}
-}
+var set = policytest.Set
 
 // defaultSub gives the job GitLab's default sub.
 var defaultSub = set("sub", "project_path:acme/web:ref_type:branch:ref:main")

@@ -31,31 +31,10 @@ func job(t testing.TB, mut ...func(policy.Claims)) policy.Claims {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := policy.ParseClaims(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mut {
-		m(c)
-	}
-	return c
+	return policytest.Claims(t, b, mut...)
 }
 
-func set(kv ...string) func(policy.Claims) {
-	return func(c policy.Claims) {
-		for i := 0; i+1 < len(kv); i += 2 {
-			c[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-func without(names ...string) func(policy.Claims) {
-	return func(c policy.Claims) {
-		for _, n := range names {
-			delete(c, n)
-		}
-	}
-}
+var set, without = policytest.Set, policytest.Unset
 
 // googleDoc is the provider Google's GitLab SaaS guide sets up, as
 // gcloud describes it: issuer https://gitlab.com, the default audience,

@@ -70,3 +70,35 @@ func Golden(t *testing.T, path, got string, update bool) {
 		t.Errorf("%s (-want +got):\n%s", path, d)
 	}
 }
+
+// Claims parses payload, a job's claims as JSON, and changes them with
+// muts (Set, Unset).
+func Claims(t testing.TB, payload []byte, muts ...func(policy.Claims)) policy.Claims {
+	t.Helper()
+	c, err := policy.ParseClaims(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range muts {
+		m(c)
+	}
+	return c
+}
+
+// Set sets claims, given as name, value pairs.
+func Set(kv ...string) func(policy.Claims) {
+	return func(c policy.Claims) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			c[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+// Unset removes the claims named.
+func Unset(names ...string) func(policy.Claims) {
+	return func(c policy.Claims) {
+		for _, n := range names {
+			delete(c, n)
+		}
+	}
+}

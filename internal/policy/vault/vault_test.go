@@ -56,31 +56,10 @@ const gitlabPayload = `{
 // job returns gitlabPayload's claims, changed by muts.
 func job(t testing.TB, muts ...func(policy.Claims)) policy.Claims {
 	t.Helper()
-	c, err := policy.ParseClaims([]byte(gitlabPayload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range muts {
-		m(c)
-	}
-	return c
+	return policytest.Claims(t, []byte(gitlabPayload), muts...)
 }
 
-func set(kv ...string) func(policy.Claims) {
-	return func(c policy.Claims) {
-		for i := 0; i+1 < len(kv); i += 2 {
-			c[kv[i]] = kv[i+1]
-		}
-	}
-}
-
-func unset(names ...string) func(policy.Claims) {
-	return func(c policy.Claims) {
-		for _, n := range names {
-			delete(c, n)
-		}
-	}
-}
+var set, unset = policytest.Set, policytest.Unset
 
 // gitlabProductionRole is the production role of GitLab's Vault tutorial
 // (https://docs.gitlab.com/ci/secrets/hashicorp_vault_tutorial/), with the

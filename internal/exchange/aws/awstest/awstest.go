@@ -5,15 +5,15 @@
 package awstest
 
 import (
-	"encoding/pem"
 	"encoding/xml"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 )
 
 // Fault is one scripted answer.
@@ -71,9 +71,7 @@ func newSTS(faults []Fault) *STS {
 // New starts a fake on loopback for the length of the test.
 func New(t testing.TB, faults ...Fault) *STS {
 	s := newSTS(faults)
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = exchangetest.Serve(t, s)
 	return s
 }
 
@@ -81,10 +79,8 @@ func New(t testing.TB, faults ...Fault) *STS {
 // returns it with that certificate in PEM, for --ca-file tests.
 func NewTLS(t testing.TB, faults ...Fault) (*STS, []byte) {
 	s := newSTS(faults)
-	srv := httptest.NewTLSServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	var cert []byte
+	s.URL, cert = exchangetest.ServeTLS(t, s)
 	return s, cert
 }
 

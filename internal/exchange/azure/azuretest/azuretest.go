@@ -16,10 +16,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -129,9 +128,7 @@ func newEntra(faults []Fault) *Entra {
 // New starts a fake on loopback over plain HTTP for the length of the test.
 func New(t testing.TB, faults ...Fault) *Entra {
 	e := newEntra(faults)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	e.URL = srv.URL
+	e.URL = exchangetest.Serve(t, e)
 	return e
 }
 
@@ -139,10 +136,9 @@ func New(t testing.TB, faults ...Fault) *Entra {
 // azidentity requires https, and returns it with that certificate in PEM.
 func NewTLS(t testing.TB, faults ...Fault) (*Entra, []byte) {
 	e := newEntra(faults)
-	srv := httptest.NewTLSServer(e)
-	t.Cleanup(srv.Close)
-	e.URL = srv.URL
-	return e, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	var cert []byte
+	e.URL, cert = exchangetest.ServeTLS(t, e)
+	return e, cert
 }
 
 // Trust adds a federated identity credential to the fake's application.

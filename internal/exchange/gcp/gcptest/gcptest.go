@@ -13,17 +13,17 @@ package gcptest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 )
 
 // Services.
@@ -155,9 +155,7 @@ func newServer(faults []Fault) *Server {
 // New starts a fake on loopback for the length of the test.
 func New(t testing.TB, faults ...Fault) *Server {
 	s := newServer(faults)
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = exchangetest.Serve(t, s)
 	return s
 }
 
@@ -165,10 +163,9 @@ func New(t testing.TB, faults ...Fault) *Server {
 // returns it with that certificate in PEM, for --ca-file tests.
 func NewTLS(t testing.TB, faults ...Fault) (*Server, []byte) {
 	s := newServer(faults)
-	srv := httptest.NewTLSServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	var cert []byte
+	s.URL, cert = exchangetest.ServeTLS(t, s)
+	return s, cert
 }
 
 // Requests returns the requests received so far.
@@ -298,7 +295,7 @@ func (s *Server) token(w http.ResponseWriter, req Request, bodyErr error) {
 		stsError(w, 400, "invalid_grant", "Unable to parse the ID Token.")
 		return
 	}
-	aud := audiences(claims["aud"])
+	aud := exchangetest.Audiences(claims["aud"])
 	allowed := s.AllowedAudiences
 	if len(allowed) == 0 {
 		allowed = []string{f["audience"], "https:" + f["audience"]}
@@ -411,22 +408,6 @@ func payload(tok string) (map[string]any, error) {
 	}
 	var m map[string]any
 	return m, json.Unmarshal(b, &m)
-}
-
-func audiences(v any) []string {
-	switch a := v.(type) {
-	case string:
-		return []string{a}
-	case []any:
-		var out []string
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 func number(v any) int64 {

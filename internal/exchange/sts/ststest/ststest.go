@@ -10,16 +10,16 @@ package ststest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 )
 
 // TokenPath is where the fake serves its token endpoint; every other path
@@ -124,9 +124,7 @@ func newServer(faults []Fault) *Server {
 // New starts a fake on loopback for the length of the test.
 func New(t testing.TB, faults ...Fault) *Server {
 	s := newServer(faults)
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = exchangetest.Serve(t, s)
 	return s
 }
 
@@ -134,10 +132,9 @@ func New(t testing.TB, faults ...Fault) *Server {
 // returns it with that certificate in PEM, for --ca-file tests.
 func NewTLS(t testing.TB, faults ...Fault) (*Server, []byte) {
 	s := newServer(faults)
-	srv := httptest.NewTLSServer(s)
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	var cert []byte
+	s.URL, cert = exchangetest.ServeTLS(t, s)
+	return s, cert
 }
 
 // TokenURL is the token endpoint.

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 )
 
 // Role is a JWT auth role, with the fields of auth/jwt/role/:name that
@@ -176,9 +178,7 @@ func newVault(faults []Fault) *Vault {
 // kv1/ci/api.
 func New(t testing.TB, faults ...Fault) *Vault {
 	v := newVault(faults)
-	srv := httptest.NewServer(v)
-	t.Cleanup(srv.Close)
-	v.URL = srv.URL
+	v.URL = exchangetest.Serve(t, v)
 	return v
 }
 
@@ -431,7 +431,7 @@ func (v *Vault) login(w http.ResponseWriter, ctx context.Context, req Request) {
 		writeErrors(w, 400, "error validating token: "+msg)
 		return
 	}
-	if aud := audiences(claims["aud"]); len(aud) > 0 && len(role.BoundAudiences) == 0 {
+	if aud := exchangetest.Audiences(claims["aud"]); len(aud) > 0 && len(role.BoundAudiences) == 0 {
 		writeErrors(w, 400, "audience claim found in JWT but no audiences bound to the role")
 		return
 	}
@@ -562,7 +562,7 @@ func (v *Vault) checkClaims(role Role, claims map[string]any) string {
 		return "invalid subject (sub) claim"
 	}
 	if len(role.BoundAudiences) > 0 {
-		aud := audiences(claims["aud"])
+		aud := exchangetest.Audiences(claims["aud"])
 		ok := false
 		for _, want := range role.BoundAudiences {
 			for _, got := range aud {
@@ -602,22 +602,6 @@ func (v *Vault) checkClaims(role Role, claims map[string]any) string {
 		return "invalid issued at (iat) claim: token issued in the future"
 	}
 	return ""
-}
-
-func audiences(raw any) []string {
-	switch a := raw.(type) {
-	case string:
-		return []string{a}
-	case []any:
-		var out []string
-		for _, x := range a {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // boundClaims is the plugin's validateBoundClaims, in a stable order.
