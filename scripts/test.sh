@@ -11,6 +11,9 @@ go vet -tags keyless_slim ./...   # the helper-only build (make build-slim) comp
 . scripts/peers.sh
 peers_start
 KEYLESS_E2E=1 go test -race -count=1 "$@" ./...
+# The helper-only build: internal/cli is the one package whose code differs by the tag (its
+# commands, and so its help); cmd/keyless checks what the binary CI jobs download says.
+go test -tags keyless_slim -count=1 "$@" ./internal/cli ./cmd/keyless
 # The fuzz targets, briefly (make fuzz runs them longer); only for a full run.
 if [ $# -eq 0 ]; then
   go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-10s}" ./internal/pipeline

@@ -206,7 +206,7 @@ func TestGolden(t *testing.T) {
 		env  map[string]string
 		args []string
 	}{
-		{"help", nil, []string{"--help"}},
+		{helpGolden, nil, []string{"--help"}},
 		{"aws-help", nil, []string{"aws", "--help"}},
 		{"version", nil, []string{"version"}},
 		{"unknown-flag", nil, []string{"aws", "--nope"}},
