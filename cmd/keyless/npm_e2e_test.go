@@ -323,15 +323,16 @@ func TestE2EGitLabCINpmClientsPublishToVerdaccio(t *testing.T) {
 		if !strings.HasPrefix(req.RawPath, npmtest.ExchangePath) {
 			continue
 		}
+		if req.NpmCommand != "publish" {
+			t.Errorf("an exchange from %q has npm-command %q, want publish", req.UserAgent, req.NpmCommand)
+		}
 		switch {
-		case strings.HasPrefix(req.UserAgent, "keyless/"):
+		case strings.HasPrefix(req.UserAgent, "npm/11.5.1 keyless/"):
+			// keyless speaks as the first npm that exchanges, then names itself.
 			byKeyless++
 		case strings.HasPrefix(req.UserAgent, "npm/"):
 			byNpm++
 			t.Logf("npm's exchange request: User-Agent %q, npm-command %q", req.UserAgent, req.NpmCommand)
-			if req.NpmCommand != "publish" {
-				t.Errorf("npm's exchange has npm-command %q, want publish", req.NpmCommand)
-			}
 		default:
 			t.Errorf("an exchange from %q", req.UserAgent)
 		}

@@ -78,6 +78,10 @@ func (o Options) ExchangeURL() string {
 	return u.Scheme + "://" + u.Host + ExchangePath + EscapedName(o.Package)
 }
 
+// ClientUserAgent starts the User-Agent of the exchange: npm 11.5.1 is
+// the first npm that exchanges an ID token itself.
+const ClientUserAgent = "npm/11.5.1"
+
 // EscapedName is npm-package-arg's escapedName: a scoped name's '/' as
 // %2f, so the name is one path segment.
 func EscapedName(name string) string {
@@ -158,6 +162,14 @@ func attempt(ctx context.Context, client *http.Client, o Options, tok *idtoken.T
 		return nil, &failure{transport: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Raw.Reveal())
+	// The envelope npm's own exchange sends (lib/utils/oidc.js through
+	// npm-registry-fetch; recorded in npmtest/testdata/README.md): the
+	// registry has refused an exchange whose User-Agent is not npm's and
+	// that names no npm-command (gjsify/gjsify#512, June 2026), so keyless
+	// speaks as the first npm that exchanges, and names itself after it.
+	o.UserAgent = strings.TrimSpace(ClientUserAgent + " " + o.UserAgent)
+	req.Header.Set("npm-command", "publish")
+	req.Header.Set("npm-auth-type", "web")
 	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}

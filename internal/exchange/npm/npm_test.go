@@ -76,6 +76,10 @@ func TestNpmExchange(t *testing.T) {
 		reqs[0].Authorization != "Bearer "+tok.Raw.Reveal() || reqs[0].BodyLength > 0 {
 		t.Errorf("requests = %+v", reqs)
 	}
+	// npm's envelope: an npm/ User-Agent and npm-command: publish.
+	if len(reqs) == 1 && (!strings.HasPrefix(reqs[0].UserAgent, npm.ClientUserAgent) || reqs[0].NpmCommand != "publish") {
+		t.Errorf("User-Agent %q, npm-command %q; want %s and publish", reqs[0].UserAgent, reqs[0].NpmCommand, npm.ClientUserAgent)
+	}
 }
 
 // In front of a registry (Upstream, Issue) the fake answers the exchange
