@@ -114,6 +114,7 @@ type Server struct {
 	requests  []Request
 	used      map[string]bool     // jti, as trustpub_used_jtis keeps them
 	tokens    map[string][]string // live token -> crates it may publish
+	issued    []string
 	revoked   int
 	published []Published
 	index     map[string][]string // crate -> index lines
@@ -151,6 +152,14 @@ func (s *Server) Live() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.tokens)
+}
+
+// Issued returns every token the fake issued, for tests that look for
+// them where they must not be.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // Revoked is the number of tokens revoked.
@@ -329,6 +338,7 @@ func (s *Server) exchange(w http.ResponseWriter, body []byte) {
 		crates = append(crates, m.Crate)
 	}
 	s.tokens[token] = crates
+	s.issued = append(s.issued, token)
 	writeJSON(w, 200, strings.Replace(Sample("exchange-success"), `"TOKEN"`, quote(token), 1))
 }
 
