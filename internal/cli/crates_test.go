@@ -152,6 +152,18 @@ func TestCratesCommand(t *testing.T) {
 			t.Error("a usage error sent the token")
 		}
 	})
+	t.Run("doctor", func(t *testing.T) {
+		t.Parallel()
+		srv := newCratesFixture(t, iss)
+		env := cratesEnv(t, iss, srv, iss.MustMint(t, oidctest.Job{Audience: []string{"crates.io"}}))
+		o := keyless(t, env, "doctor")
+		if !strings.Contains(o.Stdout, "FAIL  audience crates: aud is crates.io, crates expects "+srv.Audience()) || o.Code == 0 {
+			t.Errorf("doctor: exit %d\n%s%s", o.Code, o.Stdout, o.Stderr)
+		}
+		if len(srv.Requests()) != 0 {
+			t.Error("doctor sent the token")
+		}
+	})
 	t.Run("help", func(t *testing.T) {
 		t.Parallel()
 		o := keyless(t, nil, "crates", "--help")
