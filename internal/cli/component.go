@@ -79,6 +79,11 @@ var componentInputs = map[string][]componentInput{
 		{"package", "KEYLESS_NPM_PACKAGE", true},
 		{"registry", "KEYLESS_NPM_REGISTRY", false},
 	},
+	// registry_url has a default (https://crates.io), as pypi's index_url.
+	"crates": {
+		{"registry_url", "KEYLESS_CRATES_REGISTRY_URL", false},
+		{"registry", "KEYLESS_CRATES_REGISTRY", false},
+	},
 }
 
 // componentVar is the variable the provider's component sets to the name

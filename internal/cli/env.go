@@ -17,7 +17,7 @@ import (
 )
 
 // providers is the registry of exchanges (provider, in exchange.go).
-var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider, pypiProvider, npmProvider}
+var providers = []provider{awsProvider, gcpProvider, stsProvider, azureProvider, vaultProvider, pypiProvider, npmProvider, cratesProvider}
 
 // mode is how `keyless env` or `keyless exec` hands credentials over.
 type mode int
@@ -179,9 +179,10 @@ func execCommand(env Env) *cli.Command {
 func cleanupCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "cleanup",
-		Usage: "end this job's credentials: revoke kept Vault tokens, remove token and secret files and AWS profiles",
+		Usage: "end this job's credentials: revoke kept Vault and crates.io tokens, remove token and secret files and AWS profiles",
 		Description: "Every component runs it in after_script, so its place in extends: does not matter. It revokes\n" +
 			"the Vault tokens keyless env kept (as 'keyless vault revoke' does), deletes their secret files,\n" +
+			"revokes the crates.io publish tokens keyless crates kept in env and json modes,\n" +
 			"removes the profiles 'keyless aws --profile' wrote, then the token files --refreshable wrote and\n" +
 			"the job's state directory ($KEYLESS_STATE_DIR, else $TMPDIR/keyless-job-$CI_JOB_ID) if keyless\n" +
 			"made it. It acts only on a state directory of yours with mode 0700 and on what keyless recorded\n" +
@@ -208,7 +209,8 @@ func cleanupCommand(env Env) *cli.Command {
 			// holds is only useful to a revoke that can no longer happen.
 			rerr := revokeKeptVaultTokens(c, env)
 			perr := removeKeptAWSProfiles(c, env, dir)
-			return errors.Join(rerr, perr, exchange.RemoveStateDir(dir))
+			cerr := revokeKeptCratesTokens(c, env, dir)
+			return errors.Join(rerr, perr, cerr, exchange.RemoveStateDir(dir))
 		},
 	}
 }

@@ -24,7 +24,7 @@ func (refusedError) ExitCode() int { return ExitFindings }
 func explainCommand(env Env) *cli.Command {
 	cmd := &cli.Command{
 		Name:  "explain",
-		Usage: "evaluate a cloud's trust document, or a registry's trusted publisher (pypi, npm), against the job's token, condition by condition",
+		Usage: "evaluate a cloud's trust document, or a registry's trusted publisher (pypi, npm, crates), against the job's token, condition by condition",
 		Description: "Says, for each condition of an AWS role trust policy, Azure federated identity credential,\n" +
 			"Google workload identity pool provider or Vault JWT role, the claim it compared and whether it\n" +
 			"held; then the verdict and the smallest change that would admit the job. Reads the job's ID\n" +

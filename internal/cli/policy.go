@@ -39,7 +39,7 @@ const policySlimNote = "this helper-only build (make build-slim) leaves out gcp,
 func policyCommand(env Env) *cli.Command {
 	cmd := &cli.Command{
 		Name:  "policy",
-		Usage: "generate the least-privilege cloud-side trust for a project's jobs (aws, azure, gcp, vault), or the trusted publisher PyPI or npm asks for (pypi, npm)",
+		Usage: "generate the least-privilege cloud-side trust for a project's jobs (aws, azure, gcp, vault), or the trusted publisher PyPI, npm or crates.io asks for (pypi, npm, crates)",
 		Description: "Prints what to create on the cloud side so that exactly the jobs you name, and no others, can\n" +
 			"exchange their ID token: the AWS OIDC provider and role trust policy, the Azure federated identity\n" +
 			"credential, the Google workload identity pool provider and its attribute condition, or the Vault\n" +

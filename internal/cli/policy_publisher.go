@@ -69,6 +69,7 @@ func publisherCommands(env Env) []*cli.Command {
 		mk("pypi", "PyPI", "print the GitLab trusted publisher to add on PyPI (and the job that matches it)", publisher.PyPI, pypiPolicyFlags),
 		mk("npm", "npm", "print the GitLab CI/CD trusted publisher to add on npm, and the npm trust command", publisher.Npm, npmPolicyFlags,
 			&cli.StringFlag{Name: "package", Usage: "the package `NAME` (@scope/name; default: npm reads package.json)", EnvVars: []string{"KEYLESS_POLICY_PACKAGE"}}),
+		mk("crates", "crates.io", "print the GitLab trusted publishing config to add to a crate on crates.io (and the job that matches it)", publisher.Crates, pypiPolicyFlags),
 	}
 }
 
@@ -129,5 +130,6 @@ func publisherExplainCommands(env Env) []*cli.Command {
 			},
 		}, m, nil)
 	}
-	return []*cli.Command{mk(publisher.RegistryPyPI, "PyPI", pypiPolicyFlags), mk(publisher.RegistryNpm, "npm", pypiPolicyFlags)}
+	return []*cli.Command{mk(publisher.RegistryPyPI, "PyPI", pypiPolicyFlags), mk(publisher.RegistryNpm, "npm", pypiPolicyFlags),
+		mk(publisher.RegistryCrates, "crates.io", pypiPolicyFlags)}
 }

@@ -24,6 +24,9 @@ func TestPolicyPyPIAndNpm(t *testing.T) {
 		{args: []string{"policy", "npm", "--project", "web"}, code: 2},
 		{args: []string{"policy", "pypi", "--project", "a/b", "--ci-config", "../x.yml"}, code: 2},
 		{args: []string{"policy", "pypi"}, code: 2},
+		{args: []string{"policy", "crates", "--project", "acme/tools/web", "--environment", "release"}, out: []string{"Namespace          acme/tools",
+			"Workflow filepath  .gitlab-ci.yml", "Environment        release", `aud: "crates.io"`, "keyless crates --token-var CRATES_ID_TOKEN -- cargo publish"}},
+		{args: []string{"policy", "crates", "--project", "acme/web"}, out: []string{"(empty: any job"}, warns: true},
 	}
 	for _, tc := range cases {
 		o := keyless(t, tc.env, tc.args...)
@@ -63,5 +66,11 @@ func TestExplainPyPIAndNpm(t *testing.T) {
 	}
 	if strings.Contains(o.Stdout+o.Stderr, tok) {
 		t.Error("explain printed the token")
+	}
+	// The test issuer is not https://gitlab.com, the one issuer crates.io
+	// supports: the other fields match, the issuer does not.
+	o = keyless(t, env, "explain", "crates", "--project", "keyless-ci/demo", "--environment", "RELEASE", "--format", "json")
+	if o.Code != 1 || json.Unmarshal([]byte(o.Stdout), &res) != nil || res.Verdict != "Issuer does not match the job" {
+		t.Errorf("explain crates: exit %d %+v\n%s%s", o.Code, res, o.Stdout, o.Stderr)
 	}
 }

@@ -20,13 +20,14 @@ type component struct {
 }
 
 var components = map[string]component{
-	"aws":   {"aws", ".keyless-aws", "AWS"},
-	"gcp":   {"gcp", ".keyless-gcp", "Google Cloud"},
-	"azure": {"azure", ".keyless-azure", "Azure"},
-	"vault": {"vault", ".keyless-vault", "Vault"},
-	"sts":   {"sts", ".keyless-sts", "the token exchange server"},
-	"pypi":  {"pypi", ".keyless-pypi", "PyPI"},
-	"npm":   {"npm", ".keyless-npm", "npm"},
+	"aws":    {"aws", ".keyless-aws", "AWS"},
+	"gcp":    {"gcp", ".keyless-gcp", "Google Cloud"},
+	"azure":  {"azure", ".keyless-azure", "Azure"},
+	"vault":  {"vault", ".keyless-vault", "Vault"},
+	"sts":    {"sts", ".keyless-sts", "the token exchange server"},
+	"pypi":   {"pypi", ".keyless-pypi", "PyPI"},
+	"npm":    {"npm", ".keyless-npm", "npm"},
+	"crates": {"crates", ".keyless-crates", "crates.io"},
 }
 
 // useComponent is the fix a message ends with: the include line and the

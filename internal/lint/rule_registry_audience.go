@@ -6,15 +6,15 @@ import (
 	"strings"
 )
 
-// registryAudience reports jobs that publish to PyPI or npmjs.com with an
+// registryAudience reports jobs that publish to PyPI, npmjs.com or crates.io with an
 // ID token for the registry (tokenService: by its audience, name or use)
 // whose aud the registry does not accept (issue 18).
 var registryAudience = registryAudienceRule{rule{Meta{
 	ID:    "registry-audience",
 	Title: "ID token for a package registry with an audience it refuses",
 	Description: "Trusted publishing takes an ID token whose aud is the registry's own audience, exactly: pypi for PyPI (testpypi for TestPyPI), which PyPI publishes at INDEX/_/oidc/audience, " +
-		"and npm:registry.npmjs.org for npmjs.com. A job that publishes there with an ID token named for the registry (PYPI_ID_TOKEN, NPM_ID_TOKEN, the variable npm 11.5.1 and later read) " +
-		"or with an audience near it (https://pypi.org) has its exchange refused, and the publish fails or falls back to a stored token. keyless pypi and keyless npm refuse to send such a token.",
+		"npm:registry.npmjs.org for npmjs.com, and crates.io for crates.io. A job that publishes there with an ID token named for the registry (PYPI_ID_TOKEN, NPM_ID_TOKEN, the variable npm 11.5.1 and later read, CRATES_ID_TOKEN) " +
+		"or with an audience near it (https://pypi.org, https://crates.io) has its exchange refused, and the publish fails or falls back to a stored token. keyless pypi, npm and crates refuse to send such a token.",
 	Severity: Major,
 	Group:    "oidc",
 }}}

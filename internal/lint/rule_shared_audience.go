@@ -21,7 +21,7 @@ var sharedAudience = sharedAudienceRule{rule{Meta{
 
 type sharedAudienceRule struct{ rule }
 
-var serviceNames = map[string]string{"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure", "vault": "Vault", "npm": "npm", "pypi": "PyPI", "sigstore": "Sigstore"}
+var serviceNames = map[string]string{"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure", "vault": "Vault", "npm": "npm", "pypi": "PyPI", "crates": "crates.io", "sigstore": "Sigstore"}
 
 func (r sharedAudienceRule) Check(p *Pass) {
 	type use struct {

@@ -2,19 +2,20 @@ package lint
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
-// storedPackageToken reports jobs that publish to npmjs.com or PyPI with
-// a stored token, where trusted publishing needs none.
+// storedPackageToken reports jobs that publish to npmjs.com, PyPI or
+// crates.io with a stored token, where trusted publishing needs none.
 var storedPackageToken = storedPackageTokenRule{rule{Meta{
 	ID:    "stored-package-token",
-	Title: "Job publishes to npm or PyPI with a stored token",
-	Description: "The job publishes a package to npmjs.com or PyPI with a token from a CI/CD variable (NPM_TOKEN, an .npmrc _authToken, TWINE_PASSWORD and the like). " +
-		"Both registries accept trusted publishing from GitLab CI/CD: the job declares an ID token with the registry's audience and no publishing token is stored. " +
-		"The keyless pypi and npm components do the exchange (npm 11.5.1 or later also does it itself). Publishing to GitLab's own package registry (with CI_JOB_TOKEN) is not reported.",
+	Title: "Job publishes to npm, PyPI or crates.io with a stored token",
+	Description: "The job publishes a package to npmjs.com, PyPI or crates.io with a token from a CI/CD variable (NPM_TOKEN, an .npmrc _authToken, TWINE_PASSWORD, CARGO_REGISTRY_TOKEN and the like). " +
+		"These registries accept trusted publishing from GitLab CI/CD (crates.io in public beta): the job declares an ID token with the registry's audience and no publishing token is stored. " +
+		"The keyless pypi, npm and crates components do the exchange (npm 11.5.1 or later also does it itself). Publishing to GitLab's own package registry (with CI_JOB_TOKEN) is not reported.",
 	Severity: Minor,
 	CWE:      []string{"CWE-798"},
 	Group:    "stored",
@@ -32,7 +33,9 @@ type registryKind struct {
 	title string
 	// audiences are the ID token audiences it accepts, exactly
 	// (https://docs.npmjs.com/trusted-publishers;
-	// https://docs.pypi.org/trusted-publishers/using-a-publisher/).
+	// https://docs.pypi.org/trusted-publishers/using-a-publisher/;
+	// crates.io: its host, TRUSTPUB_AUDIENCE in rust-lang/crates.io
+	// src/config/server.rs, https://crates.io/docs/trusted-publishing).
 	audiences []string
 	how       string
 }
@@ -56,6 +59,16 @@ var packageRegistries = []registryKind{
 		title:     "PyPI",
 		audiences: []string{"pypi", "testpypi"},
 		how:       "PyPI accepts trusted publishing from GitLab CI/CD: add the project as a trusted publisher on PyPI (keyless policy pypi prints it), " + useComponent("pypi") + ", then delete the token",
+	},
+	{
+		name:      "crates",
+		publish:   []string{"cargo publish"},
+		tokens:    []string{"CARGO_REGISTRY_TOKEN", "CRATES_IO_TOKEN", "CRATES_IO_API_TOKEN", "CRATES_TOKEN", "CARGO_TOKEN"},
+		host:      "crates.io",
+		title:     "crates.io",
+		audiences: []string{"crates.io"},
+		how: "crates.io accepts trusted publishing from GitLab CI/CD (public beta): add a GitLab trusted publishing config to the crate's settings on crates.io (namespace, project, workflow filepath, environment), " +
+			useComponent("crates") + ", then delete the token",
 	},
 }
 
@@ -110,6 +123,10 @@ func publishesTo(ji *jobInfo, reg registryKind) bool {
 		}
 	}
 	for _, v := range ji.vars {
+		// CARGO_REGISTRY_TOKEN holds the token, not a registry.
+		if slices.Contains(reg.tokens, v.Name) {
+			continue
+		}
 		if strings.Contains(v.Name, "REGISTRY") || strings.Contains(v.Name, "REPOSITORY_URL") {
 			if elsewhere("--registry "+v.Value.Value, reg.host) {
 				return false

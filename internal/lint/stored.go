@@ -201,6 +201,7 @@ var tokenServices = []struct {
 	{"vault", []string{"vault", "openbao"}, []string{"VAULT", "BAO"}, []string{"auth/jwt/login", "method=jwt", "auth/gitlab"}},
 	{"npm", []string{"npm:registry.npmjs.org"}, []string{"NPM"}, nil},
 	{"pypi", []string{"pypi"}, []string{"PYPI"}, nil},
+	{"crates", []string{"crates.io"}, []string{"CRATES", "CARGO"}, nil},
 	{"sigstore", []string{"sigstore"}, []string{"SIGSTORE", "COSIGN"}, nil},
 }
 

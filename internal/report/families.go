@@ -36,6 +36,7 @@ var services = map[string]service{
 	"datadog":             {"Datadog", "https://docs.datadoghq.com/account_management/api-app-keys/ (add a new key, revoke the old one; scope application keys)"},
 	"npm":                 {"npm", "https://docs.npmjs.com/revoking-access-tokens"},
 	"pypi":                {"PyPI", "https://pypi.org/help/#apitoken (a token scoped to one project; remove the old one in Account settings > API tokens)"},
+	"crates":              {"crates.io", "https://crates.io/settings/tokens (a token scoped to publish-update of given crates, with an expiry; revoke the old one)"},
 	"rubygems":            {"RubyGems.org", "https://guides.rubygems.org/api-key-scopes/ (a key scoped to push one gem; delete the old one)"},
 	"nuget":               {"NuGet", "https://learn.microsoft.com/en-us/nuget/nuget-org/scoped-api-keys (a key scoped to push given packages, with an expiry; delete the old one)"},
 }
@@ -124,6 +125,8 @@ func serviceByName(k string) (kind, svc string, ok bool) {
 		return KindPackage, "npm", true
 	case has(k, "PYPI") || k == "TWINE_PASSWORD":
 		return KindPackage, "pypi", true
+	case has(k, "CRATES") || k == "CARGO_REGISTRY_TOKEN":
+		return KindPackage, "crates", true
 	case has(k, "RUBYGEMS") || k == "GEM_HOST_API_KEY":
 		return KindPackage, "rubygems", true
 	case has(k, "NUGET"):
@@ -212,9 +215,17 @@ func familySteps(c *Credential, keep, where string) (include string, steps []str
 					keep,
 					rotate,
 				}
+		case "crates":
+			return "include:\n  - component: $CI_SERVER_FQDN/keyless-ci/keyless/crates@1\n\npublish:\n  extends: .keyless-crates\n  environment: release\n  script:\n    - cargo publish\n",
+				[]string{
+					"crates.io trusted publishing takes a GitLab ID token instead of a stored token (https://crates.io/docs/trusted-publishing; GitLab CI/CD in public beta): add a GitLab config (namespace, project, workflow filepath and, ideally, a protected environment) in the crate's Trusted Publishing settings on crates.io, and have the publishing job extend .keyless-crates of the keyless crates component (components/crates), which exchanges the job's ID token for a 30-minute publish token, hands it to cargo publish as CARGO_REGISTRY_TOKEN and revokes it in after_script. A new crate's first version still needs an API token.",
+					"Run the publish, then revoke the API token on crates.io.",
+					keep,
+					rotate,
+				}
 		}
 		return "", []string{
-			"Check whether the registry offers trusted publishing for GitLab CI/CD (crates.io does, in beta: https://crates.io/docs/trusted-publishing; RubyGems.org's covers GitHub Actions only so far: https://github.com/rubygems/rubygems.org/issues/4844); until it does, the token stays a stored variable.",
+			"Check whether the registry offers trusted publishing for GitLab CI/CD (RubyGems.org's covers GitHub Actions only so far: https://github.com/rubygems/rubygems.org/issues/4844); until it does, the token stays a stored variable.",
 			stay,
 			rotate,
 		}

@@ -76,6 +76,7 @@ func TestReplacementFamilies(t *testing.T) {
 	}{
 		{KindPackage, "npm", `aud: "npm:registry.npmjs.org"`, "https://docs.npmjs.com/trusted-publishers"},
 		{KindPackage, "pypi", "keyless/pypi@1", "https://docs.pypi.org/trusted-publishers/"},
+		{KindPackage, "crates", "keyless/crates@1", "https://crates.io/docs/trusted-publishing"},
 		{KindPackage, "rubygems", "", "https://guides.rubygems.org/api-key-scopes/"},
 		{KindPackage, "nuget", "", "scoped-api-keys"},
 		{KindChatWebhook, "discord-webhook", "", "support.discord.com"},

@@ -4,7 +4,10 @@
 // environment) and npm's GitLab CI/CD trusted publisher
 // (https://docs.npmjs.com/trusted-publishers: namespace, project name,
 // top-level CI file path, environment), with the `npm trust gitlab`
-// command (npm 11.10.0 or later, https://docs.npmjs.com/cli/v11/commands/npm-trust).
+// command (npm 11.10.0 or later, https://docs.npmjs.com/cli/v11/commands/npm-trust),
+// and crates.io's GitLab trusted publishing config (rust-lang/crates.io
+// GitLabConfig: namespace, project, workflow_filepath, environment;
+// https://crates.io/docs/trusted-publishing).
 package publisher
 
 import (
@@ -111,6 +114,30 @@ func Npm(s Spec) string {
 	b.WriteString("\nThe publishing job, in " + s.CIConfig + " itself or a file it includes (npm 11.5.1 or later exchanges\n" +
 		"NPM_ID_TOKEN itself; for pnpm or yarn extend the npm component's .keyless-npm instead):\n\n")
 	b.WriteString(job(s, "npm", "NPM_ID_TOKEN", "npm:registry.npmjs.org", "npm publish"))
+	return b.String()
+}
+
+// Crates is the GitLab trusted publishing config to add to a crate on
+// crates.io, and the job that matches it.
+func Crates(s Spec) string {
+	i := strings.LastIndexByte(s.ProjectPath, '/')
+	env := s.Environment
+	if env == "" {
+		env = "(empty: any job of the pipeline file may publish)"
+	}
+	var b strings.Builder
+	b.WriteString("On crates.io, add a GitLab trusted publishing config to the crate (it must exist: publish its first\n" +
+		"version with an API token): https://crates.io/crates/NAME/settings, Trusted Publishing, Add, GitLab.\n\n")
+	b.WriteString(idtoken.FormatFields("  ", []idtoken.Field{
+		{Name: "Namespace", Value: s.ProjectPath[:i]},
+		{Name: "Project", Value: s.ProjectPath[i+1:]},
+		{Name: "Workflow filepath", Value: s.CIConfig},
+		{Name: "Environment", Value: env},
+	}))
+	b.WriteString("\ncrates.io trusts ID tokens of GitLab.com only. The publishing job, in " + s.CIConfig + " itself or a file it\n" +
+		"includes (or extend the crates component's .keyless-crates, which declares the ID token, exports the\n" +
+		"token and revokes it in after_script):\n\n")
+	b.WriteString(job(s, "crates", "CRATES_ID_TOKEN", "crates.io", "keyless crates --token-var CRATES_ID_TOKEN -- cargo publish"))
 	return b.String()
 }
 

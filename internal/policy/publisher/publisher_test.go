@@ -79,3 +79,38 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("self-managed: %+v", r)
 	}
 }
+
+func TestCrates(t *testing.T) {
+	t.Parallel()
+	s := Spec{ProjectPath: "acme/tools/web", Environment: "release", CIConfig: "ci/release.yml"}
+	got := Crates(s)
+	for _, want := range []string{"Namespace          acme/tools\n", "Project            web\n", "Workflow filepath  ci/release.yml\n",
+		"Environment        release\n", `aud: "crates.io"`, "keyless crates --token-var CRATES_ID_TOKEN -- cargo publish", "GitLab.com only"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// crates.io compares namespace, project and environment ignoring case,
+// reads the file from ci_config_ref_uri whatever project it names, and
+// trusts https://gitlab.com alone.
+func TestEvaluateCrates(t *testing.T) {
+	t.Parallel()
+	claims := policy.Claims{"iss": "https://gitlab.com", "project_path": "acme/Web", "ci_config_ref_uri": "gitlab.com/acme/Web//ci/release.yml@refs/tags/v1",
+		"environment": "Release"}
+	s := Spec{ProjectPath: "acme/web", CIConfig: "ci/release.yml", Environment: "release"}
+	if r := Evaluate(s, RegistryCrates, claims); !r.Admitted {
+		t.Errorf("case aside: %+v", r)
+	}
+	s.CIConfig = ".gitlab-ci.yml"
+	r := Evaluate(s, RegistryCrates, claims)
+	if r.Admitted || r.Verdict != "Workflow filepath does not match the job" || !strings.Contains(r.Fix, "keyless policy crates --project acme/Web --ci-config ci/release.yml") {
+		t.Errorf("workflow: %+v", r)
+	}
+	s.CIConfig = "ci/release.yml"
+	claims["iss"] = "https://gitlab.example.com"
+	if r := Evaluate(s, RegistryCrates, claims); r.Admitted || r.Verdict != "Issuer does not match the job" {
+		t.Errorf("self-managed: %+v", r)
+	}
+}
