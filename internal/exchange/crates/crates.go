@@ -17,7 +17,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -208,17 +207,11 @@ type failure struct {
 }
 
 // do sends req and returns the body of a 2xx answer, or the failure.
+// crates.io refuses requests without a User-Agent
+// (src/middleware/no_user_agent_message.txt).
 func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
-	req.Header.Set("Accept", "application/json")
-	// crates.io refuses requests without a User-Agent
-	// (src/middleware/no_user_agent_message.txt).
-	req.Header.Set("User-Agent", cmp.Or(o.UserAgent, "keyless"))
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, &failure{transport: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	o.UserAgent = cmp.Or(o.UserAgent, "keyless")
+	resp, b, err := o.Send(client, req, maxBody)
 	if err != nil {
 		return nil, &failure{transport: err}
 	}
@@ -239,47 +232,18 @@ func do(client *http.Client, o Options, req *http.Request) ([]byte, *failure) {
 
 // retry runs f under the shared policy: transient failures are retried.
 func retry(ctx context.Context, o Options, step string, f func(context.Context) *failure) (int, *failure) {
-	n, err := exchange.Retry{
-		Backoff:   o.Backoff,
-		Transient: func(err error) bool { return err.(*failure).transient() },
-		Progress:  o.Progress,
-		Name:      "crates: " + step,
-		Describe:  func(err error) string { return err.(*failure).class() },
-		OnRetry: func(n int, err error, wait time.Duration) {
-			if o.Log != nil {
-				o.Log.Debug("crates attempt failed, retrying", "step", step, "attempt", n, "error", err.(*failure).class(), "wait", wait)
-			}
-		},
-	}.Do(ctx, func(ctx context.Context) error {
-		if fl := f(ctx); fl != nil {
-			return fl
-		}
-		return nil
-	})
-	if err == nil {
-		return n, nil
-	}
-	var fl *failure
-	if !errors.As(err, &fl) {
-		return n, &failure{transport: err}
-	}
-	return n, fl
+	return exchange.DoAttempts(ctx, o.Retry(exchange.Retry{
+		Name:     "crates: " + step,
+		LogMsg:   "crates attempt failed, retrying",
+		LogAttrs: []any{"step", step},
+	}), f)
 }
 
 // Error lets a failure travel through exchange.Retry; it names the class
 // only, never the server's text.
-func (f *failure) Error() string { return f.class() }
+func (f *failure) Error() string { return exchange.Describe(f.transport, f.status, "") }
 
-// transient: a 5xx other than 501, a 429, or a connection failure the
-// shared classifier finds transient.
-func (f *failure) transient() bool {
-	if f.transport != nil {
-		return exchange.ClassifyNet(f.transport).Kind == exchange.NetTransient
-	}
-	return (f.status >= 500 && f.status != http.StatusNotImplemented) || f.status == http.StatusTooManyRequests
-}
-
-func (f *failure) class() string { return exchange.Describe(f.transport, f.status, "") }
+func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }
 
 var registryName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
