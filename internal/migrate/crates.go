@@ -82,12 +82,12 @@ func cratesReplace(line string) string {
 	if !strings.HasPrefix(line, "cargo publish") {
 		return ""
 	}
+	// The match ends at the blank after the value, or at the end.
 	loc := cargoTokenRe.FindStringIndex(line)
-	rest := line[loc[1]:]
-	if loc[1] > loc[0] && strings.TrimSpace(line[loc[1]-1:loc[1]]) == "" && rest != "" {
-		rest = " " + rest
+	if rest := line[loc[1]:]; rest != "" {
+		return line[:loc[0]] + " " + rest
 	}
-	return line[:loc[0]] + rest
+	return line[:loc[0]]
 }
 
 // cratesCheck refuses a crates.io job migrate cannot move safely: it
