@@ -148,10 +148,10 @@ func readMigrateOptions(c *cli.Context, env Env, args []string) (migrateOptions,
 		if in != "artifact" && in != "path" && in != "download" {
 			return o, usagef("--install %q: use artifact, path or download", in)
 		}
-		// The pypi and npm components need no flag (npm's package comes
-		// from package.json): --install reaches them through an identity
-		// of their own.
-		for _, k := range []string{"pypi", "npm"} {
+		// The pypi, npm and crates components need no flag (npm's package
+		// comes from package.json): --install reaches them through an
+		// identity of their own.
+		for _, k := range []string{"pypi", "npm", "crates"} {
 			if _, ok := def[k]; !ok {
 				def[k] = migrate.Identity{Cloud: k, Inputs: map[string]string{}}
 			}
@@ -186,7 +186,7 @@ func migrateCommand(env Env) *cli.Command {
 		ArgsUsage: "[PATH]",
 		Description: "Reads the project's CI/CD configuration as lint resolves it and rewrites each job that uses a\n" +
 			"stored AWS key, Google Cloud service account key, Azure client secret, Vault token or\n" +
-			"password, or PyPI or npm publish token (the stored-* findings) to get the same access through the\n" +
+			"password, or PyPI, npm or crates.io publish token (the stored-* findings) to get the same access through the\n" +
 			"keyless component: it adds the component include, once per identity; makes the job extend\n" +
 			"the component's hidden job (keeping its own before_script and after_script after a\n" +
 			"!reference to the component's); and removes the lines and variables the stored credential\n" +

@@ -76,6 +76,16 @@ var clouds = map[string]*cloud{
 		kept:     []string{"NODE_AUTH_TOKEN"},
 		login:    npmLogin,
 	},
+	// crates.io trusted publishing (issue 18): the component exports
+	// the minted token as CARGO_REGISTRY_TOKEN, which cargo publish
+	// reads; cargo login and --token with the stored one go (crates.go).
+	"crates": {
+		name:    "crates",
+		envs:    []string{"CARGO_REGISTRY_TOKEN", "CRATES_IO_TOKEN", "CRATES_IO_API_TOKEN", "CRATES_TOKEN", "CARGO_TOKEN"},
+		kept:    []string{"CARGO_REGISTRY_TOKEN"},
+		login:   cratesLogin,
+		replace: cratesReplace,
+	},
 	"vault": {
 		name:     "vault",
 		envs:     []string{"VAULT_TOKEN", "BAO_TOKEN", "VAULT_SECRET_ID"},
@@ -87,7 +97,7 @@ var clouds = map[string]*cloud{
 }
 
 // cloudOrder is the order clouds are listed in.
-var cloudOrder = []string{"aws", "gcp", "azure", "vault", "pypi", "npm"}
+var cloudOrder = []string{"aws", "gcp", "azure", "vault", "pypi", "npm", "crates"}
 
 // noLogin is the login of a component whose stored token no line signs
 // in with: publishing clients read it from their variables.

@@ -20,8 +20,8 @@ func TestMigrateDocs(t *testing.T) {
 	}
 	re := regexp.MustCompile("(?s)### ([^\n]+)\n+\\*\\*Before\\*\\*\n+```yaml\n(.*?)```\n+\\*\\*After\\*\\*\n+```yaml\n(.*?)```")
 	ms := re.FindAllStringSubmatch(string(b), -1)
-	if len(ms) != 6 {
-		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud, PyPI and npm (6)", len(ms))
+	if len(ms) != 7 {
+		t.Fatalf("docs/migrate.md has %d before/after examples, want one per cloud, PyPI, npm and crates.io (7)", len(ms))
 	}
 	// The npm example publishes the package this package.json names.
 	pkg := regexp.MustCompile("(?s)with the project's `package.json`:\n+```json\n(.*?)```").FindStringSubmatch(string(b))

@@ -463,7 +463,7 @@ type includeAt struct {
 	id    Identity
 }
 
-var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm)@[^/]*$`)
+var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm|crates)@[^/]*$`)
 
 // assignIncludes gives each identity its include: one already in the
 // configuration with the same inputs, else a new one, named with as:

@@ -431,6 +431,11 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 		u.refs = append(u.refs, refs...)
 		u.removals = append(u.removals, removal{pos: l.Pos, line: true, what: what, with: with})
 	}
+	if c.name == "crates" {
+		if u.refused = m.cratesCheck(u, v, removed); u.refused != nil {
+			return u
+		}
+	}
 	// Any other line that still names the credential builds or passes it
 	// on in a way migrate cannot follow.
 	var names []string
@@ -505,7 +510,8 @@ func (m *migrator) classify(su lint.StoredUse, c *cloud) *use {
 		var ok bool
 		if r.line {
 			_, _, ok = m.srcs[r.pos.File].seqItemLines(e)
-			if ok {
+			// A line written anew in its place keeps the list.
+			if ok && r.with == "" {
 				counts[e.parent]++
 				seqFile[e.parent] = r.pos.File
 			}
@@ -607,6 +613,10 @@ func describe(line string) string {
 		return "(assignment)"
 	case strings.Contains(line, "_authToken"):
 		return "(" + f[0] + " npmrc _authToken)"
+	case strings.Contains(line, "cargo login"):
+		return "(cargo login)"
+	case len(f) >= 2 && f[0] == "cargo" && f[1] == "publish":
+		return "(cargo publish --token)"
 	case len(f) >= 3:
 		return "(" + strings.Join(f[:3], " ") + ")"
 	}

@@ -82,6 +82,7 @@ const (
 	ReasonDefaultScript = "default-script" // before_script/after_script from default: or the top level
 	ReasonEmptyScript   = "empty-script"   // the script is only the credential setup
 	ReasonNpmPackage    = "npm-package"    // the npm package the job publishes cannot be read (issue 18)
+	ReasonRegistry      = "registry"       // the job publishes to a registry other than the component's (issue 18)
 )
 
 // Refusal is a job migrate leaves as it is.

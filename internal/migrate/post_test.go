@@ -22,7 +22,7 @@ import (
 // jobs extend is the real component.
 type componentFetcher struct{}
 
-var componentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm)@[^/]*$`)
+var componentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm|crates)@[^/]*$`)
 
 func (componentFetcher) Fetch(inc *pipeline.Include) (string, []byte, error) {
 	m := componentRe.FindStringSubmatch(inc.Location)
