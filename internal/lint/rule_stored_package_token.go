@@ -29,6 +29,10 @@ type registryKind struct {
 	publish []string // commands that publish
 	tokens  []string // variables that hold its token
 	host    string   // the public registry's host
+	// names are what its clients call the public registry where they
+	// take a registry's name (cargo's built-in crates-io:
+	// https://doc.rust-lang.org/cargo/reference/registries.html).
+	names []string
 	// title names the public registry in messages.
 	title string
 	// audiences are the ID token audiences it accepts, exactly
@@ -65,6 +69,7 @@ var packageRegistries = []registryKind{
 		publish:   []string{"cargo publish"},
 		tokens:    []string{"CARGO_REGISTRY_TOKEN", "CRATES_IO_TOKEN", "CRATES_IO_API_TOKEN", "CRATES_TOKEN", "CARGO_TOKEN"},
 		host:      "crates.io",
+		names:     []string{"crates-io"},
 		title:     "crates.io",
 		audiences: []string{"crates.io"},
 		how: "crates.io accepts trusted publishing from GitLab CI/CD (public beta): add a GitLab trusted publishing config to the crate's settings on crates.io (namespace, project, workflow filepath, environment), " +
@@ -118,7 +123,7 @@ func publishesTo(ji *jobInfo, reg registryKind) bool {
 				publishes = true
 			}
 		}
-		if elsewhere(l.Value, reg.host) {
+		if elsewhere(l.Value, reg) {
 			return false
 		}
 	}
@@ -128,7 +133,7 @@ func publishesTo(ji *jobInfo, reg registryKind) bool {
 			continue
 		}
 		if strings.Contains(v.Name, "REGISTRY") || strings.Contains(v.Name, "REPOSITORY_URL") {
-			if elsewhere("--registry "+v.Value.Value, reg.host) {
+			if elsewhere("--registry "+v.Value.Value, reg) {
 				return false
 			}
 		}
@@ -136,9 +141,10 @@ func publishesTo(ji *jobInfo, reg registryKind) bool {
 	return publishes
 }
 
-// elsewhere reports whether a line targets a registry other than host:
-// GitLab's package registry or a --registry / --repository-url flag.
-func elsewhere(line, host string) bool {
+// elsewhere reports whether a line targets a registry other than reg's
+// public one: GitLab's package registry, or a --registry /
+// --repository-url flag that names neither its host nor its names.
+func elsewhere(line string, reg registryKind) bool {
 	if strings.Contains(line, "CI_JOB_TOKEN") || strings.Contains(line, "CI_API_V4_URL") || strings.Contains(line, "/packages/npm") || strings.Contains(line, "/packages/pypi") {
 		return true
 	}
@@ -148,9 +154,14 @@ func elsewhere(line, host string) bool {
 			if nl := strings.IndexAny(rest, "\n;&|"); nl >= 0 {
 				rest = rest[:nl]
 			}
-			if !strings.Contains(rest, host) && strings.TrimSpace(strings.TrimLeft(rest, "= ")) != "" {
-				return true
+			arg := strings.TrimSpace(strings.TrimLeft(rest, "= "))
+			if arg == "" || strings.Contains(rest, reg.host) {
+				continue
 			}
+			if first, _, _ := strings.Cut(arg, " "); slices.Contains(reg.names, strings.Trim(first, `"'`)) {
+				continue
+			}
+			return true
 		}
 	}
 	return false
