@@ -31,8 +31,8 @@ type JobView struct {
 	// inherit:variables is false), then its own, then its rules', then in
 	// a child pipeline those its trigger jobs pass down
 	// (Pipeline.Upstream); a later entry of a name wins. Jobs with no
-	// variables of their own share the slice: read it, do not write to
-	// it.
+	// variables of their own, or the same variables: node, share the
+	// slice: read it, do not write to it.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -236,7 +236,7 @@ func (p *Pipeline) JobViews() []JobView {
 	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}}
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}}
 	var out []JobView
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
@@ -279,8 +279,10 @@ var refKeys = []string{"before_script", "script", "after_script", "hooks", "vari
 // upstream. A job with no variables of its own shares upstream, or
 // inherited (globals then upstream, made here when nil); the others copy
 // them once into a slice of their size: JobViews makes one for every job,
-// most of them the global and upstream variables (issue 15).
-func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
+// most of them the global and upstream variables (issue 15). Jobs whose
+// variables: is one node (extended from one template) and whose rules set
+// none share the slice too, through memo.
+func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable) []Variable {
 	inherit := inheritsVariables(n)
 	own := n.Get("variables")
 	var rules []*Node
@@ -291,9 +293,11 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 	if inherit {
 		size += len(globals)
 	}
+	ruleVars := 0
 	for _, r := range rules {
-		size += len(r.Get("variables").pairsOrNil())
+		ruleVars += len(r.Get("variables").pairsOrNil())
 	}
+	size += ruleVars
 	if size == 0 {
 		return nil
 	}
@@ -307,6 +311,13 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 		}
 		return slices.Clip(inherited)
 	}
+	var key varsKey
+	if ruleVars == 0 {
+		key = varsKey{own, inherit}
+		if out, ok := memo[key]; ok {
+			return out
+		}
+	}
 	out := make([]Variable, 0, size)
 	if inherit {
 		out = append(out, globals...)
@@ -319,7 +330,18 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 	if len(out) == 0 {
 		return nil
 	}
+	out = slices.Clip(out)
+	if key.own != nil && memo != nil {
+		memo[key] = out
+	}
 	return out
+}
+
+// varsKey is what a job's variables are made of when its rules set
+// none: its variables: node, and whether it inherits the global ones.
+type varsKey struct {
+	own     *Node
+	inherit bool
 }
 
 // viewCache holds what JobViews has read of nodes that several jobs
@@ -327,6 +349,7 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 type viewCache struct {
 	lines map[*Node]*lineInfo
 	refs  map[*Node][]string
+	vars  map[varsKey][]Variable
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -471,7 +494,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited)
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars)
 	for _, k := range refKeys {
 		cache.addRefs(v.Refs, n.Get(k))
 	}
