@@ -1,6 +1,10 @@
 package lint
 
-import "gitlab.com/keyless-ci/keyless/internal/pipeline"
+import (
+	"slices"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
 
 // grams is a Bloom filter of the byte trigrams of a text, ASCII letters
 // folded to lower case: a string of three bytes or more can be in the
@@ -106,6 +110,19 @@ func newVarNames(vars []variable) *varNames {
 		}
 	}
 	return vn
+}
+
+// with returns the names of vars, whose first from entries are those vn
+// has the names of.
+func (vn *varNames) with(vars []variable, from int) *varNames {
+	out := &varNames{set: vn.set, secrets: slices.Clip(vn.secrets)}
+	for i := from; i < len(vars); i++ {
+		out.set.add(vars[i].Name)
+		if hasFold(vars[i].Name, "secret") {
+			out.secrets = append(out.secrets, i)
+		}
+	}
+	return out
 }
 
 // nameSet is a Bloom filter of variable names, two bits each: lookups of

@@ -43,13 +43,24 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		n     int
 	}
 	sets := map[list]*varNames{}
+	// Most lists start with the global variables (copied, for a job
+	// with variables of its own): their names are filtered once too.
+	globals := pipeline.Variables(p.Global.Get("variables"), "global")
+	var globalNames *varNames
 	for i := range views {
 		v := &views[i]
 		var names *varNames
 		if len(v.Variables) > 0 {
 			k := list{&v.Variables[0], len(v.Variables)}
 			if names = sets[k]; names == nil {
-				names = newVarNames(v.Variables)
+				if len(globals) > 0 && hasPrefix(v.Variables, globals) {
+					if globalNames == nil {
+						globalNames = newVarNames(globals)
+					}
+					names = globalNames.with(v.Variables, len(globals))
+				} else {
+					names = newVarNames(v.Variables)
+				}
 				sets[k] = names
 			}
 		}
@@ -67,6 +78,20 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		})
 	}
 	return out
+}
+
+// hasPrefix reports whether vars starts with the variables of prefix
+// (the same entries: names and value nodes).
+func hasPrefix(vars, prefix []variable) bool {
+	if len(vars) < len(prefix) {
+		return false
+	}
+	for i := range prefix {
+		if vars[i].Value != prefix[i].Value || vars[i].Name != prefix[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // extendsAny reports whether the job extends a job whose name contains
