@@ -746,7 +746,7 @@ func (sh *shell) command(l *pipeline.Node, c *command, cmd *shellCmd, in []held,
 	case name == "keyless" && len(args) > 0 && args[0] == "env":
 		return []held{keylessHeld()}, "keyless env", false, false
 	case printers[lname]:
-		for _, r := range expandedRefs(strings.Join(c.rawArgs, " "), false, false) {
+		for _, r := range c.argRefsOf() {
 			if h := sh.secret(r); h != nil {
 				out = append(out, h.then(name, false))
 			}
@@ -889,11 +889,11 @@ func (sh *shell) use(c *command) (string, Confidence) {
 		}
 	}
 	for _, a := range c.assigns {
-		if (strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")) && detect.SecretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name) {
+		if (strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")) && sh.jl.read.secretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name) {
 			return "sets $" + a.name + " from a command's output", High
 		}
 	}
-	for _, r := range expandedRefs(c.raw, true, false) {
+	for _, r := range c.refsOf() {
 		h := sh.secret(r)
 		if h == nil {
 			continue
@@ -958,11 +958,11 @@ func (sh *shell) assign(l *pipeline.Node, c *command) {
 				v := keylessHeld()
 				v.steps = []string{a.name}
 				h = &v
-			case detect.SecretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name):
+			case sh.jl.read.secretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name):
 				h = &held{name: a.name, kind: runtimeSecret}
 			}
 		}
-		if h == nil && detect.SecretName(a.name) && !gitlabSets(a.name) {
+		if h == nil && sh.jl.read.secretName(a.name) && !gitlabSets(a.name) {
 			if refs := varRefs(a.value); len(refs) > 0 && strings.HasPrefix(strings.Trim(a.value, `"'`), "$") && !gitlabSets(refs[0]) && refs[0] != a.name {
 				// A secret-named variable set from another: that one
 				// holds the secret (AWS_SECRET_ACCESS_KEY=$AMI_KEY).
