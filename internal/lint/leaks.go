@@ -1263,9 +1263,10 @@ func keptByPath(pat, f string) bool {
 	if pat == "." || pat == "*" || pat == "**" {
 		return true
 	}
-	segs := strings.Split(f, "/")
+	// globMatch of pat and each directory above f, each split once.
+	ps, segs := strings.Split(pat, "/"), strings.Split(f, "/")
 	for i := len(segs); i > 0; i-- {
-		if globMatch(pat, strings.Join(segs[:i], "/")) {
+		if globSegs(ps, segs[:i]) {
 			return true
 		}
 	}
