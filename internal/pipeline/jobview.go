@@ -348,7 +348,7 @@ type varsKey struct {
 // share: the commands of a shell line, the variables a scalar expands.
 type viewCache struct {
 	lines map[*Node]*lineInfo
-	refs  map[*Node][]string
+	refs  map[*Node][]string // the references under a job's key
 	vars  map[varsKey][]Variable
 }
 
@@ -452,18 +452,24 @@ func valueRef(val string) string {
 	return name
 }
 
-// addRefs is addRefs, each scalar's references read once.
+// addRefs is addRefs, the references under each node read once: jobs
+// share their keys' values (extends, default:, anchors).
 func (c *viewCache) addRefs(set map[string]bool, n *Node) {
-	eachScalar(n, true, 0, func(s *Node) {
-		refs, ok := c.refs[s]
-		if !ok {
-			refs = VarRefs(s.Value)
-			c.refs[s] = refs
-		}
-		for _, r := range refs {
-			set[r] = true
-		}
-	})
+	if n == nil {
+		return
+	}
+	refs, ok := c.refs[n]
+	if !ok {
+		eachScalar(n, true, 0, func(s *Node) {
+			if strings.ContainsAny(s.Value, "$%") {
+				refs = appendVarRefs(refs, s.Value)
+			}
+		})
+		c.refs[n] = refs
+	}
+	for _, r := range refs {
+		set[r] = true
+	}
 }
 
 func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
@@ -907,7 +913,15 @@ func VarRefs(s string) []string {
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, 0, n)
+	out := appendVarRefs(make([]string, 0, n), s)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// appendVarRefs appends the variables s expands (VarRefs) to out.
+func appendVarRefs(out []string, s string) []string {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '$':
@@ -936,9 +950,6 @@ func VarRefs(s string) []string {
 				i = k
 			}
 		}
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }
