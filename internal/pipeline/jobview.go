@@ -237,7 +237,18 @@ func (p *Pipeline) JobViews() []JobView {
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
 	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}}
-	var out []JobView
+	// Sized once: a JobView is some 400 bytes, and growing the list by
+	// appending copied a pipeline's views about twice over.
+	n := 0
+	for _, j := range p.Jobs {
+		if !j.Hidden && j.Node != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]JobView, 0, n)
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
