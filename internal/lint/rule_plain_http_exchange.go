@@ -99,10 +99,11 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 	var sites siteFindings
 	for _, ji := range p.jobInfos() {
 		var found []plainURL
-		for i, v := range ji.vars {
-			if !ji.setsAny(endpointVarNames) {
-				break
-			}
+		vars := ji.vars
+		if !ji.setsAny(endpointVarNames) {
+			vars = nil // asked once, not for each variable
+		}
+		for i, v := range vars {
 			ep, ok := endpointVars[v.Name]
 			if !ok || overridden(ji.vars[i+1:], v.Name) {
 				continue
