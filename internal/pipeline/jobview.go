@@ -236,7 +236,7 @@ func (p *Pipeline) JobViews() []JobView {
 	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}}
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{}}
 	// Sized once: a JobView is some 400 bytes, and growing the list by
 	// appending copied a pipeline's views about twice over.
 	n := 0
@@ -361,6 +361,7 @@ type viewCache struct {
 	lines map[*Node]*lineInfo
 	refs  map[*Node][]string // the references under a job's key
 	vars  map[varsKey][]Variable
+	cmds  map[scriptNodes]sharedCommands
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -534,7 +535,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	}
 	v.EnvMaps = appendEnvMaps(v.EnvMaps, own)
 	v.EnvMaps = append(v.EnvMaps, b.upstreamMaps...)
-	v.Commands, v.EnvMaps = lineCommands(n, v.Lines, v.EnvMaps, cache)
+	v.Commands, v.EnvMaps = cache.commands(j, v.Lines, v.EnvMaps)
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
 
@@ -549,6 +550,46 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	v.CachePaths = cachePaths(n.Get("cache"))
 	v.Secrets = secrets(n.Get("secrets"))
 	return v
+}
+
+// scriptNodes are the values Job.Lines reads a job's shell lines from,
+// container commands aside.
+type scriptNodes [len(scriptKeys) + 1]*Node
+
+func (j *Job) scriptNodes() scriptNodes {
+	var keys scriptNodes
+	for i, k := range scriptKeys {
+		keys[i] = j.Node.Get(k)
+	}
+	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	return keys
+}
+
+// commands is lineCommands of job j's lines, shared by the jobs whose
+// lines are the same script values when those lines assign no variable
+// tools read (most jobs: a template's script extended by many): their
+// commands are then the lines' commands, in order, and nothing else.
+func (c *viewCache) commands(j *Job, lines []*Node, maps []EnvMap) ([]Command, []EnvMap) {
+	key := j.scriptNodes()
+	if cmds, ok := c.cmds[key]; ok && len(cmds.lines) == len(lines) {
+		return cmds.cmds, maps
+	}
+	cmds, maps := lineCommands(j.Node, lines, maps, c)
+	plain := len(ContainerLines(j.Node)) == 0
+	for _, l := range lines {
+		plain = plain && c.line(l).steps == nil
+	}
+	if plain {
+		c.cmds[key] = sharedCommands{lines: lines, cmds: slices.Clip(cmds)}
+	}
+	return cmds, maps
+}
+
+// sharedCommands are the commands of lines that set no variable tools
+// read (viewCache.commands).
+type sharedCommands struct {
+	lines []*Node
+	cmds  []Command
 }
 
 // lineCommands are the commands the job's lines run, each with the
@@ -722,11 +763,7 @@ var scriptKeys = [...]string{"before_script", "script", "after_script"}
 // reads too (issue 15).
 func (j *Job) Lines() []*Node {
 	// Scalars of each, into one list sized by the lists' lengths.
-	var keys [len(scriptKeys) + 1]*Node
-	for i, k := range scriptKeys {
-		keys[i] = j.Node.Get(k)
-	}
-	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	keys := j.scriptNodes()
 	n := 0
 	for _, k := range keys {
 		if k != nil {
