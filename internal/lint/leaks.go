@@ -399,15 +399,21 @@ func (sh *shell) setKeyless() {
 	}
 }
 
-// secret returns the secret a variable holds at this point, or nil.
-func (sh *shell) secret(name string) *held {
+// secret returns the secret a variable holds at this point; false for
+// none. A copy rather than a pointer: the rules ask this of every
+// variable a command expands, and a pointer to a static secret was an
+// allocation each time.
+func (sh *shell) secret(name string) (held, bool) {
 	if h, ok := sh.vars[name]; ok {
-		return h
+		if h == nil {
+			return held{}, false
+		}
+		return *h, true
 	}
 	if h := sh.jl.staticSecret(name, 0); h.kind != notSecret {
-		return &h
+		return h, true
 	}
-	return nil
+	return held{}, false
 }
 
 // staticSecret tells what secret a variable holds before the script sets
@@ -747,7 +753,7 @@ func (sh *shell) command(l *pipeline.Node, c *command, cmd *shellCmd, in []held,
 		return []held{keylessHeld()}, "keyless env", false, false
 	case printers[lname]:
 		for _, r := range c.argRefsOf() {
-			if h := sh.secret(r); h != nil {
+			if h, ok := sh.secret(r); ok {
 				out = append(out, h.then(name, false))
 			}
 		}
@@ -774,7 +780,7 @@ func (sh *shell) command(l *pipeline.Node, c *command, cmd *shellCmd, in []held,
 		}
 		if c.herestring != "" {
 			for _, r := range expandedRefs(c.herestring, false, false) {
-				if h := sh.secret(r); h != nil {
+				if h, ok := sh.secret(r); ok {
 					out = append(out, h.then(name, changed))
 				}
 			}
@@ -868,7 +874,7 @@ func grepFilter(in []held, args []string) []held {
 func (sh *shell) named(names []string, step string) []held {
 	var out []held
 	for _, n := range names {
-		if h := sh.secret(n); h != nil {
+		if h, ok := sh.secret(n); ok {
 			out = append(out, h.then(step, false))
 		}
 	}
@@ -894,8 +900,8 @@ func (sh *shell) use(c *command) (string, Confidence) {
 		}
 	}
 	for _, r := range c.refsOf() {
-		h := sh.secret(r)
-		if h == nil {
+		h, ok := sh.secret(r)
+		if !ok {
 			continue
 		}
 		switch {
@@ -904,7 +910,7 @@ func (sh *shell) use(c *command) (string, Confidence) {
 		case slices.ContainsFunc(sh.jl.ji.view.Secrets, func(s pipeline.Secret) bool { return s.Name == r }):
 			return "expands the secret $" + r, Medium
 		default:
-			return "expands $" + r, logConfidence(*h)
+			return "expands $" + r, logConfidence(h)
 		}
 	}
 	return "", 0
@@ -939,7 +945,7 @@ func (sh *shell) assign(l *pipeline.Node, c *command) {
 		var h *held
 		subst := strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")
 		for _, r := range expandedRefs(a.value, false, false) {
-			if s := sh.secret(r); s != nil {
+			if s, ok := sh.secret(r); ok {
 				v := s.then(a.name, false)
 				h = &v
 				break
@@ -1018,7 +1024,7 @@ func (sh *shell) bodySecrets(st shellStep, step string) []held {
 	}
 	var out []held
 	for _, r := range expandedRefs(st.body, false, true) {
-		if h := sh.secret(r); h != nil {
+		if h, ok := sh.secret(r); ok {
 			out = append(out, h.then(step+" <<"+st.delim, false))
 		}
 	}
