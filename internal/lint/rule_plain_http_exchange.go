@@ -334,8 +334,12 @@ func keylessComponent(inc *pipeline.Include) string {
 // registry.example.com-group-vault;
 // https://docs.gitlab.com/ci/services/#accessing-the-services).
 func serviceAliases(job *pipeline.Node) map[string]string {
+	svcs := items(job.Get("services"))
+	if len(svcs) == 0 {
+		return nil // most jobs: no map to make
+	}
 	out := map[string]string{}
-	for _, svc := range items(job.Get("services")) {
+	for _, svc := range svcs {
 		img := svc
 		if svc.Kind == pipeline.Map {
 			img = svc.Get("name")
