@@ -74,6 +74,30 @@ func (g *grams) mayHaveAny(subs []string) bool {
 // once per pipeline.
 type lineGrams map[*pipeline.Node]*grams
 
+// jobGrams shares the filters of jobs with the same lines (a template's
+// script that many jobs extend), by their first line.
+type jobGrams map[*pipeline.Node][]linesGrams
+
+type linesGrams struct {
+	lines []*pipeline.Node
+	g     *grams
+}
+
+// of returns the filter of lines, made once for the jobs that have them.
+func (jg jobGrams) of(lg lineGrams, lines []*pipeline.Node) *grams {
+	if len(lines) == 0 {
+		return lg.of(lines)
+	}
+	for _, e := range jg[lines[0]] {
+		if slices.Equal(e.lines, lines) {
+			return e.g
+		}
+	}
+	g := lg.of(lines)
+	jg[lines[0]] = append(jg[lines[0]], linesGrams{lines, g})
+	return g
+}
+
 func (lg lineGrams) of(lines []*pipeline.Node) *grams {
 	var g grams
 	for _, l := range lines {

@@ -35,7 +35,7 @@ type jobInfo struct {
 func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	views := p.JobViews()
 	out := make([]*jobInfo, 0, len(views))
-	lg := lineGrams{}
+	lg, jg := lineGrams{}, jobGrams{}
 	// Jobs with no variables of their own share one list
 	// (pipeline.JobView.Variables): its names are filtered once.
 	type list struct {
@@ -72,7 +72,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			vars:      v.Variables,
 			names:     names,
 			lines:     v.Lines,
-			grams:     lg.of(v.Lines),
+			grams:     jg.of(lg, v.Lines),
 			lineGrams: lg,
 			tokens:    idTokens(v.IDTokens),
 		})
