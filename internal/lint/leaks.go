@@ -295,7 +295,7 @@ func (jl *jobLeaks) maySecrets() bool {
 		}
 	}
 	for i := range ji.vars {
-		if v := &ji.vars[i]; (jl.ji.lookup(v.Name) != v || !jl.plainName(v.Name)) && jl.staticSecret(v.Name, 0).kind != notSecret {
+		if v := &ji.vars[i]; (jl.ji.lookup(v.Name) != v || !jl.plainVar(v)) && jl.staticSecret(v.Name, 0).kind != notSecret {
 			return true
 		}
 	}
@@ -318,7 +318,14 @@ func (jl *jobLeaks) maySecrets() bool {
 // value is not empty and expands nothing, and no ID token, secrets: entry
 // or deploy password. Most names a job sees are such; sparing them the
 // cache of staticSecret is a tenth of the leak analysis.
-func (jl *jobLeaks) plainName(name string) bool {
+func (jl *jobLeaks) plainName(name string) bool { return jl.plain(name, nil) }
+
+// plainVar is plainName(v.Name) for v, the variable of that name the job
+// sees, without looking it up again.
+func (jl *jobLeaks) plainVar(v *variable) bool { return jl.plain(v.Name, v) }
+
+// plain is plainName, v the variable name if known (nil: look it up).
+func (jl *jobLeaks) plain(name string, v *variable) bool {
 	switch name {
 	case "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_DEPLOY_PASSWORD":
 		return false
@@ -330,10 +337,16 @@ func (jl *jobLeaks) plainName(name string) bool {
 	if gitlabSets(name) || shellSet(name) {
 		return true
 	}
-	v := jl.ji.lookup(name)
 	if v == nil {
-		return false
+		if v = jl.ji.lookup(name); v == nil {
+			return false
+		}
 	}
+	return plainValue(v)
+}
+
+// plainValue reports a value that is not empty and expands nothing.
+func plainValue(v *variable) bool {
 	val := strings.TrimSpace(v.Value.Value)
 	return val != "" && !strings.ContainsAny(val, "$%")
 }
