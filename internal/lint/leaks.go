@@ -129,6 +129,7 @@ type jobLeaks struct {
 type readCache struct {
 	entries map[string][]readStep
 	names   map[string]bool // detect.SecretName
+	substs map[string][][]*command // substitution
 	// static is jobLeaks.static of the job being analysed: one map,
 	// cleared for each job, rather than one a job (a twentieth of the
 	// bytes a corpus run allocates).
@@ -136,7 +137,7 @@ type readCache struct {
 }
 
 func newReadCache() readCache {
-	return readCache{entries: map[string][]readStep{}, names: map[string]bool{}, static: map[string]held{}}
+	return readCache{entries: map[string][]readStep{}, names: map[string]bool{}, substs: map[string][][]*command{}, static: map[string]held{}}
 }
 
 // secretName is detect.SecretName(name), remembered.
@@ -656,12 +657,11 @@ var followed = map[string]bool{
 // none of them.
 func (sh *shell) captured(l *pipeline.Node, inner string) []held {
 	var flow []held
-	for _, stages := range pipelines(inner) {
+	for _, stages := range sh.jl.read.substitution(inner) {
 		var f []held
-		for _, text := range stages {
-			c := parseCommand(text)
+		for _, c := range stages {
 			var cmd shellCmd
-			f, _, _, _ = sh.command(l, &c, &cmd, f, shellStep{})
+			f, _, _, _ = sh.command(l, c, &cmd, f, shellStep{})
 			if dest, _ := c.stdout(); dest != toPipe {
 				f = nil
 			}
@@ -669,6 +669,26 @@ func (sh *shell) captured(l *pipeline.Node, inner string) []held {
 		flow = append(flow, f...)
 	}
 	return dedupeHeld(flow)
+}
+
+// substitution returns the pipelines of a command substitution's
+// commands, read (parseCommand) once per pipeline: every job that runs
+// the line follows them.
+func (r readCache) substitution(inner string) [][]*command {
+	if pls, ok := r.substs[inner]; ok {
+		return pls
+	}
+	var pls [][]*command
+	for _, stages := range pipelines(inner) {
+		cs := make([]*command, len(stages))
+		for i, text := range stages {
+			c := parseCommand(text)
+			cs[i] = &c
+		}
+		pls = append(pls, cs)
+	}
+	r.substs[inner] = pls
+	return pls
 }
 
 // substitutions returns the commands of the $( ) and ` ` of s, outside

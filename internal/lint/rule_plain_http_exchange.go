@@ -97,6 +97,8 @@ type plainURL struct {
 
 func (r plainHTTPExchangeRule) Check(p *Pass) {
 	var sites siteFindings
+	// Each line split once: jobs share their lines.
+	lineCmds := map[*pipeline.Node][]string{}
 	for _, ji := range p.jobInfos() {
 		var found []plainURL
 		vars := ji.vars
@@ -129,7 +131,12 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 			if !ji.lineMayHaveAny(l, "http://", "curl", "wget") {
 				continue
 			}
-			for _, cmd := range shellCommands(l.Value) {
+			cmds, ok := lineCmds[l]
+			if !ok {
+				cmds = shellCommands(l.Value)
+				lineCmds[l] = cmds
+			}
+			for _, cmd := range cmds {
 				for _, u := range scriptURLs(ji, cmd) {
 					u.pos = commandAt(p.Pipeline, l, cmd) // only where a URL is: At reads the source
 					found = append(found, u)
