@@ -69,9 +69,9 @@ func (g *grams) mayHaveAny(subs []string) bool {
 	return false
 }
 
-// lineGrams builds the filter of a job's script lines from those of each
-// line, which jobs share (default:, extends, anchors): each line is read
-// once per pipeline.
+// lineGrams holds the filters of single lines, made when a rule first
+// asks about a line (lineMayHaveAny): most lines are never asked about,
+// as their job's filter already says no.
 type lineGrams map[*pipeline.Node]*grams
 
 // jobGrams shares the filters of jobs with the same lines (a template's
@@ -84,37 +84,29 @@ type linesGrams struct {
 }
 
 // of returns the filter of lines, made once for the jobs that have them.
-func (jg jobGrams) of(lg lineGrams, lines []*pipeline.Node) *grams {
+func (jg jobGrams) of(lines []*pipeline.Node) *grams {
 	if len(lines) == 0 {
-		return lg.of(lines)
+		return newGrams(lines)
 	}
 	for _, e := range jg[lines[0]] {
 		if slices.Equal(e.lines, lines) {
 			return e.g
 		}
 	}
-	g := lg.of(lines)
+	g := newGrams(lines)
 	jg[lines[0]] = append(jg[lines[0]], linesGrams{lines, g})
 	return g
 }
 
-// of builds each filter in a local and copies it to the heap whole: add
-// and or read each word before writing it, and a first read of a fresh
-// heap page maps the zero page, whose copy on the write that follows
-// makes the kernel flush the other CPUs' TLBs (perf: the most such
-// faults of a corpus run were here).
-func (lg lineGrams) of(lines []*pipeline.Node) *grams {
+// newGrams returns the filter of lines. It is built in a local and
+// copied to the heap whole: add reads each word before writing it, and a
+// first read of a fresh heap page maps the zero page, whose copy on the
+// write that follows makes the kernel flush the other CPUs' TLBs (perf:
+// the most such faults of a corpus run were in add).
+func newGrams(lines []*pipeline.Node) *grams {
 	var g grams
 	for _, l := range lines {
-		lgr, ok := lg[l]
-		if !ok {
-			var one grams
-			one.add(l.Value)
-			lgr = new(grams)
-			*lgr = one
-			lg[l] = lgr
-		}
-		g.or(lgr)
+		g.add(l.Value)
 	}
 	out := new(grams)
 	*out = g
@@ -122,9 +114,17 @@ func (lg lineGrams) of(lines []*pipeline.Node) *grams {
 }
 
 // lineMayHaveAny reports whether any of subs can be in l, one of the
-// job's lines (always, for a line it has no filter of).
+// job's lines.
 func (ji *jobInfo) lineMayHaveAny(l *pipeline.Node, subs ...string) bool {
-	return ji.lineGrams[l].mayHaveAny(subs)
+	if !ji.grams.mayHaveAny(subs) {
+		return false
+	}
+	g, ok := ji.lineGrams[l]
+	if !ok {
+		g = newGrams([]*pipeline.Node{l})
+		ji.lineGrams[l] = g
+	}
+	return g.mayHaveAny(subs)
 }
 
 // varNames is what rules ask of a job's variables by name: the filter of

@@ -25,7 +25,7 @@ type jobInfo struct {
 	names   *varNames // of vars; nil: none
 	lines   []*pipeline.Node
 	// grams filters the lines: a string it says is not in them is not;
-	// lineGrams filters each line.
+	// lineGrams filters each line, when asked (lineMayHaveAny).
 	grams     *grams
 	lineGrams lineGrams
 	tokens    []idToken
@@ -72,7 +72,7 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			vars:      v.Variables,
 			names:     names,
 			lines:     v.Lines,
-			grams:     jg.of(lg, v.Lines),
+			grams:     jg.of(v.Lines),
 			lineGrams: lg,
 			tokens:    idTokens(v.IDTokens),
 		})
