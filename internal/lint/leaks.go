@@ -128,8 +128,8 @@ type jobLeaks struct {
 // lines, and reading is most of the cost.
 type readCache struct {
 	entries map[string][]readStep
-	names   map[string]bool // detect.SecretName
-	substs map[string][][]*command // substitution
+	names   map[string]bool         // detect.SecretName
+	substs  map[string][][]*command // substitution
 	// static is jobLeaks.static of the job being analysed: one map,
 	// cleared for each job, rather than one a job (a twentieth of the
 	// bytes a corpus run allocates).
