@@ -1,6 +1,9 @@
 package lint
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // storedGCPKey reports jobs that sign in to Google Cloud with a stored
 // service account key.
@@ -31,7 +34,11 @@ var storedGCPKey = storedRule{
 			}
 			s = append(s, signal{pos: pos, key: "activate", conf: conf, what: "signs in with a service account key (gcloud auth activate-service-account)"})
 		}
-		for _, l := range ji.lines {
+		written := ji.lines
+		if !ji.grams.mayHaveAny(gcpCloudWords) {
+			written = nil // no line names a gcpKeyName variable
+		}
+		for _, l := range written {
 			if !strings.Contains(l.Value, ">") {
 				continue
 			}
@@ -66,12 +73,14 @@ var storedGCPKey = storedRule{
 	fix: "replace the key: " + useComponent("gcp") + ", then delete the key in IAM and its CI/CD variable",
 }
 
+// gcpCloudWords are the words one of which a gcpKeyName has.
+var gcpCloudWords = []string{"GCP", "GCLOUD", "GOOGLE", "GCE", "SERVICE_ACCOUNT"}
+
 // gcpKeyName reports whether a variable name looks like it holds a
 // Google Cloud service account key.
 func gcpKeyName(name string) bool {
 	n := strings.ToUpper(name)
-	cloud := strings.Contains(n, "GCP") || strings.Contains(n, "GCLOUD") || strings.Contains(n, "GOOGLE") ||
-		strings.Contains(n, "GCE") || strings.Contains(n, "SERVICE_ACCOUNT")
+	cloud := slices.ContainsFunc(gcpCloudWords, func(w string) bool { return strings.Contains(n, w) })
 	key := strings.Contains(n, "KEY") || strings.Contains(n, "JSON") || strings.Contains(n, "CRED")
 	return cloud && key
 }
