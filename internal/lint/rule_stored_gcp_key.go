@@ -63,15 +63,22 @@ var storedGCPKey = storedRule{
 			}
 		}
 		// A sign-in or key the job shows is judged above, not guessed.
-		keys := []string{"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
-			"GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
-		if len(s) > 0 || ji.lineWith(append([]string{"gcloud auth"}, keys...)...) != nil || ji.varGiven(keys...) {
+		if len(s) > 0 || ji.lineWith(gcpSignInLines...) != nil || ji.varGiven(gcpKeyVars...) {
 			return s
 		}
 		return implicitSignals(ji, "gcp", cfg)
 	},
 	fix: "replace the key: " + useComponent("gcp") + ", then delete the key in IAM and its CI/CD variable",
 }
+
+// gcpKeyVars are the variables Google Cloud's tools read a key or a
+// token from; gcpSignInLines what a line that signs in has (made once,
+// not for each job).
+var (
+	gcpKeyVars = []string{"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
+		"GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
+	gcpSignInLines = append([]string{"gcloud auth"}, gcpKeyVars...)
+)
 
 // gcpCloudWords are the words one of which a gcpKeyName has.
 var gcpCloudWords = []string{"GCP", "GCLOUD", "GOOGLE", "GCE", "SERVICE_ACCOUNT"}
