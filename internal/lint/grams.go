@@ -1,6 +1,11 @@
 package lint
 
-import "gitlab.com/keyless-ci/keyless/internal/pipeline"
+import (
+	"hash/maphash"
+	"slices"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline"
+)
 
 // grams is a Bloom filter of the byte trigrams of a text, ASCII letters
 // folded to lower case: a string of three bytes or more can be in the
@@ -64,29 +69,62 @@ func (g *grams) mayHaveAny(subs []string) bool {
 	return false
 }
 
-// lineGrams builds the filter of a job's script lines from those of each
-// line, which jobs share (default:, extends, anchors): each line is read
-// once per pipeline.
+// lineGrams holds the filters of single lines, made when a rule first
+// asks about a line (lineMayHaveAny): most lines are never asked about,
+// as their job's filter already says no.
 type lineGrams map[*pipeline.Node]*grams
 
-func (lg lineGrams) of(lines []*pipeline.Node) *grams {
+// jobGrams shares the filters of jobs with the same lines (a template's
+// script that many jobs extend), by their first line.
+type jobGrams map[*pipeline.Node][]linesGrams
+
+type linesGrams struct {
+	lines []*pipeline.Node
+	g     *grams
+}
+
+// of returns the filter of lines, made once for the jobs that have them.
+func (jg jobGrams) of(lines []*pipeline.Node) *grams {
+	if len(lines) == 0 {
+		return newGrams(lines)
+	}
+	for _, e := range jg[lines[0]] {
+		if slices.Equal(e.lines, lines) {
+			return e.g
+		}
+	}
+	g := newGrams(lines)
+	jg[lines[0]] = append(jg[lines[0]], linesGrams{lines, g})
+	return g
+}
+
+// newGrams returns the filter of lines. It is built in a local and
+// copied to the heap whole: add reads each word before writing it, and a
+// first read of a fresh heap page maps the zero page, whose copy on the
+// write that follows makes the kernel flush the other CPUs' TLBs (perf:
+// the most such faults of a corpus run were in add).
+func newGrams(lines []*pipeline.Node) *grams {
 	var g grams
 	for _, l := range lines {
-		lgr, ok := lg[l]
-		if !ok {
-			lgr = new(grams)
-			lgr.add(l.Value)
-			lg[l] = lgr
-		}
-		g.or(lgr)
+		g.add(l.Value)
 	}
-	return &g
+	out := new(grams)
+	*out = g
+	return out
 }
 
 // lineMayHaveAny reports whether any of subs can be in l, one of the
-// job's lines (always, for a line it has no filter of).
+// job's lines.
 func (ji *jobInfo) lineMayHaveAny(l *pipeline.Node, subs ...string) bool {
-	return ji.lineGrams[l].mayHaveAny(subs)
+	if !ji.grams.mayHaveAny(subs) {
+		return false
+	}
+	g, ok := ji.lineGrams[l]
+	if !ok {
+		g = newGrams([]*pipeline.Node{l})
+		ji.lineGrams[l] = g
+	}
+	return g.mayHaveAny(subs)
 }
 
 // varNames is what rules ask of a job's variables by name: the filter of
@@ -108,17 +146,33 @@ func newVarNames(vars []variable) *varNames {
 	return vn
 }
 
+// with returns the names of vars, whose first from entries are those vn
+// has the names of.
+func (vn *varNames) with(vars []variable, from int) *varNames {
+	out := &varNames{set: vn.set, secrets: slices.Clip(vn.secrets)}
+	for i := from; i < len(vars); i++ {
+		out.set.add(vars[i].Name)
+		if hasFold(vars[i].Name, "secret") {
+			out.secrets = append(out.secrets, i)
+		}
+	}
+	return out
+}
+
 // nameSet is a Bloom filter of variable names, two bits each: lookups of
 // names a job does not set, which most are, end without reading its
 // variables.
 type nameSet [8]uint64 // 512 bits
 
+// nameSeed seeds nameBits' hash. A filter only spares lookups, so
+// which names share bits, which changes from run to run, changes no
+// result.
+var nameSeed = maphash.MakeSeed()
+
+// nameBits hashes with the runtime's string hash, faster than FNV-1a a
+// byte at a time: rules look up names of every job's variables.
 func nameBits(name string) (uint32, uint32) {
-	h := uint64(14695981039346656037) // FNV-1a
-	for i := 0; i < len(name); i++ {
-		h ^= uint64(name[i])
-		h *= 1099511628211
-	}
+	h := maphash.String(nameSeed, name)
 	return uint32(h & 511), uint32(h >> 32 & 511)
 }
 

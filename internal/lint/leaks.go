@@ -118,7 +118,7 @@ type jobLeaks struct {
 	sessions [][]shellCmd
 	leaks    []leak
 	// static caches the kind of the variables the job sees before its
-	// script sets any.
+	// script sets any, while analyzeLeaks runs (readCache.static).
 	static map[string]held
 	read   readCache
 }
@@ -128,11 +128,16 @@ type jobLeaks struct {
 // lines, and reading is most of the cost.
 type readCache struct {
 	entries map[string][]readStep
-	names   map[string]bool // detect.SecretName
+	names   map[string]bool         // detect.SecretName
+	substs  map[string][][]*command // substitution
+	// static is jobLeaks.static of the job being analysed: one map,
+	// cleared for each job, rather than one a job (a twentieth of the
+	// bytes a corpus run allocates).
+	static map[string]held
 }
 
 func newReadCache() readCache {
-	return readCache{entries: map[string][]readStep{}, names: map[string]bool{}}
+	return readCache{entries: map[string][]readStep{}, names: map[string]bool{}, substs: map[string][][]*command{}, static: map[string]held{}}
 }
 
 // secretName is detect.SecretName(name), remembered.
@@ -221,7 +226,10 @@ func keylessHeld() held {
 // one, after_script runs in another
 // (https://docs.gitlab.com/ci/yaml/#after_script); files outlive both.
 func analyzeLeaks(ji *jobInfo, read readCache) *jobLeaks {
-	jl := &jobLeaks{ji: ji, static: map[string]held{}, read: read}
+	clear(read.static)
+	jl := &jobLeaks{ji: ji, static: read.static, read: read}
+	// staticSecret is asked only while the job is analysed.
+	defer func() { jl.static = nil }()
 	if !jl.maySecrets() {
 		return jl
 	}
@@ -288,7 +296,7 @@ func (jl *jobLeaks) maySecrets() bool {
 		}
 	}
 	for i := range ji.vars {
-		if v := &ji.vars[i]; (jl.ji.lookup(v.Name) != v || !jl.plainName(v.Name)) && jl.staticSecret(v.Name, 0).kind != notSecret {
+		if v := &ji.vars[i]; (jl.ji.lookup(v.Name) != v || !jl.plainVar(v)) && jl.staticSecret(v.Name, 0).kind != notSecret {
 			return true
 		}
 	}
@@ -311,7 +319,14 @@ func (jl *jobLeaks) maySecrets() bool {
 // value is not empty and expands nothing, and no ID token, secrets: entry
 // or deploy password. Most names a job sees are such; sparing them the
 // cache of staticSecret is a tenth of the leak analysis.
-func (jl *jobLeaks) plainName(name string) bool {
+func (jl *jobLeaks) plainName(name string) bool { return jl.plain(name, nil) }
+
+// plainVar is plainName(v.Name) for v, the variable of that name the job
+// sees, without looking it up again.
+func (jl *jobLeaks) plainVar(v *variable) bool { return jl.plain(v.Name, v) }
+
+// plain is plainName, v the variable name if known (nil: look it up).
+func (jl *jobLeaks) plain(name string, v *variable) bool {
 	switch name {
 	case "CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_DEPLOY_PASSWORD":
 		return false
@@ -323,10 +338,16 @@ func (jl *jobLeaks) plainName(name string) bool {
 	if gitlabSets(name) || shellSet(name) {
 		return true
 	}
-	v := jl.ji.lookup(name)
 	if v == nil {
-		return false
+		if v = jl.ji.lookup(name); v == nil {
+			return false
+		}
 	}
+	return plainValue(v)
+}
+
+// plainValue reports a value that is not empty and expands nothing.
+func plainValue(v *variable) bool {
 	val := strings.TrimSpace(v.Value.Value)
 	return val != "" && !strings.ContainsAny(val, "$%")
 }
@@ -392,15 +413,21 @@ func (sh *shell) setKeyless() {
 	}
 }
 
-// secret returns the secret a variable holds at this point, or nil.
-func (sh *shell) secret(name string) *held {
+// secret returns the secret a variable holds at this point; false for
+// none. A copy rather than a pointer: the rules ask this of every
+// variable a command expands, and a pointer to a static secret was an
+// allocation each time.
+func (sh *shell) secret(name string) (held, bool) {
 	if h, ok := sh.vars[name]; ok {
-		return h
+		if h == nil {
+			return held{}, false
+		}
+		return *h, true
 	}
 	if h := sh.jl.staticSecret(name, 0); h.kind != notSecret {
-		return &h
+		return h, true
 	}
-	return nil
+	return held{}, false
 }
 
 // staticSecret tells what secret a variable holds before the script sets
@@ -630,12 +657,11 @@ var followed = map[string]bool{
 // none of them.
 func (sh *shell) captured(l *pipeline.Node, inner string) []held {
 	var flow []held
-	for _, stages := range pipelines(inner) {
+	for _, stages := range sh.jl.read.substitution(inner) {
 		var f []held
-		for _, text := range stages {
-			c := parseCommand(text)
+		for _, c := range stages {
 			var cmd shellCmd
-			f, _, _, _ = sh.command(l, &c, &cmd, f, shellStep{})
+			f, _, _, _ = sh.command(l, c, &cmd, f, shellStep{})
 			if dest, _ := c.stdout(); dest != toPipe {
 				f = nil
 			}
@@ -643,6 +669,26 @@ func (sh *shell) captured(l *pipeline.Node, inner string) []held {
 		flow = append(flow, f...)
 	}
 	return dedupeHeld(flow)
+}
+
+// substitution returns the pipelines of a command substitution's
+// commands, read (parseCommand) once per pipeline: every job that runs
+// the line follows them.
+func (r readCache) substitution(inner string) [][]*command {
+	if pls, ok := r.substs[inner]; ok {
+		return pls
+	}
+	var pls [][]*command
+	for _, stages := range pipelines(inner) {
+		cs := make([]*command, len(stages))
+		for i, text := range stages {
+			c := parseCommand(text)
+			cs[i] = &c
+		}
+		pls = append(pls, cs)
+	}
+	r.substs[inner] = pls
+	return pls
 }
 
 // substitutions returns the commands of the $( ) and ` ` of s, outside
@@ -739,8 +785,8 @@ func (sh *shell) command(l *pipeline.Node, c *command, cmd *shellCmd, in []held,
 	case name == "keyless" && len(args) > 0 && args[0] == "env":
 		return []held{keylessHeld()}, "keyless env", false, false
 	case printers[lname]:
-		for _, r := range expandedRefs(strings.Join(c.rawArgs, " "), false, false) {
-			if h := sh.secret(r); h != nil {
+		for _, r := range c.argRefsOf() {
+			if h, ok := sh.secret(r); ok {
 				out = append(out, h.then(name, false))
 			}
 		}
@@ -767,7 +813,7 @@ func (sh *shell) command(l *pipeline.Node, c *command, cmd *shellCmd, in []held,
 		}
 		if c.herestring != "" {
 			for _, r := range expandedRefs(c.herestring, false, false) {
-				if h := sh.secret(r); h != nil {
+				if h, ok := sh.secret(r); ok {
 					out = append(out, h.then(name, changed))
 				}
 			}
@@ -861,7 +907,7 @@ func grepFilter(in []held, args []string) []held {
 func (sh *shell) named(names []string, step string) []held {
 	var out []held
 	for _, n := range names {
-		if h := sh.secret(n); h != nil {
+		if h, ok := sh.secret(n); ok {
 			out = append(out, h.then(step, false))
 		}
 	}
@@ -882,13 +928,13 @@ func (sh *shell) use(c *command) (string, Confidence) {
 		}
 	}
 	for _, a := range c.assigns {
-		if (strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")) && detect.SecretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name) {
+		if (strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")) && sh.jl.read.secretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name) {
 			return "sets $" + a.name + " from a command's output", High
 		}
 	}
-	for _, r := range expandedRefs(c.raw, true, false) {
-		h := sh.secret(r)
-		if h == nil {
+	for _, r := range c.refsOf() {
+		h, ok := sh.secret(r)
+		if !ok {
 			continue
 		}
 		switch {
@@ -897,7 +943,7 @@ func (sh *shell) use(c *command) (string, Confidence) {
 		case slices.ContainsFunc(sh.jl.ji.view.Secrets, func(s pipeline.Secret) bool { return s.Name == r }):
 			return "expands the secret $" + r, Medium
 		default:
-			return "expands $" + r, logConfidence(*h)
+			return "expands $" + r, logConfidence(h)
 		}
 	}
 	return "", 0
@@ -932,7 +978,7 @@ func (sh *shell) assign(l *pipeline.Node, c *command) {
 		var h *held
 		subst := strings.Contains(a.value, "$(") || strings.Contains(a.value, "`")
 		for _, r := range expandedRefs(a.value, false, false) {
-			if s := sh.secret(r); s != nil {
+			if s, ok := sh.secret(r); ok {
 				v := s.then(a.name, false)
 				h = &v
 				break
@@ -951,11 +997,11 @@ func (sh *shell) assign(l *pipeline.Node, c *command) {
 				v := keylessHeld()
 				v.steps = []string{a.name}
 				h = &v
-			case detect.SecretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name):
+			case sh.jl.read.secretName(a.name) && !gitlabSets(a.name) && !shellSet(a.name):
 				h = &held{name: a.name, kind: runtimeSecret}
 			}
 		}
-		if h == nil && detect.SecretName(a.name) && !gitlabSets(a.name) {
+		if h == nil && sh.jl.read.secretName(a.name) && !gitlabSets(a.name) {
 			if refs := varRefs(a.value); len(refs) > 0 && strings.HasPrefix(strings.Trim(a.value, `"'`), "$") && !gitlabSets(refs[0]) && refs[0] != a.name {
 				// A secret-named variable set from another: that one
 				// holds the secret (AWS_SECRET_ACCESS_KEY=$AMI_KEY).
@@ -1011,7 +1057,7 @@ func (sh *shell) bodySecrets(st shellStep, step string) []held {
 	}
 	var out []held
 	for _, r := range expandedRefs(st.body, false, true) {
-		if h := sh.secret(r); h != nil {
+		if h, ok := sh.secret(r); ok {
 			out = append(out, h.then(step+" <<"+st.delim, false))
 		}
 	}
@@ -1256,9 +1302,10 @@ func keptByPath(pat, f string) bool {
 	if pat == "." || pat == "*" || pat == "**" {
 		return true
 	}
-	segs := strings.Split(f, "/")
+	// globMatch of pat and each directory above f, each split once.
+	ps, segs := strings.Split(pat, "/"), strings.Split(f, "/")
 	for i := len(segs); i > 0; i-- {
-		if globMatch(pat, strings.Join(segs[:i], "/")) {
+		if globSegs(ps, segs[:i]) {
 			return true
 		}
 	}

@@ -97,12 +97,15 @@ type plainURL struct {
 
 func (r plainHTTPExchangeRule) Check(p *Pass) {
 	var sites siteFindings
+	// Each line split once: jobs share their lines.
+	lineCmds := map[*pipeline.Node][]string{}
 	for _, ji := range p.jobInfos() {
 		var found []plainURL
-		for i, v := range ji.vars {
-			if !ji.setsAny(endpointVarNames) {
-				break
-			}
+		vars := ji.vars
+		if !ji.setsAny(endpointVarNames) {
+			vars = nil // asked once, not for each variable
+		}
+		for i, v := range vars {
 			ep, ok := endpointVars[v.Name]
 			if !ok || overridden(ji.vars[i+1:], v.Name) {
 				continue
@@ -128,7 +131,12 @@ func (r plainHTTPExchangeRule) Check(p *Pass) {
 			if !ji.lineMayHaveAny(l, "http://", "curl", "wget") {
 				continue
 			}
-			for _, cmd := range shellCommands(l.Value) {
+			cmds, ok := lineCmds[l]
+			if !ok {
+				cmds = shellCommands(l.Value)
+				lineCmds[l] = cmds
+			}
+			for _, cmd := range cmds {
 				for _, u := range scriptURLs(ji, cmd) {
 					u.pos = commandAt(p.Pipeline, l, cmd) // only where a URL is: At reads the source
 					found = append(found, u)
@@ -333,8 +341,12 @@ func keylessComponent(inc *pipeline.Include) string {
 // registry.example.com-group-vault;
 // https://docs.gitlab.com/ci/services/#accessing-the-services).
 func serviceAliases(job *pipeline.Node) map[string]string {
+	svcs := items(job.Get("services"))
+	if len(svcs) == 0 {
+		return nil // most jobs: no map to make
+	}
 	out := map[string]string{}
-	for _, svc := range items(job.Get("services")) {
+	for _, svc := range svcs {
 		img := svc
 		if svc.Kind == pipeline.Map {
 			img = svc.Get("name")

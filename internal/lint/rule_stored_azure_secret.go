@@ -33,9 +33,7 @@ var storedAzureSecret = storedRule{
 		}
 		// A sign-in the job shows (az login of any kind, a managed or
 		// workload identity, a certificate) is judged above, not guessed.
-		signIn := []string{"ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PATH",
-			"ARM_USE_MSI", "ARM_USE_CLI", "ARM_USE_AKS_WORKLOAD_IDENTITY", "AZURE_FEDERATED_TOKEN_FILE"}
-		if len(s) > 0 || ji.lineWith(append([]string{"az login", "Connect-AzAccount"}, signIn...)...) != nil || ji.varGiven(signIn...) {
+		if len(s) > 0 || ji.lineWith(azureSignInLines...) != nil || ji.varGiven(azureSignInVars...) {
 			return s
 		}
 		return implicitSignals(ji, "azure", cfg)
@@ -54,3 +52,12 @@ func azurePassword(line string) bool {
 	}
 	return false
 }
+
+// azureSignInVars are the variables that sign a job in to Azure some other
+// way than a stored secret, or with one; azureSignInLines what a line
+// that signs in has (made once, not for each job).
+var (
+	azureSignInVars = []string{"ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PATH",
+		"ARM_USE_MSI", "ARM_USE_CLI", "ARM_USE_AKS_WORKLOAD_IDENTITY", "AZURE_FEDERATED_TOKEN_FILE"}
+	azureSignInLines = append([]string{"az login", "Connect-AzAccount"}, azureSignInVars...)
+)

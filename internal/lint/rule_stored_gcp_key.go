@@ -1,6 +1,9 @@
 package lint
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // storedGCPKey reports jobs that sign in to Google Cloud with a stored
 // service account key.
@@ -31,7 +34,11 @@ var storedGCPKey = storedRule{
 			}
 			s = append(s, signal{pos: pos, key: "activate", conf: conf, what: "signs in with a service account key (gcloud auth activate-service-account)"})
 		}
-		for _, l := range ji.lines {
+		written := ji.lines
+		if !ji.grams.mayHaveAny(gcpCloudWords) {
+			written = nil // no line names a gcpKeyName variable
+		}
+		for _, l := range written {
 			if !strings.Contains(l.Value, ">") {
 				continue
 			}
@@ -56,9 +63,7 @@ var storedGCPKey = storedRule{
 			}
 		}
 		// A sign-in or key the job shows is judged above, not guessed.
-		keys := []string{"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
-			"GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
-		if len(s) > 0 || ji.lineWith(append([]string{"gcloud auth"}, keys...)...) != nil || ji.varGiven(keys...) {
+		if len(s) > 0 || ji.lineWith(gcpSignInLines...) != nil || ji.varGiven(gcpKeyVars...) {
 			return s
 		}
 		return implicitSignals(ji, "gcp", cfg)
@@ -66,12 +71,23 @@ var storedGCPKey = storedRule{
 	fix: "replace the key: " + useComponent("gcp") + ", then delete the key in IAM and its CI/CD variable",
 }
 
+// gcpKeyVars are the variables Google Cloud's tools read a key or a
+// token from; gcpSignInLines what a line that signs in has (made once,
+// not for each job).
+var (
+	gcpKeyVars = []string{"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
+		"GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
+	gcpSignInLines = append([]string{"gcloud auth"}, gcpKeyVars...)
+)
+
+// gcpCloudWords are the words one of which a gcpKeyName has.
+var gcpCloudWords = []string{"GCP", "GCLOUD", "GOOGLE", "GCE", "SERVICE_ACCOUNT"}
+
 // gcpKeyName reports whether a variable name looks like it holds a
 // Google Cloud service account key.
 func gcpKeyName(name string) bool {
 	n := strings.ToUpper(name)
-	cloud := strings.Contains(n, "GCP") || strings.Contains(n, "GCLOUD") || strings.Contains(n, "GOOGLE") ||
-		strings.Contains(n, "GCE") || strings.Contains(n, "SERVICE_ACCOUNT")
+	cloud := slices.ContainsFunc(gcpCloudWords, func(w string) bool { return strings.Contains(n, w) })
 	key := strings.Contains(n, "KEY") || strings.Contains(n, "JSON") || strings.Contains(n, "CRED")
 	return cloud && key
 }

@@ -142,7 +142,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 	for _, inc := range p.Includes {
 		// A trigger:include remote URL is scanned with its trigger job.
 		if inc.Kind == pipeline.IncludeRemote && inc.Trigger == nil {
-			s.value(global, inc.Location, fixed(inc.Pos), detect.Context{Key: "remote"}, "include remote URL")
+			s.value(global, inc.Location, fixed(inc.Pos), detect.Context{Key: "remote"}, place{what: "include remote URL"})
 		}
 		names := make([]string, 0, len(inc.Inputs))
 		for k := range inc.Inputs {
@@ -150,7 +150,7 @@ func scanSecrets(p *pipeline.Pipeline) []secretHit {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			s.value(global, inc.Inputs[k], fixed(inc.Pos), detect.Context{Key: k}, "include input "+k)
+			s.value(global, inc.Inputs[k], fixed(inc.Pos), detect.Context{Key: k}, place{"include input", k})
 		}
 	}
 	s.pair(global, nil)
@@ -247,13 +247,39 @@ func (s *secretScan) pair(sc, global *scope) {
 }
 
 // fixed places every match of a value at pos.
-func fixed(pos pipeline.Pos) func(int) pipeline.Pos {
-	return func(int) pipeline.Pos { return pos }
+func fixed(pos pipeline.Pos) posAt { return posAt{pos: pos} }
+
+// posAt tells where the byte at an offset of a value is written: in
+// scalar n of p (Pipeline.At), or at pos when n is nil. A value, not a
+// closure, as every scalar scanned made one.
+type posAt struct {
+	p   *pipeline.Pipeline
+	n   *pipeline.Node
+	pos pipeline.Pos
+}
+
+func (a posAt) at(off int) pipeline.Pos {
+	if a.n == nil {
+		return a.pos
+	}
+	return a.p.At(a.n, off)
+}
+
+// place names where a value is for a message: what, then name when it
+// is set ("variable", "AWS_KEY"). Kept in two parts, joined only for a
+// value with a secret in it.
+type place struct{ what, name string }
+
+func (p place) String() string {
+	if p.name == "" {
+		return p.what
+	}
+	return p.what + " " + p.name
 }
 
 // value scans one value; posAt tells where the byte at an offset of it
 // is written.
-func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos, ctx detect.Context, where string) {
+func (s *secretScan) value(sc *scope, v string, posAt posAt, ctx detect.Context, where place) {
 	if strings.TrimSpace(v) == "" {
 		return
 	}
@@ -261,14 +287,14 @@ func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos
 		if m.Start < 0 || m.End > len(v) || m.Start > m.End {
 			continue
 		}
-		pos := posAt(m.Start)
+		pos := posAt.at(m.Start)
 		sum := SumKey(v[m.Start:m.End])
 		k := fmt.Sprintf("%s:%d:%d\x00%s\x00%s", pos.File, pos.Line, pos.Col, m.Detector, sum)
 		i, ok := s.seen[k]
 		if !ok {
 			i = len(s.hits)
 			s.seen[k] = i
-			s.hits = append(s.hits, secretHit{m: m, pos: pos, where: where, sum: sum, secret: v[m.Start:m.End]})
+			s.hits = append(s.hits, secretHit{m: m, pos: pos, where: where.String(), sum: sum, secret: v[m.Start:m.End]})
 		}
 		if h := &s.hits[i]; !s.hidden {
 			// A test database's only if every job that has the URL
@@ -283,7 +309,7 @@ func (s *secretScan) value(sc *scope, v string, posAt func(off int) pipeline.Pos
 	}
 }
 
-func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where string) {
+func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where place) {
 	if n == nil || n.Kind != pipeline.Scalar || n.Tag != "" && n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float" {
 		return
 	}
@@ -302,7 +328,7 @@ func (s *secretScan) node(sc *scope, n *pipeline.Node, ctx detect.Context, where
 	}
 	// A secret inside a block scalar is reported on its own line
 	// (issue 15).
-	s.value(sc, n.Value, func(off int) pipeline.Pos { return s.p.At(n, off) }, ctx, where)
+	s.value(sc, n.Value, posAt{p: s.p, n: n}, ctx, where)
 }
 
 // find returns where text is written, looking in file first. In a child
@@ -333,7 +359,7 @@ func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
 
 func (s *secretScan) variables(sc *scope, n *pipeline.Node, context string) {
 	for _, v := range variables(n, context) {
-		s.node(sc, v.Value, detect.Context{Key: v.Name}, context+" "+v.Name)
+		s.node(sc, v.Value, detect.Context{Key: v.Name}, place{context, v.Name})
 	}
 }
 
@@ -348,23 +374,23 @@ func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
 	}
 	for _, k := range scriptKeys {
 		for _, l := range job.Get(k).Scalars() {
-			s.node(sc, l, detect.Context{Script: true}, prefix+k)
+			s.node(sc, l, detect.Context{Script: true}, place{what: prefix + k})
 		}
 	}
 	for _, l := range job.Get("hooks").Get("pre_get_sources_script").Scalars() {
-		s.node(sc, l, detect.Context{Script: true}, prefix+"hooks:pre_get_sources_script")
+		s.node(sc, l, detect.Context{Script: true}, place{what: prefix + "hooks:pre_get_sources_script"})
 	}
 	s.image(sc, job.Get("image"), prefix+"image")
 	for _, svc := range items(job.Get("services")) {
 		s.service(sc, svc, prefix)
 	}
 	if env := job.Get("environment"); env != nil && env.Kind == pipeline.Map {
-		s.node(sc, env.Get("url"), detect.Context{Key: "url"}, prefix+"environment:url")
+		s.node(sc, env.Get("url"), detect.Context{Key: "url"}, place{what: prefix + "environment:url"})
 	}
 	if inc := job.Get("trigger").Get("include"); inc != nil {
 		walk(inc, nil, func(path []string, n *pipeline.Node) {
 			if len(path) > 0 && path[len(path)-1] == "remote" {
-				s.node(sc, n, detect.Context{Key: "remote"}, prefix+"trigger:include remote URL")
+				s.node(sc, n, detect.Context{Key: "remote"}, place{what: prefix + "trigger:include remote URL"})
 			}
 		})
 	}
@@ -373,11 +399,11 @@ func (s *secretScan) jobValues(sc *scope, job *pipeline.Node, prefix string) {
 func (s *secretScan) image(sc *scope, n *pipeline.Node, where string) {
 	if n != nil && n.Kind == pipeline.Map {
 		for _, l := range n.Get("entrypoint").Scalars() {
-			s.node(sc, l, detect.Context{Script: true}, where+" entrypoint")
+			s.node(sc, l, detect.Context{Script: true}, place{what: where + " entrypoint"})
 		}
 		n = n.Get("name")
 	}
-	s.node(sc, n, detect.Context{Key: "image"}, where)
+	s.node(sc, n, detect.Context{Key: "image"}, place{what: where})
 }
 
 func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
@@ -385,17 +411,17 @@ func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
 		return
 	}
 	if svc.Kind == pipeline.Scalar {
-		s.node(sc, svc, detect.Context{Key: "image"}, prefix+"services image")
+		s.node(sc, svc, detect.Context{Key: "image"}, place{what: prefix + "services image"})
 		return
 	}
 	alias := svc.Get("alias").String()
-	s.node(sc, svc.Get("name"), detect.Context{Key: "image"}, prefix+"services image")
+	s.node(sc, svc.Get("name"), detect.Context{Key: "image"}, place{what: prefix + "services image"})
 	for _, k := range []string{"entrypoint", "command"} {
 		for _, l := range svc.Get(k).Scalars() {
-			s.node(sc, l, detect.Context{Script: true, Alias: alias}, prefix+"services "+k)
+			s.node(sc, l, detect.Context{Script: true, Alias: alias}, place{what: prefix + "services " + k})
 		}
 	}
 	for _, v := range variables(svc.Get("variables"), "") {
-		s.node(sc, v.Value, detect.Context{Key: v.Name, Alias: alias}, prefix+"services variable "+v.Name)
+		s.node(sc, v.Value, detect.Context{Key: v.Name, Alias: alias}, place{prefix + "services variable", v.Name})
 	}
 }

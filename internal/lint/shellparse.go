@@ -170,6 +170,29 @@ type command struct {
 	heredoc    bool
 	herestring string
 	appends    bool
+	// refs are the variables raw expands, substitutions included, and
+	// argRefs those its arguments expand, outside substitutions: read
+	// on first use (refsOf, argRefsOf) and then by every job that runs
+	// the command (readCache).
+	refs, argRefs         []string
+	refsRead, argRefsRead bool
+}
+
+// refsOf returns expandedRefs(c.raw, true, false), read once.
+func (c *command) refsOf() []string {
+	if !c.refsRead {
+		c.refs, c.refsRead = expandedRefs(c.raw, true, false), true
+	}
+	return c.refs
+}
+
+// argRefsOf returns the variables the arguments expand as a printer
+// prints them, read once.
+func (c *command) argRefsOf() []string {
+	if !c.argRefsRead {
+		c.argRefs, c.argRefsRead = expandedRefs(strings.Join(c.rawArgs, " "), false, false), true
+	}
+	return c.argRefs
 }
 
 // assignment is NAME=value, its value as written.

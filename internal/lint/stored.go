@@ -25,7 +25,7 @@ type jobInfo struct {
 	names   *varNames // of vars; nil: none
 	lines   []*pipeline.Node
 	// grams filters the lines: a string it says is not in them is not;
-	// lineGrams filters each line.
+	// lineGrams filters each line, when asked (lineMayHaveAny).
 	grams     *grams
 	lineGrams lineGrams
 	tokens    []idToken
@@ -35,7 +35,7 @@ type jobInfo struct {
 func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 	views := p.JobViews()
 	out := make([]*jobInfo, 0, len(views))
-	lg := lineGrams{}
+	lg, jg := lineGrams{}, jobGrams{}
 	// Jobs with no variables of their own share one list
 	// (pipeline.JobView.Variables): its names are filtered once.
 	type list struct {
@@ -43,13 +43,24 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 		n     int
 	}
 	sets := map[list]*varNames{}
+	// Most lists start with the global variables (copied, for a job
+	// with variables of its own): their names are filtered once too.
+	globals := pipeline.Variables(p.Global.Get("variables"), "global")
+	var globalNames *varNames
 	for i := range views {
 		v := &views[i]
 		var names *varNames
 		if len(v.Variables) > 0 {
 			k := list{&v.Variables[0], len(v.Variables)}
 			if names = sets[k]; names == nil {
-				names = newVarNames(v.Variables)
+				if len(globals) > 0 && hasPrefix(v.Variables, globals) {
+					if globalNames == nil {
+						globalNames = newVarNames(globals)
+					}
+					names = globalNames.with(v.Variables, len(globals))
+				} else {
+					names = newVarNames(v.Variables)
+				}
 				sets[k] = names
 			}
 		}
@@ -61,12 +72,26 @@ func jobInfos(p *pipeline.Pipeline) []*jobInfo {
 			vars:      v.Variables,
 			names:     names,
 			lines:     v.Lines,
-			grams:     lg.of(v.Lines),
+			grams:     jg.of(v.Lines),
 			lineGrams: lg,
 			tokens:    idTokens(v.IDTokens),
 		})
 	}
 	return out
+}
+
+// hasPrefix reports whether vars starts with the variables of prefix
+// (the same entries: names and value nodes).
+func hasPrefix(vars, prefix []variable) bool {
+	if len(vars) < len(prefix) {
+		return false
+	}
+	for i := range prefix {
+		if vars[i].Value != prefix[i].Value || vars[i].Name != prefix[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // extendsAny reports whether the job extends a job whose name contains

@@ -31,8 +31,8 @@ type JobView struct {
 	// inherit:variables is false), then its own, then its rules', then in
 	// a child pipeline those its trigger jobs pass down
 	// (Pipeline.Upstream); a later entry of a name wins. Jobs with no
-	// variables of their own share the slice: read it, do not write to
-	// it.
+	// variables of their own, or the same variables: node, share the
+	// slice: read it, do not write to it.
 	Variables []Variable
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
@@ -236,8 +236,19 @@ func (p *Pipeline) JobViews() []JobView {
 	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}}
-	var out []JobView
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{}}
+	// Sized once: a JobView is some 400 bytes, and growing the list by
+	// appending copied a pipeline's views about twice over.
+	n := 0
+	for _, j := range p.Jobs {
+		if !j.Hidden && j.Node != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]JobView, 0, n)
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
@@ -279,8 +290,10 @@ var refKeys = []string{"before_script", "script", "after_script", "hooks", "vari
 // upstream. A job with no variables of its own shares upstream, or
 // inherited (globals then upstream, made here when nil); the others copy
 // them once into a slice of their size: JobViews makes one for every job,
-// most of them the global and upstream variables (issue 15).
-func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
+// most of them the global and upstream variables (issue 15). Jobs whose
+// variables: is one node (extended from one template) and whose rules set
+// none share the slice too, through memo.
+func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable) []Variable {
 	inherit := inheritsVariables(n)
 	own := n.Get("variables")
 	var rules []*Node
@@ -291,9 +304,11 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 	if inherit {
 		size += len(globals)
 	}
+	ruleVars := 0
 	for _, r := range rules {
-		size += len(r.Get("variables").pairsOrNil())
+		ruleVars += len(r.Get("variables").pairsOrNil())
 	}
+	size += ruleVars
 	if size == 0 {
 		return nil
 	}
@@ -307,6 +322,13 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 		}
 		return slices.Clip(inherited)
 	}
+	var key varsKey
+	if ruleVars == 0 {
+		key = varsKey{own, inherit}
+		if out, ok := memo[key]; ok {
+			return out
+		}
+	}
 	out := make([]Variable, 0, size)
 	if inherit {
 		out = append(out, globals...)
@@ -319,14 +341,27 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable) []Variable {
 	if len(out) == 0 {
 		return nil
 	}
+	out = slices.Clip(out)
+	if key.own != nil && memo != nil {
+		memo[key] = out
+	}
 	return out
+}
+
+// varsKey is what a job's variables are made of when its rules set
+// none: its variables: node, and whether it inherits the global ones.
+type varsKey struct {
+	own     *Node
+	inherit bool
 }
 
 // viewCache holds what JobViews has read of nodes that several jobs
 // share: the commands of a shell line, the variables a scalar expands.
 type viewCache struct {
 	lines map[*Node]*lineInfo
-	refs  map[*Node][]string
+	refs  map[*Node][]string // the references under a job's key
+	vars  map[varsKey][]Variable
+	cmds  map[scriptNodes]sharedCommands
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -429,18 +464,24 @@ func valueRef(val string) string {
 	return name
 }
 
-// addRefs is addRefs, each scalar's references read once.
+// addRefs is addRefs, the references under each node read once: jobs
+// share their keys' values (extends, default:, anchors).
 func (c *viewCache) addRefs(set map[string]bool, n *Node) {
-	eachScalar(n, true, 0, func(s *Node) {
-		refs, ok := c.refs[s]
-		if !ok {
-			refs = VarRefs(s.Value)
-			c.refs[s] = refs
-		}
-		for _, r := range refs {
-			set[r] = true
-		}
-	})
+	if n == nil {
+		return
+	}
+	refs, ok := c.refs[n]
+	if !ok {
+		eachScalar(n, true, 0, func(s *Node) {
+			if strings.ContainsAny(s.Value, "$%") {
+				refs = appendVarRefs(refs, s.Value)
+			}
+		})
+		c.refs[n] = refs
+	}
+	for _, r := range refs {
+		set[r] = true
+	}
 }
 
 func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
@@ -471,7 +512,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited)
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars)
 	for _, k := range refKeys {
 		cache.addRefs(v.Refs, n.Get(k))
 	}
@@ -494,7 +535,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	}
 	v.EnvMaps = appendEnvMaps(v.EnvMaps, own)
 	v.EnvMaps = append(v.EnvMaps, b.upstreamMaps...)
-	v.Commands, v.EnvMaps = lineCommands(n, v.Lines, v.EnvMaps, cache)
+	v.Commands, v.EnvMaps = cache.commands(j, v.Lines, v.EnvMaps)
 	v.Tags = n.Get("tags").Scalars()
 	v.CredentialUses = credentialUses(&v)
 
@@ -509,6 +550,46 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	v.CachePaths = cachePaths(n.Get("cache"))
 	v.Secrets = secrets(n.Get("secrets"))
 	return v
+}
+
+// scriptNodes are the values Job.Lines reads a job's shell lines from,
+// container commands aside.
+type scriptNodes [len(scriptKeys) + 1]*Node
+
+func (j *Job) scriptNodes() scriptNodes {
+	var keys scriptNodes
+	for i, k := range scriptKeys {
+		keys[i] = j.Node.Get(k)
+	}
+	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	return keys
+}
+
+// commands is lineCommands of job j's lines, shared by the jobs whose
+// lines are the same script values when those lines assign no variable
+// tools read (most jobs: a template's script extended by many): their
+// commands are then the lines' commands, in order, and nothing else.
+func (c *viewCache) commands(j *Job, lines []*Node, maps []EnvMap) ([]Command, []EnvMap) {
+	key := j.scriptNodes()
+	if cmds, ok := c.cmds[key]; ok && len(cmds.lines) == len(lines) {
+		return cmds.cmds, maps
+	}
+	cmds, maps := lineCommands(j.Node, lines, maps, c)
+	plain := len(ContainerLines(j.Node)) == 0
+	for _, l := range lines {
+		plain = plain && c.line(l).steps == nil
+	}
+	if plain {
+		c.cmds[key] = sharedCommands{lines: lines, cmds: slices.Clip(cmds)}
+	}
+	return cmds, maps
+}
+
+// sharedCommands are the commands of lines that set no variable tools
+// read (viewCache.commands).
+type sharedCommands struct {
+	lines []*Node
+	cmds  []Command
 }
 
 // lineCommands are the commands the job's lines run, each with the
@@ -682,11 +763,7 @@ var scriptKeys = [...]string{"before_script", "script", "after_script"}
 // reads too (issue 15).
 func (j *Job) Lines() []*Node {
 	// Scalars of each, into one list sized by the lists' lengths.
-	var keys [len(scriptKeys) + 1]*Node
-	for i, k := range scriptKeys {
-		keys[i] = j.Node.Get(k)
-	}
-	keys[len(scriptKeys)] = j.Node.Lookup("hooks", "pre_get_sources_script")
+	keys := j.scriptNodes()
 	n := 0
 	for _, k := range keys {
 		if k != nil {
@@ -884,7 +961,15 @@ func VarRefs(s string) []string {
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, 0, n)
+	out := appendVarRefs(make([]string, 0, n), s)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// appendVarRefs appends the variables s expands (VarRefs) to out.
+func appendVarRefs(out []string, s string) []string {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '$':
@@ -913,9 +998,6 @@ func VarRefs(s string) []string {
 				i = k
 			}
 		}
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }

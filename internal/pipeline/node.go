@@ -238,7 +238,17 @@ func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 		}
 		return over
 	}
-	l := newPairList(len(base.Pairs) + len(over.Pairs))
+	// Sized for the keys of both; over's keys are mostly base's (a job
+	// overriding its template's), so small maps count them out first.
+	n := len(base.Pairs) + len(over.Pairs)
+	if len(base.Pairs) <= 32 && len(over.Pairs) <= 32 {
+		for _, p := range over.Pairs {
+			if skip != "" && p.Key == skip || base.Get(p.Key) != nil {
+				n--
+			}
+		}
+	}
+	l := newPairList(n)
 	for _, p := range base.Pairs {
 		l.set(p)
 	}
