@@ -194,6 +194,20 @@ func TimeoutAdvice(where string) string {
 		"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", where, timeout, timeout)
 }
 
+// ThrottledAdvice is what to do when who throttled a request that was
+// retried attempts times (RetryOutcome).
+func ThrottledAdvice(who string, attempts int) string {
+	return fmt.Sprintf("%s throttled the request %s. Raise %s, or retry the job later.\n", who, RetryOutcome(attempts), option.Ref(OptTimeout))
+}
+
+// TLSAdvice is what to do when the TLS certificate of what (the
+// registry, the index) is not trusted: caFile names the option that adds
+// a CA bundle.
+func TLSAdvice(what string, caFile option.Name) string {
+	return "The " + what + "'s TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
+		option.RefSources(caFile) + "; keyless never turns certificate checks off.\n"
+}
+
 // LastAdvice explains a failure of a call to where that a provider has no
 // words of its own for: Net's Advice when no answer came (status 0), else
 // a failure that lasted. check names the option that sets where

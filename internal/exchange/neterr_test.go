@@ -174,4 +174,12 @@ func TestSharedAdvice(t *testing.T) {
 		"https://pypi.org failed 3 times before the deadline (--timeout); try again, or raise --timeout.\n"; got != want {
 		t.Errorf("LastAdvice after answers:\n%s\nwant:\n%s", got, want)
 	}
+	if got, want := option.Plain(exchange.ThrottledAdvice("PyPI", 3)),
+		"PyPI throttled the request 3 times before the deadline (--timeout). Raise --timeout, or retry the job later.\n"; got != want {
+		t.Errorf("ThrottledAdvice:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := option.Plain(exchange.TLSAdvice("index", "ca-file")),
+		"The index's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with --ca-file; keyless never turns certificate checks off.\n"; got != want {
+		t.Errorf("TLSAdvice:\n%s\nwant:\n%s", got, want)
+	}
 }

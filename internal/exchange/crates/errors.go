@@ -227,7 +227,7 @@ func (e *Error) mismatch() string {
 
 func (e *Error) explain() string {
 	c := e.claims
-	reg, timeout := option.Ref(OptRegistryURL), option.Ref(exchange.OptTimeout)
+	reg := option.Ref(OptRegistryURL)
 	settings := e.Registry + "/crates/CRATE/settings"
 	switch e.Kind {
 	case ErrAudience:
@@ -266,13 +266,11 @@ func (e *Error) explain() string {
 	case ErrRejected:
 		return "crates.io refused the token request; its detail above says why.\n"
 	case ErrThrottled:
-		return fmt.Sprintf("crates.io throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
+		return exchange.ThrottledAdvice("crates.io", e.Attempts)
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the runner\n"+
-			"(HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.Registry, timeout, timeout)
+		return exchange.TimeoutAdvice(e.Registry)
 	case ErrTLS:
-		return "The registry's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
-			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
+		return exchange.TLSAdvice("registry", OptCAFile)
 	case ErrBadEndpoint:
 		if e.Redirect != nil {
 			return e.Redirect.Advice()
@@ -287,8 +285,5 @@ func (e *Error) explain() string {
 	case ErrBadResponse:
 		return fmt.Sprintf("The registry answered with success, but %s. Check that %s is crates.io.\n", e.why, reg)
 	}
-	if e.Status == 0 && e.Net.Kind != exchange.NetNone {
-		return e.Net.Advice(e.Registry, reg, e.Attempts)
-	}
-	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", e.Registry, exchange.RetryOutcome(e.Attempts), timeout)
+	return e.LastAdvice(e.Status, e.Registry, reg)
 }

@@ -123,7 +123,7 @@ func Publisher(c idtoken.Claims) string {
 
 func (e *Error) explain() string {
 	c := e.claims
-	reg, pkg, timeout := option.Ref(OptRegistry), option.Ref(OptPackage), option.Ref(exchange.OptTimeout)
+	reg, pkg := option.Ref(OptRegistry), option.Ref(OptPackage)
 	settings := fmt.Sprintf("https://www.npmjs.com/package/%s/access", e.Package)
 	publisher := "npm matches a GitLab CI/CD trusted publisher on four fields; for this job they must read:\n" + Publisher(c) +
 		fmt.Sprintf("Compare them with the package's trusted publisher (%s, Trusted Publisher).\n"+
@@ -143,12 +143,11 @@ func (e *Error) explain() string {
 	case ErrRejected:
 		return "The registry refused the exchange; its message above says why.\n" + publisher
 	case ErrThrottled:
-		return fmt.Sprintf("The registry throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
+		return exchange.ThrottledAdvice("The registry", e.Attempts)
 	case ErrTimeout:
 		return exchange.TimeoutAdvice(e.Registry)
 	case ErrTLS:
-		return "The registry's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
-			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
+		return exchange.TLSAdvice("registry", OptCAFile)
 	case ErrBadEndpoint:
 		if e.Redirect != nil {
 			return e.Redirect.Advice()

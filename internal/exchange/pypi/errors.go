@@ -170,7 +170,7 @@ func (e *Error) mismatch() string {
 func (e *Error) explain() string {
 	c := e.claims
 	p := c.GitLabPublisher()
-	idx, timeout := option.Ref(OptIndexURL), option.Ref(exchange.OptTimeout)
+	idx := option.Ref(OptIndexURL)
 	settings := fmt.Sprintf("%s/manage/project/PROJECT/settings/publishing/", e.Index)
 	switch e.Kind {
 	case ErrAudience:
@@ -216,12 +216,11 @@ func (e *Error) explain() string {
 	case ErrRejected:
 		return "PyPI refused the token request; its description above says why.\n"
 	case ErrThrottled:
-		return fmt.Sprintf("PyPI throttled the request %s. Raise %s, or retry the job later.\n", exchange.RetryOutcome(e.Attempts), timeout)
+		return exchange.ThrottledAdvice("PyPI", e.Attempts)
 	case ErrTimeout:
 		return exchange.TimeoutAdvice(e.Index)
 	case ErrTLS:
-		return "The index's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with " +
-			option.RefSources(OptCAFile) + "; keyless never turns certificate checks off.\n"
+		return exchange.TLSAdvice("index", OptCAFile)
 	case ErrBadEndpoint:
 		if e.Redirect != nil {
 			return e.Redirect.Advice()
