@@ -14,6 +14,11 @@ import (
 // first call and returns that same *regexp.Regexp on every call, from any
 // goroutine. An invalid expr panics at that first call, so each expression
 // must be exercised by its package's tests.
+//
+// Not inlined: inlined, it copied sync.OnceValue's body into each of the
+// 44 callers' init: 62 KB more code and line tables (issue 15).
+//
+//go:noinline
 func New(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
