@@ -1,18 +1,17 @@
 # The README's two commands: `make demo` and `make test`.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$(VERSION)
 
 .PHONY: all build build-slim release-build release-image release-pin release-dry-run demo report-demo fake-gitlab bench-report test bench bench-sts bench-lint fuzz clean
 
 all: build
 
-## build: the static, stripped helper binary at bin/keyless
+## build: the static, stripped helper binary at bin/keyless (flags and tags: scripts/build-keyless.sh)
 build:
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyless ./cmd/keyless
+	VERSION='$(VERSION)' scripts/build-keyless.sh bin/keyless
 
 ## build-slim: the credential helper alone (no lint), for CI jobs that download it, at bin/keyless-slim
 build-slim:
-	CGO_ENABLED=0 go build -trimpath -tags keyless_slim -ldflags '$(LDFLAGS)' -o bin/keyless-slim ./cmd/keyless
+	VERSION='$(VERSION)' scripts/build-keyless.sh bin/keyless-slim keyless_slim
 
 ## release-build: static binaries for every platform and SHA256SUMS in dist/ (VERSION=1.2.3)
 release-build:

@@ -79,7 +79,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 failures=() # tools that did not build or run; any makes the exit status 1
 KEYLESS=$tmp/keyless
-if CGO_ENABLED=0 go build -trimpath -o "$KEYLESS" ./cmd/keyless 2>"$tmp/keyless-build.err"; then
+if scripts/build-keyless.sh "$KEYLESS" 2>"$tmp/keyless-build.err"; then # as make build does
   keyless_version=$("$KEYLESS" version 2>/dev/null | head -n1 || true)
 else
   say "keyless does not build; its rows are left empty. go build said:"
@@ -323,7 +323,7 @@ EOF
 
 Commands (run in the data set's directory; OUT is a file in a temporary directory):
 
-- keyless: \`keyless lint -r --format json --output OUT --fail-on never .\` (built with \`CGO_ENABLED=0 go build -trimpath ./cmd/keyless\`)
+- keyless: \`keyless lint -r --format json --output OUT --fail-on never .\` (built by scripts/build-keyless.sh as make build does: CGO_ENABLED=0, -trimpath, -s -w, -tags urfave_cli_no_docs)
 - gitleaks: \`gitleaks dir --no-banner --report-format json --report-path OUT --exit-code 0 .\` (default rules, no --max-target-megabytes)
 - monorepo: \`go run ./bench/lintgen -out DIR -files $FILES -seed $SEED\`, scanned in DIR/projects; corpus: $CORPUS
 

@@ -66,7 +66,7 @@ keyless_built=1
 if [ -n "${BENCH_KEYLESS:-}" ]; then # a keyless built elsewhere (another version, to compare)
   cp "$BENCH_KEYLESS" "$tmp/keyless" || die "BENCH_KEYLESS=$BENCH_KEYLESS: cannot copy it"
 else
-  CGO_ENABLED=0 go build -trimpath -o "$tmp/keyless" ./cmd/keyless 2>"$tmp/build.err" || keyless_built=0
+  scripts/build-keyless.sh "$tmp/keyless" 2>"$tmp/build.err" || keyless_built=0 # as make build does
 fi
 
 # --- the fake ------------------------------------------------------------------------------------

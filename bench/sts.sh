@@ -184,7 +184,7 @@ Commands (\$TOKEN is one minted test token, \$STS the MinIO URL, \$ROLE its role
 - keyless version, curl --version: start-up alone
 
 Environment: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(uname -sr);
-keyless $(git describe --tags --always --dirty 2>/dev/null || echo unknown) (\`$(cat "$tmp/version.out")\`, built by scripts/peers.sh: CGO_ENABLED=0, -trimpath, -s -w);
+keyless $(git describe --tags --always --dirty 2>/dev/null || echo unknown) (\`$(cat "$tmp/version.out")\`, built by scripts/build-keyless.sh as make build does: CGO_ENABLED=0, -trimpath, -s -w, -tags urfave_cli_no_docs);
 $("$AWS_CLI" --version 2>&1 | cut -d' ' -f1,2); $(curl --version | head -n1 | cut -d' ' -f1,2); minio $(cat "$KEYLESS_TOOLS/bin/.minio-version" 2>/dev/null || echo unknown); $(hyperfine --version).
 EOF
 }

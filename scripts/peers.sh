@@ -34,7 +34,7 @@ peers_start() {
   mkdir -p "$PEERS_DIR/bin"
   local version
   version=$(cd "$root" && git describe --tags --always --dirty 2>/dev/null || echo dev)
-  (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$version" -o "$PEERS_DIR/bin/keyless" ./cmd/keyless \
+  (cd "$root" && VERSION=$version scripts/build-keyless.sh "$PEERS_DIR/bin/keyless" \
     && go build -o "$PEERS_DIR/bin/keyless-test-issuer" ./internal/oidctest/cmd/keyless-test-issuer) || return 1
 
   "$PEERS_DIR/bin/keyless-test-issuer" -url-file "$PEERS_DIR/issuer.url" >"$PEERS_DIR/issuer.log" 2>&1 &

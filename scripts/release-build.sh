@@ -6,8 +6,8 @@
 #                                   components' download install mode fetches into every job
 #   SHA256SUMS                      sha256sum's format, what `sha256sum -c` reads
 #
-# Static (CGO_ENABLED=0), -trimpath, stripped, stamped with VERSION (default: git describe; a
-# release tag is 1.2.3, without v). The files are built in dist.tmp and moved into place only
+# Built by scripts/build-keyless.sh: static, -trimpath, stripped, stamped with VERSION (default:
+# git describe; a release tag is 1.2.3, without v). The files are built in dist.tmp and moved into place only
 # when all of them built, so dist/ never holds half a release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 OUT=${OUT:-dist}
 PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64}
 HELPER_PLATFORMS=${HELPER_PLATFORMS:-linux/amd64 linux/arm64}
-ldflags="-s -w -X gitlab.com/keyless-ci/keyless/internal/cli.Version=$VERSION"
+export VERSION
 
 case $VERSION in
   v[0-9]*) echo "release-build: VERSION=$VERSION: release tags are 1.2.3, without v (the CI/CD catalog's rule)" >&2; exit 2 ;;
@@ -28,7 +28,7 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
 build() { # os arch tags name
-  CGO_ENABLED=0 GOOS=$1 GOARCH=$2 go build -trimpath -tags "$3" -ldflags "$ldflags" -o "$tmp/$4" ./cmd/keyless
+  GOOS=$1 GOARCH=$2 scripts/build-keyless.sh "$tmp/$4" "$3"
   printf 'release-build: %-32s %9d bytes\n' "$4" "$(wc -c <"$tmp/$4")" >&2
 }
 for p in $PLATFORMS; do

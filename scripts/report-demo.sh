@@ -13,7 +13,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$tmp/keyless" ./cmd/keyless
+scripts/build-keyless.sh "$tmp/keyless"
 go build -o "$tmp/fake-gitlab" ./cmd/keyless-fake-gitlab
 "$tmp/fake-gitlab" -addr 127.0.0.1:0 -projects "${REPORT_DEMO_PROJECTS:-12}" -url-file "$tmp/url" -token-file "$tmp/token" &
 pid=$!

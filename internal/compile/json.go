@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"regexp"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -25,7 +25,7 @@ func (jsonEncoder) Encode(w io.Writer, config *pipeline.Node) error {
 }
 
 // jsonNumber is RFC 8259's number grammar.
-var jsonNumber = regexp.MustCompile(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$`)
+var jsonNumber = lazyre.New(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$`)
 
 func writeJSON(b *bytes.Buffer, n *pipeline.Node, depth int) {
 	indent := func(d int) {
@@ -68,7 +68,7 @@ func writeJSON(b *bytes.Buffer, n *pipeline.Node, depth int) {
 		indent(depth)
 		b.WriteByte(']')
 	case n.Tag == "!!bool" && (n.Value == "true" || n.Value == "false"),
-		(n.Tag == "!!int" || n.Tag == "!!float") && jsonNumber.MatchString(n.Value):
+		(n.Tag == "!!int" || n.Tag == "!!float") && jsonNumber().MatchString(n.Value):
 		b.WriteString(n.Value)
 	default:
 		jsonString(b, n.Value)

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -111,24 +112,24 @@ func (c *cloud) hidden() string { return ".keyless-" + c.name }
 const refRe = `"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?"?`
 
 var (
-	assignRe     = regexp.MustCompile(`^(?:export\s+)?((?:[A-Za-z_][A-Za-z0-9_]*=` + refRe + `\s*)+);?$`)
-	assignPartRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)=` + refRe)
+	assignRe     = lazyre.New(`^(?:export\s+)?((?:[A-Za-z_][A-Za-z0-9_]*=` + refRe + `\s*)+);?$`)
+	assignPartRe = lazyre.New(`([A-Za-z_][A-Za-z0-9_]*)=` + refRe)
 	// Only the default profile: the component exports the credentials
 	// into the environment, where a named profile's commands do not look.
-	awsSetRe     = regexp.MustCompile(`^aws\s+configure\s+set\s+(?:--profile\s+default\s+)?(?:default\.)?(aws_access_key_id|aws_secret_access_key|aws_session_token)\s+` + refRe + `(?:\s+--profile\s+default)?\s*$`)
-	keyWriteRe   = regexp.MustCompile(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s)|cat)\s+` + refRe + `\s*(?:\|\s*base64\s+(?:-d|--decode|-D)\s*)?>\s*("?[^\s;&|"]+"?)$`)
-	keyDecodeRe  = regexp.MustCompile(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s))\s+` + refRe + `\s*\|\s*base64\s+(?:-d|--decode|-D)\s*>\s*("?[^\s;&|"]+"?)$`)
-	rmRe         = regexp.MustCompile(`^rm\s+(?:-[rfv]+\s+)*("?[^\s;&|"]+"?)$`)
-	vaultLoginRe = regexp.MustCompile(`^(?:export\s+VAULT_TOKEN=\$\(\s*)?(?:vault|bao)\s+(?:login|write)\b`)
+	awsSetRe     = lazyre.New(`^aws\s+configure\s+set\s+(?:--profile\s+default\s+)?(?:default\.)?(aws_access_key_id|aws_secret_access_key|aws_session_token)\s+` + refRe + `(?:\s+--profile\s+default)?\s*$`)
+	keyWriteRe   = lazyre.New(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s)|cat)\s+` + refRe + `\s*(?:\|\s*base64\s+(?:-d|--decode|-D)\s*)?>\s*("?[^\s;&|"]+"?)$`)
+	keyDecodeRe  = lazyre.New(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s'|"%s"|%s))\s+` + refRe + `\s*\|\s*base64\s+(?:-d|--decode|-D)\s*>\s*("?[^\s;&|"]+"?)$`)
+	rmRe         = lazyre.New(`^rm\s+(?:-[rfv]+\s+)*("?[^\s;&|"]+"?)$`)
+	vaultLoginRe = lazyre.New(`^(?:export\s+VAULT_TOKEN=\$\(\s*)?(?:vault|bao)\s+(?:login|write)\b`)
 )
 
 // assignments reads a line that only assigns variables from variables
 // (export A=$X B="$Y"): the names assigned and the variables read.
 func assignments(line string) (names, refs []string, ok bool) {
-	if !assignRe.MatchString(line) {
+	if !assignRe().MatchString(line) {
 		return nil, nil, false
 	}
-	for _, m := range assignPartRe.FindAllStringSubmatch(line, -1) {
+	for _, m := range assignPartRe().FindAllStringSubmatch(line, -1) {
 		names = append(names, m[1])
 		refs = append(refs, m[2])
 	}
@@ -136,7 +137,7 @@ func assignments(line string) (names, refs []string, ok bool) {
 }
 
 func awsLogin(line string, _ map[string]bool) ([]string, bool) {
-	if m := awsSetRe.FindStringSubmatch(line); m != nil {
+	if m := awsSetRe().FindStringSubmatch(line); m != nil {
 		return []string{m[2]}, true
 	}
 	return nil, false
@@ -167,13 +168,13 @@ func gcpLogin(line string, keyFiles map[string]bool) ([]string, bool) {
 		}
 		return refs, true
 	}
-	for _, re := range []*regexp.Regexp{keyWriteRe, keyDecodeRe} {
+	for _, re := range []*regexp.Regexp{keyWriteRe(), keyDecodeRe()} {
 		if m := re.FindStringSubmatch(line); m != nil {
 			keyFiles[strings.Trim(m[2], `"'`)] = true
 			return []string{m[1]}, true
 		}
 	}
-	if m := rmRe.FindStringSubmatch(line); m != nil && keyFiles[strings.Trim(m[1], `"'`)] {
+	if m := rmRe().FindStringSubmatch(line); m != nil && keyFiles[strings.Trim(m[1], `"'`)] {
 		return nil, true
 	}
 	if rest, ok := strings.CutPrefix(line, "export GOOGLE_APPLICATION_CREDENTIALS="); ok && keyFiles[strings.Trim(rest, `"'`)] {
@@ -218,7 +219,7 @@ func azureFederatedLogin(string) string {
 // AppRole secret_id or a password, and the AppRole login whose token a
 // line exports: what the JWT login of the component replaces.
 func vaultLogin(line string, _ map[string]bool) ([]string, bool) {
-	if !vaultLoginRe.MatchString(line) || strings.ContainsAny(line, ";&`") || strings.Contains(line, "||") {
+	if !vaultLoginRe().MatchString(line) || strings.ContainsAny(line, ";&`") || strings.Contains(line, "||") {
 		return nil, false
 	}
 	f := strings.Fields(line)

@@ -3,10 +3,10 @@ package migrate
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -23,19 +23,19 @@ import (
 var (
 	// cargoLoginRe is cargo login with a stored token as its argument or
 	// on its standard input, for crates.io.
-	cargoLoginRe = regexp.MustCompile(`^(?:(?:echo(?:\s+-n)?|printf\s+(?:'%s'|"%s"|'%s\\n'|"%s\\n"))\s+` + refRe + `\s*\|\s*)?cargo\s+login(?:\s+--registry[= ]crates-io)?(?:\s+--)?(?:\s+` + refRe + `)?\s*$`)
+	cargoLoginRe = lazyre.New(`^(?:(?:echo(?:\s+-n)?|printf\s+(?:'%s'|"%s"|'%s\\n'|"%s\\n"))\s+` + refRe + `\s*\|\s*)?cargo\s+login(?:\s+--registry[= ]crates-io)?(?:\s+--)?(?:\s+` + refRe + `)?\s*$`)
 	// cargoTokenRe is the --token argument of a cargo publish line, with
 	// the blanks before it: what migrate takes out.
-	cargoTokenRe = regexp.MustCompile(`\s+--token(?:=|\s+)` + refRe + `(?:\s|$)`)
+	cargoTokenRe = lazyre.New(`\s+--token(?:=|\s+)` + refRe + `(?:\s|$)`)
 	// cargoCredentialsRe names cargo's credentials file
 	// (https://doc.rust-lang.org/cargo/reference/config.html#credentials).
-	cargoCredentialsRe = regexp.MustCompile(`(?:\.cargo|CARGO_HOME\}?)/credentials(?:\.toml)?\b`)
+	cargoCredentialsRe = lazyre.New(`(?:\.cargo|CARGO_HOME\}?)/credentials(?:\.toml)?\b`)
 	// cargoTokenSetRe sets CARGO_REGISTRY_TOKEN: the component's export
 	// would be replaced.
-	cargoTokenSetRe = regexp.MustCompile(`(?:^|[\s;&|(])(?:export\s+)?CARGO_REGISTRY_TOKEN=`)
+	cargoTokenSetRe = lazyre.New(`(?:^|[\s;&|(])(?:export\s+)?CARGO_REGISTRY_TOKEN=`)
 	// cargoDefaultRe is the default registry set in a cargo config file,
 	// as registry.default or default in the [registry] table.
-	cargoDefaultRe = regexp.MustCompile(`(?m)^\s*(?:registry\.)?default\s*=\s*["']([^"']*)["']`)
+	cargoDefaultRe = lazyre.New(`(?m)^\s*(?:registry\.)?default\s*=\s*["']([^"']*)["']`)
 )
 
 // cratesIO is cargo's name for crates.io (--registry crates-io).
@@ -46,14 +46,14 @@ const cratesIO = "crates-io"
 // reads the component's CARGO_REGISTRY_TOKEN itself. A --token elsewhere
 // is refused by cratesCheck.
 func cratesLogin(line string, _ map[string]bool) ([]string, bool) {
-	if m := cargoLoginRe.FindStringSubmatch(line); m != nil && (m[1] != "") != (m[2] != "") {
+	if m := cargoLoginRe().FindStringSubmatch(line); m != nil && (m[1] != "") != (m[2] != "") {
 		return storedRefs(m[1] + m[2]), true
 	}
 	f := strings.Fields(line)
 	if len(f) < 3 || f[0] != "cargo" || f[1] != "publish" || !cratesEditable(line) {
 		return nil, false
 	}
-	ms := cargoTokenRe.FindAllStringSubmatch(line, -1)
+	ms := cargoTokenRe().FindAllStringSubmatch(line, -1)
 	if len(ms) != 1 || strings.Count(line, "--token") != 1 {
 		return nil, false
 	}
@@ -83,7 +83,7 @@ func cratesReplace(line string) string {
 		return ""
 	}
 	// The match ends at the blank after the value, or at the end.
-	loc := cargoTokenRe.FindStringIndex(line)
+	loc := cargoTokenRe().FindStringIndex(line)
 	if rest := line[loc[1]:]; rest != "" {
 		return line[:loc[0]] + " " + rest
 	}
@@ -107,7 +107,7 @@ func (m *migrator) cratesCheck(u *use, v *pipeline.JobView, removed map[*pipelin
 		if err != nil {
 			continue
 		}
-		if mm := cargoDefaultRe.FindSubmatch(b); mm != nil && string(mm[1]) != cratesIO {
+		if mm := cargoDefaultRe().FindSubmatch(b); mm != nil && string(mm[1]) != cratesIO {
 			return m.refuseRegistry(u, pipeline.Pos{File: f}, f+" makes "+string(mm[1])+" the default registry cargo publish publishes to")
 		}
 	}
@@ -142,12 +142,12 @@ func (m *migrator) cratesCheck(u *use, v *pipeline.JobView, removed map[*pipelin
 		if removed[l] {
 			continue
 		}
-		if cargoCredentialsRe.MatchString(l.Value) {
+		if cargoCredentialsRe().MatchString(l.Value) {
 			return m.refuse(u, ReasonDynamic, l.Pos,
 				"a script line writes or reads cargo's credentials file, where a token the job builds would stay in use",
 				"remove the lines that write ~/.cargo/credentials.toml (the component exports CARGO_REGISTRY_TOKEN, which cargo reads instead), then run keyless migrate again")
 		}
-		if cargoTokenSetRe.MatchString(l.Value) {
+		if cargoTokenSetRe().MatchString(l.Value) {
 			return m.refuse(u, ReasonDynamic, l.Pos,
 				"a script line sets CARGO_REGISTRY_TOKEN itself, which would replace the token the component exports",
 				"remove that line (the component exports CARGO_REGISTRY_TOKEN), then run keyless migrate again")

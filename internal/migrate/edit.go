@@ -3,13 +3,13 @@ package migrate
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -463,7 +463,7 @@ type includeAt struct {
 	id    Identity
 }
 
-var keylessComponentRe = regexp.MustCompile(`(?:^|/)(aws|gcp|azure|vault|pypi|npm|crates)@[^/]*$`)
+var keylessComponentRe = lazyre.New(`(?:^|/)(aws|gcp|azure|vault|pypi|npm|crates)@[^/]*$`)
 
 // assignIncludes gives each identity its include: one already in the
 // configuration with the same inputs, else a new one, named with as:
@@ -473,7 +473,7 @@ func (m *migrator) assignIncludes(uses []*use) map[string]*includeAt {
 	taken := map[string]bool{}
 	var existing []*includeAt
 	for _, inc := range m.p.Includes {
-		mm := keylessComponentRe.FindStringSubmatch(inc.Location)
+		mm := keylessComponentRe().FindStringSubmatch(inc.Location)
 		if inc.Kind != pipeline.IncludeComponent || mm == nil {
 			continue
 		}
@@ -653,13 +653,13 @@ func (m *migrator) addIncludes(incs []*includeAt, add func(string, edit)) error 
 	return nil
 }
 
-var plainRe = regexp.MustCompile(`^[A-Za-z0-9_/$.][A-Za-z0-9_./:@$+=,-]*$`)
+var plainRe = lazyre.New(`^[A-Za-z0-9_/$.][A-Za-z0-9_./:@$+=,-]*$`)
 
 // yamlScalar writes v as a YAML string: plain where YAML reads it back as
 // the same string, else double-quoted.
 func yamlScalar(v string) string {
 	var n any
-	if plainRe.MatchString(v) && !strings.Contains(v, ": ") {
+	if plainRe().MatchString(v) && !strings.Contains(v, ": ") {
 		if err := yaml.Unmarshal([]byte(v), &n); err == nil {
 			if s, ok := n.(string); ok && s == v {
 				return v

@@ -2,11 +2,12 @@ package migrate
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 )
 
 // Identity is the cloud identity one component include gets: the role,
@@ -68,7 +69,7 @@ var inputClouds = map[string]string{
 	"package": "npm",
 }
 
-var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var nameRe = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ParseMap reads a mapping file: stored credential variable names, each
 // to the inputs of the component that replaces it, with cloud: when the
@@ -86,7 +87,7 @@ func ParseMap(src []byte) (map[string]Identity, error) {
 	}
 	out := map[string]Identity{}
 	for name, in := range raw {
-		if !nameRe.MatchString(name) {
+		if !nameRe().MatchString(name) {
 			return nil, fmt.Errorf("mapping: %q is not a variable name: key each entry by the stored credential's CI/CD variable", name)
 		}
 		id := Identity{Inputs: map[string]string{}}
@@ -126,7 +127,7 @@ func (id Identity) check() error {
 			return fmt.Errorf("%s needs the input %s", id.Cloud, r)
 		}
 	}
-	if p := id.Inputs["package"]; id.Cloud == "npm" && p != "" && !npmNameRe.MatchString(p) {
+	if p := id.Inputs["package"]; id.Cloud == "npm" && p != "" && !npmNameRe().MatchString(p) {
 		return fmt.Errorf("package %q is not an npm package name (@scope/name, lowercase)", p)
 	}
 	if id.As != "" && !strings.HasPrefix(id.As, ".") {

@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/lint"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
@@ -596,10 +596,10 @@ func (m *migrator) derive(c *cloud, v *pipeline.JobView) (Identity, bool) {
 	return Identity{}, false
 }
 
-var onlyRefRe = regexp.MustCompile(`^` + refRe + `$`)
+var onlyRefRe = lazyre.New(`^` + refRe + `$`)
 
 // onlyRef reports whether v is one variable reference and nothing else.
-func onlyRef(v string) bool { return onlyRefRe.MatchString(v) }
+func onlyRef(v string) bool { return onlyRefRe().MatchString(v) }
 
 // describe names a removed line by its command, not its arguments (which
 // hold the stored variables' names, never values, but stay out of the

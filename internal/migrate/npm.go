@@ -8,9 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -22,23 +22,23 @@ import (
 var (
 	// npmrcWriteRe is a line that writes the stored token into an npmrc
 	// for registry.npmjs.org, the component's registry.
-	npmrcWriteRe = regexp.MustCompile(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s\\n'|"%s\\n"|'%s'|"%s"))\s+["']?//registry\.npmjs\.org/:_authToken=\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?["']?\s*>>?\s*("?[^\s;&|"]*\.npmrc"?)$`)
+	npmrcWriteRe = lazyre.New(`^(?:echo(?:\s+-[neE]+)?|printf\s+(?:'%s\\n'|"%s\\n"|'%s'|"%s"))\s+["']?//registry\.npmjs\.org/:_authToken=\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?["']?\s*>>?\s*("?[^\s;&|"]*\.npmrc"?)$`)
 	// npmConfigRe is npm config set of the registry's _authToken.
-	npmConfigRe = regexp.MustCompile(`^(?:npm|pnpm)\s+config\s+set\s+["']?//registry\.npmjs\.org/:_authToken["']?(?:=|\s+)["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?["']?(?:\s+--location[= ](?:user|project))?\s*$`)
+	npmConfigRe = lazyre.New(`^(?:npm|pnpm)\s+config\s+set\s+["']?//registry\.npmjs\.org/:_authToken["']?(?:=|\s+)["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?["']?(?:\s+--location[= ](?:user|project))?\s*$`)
 	// npmPublishRe is a command that publishes the package.json of its
 	// working directory.
-	npmPublishRe = regexp.MustCompile(`^(?:npm|pnpm|yarn)\s+publish\b|^yarn\s+npm\s+publish\b`)
+	npmPublishRe = lazyre.New(`^(?:npm|pnpm|yarn)\s+publish\b|^yarn\s+npm\s+publish\b`)
 	// projectDirRe is $CI_PROJECT_DIR at the start of a cd's directory.
-	projectDirRe = regexp.MustCompile(`^"?\$\{?CI_PROJECT_DIR\}?"?(?:/|$)`)
+	projectDirRe = lazyre.New(`^"?\$\{?CI_PROJECT_DIR\}?"?(?:/|$)`)
 )
 
 // npmLogin removes the lines that write the stored token into an npmrc:
 // the component writes its own, which reads the exchanged token.
 func npmLogin(line string, _ map[string]bool) ([]string, bool) {
-	if m := npmrcWriteRe.FindStringSubmatch(line); m != nil {
+	if m := npmrcWriteRe().FindStringSubmatch(line); m != nil {
 		return []string{m[1]}, true
 	}
-	if m := npmConfigRe.FindStringSubmatch(line); m != nil {
+	if m := npmConfigRe().FindStringSubmatch(line); m != nil {
 		return []string{m[1]}, true
 	}
 	return nil, false
@@ -88,7 +88,7 @@ func (m *migrator) npmPackage(v *pipeline.JobView) (name string, at pipeline.Pos
 					return "", l.Pos, "the job changes directory with " + describe(cmd) + " before it publishes, to a directory migrate cannot tell"
 				}
 				d := f[1]
-				if loc := projectDirRe.FindStringIndex(d); loc != nil {
+				if loc := projectDirRe().FindStringIndex(d); loc != nil {
 					d = "/" + strings.TrimPrefix(d[loc[1]:], "/")
 				}
 				d = strings.Trim(d, `"'`)
@@ -103,7 +103,7 @@ func (m *migrator) npmPackage(v *pipeline.JobView) (name string, at pipeline.Pos
 				if dir == ".." || strings.HasPrefix(dir, "../") {
 					return "", l.Pos, "the job publishes from " + d + ", outside the project directory"
 				}
-			case npmPublishRe.MatchString(cmd):
+			case npmPublishRe().MatchString(cmd):
 				args := f[1:]
 				for len(args) > 0 && args[0] != "publish" {
 					args = args[1:]
@@ -153,7 +153,7 @@ func (m *migrator) readPackageName(dir string, at pipeline.Pos) (string, pipelin
 	switch {
 	case name == "":
 		return "", at, rel + " has no \"name\""
-	case !npmNameRe.MatchString(name):
+	case !npmNameRe().MatchString(name):
 		return "", at, fmt.Sprintf("the \"name\" in %s, %q, is not a package name (a variable or template filled in at build time?)", rel, name)
 	}
 	if b, err := os.ReadFile(filepath.Join(m.p.Root, filepath.FromSlash(path.Join(dir, ".npmrc")))); err == nil && strings.Contains(string(b), "_authToken") {
@@ -164,7 +164,7 @@ func (m *migrator) readPackageName(dir string, at pipeline.Pos) (string, pipelin
 
 // npmNameRe is an npm package name: lowercase, URL-safe, optionally
 // @scope/ (https://docs.npmjs.com/cli/configuring-npm/package-json#name).
-var npmNameRe = regexp.MustCompile(`^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$`)
+var npmNameRe = lazyre.New(`^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$`)
 
 // shellCommands splits a script line into its simple commands, at
 // newlines, && , || and ;.

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"regexp"
 	"unicode/utf8"
 
 	"bytes"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"unicode"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/lint"
 )
 
@@ -242,7 +242,7 @@ func (s *sourceLines) snippet(f lint.Finding) (line, pad string, ok bool) {
 
 // keyLine is a "KEY: value" line, whose key tells detectors what the
 // value is.
-var keyLine = regexp.MustCompile(`^\s*-?\s*["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*:\s+["']?([^\s"',}\]]+)`)
+var keyLine = lazyre.New(`^\s*-?\s*["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*:\s+["']?([^\s"',}\]]+)`)
 
 // secretAt returns the character index of the first secret in line.
 func secretAt(line string) (int, bool) {
@@ -252,7 +252,7 @@ func secretAt(line string) (int, bool) {
 			first = m.Start
 		}
 	}
-	if m := keyLine.FindStringSubmatchIndex(line); m != nil {
+	if m := keyLine().FindStringSubmatchIndex(line); m != nil {
 		for _, d := range detect.Scan(line[m[4]:m[5]], detect.Context{Key: line[m[2]:m[3]]}) {
 			if first < 0 || m[4]+d.Start < first {
 				first = m[4] + d.Start

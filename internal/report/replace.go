@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/pipeline"
 )
 
@@ -17,7 +17,7 @@ import (
 // includes when the report's tool version is not a release (a dev build).
 const defaultComponentVersion = "1.0.0"
 
-var releaseVersion = regexp.MustCompile(`^v?([0-9]+\.[0-9]+\.[0-9]+)$`)
+var releaseVersion = lazyre.New(`^v?([0-9]+\.[0-9]+\.[0-9]+)$`)
 
 // replaceContext is what replacements are filled with: the GitLab
 // instance and the projects of the report.
@@ -38,7 +38,7 @@ func newReplaceContext(gitlabURL, toolVersion string, projects []Project) *repla
 	} else {
 		rc.host = strings.TrimPrefix(strings.TrimPrefix(rc.issuer, "https://"), "http://")
 	}
-	if m := releaseVersion.FindStringSubmatch(toolVersion); m != nil {
+	if m := releaseVersion().FindStringSubmatch(toolVersion); m != nil {
 		rc.version = m[1]
 	}
 	for i := range projects {

@@ -2,16 +2,17 @@ package secret
 
 import (
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
+
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 )
 
 // jwtShape is the one redaction rule for JWT-shaped text (issue 14): a
 // base64url JSON header ("eyJ" is `{"`) and what follows it up to two dots.
 // It finds tokens the caller did not hand over, such as an assertion a
 // server echoes or one of a previous exchange.
-var jwtShape = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
+var jwtShape = lazyre.New(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*`)
 
 const (
 	// minSecret is the shortest secret replaced wherever it occurs: a
@@ -58,7 +59,7 @@ func ScrubString(msg string, secrets ...Token) string {
 			msg = redactAcrossLines(msg, v)
 		}
 	}
-	return jwtShape.ReplaceAllString(msg, Redacted)
+	return jwtShape().ReplaceAllString(msg, Redacted)
 }
 
 // Scrub is ScrubString for an error: an error with the scrubbed text, which

@@ -16,13 +16,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -107,8 +107,8 @@ type Credentials struct {
 }
 
 var (
-	guidRE   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	domainRE = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
+	guidRE   = lazyre.New(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	domainRE = lazyre.New(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))+$`)
 )
 
 // The options an exchange's messages name (package option): the CLI says
@@ -123,7 +123,7 @@ const (
 )
 
 // IsGUID reports whether s has the 8-4-4-4-12 hex form of Entra's ids.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
+func IsGUID(s string) bool { return guidRE().MatchString(s) }
 
 // Validate checks the options that do not need the network. Its messages
 // name the options (package option).
@@ -143,7 +143,7 @@ func (o Options) Validate() error {
 	case t == "common" || t == "organizations" || t == "consumers":
 		return option.Errorf("%s %q names no tenant: the client credentials flow needs your tenant's Directory (tenant) ID "+
 			"or a verified domain (az account show --query tenantId)", option.Ref(OptTenantID), o.TenantID)
-	case !IsGUID(t) && !domainRE.MatchString(t):
+	case !IsGUID(t) && !domainRE().MatchString(t):
 		return option.Errorf("%s %q is neither a GUID nor a domain name: use the Directory (tenant) ID, "+
 			"e.g. aaaabbbb-0000-cccc-1111-dddd2222eeee, or a verified domain such as contoso.onmicrosoft.com", option.Ref(OptTenantID), o.TenantID)
 	}

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -73,7 +73,7 @@ type Error struct {
 	fields           []idtoken.Field
 }
 
-var aadstsRE = regexp.MustCompile(`^AADSTS(\d+)`)
+var aadstsRE = lazyre.New(`^AADSTS(\d+)`)
 
 // scrub is the shared scrubber, then the client and tenant ids Entra
 // quotes back masked.
@@ -144,7 +144,7 @@ func aadstsCode(ee *entraError) int {
 	if len(ee.ErrorCodes) > 0 {
 		return ee.ErrorCodes[0]
 	}
-	if m := aadstsRE.FindStringSubmatch(ee.Description); m != nil {
+	if m := aadstsRE().FindStringSubmatch(ee.Description); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}

@@ -19,13 +19,13 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -245,12 +245,12 @@ func (f *failure) Error() string { return exchange.Describe(f.transport, f.statu
 
 func (f *failure) Transient() bool { return exchange.Transient(f.transport, f.status) }
 
-var registryName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+var registryName = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // CheckRegistry returns an error unless name can be a cargo registry name,
 // which becomes part of a variable name.
 func CheckRegistry(name string) error {
-	if !registryName.MatchString(name) {
+	if !registryName().MatchString(name) {
 		return option.Invalid(OptRegistry, name, "use letters, digits, '-' and '_', as in cargo publish --registry NAME")
 	}
 	return nil

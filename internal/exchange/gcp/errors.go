@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -69,15 +69,15 @@ type Error struct {
 var (
 	// googleTok is the shape of a Google OAuth 2.0 access token, which
 	// the shared scrubber does not know.
-	googleTok  = regexp.MustCompile(`ya29\.[A-Za-z0-9_.-]+`)
-	issuerText = regexp.MustCompile(`The issuer in ID Token (\S*) does not match the expected (?:ones|one in config|one)(?::\s*(\S+))?`)
+	googleTok  = lazyre.New(`ya29\.[A-Za-z0-9_.-]+`)
+	issuerText = lazyre.New(`The issuer in ID Token (\S*) does not match the expected (?:ones|one in config|one)(?::\s*(\S+))?`)
 )
 
 // scrubMessage is the shared scrubber, then Google's access tokens, then
 // project numbers masked.
 func scrubMessage(msg string, tok secret.Token) string {
 	msg = secret.ScrubString(msg, tok)
-	msg = googleTok.ReplaceAllString(msg, secret.Redacted)
+	msg = googleTok().ReplaceAllString(msg, secret.Redacted)
 	return maskProjectNumbers(msg)
 }
 
@@ -260,7 +260,7 @@ func (e *Error) explain() string {
 			strings.Join(c.Audience, ","), p.audienceTemplate(), option.Ref(OptProvider), exchange.MaskID(p.ProjectNumber), e.gcloudProvider(), strings.Join(c.Audience, ","))
 	case ErrIssuer:
 		got, want := c.Issuer, ""
-		if m := issuerText.FindStringSubmatch(e.Message); m != nil {
+		if m := issuerText().FindStringSubmatch(e.Message); m != nil {
 			want = strings.TrimSuffix(m[2], ".")
 		}
 		fix := fmt.Sprintf("  gcloud iam workload-identity-pools providers update-oidc %s --issuer-uri=%s\n", e.gcloudProvider(), got)

@@ -2,10 +2,10 @@ package gcp
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
@@ -23,7 +23,7 @@ type Provider struct {
 const iamHost = "iam.googleapis.com"
 
 // Pool and provider ids: 4 to 32 lowercase letters, digits and hyphens.
-var resourceID = regexp.MustCompile(`^[a-z0-9-]{4,32}$`)
+var resourceID = lazyre.New(`^[a-z0-9-]{4,32}$`)
 
 // Example is a provider name for messages.
 const Example = "projects/123456789012/locations/global/workloadIdentityPools/gitlab/providers/gitlab-com"
@@ -50,10 +50,10 @@ func ParseProvider(s string) (Provider, error) {
 	if parts[3] != "global" {
 		return Provider{}, fmt.Errorf("%q is in location %q; workload identity pools are global: use locations/global", s, parts[3])
 	}
-	if !resourceID.MatchString(p.Pool) {
+	if !resourceID().MatchString(p.Pool) {
 		return Provider{}, fmt.Errorf("%q names the pool %q; pool ids are 4 to 32 lowercase letters, digits or hyphens", s, p.Pool)
 	}
-	if !resourceID.MatchString(p.ID) {
+	if !resourceID().MatchString(p.ID) {
 		return Provider{}, fmt.Errorf("%q names the provider %q; provider ids are 4 to 32 lowercase letters, digits or hyphens", s, p.ID)
 	}
 	return p, nil
@@ -101,11 +101,11 @@ func (p Provider) PrincipalSetAttribute(name, value string) string {
 	return p.poolPrincipal("principalSet") + "/attribute." + name + "/" + value
 }
 
-var projectNumber = regexp.MustCompile(`projects/(\d{5,})`)
+var projectNumber = lazyre.New(`projects/(\d{5,})`)
 
 // maskProjectNumbers masks every projects/NUMBER in s.
 func maskProjectNumbers(s string) string {
-	return projectNumber.ReplaceAllStringFunc(s, func(m string) string {
+	return projectNumber().ReplaceAllStringFunc(s, func(m string) string {
 		return "projects/" + exchange.MaskID(strings.TrimPrefix(m, "projects/"))
 	})
 }

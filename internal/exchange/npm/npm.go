@@ -16,12 +16,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -90,14 +90,14 @@ func EscapedName(name string) string {
 
 // validName follows validate-npm-package-name for new packages: lower
 // case, URL-safe, an optional @scope/, at most 214 characters.
-var validName = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$`)
+var validName = lazyre.New(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$`)
 
 // Validate checks the options that do not need the network.
 func (o Options) Validate() error {
 	if strings.TrimSpace(o.Package) == "" {
 		return option.Errorf("no package: pass %s, the name in package.json (e.g. @my-org/my-lib)", option.RefOrSet(OptPackage))
 	}
-	if len(o.Package) > 214 || !validName.MatchString(o.Package) {
+	if len(o.Package) > 214 || !validName().MatchString(o.Package) {
 		return option.Invalid(OptPackage, o.Package, "an npm package name is lower case, URL-safe, at most 214 characters, with an optional @scope/")
 	}
 	r := o.RegistryURL()

@@ -3,11 +3,11 @@ package pypi
 import (
 	"io"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -21,12 +21,12 @@ func DefaultRepository(index string) string {
 	return "pypi"
 }
 
-var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+var repoName = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // CheckRepository returns an error unless name can be a Poetry repository
 // name, which becomes part of a variable name.
 func CheckRepository(name string) error {
-	if !repoName.MatchString(name) {
+	if !repoName().MatchString(name) {
 		return option.Invalid(OptRepository, name, "use letters, digits, '-' and '_', as in poetry publish --repository NAME")
 	}
 	return nil

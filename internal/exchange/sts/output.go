@@ -2,18 +2,18 @@ package sts
 
 import (
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
 // DefaultEnv is the variable that receives the issued token.
 const DefaultEnv = "KEYLESS_STS_TOKEN"
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // reserved are variables the job, its shell or the programs it runs depend
 // on; a token in their place would break the job or change what runs.
@@ -32,7 +32,7 @@ var reservedPrefixes = []string{"LD_", "DYLD_", "LC_", "BASH_FUNC_", "CI_", "GIT
 // CheckEnvName returns an error unless name can receive the issued token: a
 // portable variable name that nothing else in the job depends on.
 func CheckEnvName(name string) error {
-	if !envName.MatchString(name) {
+	if !envName().MatchString(name) {
 		return option.Errorf("%s %q is not a variable name: use letters, digits and '_', not starting with a digit", option.Ref(OptEnv), name)
 	}
 	if name == DefaultEnv {

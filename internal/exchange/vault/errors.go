@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"gitlab.com/keyless-ci/keyless/internal/exchange"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -85,18 +85,18 @@ var (
 	// vaultLike is the shape of a Vault token (hvs., hvb., hvr., and the
 	// s. and b. of Vault before 1.10), which the shared scrubber does not
 	// know.
-	vaultLike = regexp.MustCompile(`\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24})\b`)
-	multiErr  = regexp.MustCompile(`^\d+ errors? occurred:\s*`)
-	claimName = regexp.MustCompile(`claim "([^"]+)"`)
+	vaultLike = lazyre.New(`\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24})\b`)
+	multiErr  = lazyre.New(`^\d+ errors? occurred:\s*`)
+	claimName = lazyre.New(`claim "([^"]+)"`)
 )
 
 // scrub is the shared scrubber, then Vault's tokens; it flattens Vault's
 // multi-error lists.
 func scrub(msg string, secrets []secret.Token) string {
 	msg = secret.ScrubString(msg, secrets...)
-	msg = vaultLike.ReplaceAllString(msg, secret.Redacted)
-	if multiErr.MatchString(msg) {
-		msg = multiErr.ReplaceAllString(msg, "")
+	msg = vaultLike().ReplaceAllString(msg, secret.Redacted)
+	if multiErr().MatchString(msg) {
+		msg = multiErr().ReplaceAllString(msg, "")
 		var parts []string
 		for _, l := range strings.Split(msg, "\n") {
 			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*")); l != "" {
@@ -169,7 +169,7 @@ func (e *Error) classify() {
 	case strings.Contains(msg, "bound claim values") || strings.Contains(msg, "is missing") ||
 		strings.Contains(msg, "not found in token") || strings.Contains(msg, "could not be converted"):
 		e.Kind = ErrClaims
-		if m := claimName.FindStringSubmatch(e.Message); m != nil {
+		if m := claimName().FindStringSubmatch(e.Message); m != nil {
 			e.Claim = m[1]
 		}
 	case strings.Contains(msg, "subject (sub) claim") || strings.Contains(msg, "bound subject"):

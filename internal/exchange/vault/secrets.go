@@ -2,9 +2,9 @@ package vault
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/option"
 )
 
@@ -40,7 +40,7 @@ func (r SecretRef) String() string {
 	return r.Path + "#" + r.Field + "=" + r.File
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // reserved are the variables --export-token sets.
 var reserved = map[string]bool{"VAULT_TOKEN": true, "VAULT_ADDR": true, "VAULT_NAMESPACE": true}
@@ -55,7 +55,7 @@ func ParseSecret(spec string) (SecretRef, error) {
 	if !ok || name == "" {
 		return SecretRef{}, option.Invalid(OptSecret, spec, secretSyntax)
 	}
-	if !envName.MatchString(name) {
+	if !envName().MatchString(name) {
 		return SecretRef{}, &option.Error{Option: OptSecret, Value: spec, Err: fmt.Errorf("%q is not a variable name (letters, digits and _, not starting with a digit)", name)}
 	}
 	if reserved[name] {

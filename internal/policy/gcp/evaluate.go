@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/parser"
 
+	"gitlab.com/keyless-ci/keyless/internal/lazyre"
 	"gitlab.com/keyless-ci/keyless/internal/policy"
 )
 
@@ -346,7 +346,7 @@ func mappingChecks(env *cel.Env, d providerDoc, claims policy.Claims, assertion 
 	for _, k := range mappingKeys(d.AttributeMapping) {
 		src := d.AttributeMapping[k]
 		c := check{Check: policy.Check{Where: "attributeMapping[" + strconv.Quote(k) + "]", Test: k + " = " + src}}
-		if m := assertionRef.FindStringSubmatch(src); m != nil && m[0] == strings.TrimSpace(src) {
+		if m := assertionRef().FindStringSubmatch(src); m != nil && m[0] == strings.TrimSpace(src) {
 			c.Claim = m[1]
 		}
 		v, err := eval(env, src, maxMappingExpr, map[string]any{"assertion": assertion})
@@ -479,11 +479,11 @@ func valueOf(v ref.Val) any {
 }
 
 var (
-	assertionRef = regexp.MustCompile(`\bassertion\.([A-Za-z_][A-Za-z0-9_]*)`)
-	anyRef       = regexp.MustCompile(`\b(assertion|attribute|google)\.([A-Za-z_][A-Za-z0-9_]*)`)
+	assertionRef = lazyre.New(`\bassertion\.([A-Za-z_][A-Za-z0-9_]*)`)
+	anyRef       = lazyre.New(`\b(assertion|attribute|google)\.([A-Za-z_][A-Za-z0-9_]*)`)
 	// assertion.project_id == 42, or == true: GitLab sends both as strings.
-	literalCompare = regexp.MustCompile(`(\bassertion\.([A-Za-z_][A-Za-z0-9_]*)\s*[=!]=\s*)(-?[0-9]+|true|false)\b`)
-	stringLiteral  = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'`)
+	literalCompare = lazyre.New(`(\bassertion\.([A-Za-z_][A-Za-z0-9_]*)\s*[=!]=\s*)(-?[0-9]+|true|false)\b`)
+	stringLiteral  = lazyre.New(`"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'`)
 )
 
 // explainConjunct says why conjunct p does not hold for this job: the
@@ -494,7 +494,7 @@ func explainConjunct(c *check, p string, err error, claims policy.Claims, vars m
 	google, _ := vars["google"].(map[string]any)
 	var reads []string
 	seen := map[string]bool{}
-	for _, m := range anyRef.FindAllStringSubmatch(p, -1) {
+	for _, m := range anyRef().FindAllStringSubmatch(p, -1) {
 		if seen[m[0]] {
 			continue
 		}
@@ -529,7 +529,7 @@ func explainConjunct(c *check, p string, err error, claims policy.Claims, vars m
 	got, _ := claims.String(c.Claim)
 
 	// The most specific explanation first.
-	for _, m := range anyRef.FindAllStringSubmatch(p, -1) {
+	for _, m := range anyRef().FindAllStringSubmatch(p, -1) {
 		if m[1] != "attribute" {
 			continue
 		}
@@ -557,7 +557,7 @@ func explainConjunct(c *check, p string, err error, claims policy.Claims, vars m
 		}
 		return
 	}
-	if m := literalCompare.FindStringSubmatch(p); m != nil {
+	if m := literalCompare().FindStringSubmatch(p); m != nil {
 		if s, ok := claims[m[2]].(string); ok {
 			kind := "a number"
 			if m[3] == "true" || m[3] == "false" {
@@ -569,7 +569,7 @@ func explainConjunct(c *check, p string, err error, claims policy.Claims, vars m
 		}
 	}
 	if c.Claim != "" {
-		for _, lit := range stringLiteral.FindAllStringSubmatch(p, -1) {
+		for _, lit := range stringLiteral().FindAllStringSubmatch(p, -1) {
 			s := lit[1] + lit[2]
 			if s != got && strings.EqualFold(s, got) {
 				c.Note = joinNotes(c.Note, fmt.Sprintf("%q differs from the token's %s only in case: CEL compares strings exactly", s, c.Claim))
@@ -600,7 +600,7 @@ func mappedDisplay(m map[string]any, name string) string {
 
 // missingClaim names the first claim expr reads that the token lacks.
 func missingClaim(expr string, claims policy.Claims) string {
-	for _, m := range assertionRef.FindAllStringSubmatch(expr, -1) {
+	for _, m := range assertionRef().FindAllStringSubmatch(expr, -1) {
 		if _, ok := claims[m[1]]; !ok && !strings.Contains(expr, "has(assertion."+m[1]+")") {
 			return m[1]
 		}
