@@ -454,6 +454,9 @@ func (p *parser) content(indent int, at where, pr props) *yaml.Node {
 			if multi {
 				p.fail("multi-line key")
 			}
+			if p.col(p.i)-c > maxKey {
+				p.fail("long key")
+			}
 			return p.mapping(indent, at, pr, p.node(yaml.ScalarNode, style, "!!str", v, l, c))
 		}
 		n := p.node(yaml.ScalarNode, style, "!!str", v, l, c)
