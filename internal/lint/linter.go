@@ -349,6 +349,9 @@ func lintTarget(t target, r Request) result {
 	if err != nil {
 		return result{err: fmt.Errorf("lint: %w", err), config: config}
 	}
+	// Findings copy what they need of the model: its memory goes to the
+	// next project (issue 15).
+	defer p.Release()
 	var reads []string
 	for _, f := range p.LocalFiles() {
 		reads = append(reads, absPath(filepath.Join(p.Root, filepath.FromSlash(f))))

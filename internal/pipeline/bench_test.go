@@ -56,7 +56,7 @@ func BenchmarkYAMLDecodeCorpus(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		for _, src := range srcs {
-			_, _ = decodeAll(src)
+			_, _ = decodeAll(src, nil)
 		}
 	}
 	b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")

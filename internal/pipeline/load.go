@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"gitlab.com/keyless-ci/keyless/internal/pipeline/yamlfast"
 )
 
 // defaultMaxFileSize bounds one file when Options.MaxFileSize is 0.
@@ -96,6 +99,7 @@ func load(root, file string, o Options) (*Pipeline, error) {
 	if _, err := buf.ReadFrom(io.LimitReader(f, l.maxSize()+1)); err != nil {
 		return nil, fmt.Errorf("read ci config %q: %w", file, err)
 	}
+	defer l.release()
 	return l.run(name, buf.Bytes()), nil
 }
 
@@ -103,7 +107,9 @@ func load(root, file string, o Options) (*Pipeline, error) {
 // as the project directory for local includes ("" = no local includes
 // readable). It never fails: every problem is in the result.
 func Parse(root, name string, src []byte, o Options) *Pipeline {
-	return newLoader(root, o).run(name, src)
+	l := newLoader(root, o)
+	defer l.release()
+	return l.run(name, src)
 }
 
 // loader reads one pipeline: the main one, or a child pipeline a trigger
@@ -148,8 +154,29 @@ type shared struct {
 	// most of the reading (issue 15). conv only reads yaml.Nodes, so
 	// the loaders share them.
 	decoded map[string]*decodedFile
-	// slab is where conv takes its next Nodes from (conv.alloc).
-	slab []Node
+	// slab is where conv takes its next Nodes from (conv.alloc), a
+	// chunk of nodes, which the main Pipeline keeps for Release.
+	slab  []Node
+	slabs *nodeSlabs
+	// arena holds the YAML nodes decoded, which conv converts: none is
+	// used once the pipeline is loaded, and release hands the arena to
+	// the next load (issue 15).
+	arena *yamlfast.Arena
+}
+
+var arenas = sync.Pool{New: func() any { return new(yamlfast.Arena) }}
+
+// release gives the loader's YAML nodes back once the pipeline is loaded:
+// the model holds none of them (conv copies what it reads).
+func (l *loader) release() {
+	if l.p.Parent == nil {
+		l.p.nodes = l.shared.slabs
+	}
+	if a := l.shared.arena; a != nil {
+		l.shared.arena, l.shared.decoded = nil, nil
+		a.Reset()
+		arenas.Put(a)
+	}
 }
 
 // decodedFile is one file's decoded documents, with the problems decoding
@@ -167,7 +194,7 @@ func newLoader(root string, o Options) *loader {
 		seen:      map[string]*Node{},
 		seenFiles: map[string][]string{},
 		shared: &shared{noted: map[IncludeKind]bool{}, configs: map[string]*Pipeline{}, resolveBudget: maxResolved,
-			decoded: map[string]*decodedFile{}},
+			decoded: map[string]*decodedFile{}, arena: arenas.Get().(*yamlfast.Arena), slabs: slabPool.Get().(*nodeSlabs)},
 	}
 }
 

@@ -125,6 +125,8 @@ type Pipeline struct {
 	// for positions inside block scalars thousands of times.
 	linesMu sync.Mutex
 	lines   map[string][]int
+	// nodes are the slabs this pipeline's Nodes are in (Release).
+	nodes *nodeSlabs
 }
 
 // File is one configuration file read.

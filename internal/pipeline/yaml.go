@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -53,7 +54,7 @@ func (l *loader) decode(file string, src []byte) []*yaml.Node {
 			"file is not valid UTF-8 text; save it as UTF-8 (invalid bytes are read as U+FFFD)")
 		src = bytes.ToValidUTF8(src, []byte("\uFFFD"))
 	}
-	docs, err := decodeAll(src)
+	docs, err := decodeAll(src, l.arena)
 	if err == nil {
 		return docs
 	}
@@ -64,7 +65,7 @@ func (l *loader) decode(file string, src []byte) []*yaml.Node {
 	for try := 0; try < 4 && line > 1; try++ {
 		cut := lineOffset(src, line)
 		src = src[:cut]
-		d, err := decodeAll(src)
+		d, err := decodeAll(src, l.arena)
 		if err == nil {
 			return d
 		}
@@ -75,8 +76,9 @@ func (l *loader) decode(file string, src []byte) []*yaml.Node {
 	return docs
 }
 
-// decodeAll returns the documents read before an error, and the error.
-func decodeAll(src []byte) (docs []*yaml.Node, err error) {
+// decodeAll returns the documents read before an error, and the error;
+// yamlfast's nodes come from a.
+func decodeAll(src []byte, a *yamlfast.Arena) (docs []*yaml.Node, err error) {
 	defer func() {
 		// yaml.v3 is not known to panic on input any more, but a parser
 		// bug must not take the linter down.
@@ -87,7 +89,7 @@ func decodeAll(src []byte) (docs []*yaml.Node, err error) {
 	// Most configuration is read by yamlfast, which yields the same nodes
 	// in a fraction of the time; yaml.v3 reads the rest and words every
 	// error (issue 15).
-	if docs, err := yamlfast.Parse(src, maxDocs); err == nil {
+	if docs, err := yamlfast.Parse(src, maxDocs, a); err == nil {
 		return docs, nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
@@ -171,12 +173,43 @@ type memoNode struct {
 func (c *conv) alloc(n Node) *Node {
 	s := c.l.shared
 	if len(s.slab) == 0 {
-		s.slab = make([]Node, 256)
+		s.slab = s.slabs.chunk()
 	}
 	p := &s.slab[0]
 	*p = n
 	s.slab = s.slab[1:]
 	return p
+}
+
+// nodeSlabs are the chunks conv hands Nodes out of. A Pipeline keeps them
+// until Release gives them to the next load: a linter reading many
+// projects then stops faulting in fresh pages for each (issue 15).
+type nodeSlabs struct {
+	chunks [][]Node
+	n      int // handed out
+}
+
+var slabPool = sync.Pool{New: func() any { return new(nodeSlabs) }}
+
+func (s *nodeSlabs) chunk() []Node {
+	if s.n == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]Node, 256))
+	}
+	s.n++
+	c := s.chunks[s.n-1]
+	clear(c) // what the last pipeline left is not kept alive
+	return c
+}
+
+// Release hands the memory of p's nodes to the next pipeline loaded.
+// Neither p nor anything read from it (its Nodes, Jobs, JobViews, child
+// pipelines) may be used after; strings and Files stay valid.
+func (p *Pipeline) Release() {
+	if s := p.nodes; s != nil {
+		p.nodes = nil
+		s.n = 0
+		slabPool.Put(s)
+	}
 }
 
 func (c *conv) pos(yn *yaml.Node) Pos { return Pos{c.file, yn.Line, yn.Column} }

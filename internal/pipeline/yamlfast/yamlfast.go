@@ -38,9 +38,53 @@ const maxDepth = 1000
 // characters, which yaml.v3 enforces).
 const maxKey = 1000
 
+// Arena holds the nodes Parse makes, to be made again after Reset: a
+// loader reads many files, and fresh memory costs a page fault a page
+// (issue 15). The zero value is ready to use; an Arena is not safe for
+// concurrent use.
+type Arena struct {
+	nodes [][]yaml.Node
+	ptrs  [][]*yaml.Node
+	// n and np are how many of nodes and ptrs are handed out.
+	n, np int
+}
+
+// Reset lets the arena hand out its memory again: every node a Parse
+// with it returned is then void.
+func (a *Arena) Reset() {
+	a.n, a.np = 0, 0
+}
+
+const (
+	nodeChunk = 256
+	ptrChunk  = 1024
+)
+
+func (a *Arena) nodeChunk() []yaml.Node {
+	if a.n == len(a.nodes) {
+		a.nodes = append(a.nodes, make([]yaml.Node, nodeChunk))
+	}
+	a.n++
+	return a.nodes[a.n-1]
+}
+
+// ptrChunk returns a chunk of at least n pointers, cleared.
+func (a *Arena) ptrChunk(n int) []*yaml.Node {
+	if n > ptrChunk {
+		return make([]*yaml.Node, n)
+	}
+	if a.np == len(a.ptrs) {
+		a.ptrs = append(a.ptrs, make([]*yaml.Node, ptrChunk))
+	}
+	a.np++
+	c := a.ptrs[a.np-1]
+	clear(c)
+	return c
+}
+
 // Parse returns the first max documents of src as yaml.v3 decodes them, or
-// ErrUnsupported.
-func Parse(src []byte, max int) (docs []*yaml.Node, err error) {
+// ErrUnsupported. Their nodes come from a (nil: from the heap).
+func Parse(src []byte, max int, a *Arena) (docs []*yaml.Node, err error) {
 	defer func() {
 		// A bug here must cost speed, not a result: yaml.v3 reads the
 		// file instead. FuzzParse calls parse, which does not recover.
@@ -48,7 +92,7 @@ func Parse(src []byte, max int) (docs []*yaml.Node, err error) {
 			docs, err = nil, ErrUnsupported
 		}
 	}()
-	docs, b := parse(src, max)
+	docs, b := parse(src, max, a)
 	if b != nil {
 		return nil, ErrUnsupported
 	}
@@ -61,8 +105,11 @@ type bail struct {
 	line int
 }
 
-func parse(src []byte, max int) (docs []*yaml.Node, b *bail) {
-	p := &parser{src: src, s: string(src), anchors: map[string]*yaml.Node{}}
+func parse(src []byte, max int, a *Arena) (docs []*yaml.Node, b *bail) {
+	if a == nil {
+		a = &Arena{}
+	}
+	p := &parser{src: src, s: string(src), arena: a}
 	defer func() {
 		if r := recover(); r != nil {
 			x, ok := r.(bail)
@@ -85,8 +132,9 @@ type parser struct {
 	ascii    bool // no byte >= 0x80: a column is a byte offset
 	depth    int
 	anchors  map[string]*yaml.Node
-	nodes    []yaml.Node  // slab
-	ptrs     []*yaml.Node // slab of Content slices
+	arena    *Arena
+	nodes    []yaml.Node  // the arena's chunk being handed out
+	ptrs     []*yaml.Node // ... and of Content slices
 	stack    []*yaml.Node // children of the open collections
 	buf      []byte       // a scalar being unescaped or folded
 }
@@ -213,11 +261,11 @@ func (p *parser) marker(i int) bool {
 
 func (p *parser) node(kind yaml.Kind, style yaml.Style, tag, value string, line, col int) *yaml.Node {
 	if len(p.nodes) == 0 {
-		p.nodes = make([]yaml.Node, 128)
+		p.nodes = p.arena.nodeChunk()
 	}
 	n := &p.nodes[0]
 	p.nodes = p.nodes[1:]
-	n.Kind, n.Style, n.Tag, n.Value, n.Line, n.Column = kind, style, tag, value, line+1, col+1
+	*n = yaml.Node{Kind: kind, Style: style, Tag: tag, Value: value, Line: line + 1, Column: col + 1}
 	return n
 }
 
@@ -228,7 +276,7 @@ func (p *parser) take(base int) []*yaml.Node {
 		return nil
 	}
 	if len(p.ptrs) < n {
-		p.ptrs = make([]*yaml.Node, max(n, 512))
+		p.ptrs = p.arena.ptrChunk(n)
 	}
 	out := p.ptrs[:n:n]
 	p.ptrs = p.ptrs[n:]
@@ -258,6 +306,9 @@ func (p *parser) apply(n *yaml.Node, pr props) {
 	}
 	if pr.anchor != "" {
 		n.Anchor = pr.anchor
+		if p.anchors == nil {
+			p.anchors = map[string]*yaml.Node{}
+		}
 		p.anchors[pr.anchor] = n
 	}
 }
