@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -271,4 +272,38 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		check(t, "input", src)
 	})
+}
+
+// BenchmarkCorpus reads the corpus with yamlfast and with yaml.v3, side by
+// side in each iteration, and reports each one's time and how many times
+// faster yamlfast is ("x").
+func BenchmarkCorpus(b *testing.B) {
+	var srcs [][]byte
+	var n int64
+	for _, f := range yamlFiles(&testing.T{}, "../../../testdata/corpus") {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, src)
+		n += int64(len(src))
+	}
+	b.SetBytes(n)
+	var a Arena
+	var fast, v3 time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		for _, src := range srcs {
+			a.Reset()
+			_, _ = Parse(src, maxDocs, &a)
+		}
+		t1 := time.Now()
+		for _, src := range srcs {
+			_, _ = decodeV3(src)
+		}
+		fast, v3 = fast+t1.Sub(t0), v3+time.Since(t1)
+	}
+	b.ReportMetric(float64(fast.Microseconds())/1e3/float64(b.N), "yamlfast-ms")
+	b.ReportMetric(float64(v3.Microseconds())/1e3/float64(b.N), "yaml.v3-ms")
+	b.ReportMetric(float64(v3)/float64(fast), "x")
 }
