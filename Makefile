@@ -65,6 +65,7 @@ bench-lint:
 FUZZTIME ?= 2m
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/pipeline
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/pipeline/yamlfast
 	go test -run '^$$' -fuzz FuzzScan -fuzztime $(FUZZTIME) ./internal/detect
 	go test -run '^$$' -fuzz FuzzDecodeClaims -fuzztime $(FUZZTIME) ./internal/idtoken
 	for p in aws azure gcp vault; do go test -run '^$$' -fuzz FuzzExplain -fuzztime $(FUZZTIME) ./internal/policy/$$p || exit 1; done

@@ -20,6 +20,7 @@ go test -tags keyless_slim -count=1 "$@" ./internal/cli ./cmd/keyless
 # deadline to race. Each is about 10 s of fuzzing here; KEYLESS_FUZZTIME overrides them all.
 if [ $# -eq 0 ]; then
   go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-100000x}" ./internal/pipeline
+  go test -run '^$' -fuzz FuzzParse -fuzztime "${KEYLESS_FUZZTIME:-300000x}" ./internal/pipeline/yamlfast
   go test -run '^$' -fuzz FuzzScan -fuzztime "${KEYLESS_FUZZTIME:-300000x}" ./internal/detect
   go test -run '^$' -fuzz FuzzDecodeClaims -fuzztime "${KEYLESS_FUZZTIME:-40000x}" ./internal/idtoken
   for p in aws azure gcp vault; do

@@ -179,6 +179,19 @@ func (l *pairList) set(p Pair) {
 	}
 }
 
+// addAll adds a Map's pairs to an empty list. A Map's keys are unique, so
+// none is looked for first: set would compare each key with all before it
+// (issue 15).
+func (l *pairList) addAll(ps []Pair) {
+	l.pairs = append(l.pairs, ps...)
+	if len(l.pairs) > 32 {
+		l.idx = make(map[string]int, len(l.pairs)*2)
+		for i := range l.pairs {
+			l.idx[l.pairs[i].Key] = i
+		}
+	}
+}
+
 func (l *pairList) get(k string) *Node {
 	if i := l.find(k); i >= 0 {
 		return l.pairs[i].Value
@@ -249,9 +262,7 @@ func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 		}
 	}
 	l := newPairList(n)
-	for _, p := range base.Pairs {
-		l.set(p)
-	}
+	l.addAll(base.Pairs)
 	for _, p := range over.Pairs {
 		if skip != "" && p.Key == skip {
 			continue
