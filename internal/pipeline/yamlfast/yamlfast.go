@@ -420,7 +420,8 @@ func (p *parser) stream(max int) []*yaml.Node {
 			p.fail("directive")
 		}
 		base := len(p.stack)
-		p.stack = append(p.stack, p.block(-1, onLine))
+		root := p.block(-1, onLine)
+		p.stack = append(p.stack, root)
 		doc.Content = p.take(base)
 		docs = append(docs, doc)
 		if !p.eof() && !(p.marker(p.i) && p.src[p.i] == '-') {
@@ -477,21 +478,9 @@ func (p *parser) content(indent int, at where, pr props) *yaml.Node {
 		if pr.set {
 			p.fail("properties on an alias")
 		}
-		n := p.alias(false)
-		p.skipSpace()
-		if p.c(p.i) == ':' {
-			p.fail("alias key")
-		}
-		p.endLine()
-		return n
+		return p.notKey(p.alias(false))
 	case '[', '{':
-		n := p.flowCollection(indent, pr)
-		p.skipSpace()
-		if p.c(p.i) == ':' {
-			p.fail("flow collection key")
-		}
-		p.endLine()
-		return n
+		return p.notKey(p.flowCollection(indent, pr))
 	case '|', '>':
 		return p.blockScalar(indent, pr)
 	case '\'', '"':
@@ -548,6 +537,17 @@ func (p *parser) content(indent int, at where, pr props) *yaml.Node {
 	return n
 }
 
+// notKey ends an alias or a flow collection, which may be keys in YAML,
+// not in what is read here.
+func (p *parser) notKey(n *yaml.Node) *yaml.Node {
+	p.skipSpace()
+	if p.c(p.i) == ':' {
+		p.fail("alias or flow collection as a key")
+	}
+	p.endLine()
+	return n
+}
+
 // plainNode is the node of a plain scalar, untagged.
 func (p *parser) plainNode(v string, l, c int) *yaml.Node {
 	tag := ""
@@ -575,43 +575,54 @@ func (p *parser) mapping(indent int, at where, pr props, first *yaml.Node) *yaml
 	base := len(p.stack)
 	k := first
 	for {
-		// yaml.v3 places an empty value right after the ':'
-		// (yaml_parser_parse_block_mapping_value).
-		vl, vc := p.line, p.col(p.i)+1
-		p.i++
-		p.skipSpace()
-		var v *yaml.Node
-		switch p.c(p.i) {
-		case '\n', '#', 0:
-			p.skipToContent()
-			switch {
-			case p.eof() || p.marker(p.i):
-				v = p.empty(vl, vc)
-			case p.col(p.i) > mcol:
-				v = p.block(mcol, onLine)
-			case p.col(p.i) == mcol && p.c(p.i) == '-' && p.blankz(p.i+1):
-				v = p.seq(mcol, props{}, true)
-			default:
-				v = p.empty(vl, vc)
-			}
-		default:
-			v = p.block(mcol, afterColon)
-		}
+		v := p.after(mcol, afterColon) // pushes and takes its own children first
 		p.stack = append(p.stack, k, v)
-		if p.eof() || p.marker(p.i) {
+		if !p.more(mcol) {
 			break
-		}
-		c := p.col(p.i)
-		if c < mcol {
-			break
-		}
-		if c > mcol {
-			p.fail("more indented than its mapping")
 		}
 		k = p.nextKey(mcol)
 	}
 	m.Content = p.take(base)
 	return m
+}
+
+// after reads the node after the ':' or '-' at i of the block collection
+// at column col: on that line (at), or on the lines below, indented past
+// col, or, for a mapping's value, an indentless sequence at col. Without
+// one, it is an empty scalar right after the indicator, where yaml.v3
+// places it (yaml_parser_parse_block_mapping_value and
+// yaml_parser_parse_block_sequence_entry).
+func (p *parser) after(col int, at where) *yaml.Node {
+	l, c := p.line, p.col(p.i)+1
+	p.i++
+	p.skipSpace()
+	switch p.c(p.i) {
+	case '\n', '#', 0:
+	default:
+		return p.block(col, at)
+	}
+	p.skipToContent()
+	switch {
+	case p.eof() || p.marker(p.i):
+	case p.col(p.i) > col:
+		return p.block(col, onLine)
+	case at == afterColon && p.col(p.i) == col && p.c(p.i) == '-' && p.blankz(p.i+1):
+		return p.seq(col, props{}, true)
+	}
+	return p.empty(l, c)
+}
+
+// more reports whether the next token belongs to the block collection at
+// column col; one indented past col is an error.
+func (p *parser) more(col int) bool {
+	if p.eof() || p.marker(p.i) {
+		return false
+	}
+	c := p.col(p.i)
+	if c > col {
+		p.fail("more indented than its collection")
+	}
+	return c == col
 }
 
 // nextKey reads a key of the mapping at column mcol, leaving i at its ':'.
@@ -664,33 +675,10 @@ func (p *parser) seq(scol int, pr props, indentless bool) *yaml.Node {
 	p.apply(s, pr)
 	base := len(p.stack)
 	for {
-		// yaml.v3 places an empty entry right after the '-'
-		// (yaml_parser_parse_block_sequence_entry).
-		dl, dc := p.line, p.col(p.i)+1
-		p.i++
-		p.skipSpace()
-		var it *yaml.Node
-		switch p.c(p.i) {
-		case '\n', '#', 0:
-			p.skipToContent()
-			if p.eof() || p.marker(p.i) || p.col(p.i) <= scol {
-				it = p.empty(dl, dc)
-			} else {
-				it = p.block(scol, onLine)
-			}
-		default:
-			it = p.block(scol, afterDash)
-		}
+		it := p.after(scol, afterDash)
 		p.stack = append(p.stack, it)
-		if p.eof() || p.marker(p.i) {
+		if !p.more(scol) {
 			break
-		}
-		c := p.col(p.i)
-		if c < scol {
-			break
-		}
-		if c > scol {
-			p.fail("more indented than its sequence")
 		}
 		if p.c(p.i) != '-' || !p.blankz(p.i+1) {
 			if indentless {
@@ -865,44 +853,15 @@ func (p *parser) quoted() (v string, multi bool) {
 	return string(s), multi
 }
 
-// escape appends the escape at i (a backslash) to s; yaml.v3's table.
+// escapes are yaml.v3's one-character escapes in double-quoted scalars.
+var escapes = [...]string{'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v",
+	'f': "\f", 'r': "\r", 'e': "\x1b", ' ': " ", '"': "\"", '\'': "'", '\\': "\\", 'N': "\u0085",
+	'_': "\u00a0", 'L': "\u2028", 'P': "\u2029"}
+
+// escape appends the escape at i (a backslash) to s, as yaml.v3 reads it.
 func (p *parser) escape(s []byte) []byte {
 	n := 0
-	switch p.c(p.i + 1) {
-	case '0':
-		s = append(s, 0)
-	case 'a':
-		s = append(s, '\a')
-	case 'b':
-		s = append(s, '\b')
-	case 't', '\t':
-		s = append(s, '\t')
-	case 'n':
-		s = append(s, '\n')
-	case 'v':
-		s = append(s, '\v')
-	case 'f':
-		s = append(s, '\f')
-	case 'r':
-		s = append(s, '\r')
-	case 'e':
-		s = append(s, 0x1b)
-	case ' ':
-		s = append(s, ' ')
-	case '"':
-		s = append(s, '"')
-	case '\'':
-		s = append(s, '\'')
-	case '\\':
-		s = append(s, '\\')
-	case 'N':
-		s = append(s, "\u0085"...)
-	case '_':
-		s = append(s, "\u00a0"...)
-	case 'L':
-		s = append(s, "\u2028"...)
-	case 'P':
-		s = append(s, "\u2029"...)
+	switch e := p.c(p.i + 1); e {
 	case 'x':
 		n = 2
 	case 'u':
@@ -910,7 +869,10 @@ func (p *parser) escape(s []byte) []byte {
 	case 'U':
 		n = 8
 	default:
-		p.fail("unknown escape")
+		if int(e) >= len(escapes) || escapes[e] == "" {
+			p.fail("unknown escape")
+		}
+		s = append(s, escapes[e]...)
 	}
 	p.i += 2
 	if n == 0 {
@@ -1099,7 +1061,8 @@ func (p *parser) flowCollection(indent int, pr props) *yaml.Node {
 			}
 		}
 		if !isMap {
-			p.stack = append(p.stack, p.flowNode(indent))
+			v := p.flowNode(indent)
+			p.stack = append(p.stack, v)
 			p.flowSpace()
 			if p.c(p.i) == ':' {
 				p.fail("key in a flow sequence")

@@ -178,6 +178,7 @@ var cases = []string{
 	"k: 'x'\n",
 	"k: 'it''s'\n",
 	"k: \"a\\tb\\u00e9\\x41\\U0001F600\"\n",
+	"k: \"\\0\\a\\b\\t\\\t\\n\\v\\f\\r\\e\\ \\\"\\'\\\\\\N\\_\\L\\P\"\n",
 	"k: \"a\n  b\n\n  c\"\n",
 	"k: 'a\n\n\n  b  \n  c'\n",
 	"k: \"a\\\n   b\"\n",
