@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"iter"
 	"maps"
 	"path"
 	"slices"
@@ -37,7 +38,7 @@ type JobView struct {
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
 	// inherits.
-	Refs map[string]bool
+	Refs RefSet
 	// Images are the image: and services: images, as written.
 	Images []*Node
 	// IDTokens are the job's id_tokens.
@@ -177,7 +178,44 @@ func (v *JobView) Runs(name string) *Node {
 }
 
 // Reads reports whether the job expands the variable name.
-func (v *JobView) Reads(name string) bool { return v.Refs[name] }
+func (v *JobView) Reads(name string) bool { return v.Refs.Has(name) }
+
+// RefSet is a set of variable names: those a pipeline's jobs inherit,
+// shared by them all, and one job's others. Jobs used to clone the
+// inherited map each and add theirs, the most costly part of JobViews
+// (issue 15).
+type RefSet struct {
+	base map[string]bool // shared: never written once made
+	own  []string        // sorted, none in base
+}
+
+// Has reports whether name is in the set.
+func (s RefSet) Has(name string) bool {
+	if s.base[name] {
+		return true
+	}
+	_, ok := slices.BinarySearch(s.own, name)
+	return ok
+}
+
+// All yields each name once, in no set order.
+func (s RefSet) All() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for r := range s.base {
+			if !yield(r) {
+				return
+			}
+		}
+		for _, r := range s.own {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Len is the number of names in the set.
+func (s RefSet) Len() int { return len(s.base) + len(s.own) }
 
 // Variable returns the value the job sees for name, or nil.
 func (v *JobView) Variable(name string) *Variable {
@@ -360,8 +398,10 @@ type varsKey struct {
 type viewCache struct {
 	lines map[*Node]*lineInfo
 	refs  map[*Node][]string // the references under a job's key
-	vars  map[varsKey][]Variable
-	cmds  map[scriptNodes]sharedCommands
+	// scratch is refSet's, reused from job to job.
+	scratch []string
+	vars    map[varsKey][]Variable
+	cmds    map[scriptNodes]sharedCommands
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -464,24 +504,37 @@ func valueRef(val string) string {
 	return name
 }
 
-// addRefs is addRefs, the references under each node read once: jobs
-// share their keys' values (extends, default:, anchors).
-func (c *viewCache) addRefs(set map[string]bool, n *Node) {
-	if n == nil {
-		return
-	}
-	refs, ok := c.refs[n]
-	if !ok {
-		eachScalar(n, true, 0, func(s *Node) {
-			if strings.ContainsAny(s.Value, "$%") {
-				refs = appendVarRefs(refs, s.Value)
+// refSet is the variables job n expands: base, and those under its
+// refKeys not in base. The references under each node are read once:
+// jobs share their keys' values (extends, default:, anchors).
+func (c *viewCache) refSet(n *Node, base map[string]bool) RefSet {
+	own := c.scratch[:0]
+	for _, k := range refKeys {
+		v := n.Get(k)
+		if v == nil {
+			continue
+		}
+		refs, ok := c.refs[v]
+		if !ok {
+			eachScalar(v, true, 0, func(s *Node) {
+				if strings.ContainsAny(s.Value, "$%") {
+					refs = appendVarRefs(refs, s.Value)
+				}
+			})
+			c.refs[v] = refs
+		}
+		for _, r := range refs {
+			if !base[r] {
+				own = append(own, r)
 			}
-		})
-		c.refs[n] = refs
+		}
 	}
-	for _, r := range refs {
-		set[r] = true
+	c.scratch = own
+	if len(own) == 0 {
+		return RefSet{base: base}
 	}
+	slices.Sort(own)
+	return RefSet{base: base, own: slices.Clone(slices.Compact(own))}
 }
 
 func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
@@ -491,7 +544,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	if inherit {
 		refs = b.inheritedRefs
 	}
-	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: maps.Clone(refs)}
+	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens()}
 
 	v.Extends = append([]string(nil), j.Extends...)
 	seen := map[string]bool{j.Name: true}
@@ -513,9 +566,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
 	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars)
-	for _, k := range refKeys {
-		cache.addRefs(v.Refs, n.Get(k))
-	}
+	v.Refs = cache.refSet(n, refs)
 
 	if img := n.Get("image"); img != nil {
 		v.Images = append(v.Images, imageName(img))
