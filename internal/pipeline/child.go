@@ -82,7 +82,7 @@ func (l *loader) child(j *Job, inc *Node) {
 	var merged *Node
 	for _, e := range entries {
 		for _, n := range sub.include(e, 0) {
-			merged = deepMerge(merged, n, false)
+			merged = sub.deepMerge(merged, n, false)
 		}
 	}
 	if merged == nil {
