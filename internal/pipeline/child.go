@@ -126,7 +126,7 @@ func passedVariables(j *Job, global *Node) []Variable {
 	if fwd, ok := j.Node.Lookup("trigger", "forward", "yaml_variables").Bool(); ok && !fwd {
 		return nil
 	}
-	return jobVariables(j.Node, Variables(global.Get("variables"), "global"), nil, nil, nil)
+	return jobVariables(j.Node, Variables(global.Get("variables"), "global"), nil, nil, nil, nil)
 }
 
 // All returns p and the child pipelines below it, each once, every

@@ -274,7 +274,8 @@ func (p *Pipeline) JobViews() []JobView {
 	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{}}
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{},
+		slabs: p.viewSlabs()}
 	// Sized once: a JobView is some 400 bytes, and growing the list by
 	// appending copied a pipeline's views about twice over.
 	n := 0
@@ -286,7 +287,7 @@ func (p *Pipeline) JobViews() []JobView {
 	if n == 0 {
 		return nil
 	}
-	out := make([]JobView, 0, n)
+	out := cache.viewSlab().take(n)
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
@@ -331,7 +332,7 @@ var refKeys = []string{"before_script", "script", "after_script", "hooks", "vari
 // most of them the global and upstream variables (issue 15). Jobs whose
 // variables: is one node (extended from one template) and whose rules set
 // none share the slice too, through memo.
-func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable) []Variable {
+func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable, vs *slab[Variable]) []Variable {
 	inherit := inheritsVariables(n)
 	own := n.Get("variables")
 	var rules []*Node
@@ -367,7 +368,7 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[var
 			return out
 		}
 	}
-	out := make([]Variable, 0, size)
+	out := vs.take(size)
 	if inherit {
 		out = append(out, globals...)
 	}
@@ -402,6 +403,48 @@ type viewCache struct {
 	scratch []string
 	vars    map[varsKey][]Variable
 	cmds    map[scriptNodes]sharedCommands
+	// slabs are the pipeline's (Pipeline.viewSlabs): what JobViews
+	// makes for each job dies with the model, and is recycled with it
+	// (issue 15).
+	slabs *viewSlabs
+}
+
+func (c *viewCache) viewSlab() *slab[JobView] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.views
+}
+
+func (c *viewCache) varSlab() *slab[Variable] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.vars
+}
+
+func (c *viewCache) cmdSlab() *slab[Command] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.cmds
+}
+
+// viewSlabs are p's JobViews slabs, taken from the pool at first use;
+// nil unless the main pipeline's model will be released (Release), which
+// gives them back.
+func (p *Pipeline) viewSlabs() *viewSlabs {
+	root := p
+	for root.Parent != nil {
+		root = root.Parent
+	}
+	if root.nodes == nil {
+		return nil
+	}
+	if p.views == nil {
+		p.views = viewSlabPool.Get().(*viewSlabs)
+	}
+	return p.views
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -565,7 +608,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars)
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars, cache.varSlab())
 	v.Refs = cache.refSet(n, refs)
 
 	if img := n.Get("image"); img != nil {
@@ -660,7 +703,7 @@ func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]
 	}
 	var cmds []Command
 	if n > 0 {
-		cmds = make([]Command, 0, n)
+		cmds = cache.cmdSlab().take(n)
 	}
 	var kept []string // set for the rest of the shell
 	var breaks []int  // the indexes of lines that start a shell, read once kept is set

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 
@@ -213,6 +214,50 @@ type nodeSlabs struct {
 	np     int // handed out
 }
 
+// viewSlabs hold what JobViews makes for each job of a pipeline, recycled
+// with its model (Release). Each pipeline, child ones included, has its
+// own: lint checks a parent and its children on goroutines of their own.
+type viewSlabs struct {
+	views slab[JobView]
+	vars  slab[Variable]
+	cmds  slab[Command]
+}
+
+var viewSlabPool = sync.Pool{New: func() any { return new(viewSlabs) }}
+
+// slab hands out slices of T from chunks kept from pipeline to pipeline
+// (nodeSlabs).
+type slab[T any] struct {
+	chunks [][]T
+	n      int // handed out
+	cur    []T
+}
+
+// slabBytes is the size of a slab's chunk.
+const slabBytes = 128 << 10
+
+// take returns an empty slice of capacity n; a nil s, or an n of more
+// than half a chunk, allocates.
+func (s *slab[T]) take(n int) []T {
+	size := max(16, slabBytes/int(unsafe.Sizeof(*new(T))))
+	if s == nil || n > size/2 {
+		return make([]T, 0, n)
+	}
+	if len(s.cur) < n {
+		if s.n == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]T, size))
+		}
+		s.n++
+		s.cur = s.chunks[s.n-1]
+		clear(s.cur)
+	}
+	out := s.cur[:0:n] // capped: an append past n must not take the next slice's
+	s.cur = s.cur[n:]
+	return out
+}
+
+func (s *slab[T]) reset() { s.n, s.cur = 0, nil }
+
 const pairChunk = 1024
 
 func (s *nodeSlabs) pairChunk() []Pair {
@@ -247,6 +292,15 @@ func (p *Pipeline) Release() {
 	if s := p.nodes; s != nil {
 		p.nodes = nil
 		s.n, s.np = 0, 0
+		for _, q := range p.All() {
+			if v := q.views; v != nil {
+				q.views = nil
+				v.views.reset()
+				v.vars.reset()
+				v.cmds.reset()
+				viewSlabPool.Put(v)
+			}
+		}
 		slabPool.Put(s)
 	}
 }
