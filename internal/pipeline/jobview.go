@@ -372,9 +372,9 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[var
 	if inherit {
 		out = append(out, globals...)
 	}
-	out = appendVariables(out, own, "job")
+	out = AppendVariables(out, own, "job")
 	for _, r := range rules {
-		out = appendVariables(out, r.Get("variables"), "rules")
+		out = AppendVariables(out, r.Get("variables"), "rules")
 	}
 	out = append(out, upstream...)
 	if len(out) == 0 {
@@ -970,12 +970,12 @@ func Variables(n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return nil
 	}
-	return appendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
+	return AppendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
 }
 
-// appendVariables appends the entries of variables: map n to out
-// (Variables).
-func appendVariables(out []Variable, n *Node, scope string) []Variable {
+// AppendVariables appends the entries of variables: map n to out
+// (Variables): a caller that only reads them reuses out (issue 15).
+func AppendVariables(out []Variable, n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return out
 	}
