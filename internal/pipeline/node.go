@@ -192,6 +192,18 @@ func (l *pairList) addAll(ps []Pair) {
 	}
 }
 
+// indexPairs is a read-only pairList of a Map's pairs, which it shares.
+func indexPairs(ps []Pair) *pairList {
+	l := &pairList{pairs: ps}
+	if len(ps) > 32 {
+		l.idx = make(map[string]int, len(ps))
+		for i := range ps {
+			l.idx[ps[i].Key] = i
+		}
+	}
+	return l
+}
+
 func (l *pairList) get(k string) *Node {
 	if i := l.find(k); i >= 0 {
 		return l.pairs[i].Value

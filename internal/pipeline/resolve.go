@@ -131,19 +131,20 @@ type refState struct {
 // every job: r.post is the top level after extends. budget is the nodes the
 // resolved jobs may expand to.
 func newResolver(l *loader, global *Node, keep bool, budget int) *resolver {
-	r := &resolver{l: l, keep: keep, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
+	// A Map's keys are unique: the top level is indexed as it is, not
+	// set pair by pair into a copy whose index grows as it fills, and
+	// the top level after extends takes the same keys (issue 15).
+	r := &resolver{l: l, keep: keep, top: indexPairs(global.Pairs), ext: map[string]*extState{}, refs: map[string]*refState{},
 		sizes: map[*Node]int{}, budget: budget}
-	for _, p := range global.Pairs {
-		r.top.set(p)
-	}
-	r.post = newPairList(len(global.Pairs))
+	post := l.pairs(len(global.Pairs))
 	for _, p := range global.Pairs {
 		if IsJobKey(p.Key) && p.Value.Kind == Map {
 			n, _ := r.extend(p.Key, nil)
 			p.Value = n
 		}
-		r.post.set(p)
+		post = append(post, p)
 	}
+	r.post = indexPairs(post)
 	return r
 }
 
