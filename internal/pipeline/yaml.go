@@ -245,11 +245,15 @@ func (s *slab[T]) take(n int) []T {
 	}
 	if len(s.cur) < n {
 		if s.n == len(s.chunks) {
+			// Fresh, and zero: not cleared, so that its pages are
+			// touched only as it is used.
 			s.chunks = append(s.chunks, make([]T, size))
+			s.cur = s.chunks[s.n]
+		} else {
+			s.cur = s.chunks[s.n]
+			clear(s.cur)
 		}
 		s.n++
-		s.cur = s.chunks[s.n-1]
-		clear(s.cur)
 	}
 	out := s.cur[:0:n] // capped: an append past n must not take the next slice's
 	s.cur = s.cur[n:]
@@ -263,6 +267,8 @@ const pairChunk = 1024
 func (s *nodeSlabs) pairChunk() []Pair {
 	if s.np == len(s.pairs) {
 		s.pairs = append(s.pairs, make([]Pair, pairChunk))
+		s.np++
+		return s.pairs[s.np-1] // fresh, and zero: its pages are touched as used
 	}
 	s.np++
 	c := s.pairs[s.np-1]
