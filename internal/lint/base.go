@@ -66,21 +66,16 @@ var scriptKeys = []string{"before_script", "script", "after_script"}
 
 // variable is one variables: entry as a job sees it (pipeline.Variable):
 // its name, the node of its value (the value: of the long form), and its
-// Scope, which variables sets to the context a message names it in.
+// Scope, which secretScan.variables sets to the context a message names
+// it in ("services variable").
 type variable = pipeline.Variable
-
-// variables lists a variables: map (pipeline.Variables) in context
-// ("services variable"), which becomes their Scope.
-func variables(n *pipeline.Node, context string) []variable {
-	return pipeline.Variables(n, context)
-}
 
 // scopeContext is how a message names a variable of each
 // pipeline.Variable scope.
 var scopeContext = map[string]string{"global": "global variable", "job": "variable", "rules": "rules variable"}
 
 // varContext is how a message names v: by its scope, or by the context
-// variables was given.
+// secretScan.variables was given.
 func varContext(v *variable) string {
 	if c, ok := scopeContext[v.Scope]; ok {
 		return c

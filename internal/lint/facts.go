@@ -49,7 +49,7 @@ func Facts(p *pipeline.Pipeline) []JobFacts {
 				f.Tools = append(f.Tools, c.Name)
 			}
 		}
-		for r := range ji.view.Refs {
+		for r := range ji.view.Refs.All() {
 			if detect.SecretName(r) {
 				f.Reads = append(f.Reads, r)
 			}

@@ -290,7 +290,7 @@ func (jl *jobLeaks) maySecrets() bool {
 	if len(ji.tokens) > 0 || len(ji.view.Secrets) > 0 || ji.extendsAny(".keyless-") {
 		return true
 	}
-	for r := range ji.view.Refs {
+	for r := range ji.view.Refs.All() {
 		if !jl.plainName(r) && jl.staticSecret(r, 0).kind != notSecret {
 			return true
 		}
@@ -530,7 +530,7 @@ func (sh *shell) inScope(all bool) []held {
 		}
 	}
 	var names []string
-	for r := range sh.jl.ji.view.Refs {
+	for r := range sh.jl.ji.view.Refs.All() {
 		names = append(names, r)
 	}
 	for _, t := range sh.jl.ji.tokens {

@@ -177,6 +177,9 @@ type secretScan struct {
 	// scans are detect.Scan's answers by value and context: jobs share
 	// most values (default:, extends, anchors), each scanned once.
 	scans map[scanKey][]detect.Match
+	// vars is variables' list, reused: it was made for each variables:
+	// map scanned, and read once (issue 15).
+	vars []variable
 }
 
 type scanKey struct {
@@ -358,7 +361,8 @@ func (s *secretScan) find(text, file string) (pipeline.Pos, bool) {
 }
 
 func (s *secretScan) variables(sc *scope, n *pipeline.Node, context string) {
-	for _, v := range variables(n, context) {
+	s.vars = pipeline.AppendVariables(s.vars[:0], n, context)
+	for _, v := range s.vars {
 		s.node(sc, v.Value, detect.Context{Key: v.Name}, place{context, v.Name})
 	}
 }
@@ -421,7 +425,8 @@ func (s *secretScan) service(sc *scope, svc *pipeline.Node, prefix string) {
 			s.node(sc, l, detect.Context{Script: true, Alias: alias}, place{what: prefix + "services " + k})
 		}
 	}
-	for _, v := range variables(svc.Get("variables"), "") {
+	s.vars = pipeline.AppendVariables(s.vars[:0], svc.Get("variables"), "")
+	for _, v := range s.vars {
 		s.node(sc, v.Value, detect.Context{Key: v.Name, Alias: alias}, place{prefix + "services variable", v.Name})
 	}
 }

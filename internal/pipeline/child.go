@@ -82,7 +82,7 @@ func (l *loader) child(j *Job, inc *Node) {
 	var merged *Node
 	for _, e := range entries {
 		for _, n := range sub.include(e, 0) {
-			merged = deepMerge(merged, n, false)
+			merged = sub.deepMerge(merged, n, false)
 		}
 	}
 	if merged == nil {
@@ -126,7 +126,7 @@ func passedVariables(j *Job, global *Node) []Variable {
 	if fwd, ok := j.Node.Lookup("trigger", "forward", "yaml_variables").Bool(); ok && !fwd {
 		return nil
 	}
-	return jobVariables(j.Node, Variables(global.Get("variables"), "global"), nil, nil, nil)
+	return jobVariables(j.Node, Variables(global.Get("variables"), "global"), nil, nil, nil, nil)
 }
 
 // All returns p and the child pipelines below it, each once, every

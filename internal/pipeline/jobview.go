@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"iter"
 	"maps"
 	"path"
 	"slices"
@@ -37,7 +38,7 @@ type JobView struct {
 	// Refs are the variables the job expands: in its lines, variables,
 	// rules, services and image, and in the global variables it
 	// inherits.
-	Refs map[string]bool
+	Refs RefSet
 	// Images are the image: and services: images, as written.
 	Images []*Node
 	// IDTokens are the job's id_tokens.
@@ -177,7 +178,44 @@ func (v *JobView) Runs(name string) *Node {
 }
 
 // Reads reports whether the job expands the variable name.
-func (v *JobView) Reads(name string) bool { return v.Refs[name] }
+func (v *JobView) Reads(name string) bool { return v.Refs.Has(name) }
+
+// RefSet is a set of variable names: those a pipeline's jobs inherit,
+// shared by them all, and one job's others. Jobs used to clone the
+// inherited map each and add theirs, the most costly part of JobViews
+// (issue 15).
+type RefSet struct {
+	base map[string]bool // shared: never written once made
+	own  []string        // sorted, none in base
+}
+
+// Has reports whether name is in the set.
+func (s RefSet) Has(name string) bool {
+	if s.base[name] {
+		return true
+	}
+	_, ok := slices.BinarySearch(s.own, name)
+	return ok
+}
+
+// All yields each name once, in no set order.
+func (s RefSet) All() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for r := range s.base {
+			if !yield(r) {
+				return
+			}
+		}
+		for _, r := range s.own {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Len is the number of names in the set.
+func (s RefSet) Len() int { return len(s.base) + len(s.own) }
 
 // Variable returns the value the job sees for name, or nil.
 func (v *JobView) Variable(name string) *Variable {
@@ -236,7 +274,8 @@ func (p *Pipeline) JobViews() []JobView {
 	maps.Copy(b.inheritedRefs, globalRefs)
 	// Jobs share nodes (what extends, anchors and !reference merge in),
 	// so each node's variables and commands are read once.
-	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{}}
+	cache := &viewCache{lines: map[*Node]*lineInfo{}, refs: map[*Node][]string{}, vars: map[varsKey][]Variable{}, cmds: map[scriptNodes]sharedCommands{},
+		slabs: p.viewSlabs()}
 	// Sized once: a JobView is some 400 bytes, and growing the list by
 	// appending copied a pipeline's views about twice over.
 	n := 0
@@ -248,7 +287,7 @@ func (p *Pipeline) JobViews() []JobView {
 	if n == 0 {
 		return nil
 	}
-	out := make([]JobView, 0, n)
+	out := cache.viewSlab().take(n)
 	for _, j := range p.Jobs {
 		if j.Hidden || j.Node == nil {
 			continue
@@ -293,7 +332,7 @@ var refKeys = []string{"before_script", "script", "after_script", "hooks", "vari
 // most of them the global and upstream variables (issue 15). Jobs whose
 // variables: is one node (extended from one template) and whose rules set
 // none share the slice too, through memo.
-func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable) []Variable {
+func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[varsKey][]Variable, vs *slab[Variable]) []Variable {
 	inherit := inheritsVariables(n)
 	own := n.Get("variables")
 	var rules []*Node
@@ -329,13 +368,13 @@ func jobVariables(n *Node, globals, upstream, inherited []Variable, memo map[var
 			return out
 		}
 	}
-	out := make([]Variable, 0, size)
+	out := vs.take(size)
 	if inherit {
 		out = append(out, globals...)
 	}
-	out = appendVariables(out, own, "job")
+	out = AppendVariables(out, own, "job")
 	for _, r := range rules {
-		out = appendVariables(out, r.Get("variables"), "rules")
+		out = AppendVariables(out, r.Get("variables"), "rules")
 	}
 	out = append(out, upstream...)
 	if len(out) == 0 {
@@ -360,8 +399,52 @@ type varsKey struct {
 type viewCache struct {
 	lines map[*Node]*lineInfo
 	refs  map[*Node][]string // the references under a job's key
-	vars  map[varsKey][]Variable
-	cmds  map[scriptNodes]sharedCommands
+	// scratch is refSet's, reused from job to job.
+	scratch []string
+	vars    map[varsKey][]Variable
+	cmds    map[scriptNodes]sharedCommands
+	// slabs are the pipeline's (Pipeline.viewSlabs): what JobViews
+	// makes for each job dies with the model, and is recycled with it
+	// (issue 15).
+	slabs *viewSlabs
+}
+
+func (c *viewCache) viewSlab() *slab[JobView] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.views
+}
+
+func (c *viewCache) varSlab() *slab[Variable] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.vars
+}
+
+func (c *viewCache) cmdSlab() *slab[Command] {
+	if c == nil || c.slabs == nil {
+		return nil
+	}
+	return &c.slabs.cmds
+}
+
+// viewSlabs are p's JobViews slabs, taken from the pool at first use;
+// nil unless the main pipeline's model will be released (Release), which
+// gives them back.
+func (p *Pipeline) viewSlabs() *viewSlabs {
+	root := p
+	for root.Parent != nil {
+		root = root.Parent
+	}
+	if root.nodes == nil {
+		return nil
+	}
+	if p.views == nil {
+		p.views = viewSlabPool.Get().(*viewSlabs)
+	}
+	return p.views
 }
 
 // lineInfo is what a shell line runs: its commands, and, for a line that
@@ -464,24 +547,37 @@ func valueRef(val string) string {
 	return name
 }
 
-// addRefs is addRefs, the references under each node read once: jobs
-// share their keys' values (extends, default:, anchors).
-func (c *viewCache) addRefs(set map[string]bool, n *Node) {
-	if n == nil {
-		return
-	}
-	refs, ok := c.refs[n]
-	if !ok {
-		eachScalar(n, true, 0, func(s *Node) {
-			if strings.ContainsAny(s.Value, "$%") {
-				refs = appendVarRefs(refs, s.Value)
+// refSet is the variables job n expands: base, and those under its
+// refKeys not in base. The references under each node are read once:
+// jobs share their keys' values (extends, default:, anchors).
+func (c *viewCache) refSet(n *Node, base map[string]bool) RefSet {
+	own := c.scratch[:0]
+	for _, k := range refKeys {
+		v := n.Get(k)
+		if v == nil {
+			continue
+		}
+		refs, ok := c.refs[v]
+		if !ok {
+			eachScalar(v, true, 0, func(s *Node) {
+				if strings.ContainsAny(s.Value, "$%") {
+					refs = appendVarRefs(refs, s.Value)
+				}
+			})
+			c.refs[v] = refs
+		}
+		for _, r := range refs {
+			if !base[r] {
+				own = append(own, r)
 			}
-		})
-		c.refs[n] = refs
+		}
 	}
-	for _, r := range refs {
-		set[r] = true
+	c.scratch = own
+	if len(own) == 0 {
+		return RefSet{base: base}
 	}
+	slices.Sort(own)
+	return RefSet{base: base, own: slices.Clone(slices.Compact(own))}
 }
 
 func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
@@ -491,7 +587,7 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 	if inherit {
 		refs = b.inheritedRefs
 	}
-	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens(), Refs: maps.Clone(refs)}
+	v := JobView{Job: j, Lines: j.Lines(), IDTokens: j.IDTokens()}
 
 	v.Extends = append([]string(nil), j.Extends...)
 	seen := map[string]bool{j.Name: true}
@@ -512,10 +608,8 @@ func jobView(j *Job, b *viewBase, cache *viewCache) JobView {
 
 	// The variables trigger jobs pass down win over the child's own
 	// (Pipeline.Upstream).
-	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars)
-	for _, k := range refKeys {
-		cache.addRefs(v.Refs, n.Get(k))
-	}
+	v.Variables = jobVariables(n, b.globals, b.upstream, b.inherited, cache.vars, cache.varSlab())
+	v.Refs = cache.refSet(n, refs)
 
 	if img := n.Get("image"); img != nil {
 		v.Images = append(v.Images, imageName(img))
@@ -609,7 +703,7 @@ func lineCommands(job *Node, lines []*Node, maps []EnvMap, cache *viewCache) ([]
 	}
 	var cmds []Command
 	if n > 0 {
-		cmds = make([]Command, 0, n)
+		cmds = cache.cmdSlab().take(n)
 	}
 	var kept []string // set for the rest of the shell
 	var breaks []int  // the indexes of lines that start a shell, read once kept is set
@@ -876,12 +970,12 @@ func Variables(n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return nil
 	}
-	return appendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
+	return AppendVariables(make([]Variable, 0, len(n.Pairs)), n, scope)
 }
 
-// appendVariables appends the entries of variables: map n to out
-// (Variables).
-func appendVariables(out []Variable, n *Node, scope string) []Variable {
+// AppendVariables appends the entries of variables: map n to out
+// (Variables): a caller that only reads them reuses out (issue 15).
+func AppendVariables(out []Variable, n *Node, scope string) []Variable {
 	if n == nil || n.Kind != Map {
 		return out
 	}

@@ -157,6 +157,7 @@ type shared struct {
 	// slab is where conv takes its next Nodes from (conv.alloc), a
 	// chunk of nodes, which the main Pipeline keeps for Release.
 	slab  []Node
+	pslab []Pair // as slab, for pair lists (shared.pairs)
 	slabs *nodeSlabs
 	// arena holds the YAML nodes decoded, which conv converts: none is
 	// used once the pipeline is loaded, and release hands the arena to
@@ -373,12 +374,12 @@ func (l *loader) loadFile(name string, src []byte, e incEntry, ctx fileCtx, dept
 	var merged *Node
 	for _, e := range l.parseIncludes(inc, ctx) {
 		for _, n := range l.include(e, depth) {
-			merged = deepMerge(merged, n, false)
+			merged = l.deepMerge(merged, n, false)
 		}
 	}
 	// The included files have no include: left (loadFile), so the
 	// file's own is all there is to drop.
-	return mergeWithout(merged, top, false, "include")
+	return l.mergeWithout(merged, top, false, "include")
 }
 
 // isSpecHeader is a first document whose top level holds spec:

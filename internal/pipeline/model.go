@@ -127,6 +127,8 @@ type Pipeline struct {
 	lines   map[string][]int
 	// nodes are the slabs this pipeline's Nodes are in (Release).
 	nodes *nodeSlabs
+	// views are JobViews' slabs, while the main pipeline has nodes.
+	views *viewSlabs
 }
 
 // File is one configuration file read.

@@ -192,6 +192,18 @@ func (l *pairList) addAll(ps []Pair) {
 	}
 }
 
+// indexPairs is a read-only pairList of a Map's pairs, which it shares.
+func indexPairs(ps []Pair) *pairList {
+	l := &pairList{pairs: ps}
+	if len(ps) > 32 {
+		l.idx = make(map[string]int, len(ps))
+		for i := range ps {
+			l.idx[ps[i].Key] = i
+		}
+	}
+	return l
+}
+
 func (l *pairList) get(k string) *Node {
 	if i := l.find(k); i >= 0 {
 		return l.pairs[i].Value
@@ -227,27 +239,27 @@ func (l *pairList) list() []Pair {
 // key, every other value replaces. With dropNull, a null in over removes an
 // inherited key ("you can use null to remove a key",
 // https://docs.gitlab.com/ci/yaml/#extends). Neither input is modified.
-func deepMerge(base, over *Node, dropNull bool) *Node {
-	return mergeWithout(base, over, dropNull, "")
+func (s *shared) deepMerge(base, over *Node, dropNull bool) *Node {
+	return s.mergeWithout(base, over, dropNull, "")
 }
 
 // mergeWithout is deepMerge with over's top-level key skip left out
 // (unless skip is ""): include: and extends: are dropped once applied,
 // and leaving them out of the merge saves copying the merged list again
 // without them (issue 15).
-func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
+func (s *shared) mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 	if over == nil {
 		return base
 	}
 	if base == nil || base.Kind != Map || over.Kind != Map {
 		if skip != "" && over.Kind == Map && over.Get(skip) != nil {
-			pairs := make([]Pair, 0, len(over.Pairs)-1)
+			pairs := s.pairs(len(over.Pairs) - 1)
 			for _, p := range over.Pairs {
 				if p.Key != skip {
 					pairs = append(pairs, p)
 				}
 			}
-			return withPairs(over, pairs)
+			return s.withPairs(over, pairs)
 		}
 		return over
 	}
@@ -261,7 +273,7 @@ func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 			}
 		}
 	}
-	l := newPairList(n)
+	l := &pairList{pairs: s.pairs(n)}
 	l.addAll(base.Pairs)
 	for _, p := range over.Pairs {
 		if skip != "" && p.Key == skip {
@@ -272,12 +284,12 @@ func mergeWithout(base, over *Node, dropNull bool, skip string) *Node {
 		case old != nil && dropNull && p.Value.Kind == Null:
 			l.del(p.Key)
 		case old != nil && old.Kind == Map && p.Value.Kind == Map:
-			l.set(Pair{Key: p.Key, KeyPos: p.KeyPos, Value: deepMerge(old, p.Value, dropNull)})
+			l.set(Pair{Key: p.Key, KeyPos: p.KeyPos, Value: s.deepMerge(old, p.Value, dropNull)})
 		default:
 			l.set(p)
 		}
 	}
-	return &Node{Kind: Map, Tag: over.Tag, Pairs: l.list(), Pos: over.Pos}
+	return s.alloc(Node{Kind: Map, Tag: over.Tag, Pairs: l.list(), Pos: over.Pos})
 }
 
 // withPairs returns a copy of map n with new pairs.
@@ -285,6 +297,13 @@ func withPairs(n *Node, pairs []Pair) *Node {
 	c := *n
 	c.Pairs = pairs
 	return &c
+}
+
+// withPairs is withPairs with the copy taken from s's slabs.
+func (s *shared) withPairs(n *Node, pairs []Pair) *Node {
+	c := *n
+	c.Pairs = pairs
+	return s.alloc(c)
 }
 
 func nullAt(pos Pos) *Node { return &Node{Kind: Null, Tag: "!!null", Pos: pos} }

@@ -131,19 +131,20 @@ type refState struct {
 // every job: r.post is the top level after extends. budget is the nodes the
 // resolved jobs may expand to.
 func newResolver(l *loader, global *Node, keep bool, budget int) *resolver {
-	r := &resolver{l: l, keep: keep, top: newPairList(len(global.Pairs)), ext: map[string]*extState{}, refs: map[string]*refState{},
+	// A Map's keys are unique: the top level is indexed as it is, not
+	// set pair by pair into a copy whose index grows as it fills, and
+	// the top level after extends takes the same keys (issue 15).
+	r := &resolver{l: l, keep: keep, top: indexPairs(global.Pairs), ext: map[string]*extState{}, refs: map[string]*refState{},
 		sizes: map[*Node]int{}, budget: budget}
-	for _, p := range global.Pairs {
-		r.top.set(p)
-	}
-	r.post = newPairList(len(global.Pairs))
+	post := l.pairs(len(global.Pairs))
 	for _, p := range global.Pairs {
 		if IsJobKey(p.Key) && p.Value.Kind == Map {
 			n, _ := r.extend(p.Key, nil)
 			p.Value = n
 		}
-		r.post.set(p)
+		post = append(post, p)
 	}
+	r.post = indexPairs(post)
 	return r
 }
 
@@ -159,7 +160,7 @@ func (l *loader) resolve(global *Node) {
 		}
 		pairs[i] = p
 	}
-	l.p.Global = withPairs(global, pairs)
+	l.p.Global = l.withPairs(global, pairs)
 	def := r.defaults(l.p.Global)
 	for _, p := range global.Pairs {
 		if !IsJobKey(p.Key) || p.Value.Kind != Map {
@@ -168,7 +169,7 @@ func (l *loader) resolve(global *Node) {
 		j := &Job{Name: p.Key, Hidden: strings.HasPrefix(p.Key, "."), Pos: p.KeyPos}
 		n := r.resolveRefs(r.post.get(p.Key), "", 0)
 		if !j.Hidden {
-			n = inheritDefault(n, def)
+			n = r.inheritDefault(n, def)
 		}
 		if !r.spend(n, p.KeyPos) {
 			n = p.Value
@@ -243,15 +244,15 @@ func (r *resolver) extend(name string, stack []string) (*Node, int) {
 			continue
 		}
 		height = max(height, ph+1)
-		merged = deepMerge(merged, pnode, !r.keep)
+		merged = r.l.deepMerge(merged, pnode, !r.keep)
 	}
 	var n *Node
 	if r.keep {
-		n = deepMerge(merged, raw, false)
+		n = r.l.deepMerge(merged, raw, false)
 	} else {
 		// The parents have no extends: left (extend), so the job's
 		// own is all there is to drop.
-		n = mergeWithout(merged, raw, true, "extends")
+		n = r.l.mergeWithout(merged, raw, true, "extends")
 	}
 	st.node, st.height, st.state = n, height, 2
 	return n, height
@@ -301,7 +302,7 @@ func (r *resolver) resolveRefs(n *Node, key string, depth int) *Node {
 		for i, p := range n.Pairs {
 			v := r.resolveRefs(p.Value, p.Key, depth)
 			if v != p.Value && out == nil {
-				out = make([]Pair, len(n.Pairs))
+				out = r.l.pairs(len(n.Pairs))[:len(n.Pairs)]
 				copy(out, n.Pairs[:i])
 			}
 			if out != nil {
@@ -310,7 +311,7 @@ func (r *resolver) resolveRefs(n *Node, key string, depth int) *Node {
 			}
 		}
 		if out != nil {
-			return withPairs(n, out)
+			return r.l.withPairs(n, out)
 		}
 	case Seq:
 		var out []*Node
@@ -429,7 +430,7 @@ func (r *resolver) defaults(global *Node) *Node {
 // inheritDefault gives job the default: keys it does not set, honouring
 // inherit:default (https://docs.gitlab.com/ci/yaml/#inheritdefault). A key
 // set to null counts as unset, as GitLab treats it.
-func inheritDefault(job, def *Node) *Node {
+func (r *resolver) inheritDefault(job, def *Node) *Node {
 	if len(def.Pairs) == 0 || job == nil || job.Kind != Map {
 		return job
 	}
@@ -460,7 +461,7 @@ func inheritDefault(job, def *Node) *Node {
 			continue
 		}
 		if out == nil {
-			out = make([]Pair, len(job.Pairs), len(job.Pairs)+len(def.Pairs))
+			out = r.l.pairs(len(job.Pairs) + len(def.Pairs))[:len(job.Pairs)]
 			copy(out, job.Pairs)
 		}
 		for _, p := range def.Pairs {
@@ -477,5 +478,5 @@ func inheritDefault(job, def *Node) *Node {
 	if out == nil {
 		return job
 	}
-	return withPairs(job, out)
+	return r.l.withPairs(job, out)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 
@@ -170,8 +171,13 @@ type memoNode struct {
 // alloc hands out nodes from slabs: one allocation per 256 nodes. The
 // slab is the run's, not the file's: most included files are a few dozen
 // nodes, and a slab each left most of it unused (issue 15).
-func (c *conv) alloc(n Node) *Node {
-	s := c.l.shared
+func (c *conv) alloc(n Node) *Node { return c.l.shared.alloc(n) }
+
+// A nil s allocates.
+func (s *shared) alloc(n Node) *Node {
+	if s == nil {
+		return newNode(n) // not &n: n would escape, allocated on every call
+	}
 	if len(s.slab) == 0 {
 		s.slab = s.slabs.chunk()
 	}
@@ -181,13 +187,97 @@ func (c *conv) alloc(n Node) *Node {
 	return p
 }
 
-// nodeSlabs are the chunks conv hands Nodes out of. A Pipeline keeps them
-// until Release gives them to the next load: a linter reading many
-// projects then stops faulting in fresh pages for each (issue 15).
+// pairs hands out an empty pair list of capacity n from slabs, as alloc
+// does nodes: maps' pairs, converted, merged and resolved, were a fifth
+// of the bytes a lint allocates, each a fresh page fault with GOGC off
+// (issue 15). A nil s allocates.
+func (s *shared) pairs(n int) []Pair {
+	if s == nil || n > pairChunk/8 {
+		return make([]Pair, 0, n)
+	}
+	if len(s.pslab) < n {
+		s.pslab = s.slabs.pairChunk()
+	}
+	p := s.pslab[:0:n] // capped: an append past n must not take the next list's
+	s.pslab = s.pslab[n:]
+	return p
+}
+
+// nodeSlabs are the chunks conv hands Nodes out of, and the pair lists of
+// maps. A Pipeline keeps them until Release gives them to the next load:
+// a linter reading many projects then stops faulting in fresh pages for
+// each (issue 15).
 type nodeSlabs struct {
 	chunks [][]Node
 	n      int // handed out
+	pairs  [][]Pair
+	np     int // handed out
 }
+
+// viewSlabs hold what JobViews makes for each job of a pipeline, recycled
+// with its model (Release). Each pipeline, child ones included, has its
+// own: lint checks a parent and its children on goroutines of their own.
+type viewSlabs struct {
+	views slab[JobView]
+	vars  slab[Variable]
+	cmds  slab[Command]
+}
+
+var viewSlabPool = sync.Pool{New: func() any { return new(viewSlabs) }}
+
+// slab hands out slices of T from chunks kept from pipeline to pipeline
+// (nodeSlabs).
+type slab[T any] struct {
+	chunks [][]T
+	n      int // handed out
+	cur    []T
+}
+
+// slabBytes is the size of a slab's chunk.
+const slabBytes = 128 << 10
+
+// take returns an empty slice of capacity n; a nil s, or an n of more
+// than half a chunk, allocates.
+func (s *slab[T]) take(n int) []T {
+	size := max(16, slabBytes/int(unsafe.Sizeof(*new(T))))
+	if s == nil || n > size/2 {
+		return make([]T, 0, n)
+	}
+	if len(s.cur) < n {
+		if s.n == len(s.chunks) {
+			// Fresh, and zero: not cleared, so that its pages are
+			// touched only as it is used.
+			s.chunks = append(s.chunks, make([]T, size))
+			s.cur = s.chunks[s.n]
+		} else {
+			s.cur = s.chunks[s.n]
+			clear(s.cur)
+		}
+		s.n++
+	}
+	out := s.cur[:0:n] // capped: an append past n must not take the next slice's
+	s.cur = s.cur[n:]
+	return out
+}
+
+func (s *slab[T]) reset() { s.n, s.cur = 0, nil }
+
+const pairChunk = 1024
+
+func (s *nodeSlabs) pairChunk() []Pair {
+	if s.np == len(s.pairs) {
+		s.pairs = append(s.pairs, make([]Pair, pairChunk))
+		s.np++
+		return s.pairs[s.np-1] // fresh, and zero: its pages are touched as used
+	}
+	s.np++
+	c := s.pairs[s.np-1]
+	clear(c)
+	return c
+}
+
+//go:noinline
+func newNode(n Node) *Node { return &n }
 
 var slabPool = sync.Pool{New: func() any { return new(nodeSlabs) }}
 
@@ -207,7 +297,16 @@ func (s *nodeSlabs) chunk() []Node {
 func (p *Pipeline) Release() {
 	if s := p.nodes; s != nil {
 		p.nodes = nil
-		s.n = 0
+		s.n, s.np = 0, 0
+		for _, q := range p.All() {
+			if v := q.views; v != nil {
+				q.views = nil
+				v.views.reset()
+				v.vars.reset()
+				v.cmds.reset()
+				viewSlabPool.Put(v)
+			}
+		}
 		slabPool.Put(s)
 	}
 }
@@ -381,7 +480,7 @@ func isMergeKey(k *yaml.Node) bool {
 // overridden by the merged ones and keys after it win; with a list of maps,
 // earlier maps win. A repeated key keeps its first place and its last value.
 func (c *conv) mapping(yn *yaml.Node, depth int) (*Node, int, int) {
-	l := newPairList(len(yn.Content) / 2)
+	l := &pairList{pairs: c.l.shared.pairs(len(yn.Content) / 2)}
 	size, h := 1, 1
 	for i := 0; i+1 < len(yn.Content); i += 2 {
 		k, v := yn.Content[i], yn.Content[i+1]
