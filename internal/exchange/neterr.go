@@ -219,6 +219,25 @@ func (f *Failure) LastAdvice(status int, where, check string) string {
 	return fmt.Sprintf("%s failed %s; try again, or raise %s.\n", where, RetryOutcome(f.Attempts), option.Ref(OptTimeout))
 }
 
+// RedirectAdvice explains an answer that would have moved a request
+// carrying a token elsewhere: the redirect the policy refused
+// (RedirectError.Advice), or a 3xx the server answered with (status,
+// location). what names the endpoint ("registry"), check the option that
+// sets it (option.Ref). ok is false when the answer was no redirect.
+func (f *Failure) RedirectAdvice(status int, location, what, check string) (advice string, ok bool) {
+	if f.Redirect != nil {
+		return f.Redirect.Advice(), true
+	}
+	if location == "" && (status < 300 || status >= 400) {
+		return "", false
+	}
+	if location == "" {
+		location = "another URL"
+	}
+	return fmt.Sprintf("The %s redirected the request to %s. keyless does not follow redirects, which would carry\n"+
+		"the ID token elsewhere: pass the final URL as %s.\n", what, location, check), true
+}
+
 // Cause is err without the URL a url.Error quotes, query and all: what a
 // message may say of a call that got no answer.
 func Cause(err error) error {

@@ -56,9 +56,6 @@ func TestClassifyNet(t *testing.T) {
 	tlsFake.StartTLS()
 	t.Cleanup(tlsFake.Close)
 
-	closed := httptest.NewServer(http.HandlerFunc(ok))
-	closed.Close()
-
 	// A server that announces 100 bytes and sends three.
 	short := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, buf, _ := w.(http.Hijacker).Hijack()
@@ -84,6 +81,10 @@ func TestClassifyNet(t *testing.T) {
 		}
 	}()
 	impatient := &http.Client{Transport: &http.Transport{TLSHandshakeTimeout: 50 * time.Millisecond}}
+	// Closed last: a server started after it could be given its port and
+	// answer the dial that must be refused (it did: "closed mid-answer").
+	closed := httptest.NewServer(http.HandlerFunc(ok))
+	closed.Close()
 
 	for _, tc := range []struct {
 		name   string
@@ -182,4 +183,22 @@ func TestSharedAdvice(t *testing.T) {
 		"The index's TLS certificate (or a TLS-inspecting proxy's) is not trusted. Pass the CA bundle with --ca-file; keyless never turns certificate checks off.\n"; got != want {
 		t.Errorf("TLSAdvice:\n%s\nwant:\n%s", got, want)
 	}
+	f = exchange.NewFailure(nil, 1)
+	if got, want := redirectAdvice(f, 302, "https://mirror.example/legacy/"),
+		"The index redirected the request to https://mirror.example/legacy/. keyless does not follow redirects, which would carry\n"+
+			"the ID token elsewhere: pass the final URL as --index-url.\n"; got != want {
+		t.Errorf("RedirectAdvice of a 302:\n%s\nwant:\n%s", got, want)
+	}
+	if got, ok := f.RedirectAdvice(404, "", "index", "--index-url"); ok {
+		t.Errorf("RedirectAdvice of a 404 = %q, want none", got)
+	}
+	f.Redirect = &exchange.RedirectError{Endpoint: "https://pypi.org", Status: 307, Target: "http://other"}
+	if got := redirectAdvice(f, 0, ""); got != f.Redirect.Advice() {
+		t.Errorf("RedirectAdvice of a refused redirect = %q, want RedirectError.Advice's", got)
+	}
+}
+
+func redirectAdvice(f exchange.Failure, status int, location string) string {
+	a, _ := f.RedirectAdvice(status, location, "index", "--index-url")
+	return a
 }

@@ -261,9 +261,7 @@ func (e *Error) explain() string {
 	case ErrRedirect:
 		return e.Redirect.Advice()
 	case ErrTLS:
-		return "The TLS certificate of the STS endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
-			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +
-			"turns certificate checks off.\n"
+		return exchange.TLSAdvice("STS endpoint", OptCAFile)
 	case ErrInvalidToken:
 		return "STS rejected the ID token. Check that the OIDC provider's URL equals the token's iss, that its\n" +
 			"audiences include the token's aud, and that the token is the one GitLab put in the job.\n"

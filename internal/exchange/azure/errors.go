@@ -395,9 +395,7 @@ func (e *Error) explain() string {
 	case ErrRedirect:
 		return e.Redirect.Advice()
 	case ErrTLS:
-		return "The TLS certificate of the authority host (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
-			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +
-			"certificate checks off.\n"
+		return exchange.TLSAdvice("authority host", OptCAFile)
 	case ErrEndpoint:
 		return fmt.Sprintf("%s did not answer like Entra ID's token endpoint. Check %s\n"+
 			"(%s, or https://login.microsoftonline.us/ for Azure Government) and any proxy in between.\n",

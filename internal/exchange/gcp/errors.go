@@ -331,9 +331,7 @@ func (e *Error) explain() string {
 	case ErrRedirect:
 		return e.Redirect.Advice()
 	case ErrTLS:
-		return "The TLS certificate of the endpoint (or of a TLS-inspecting proxy on the way) is not trusted.\n" +
-			"Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never turns\n" +
-			"certificate checks off.\n"
+		return exchange.TLSAdvice("endpoint", OptCAFile)
 	}
 	where := "Google"
 	if e.Endpoint != "" {

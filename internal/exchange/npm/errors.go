@@ -149,12 +149,8 @@ func (e *Error) explain() string {
 	case ErrTLS:
 		return exchange.TLSAdvice("registry", OptCAFile)
 	case ErrBadEndpoint:
-		if e.Redirect != nil {
-			return e.Redirect.Advice()
-		}
-		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
-			return fmt.Sprintf("The registry redirected the request to %s. keyless does not follow redirects, which would\n"+
-				"carry the ID token elsewhere: pass the registry that answers as %s.\n", cmp.Or(e.Location, "another URL"), reg)
+		if a, ok := e.RedirectAdvice(e.Status, e.Location, "registry", reg); ok {
+			return a
 		}
 		return fmt.Sprintf("%s does not answer like a registry with trusted publishing (%s). Pass npm's registry with\n"+
 			"%s (%s); private registries (Verdaccio, Artifactory, GitLab's) have no ID token exchange.\n",

@@ -222,12 +222,8 @@ func (e *Error) explain() string {
 	case ErrTLS:
 		return exchange.TLSAdvice("index", OptCAFile)
 	case ErrBadEndpoint:
-		if e.Redirect != nil {
-			return e.Redirect.Advice()
-		}
-		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
-			return fmt.Sprintf("The index redirected the request to %s. keyless does not follow redirects, which would carry\n"+
-				"the ID token elsewhere: pass the final URL as %s.\n", cmp.Or(e.Location, "another URL"), idx)
+		if a, ok := e.RedirectAdvice(e.Status, e.Location, "index", idx); ok {
+			return a
 		}
 		return fmt.Sprintf("%s does not answer like an index with trusted publishing (%s%s). Pass the index's base\n"+
 			"URL with %s, e.g. %s or %s; private indexes (devpi, pypiserver, GitLab's) have no trusted publishing.\n",

@@ -259,19 +259,12 @@ func (e *Error) explain() string {
 		}
 		return s
 	case ErrTimeout:
-		return fmt.Sprintf("%s did not answer before the deadline (%s). Check the network path from the\n"+
-			"runner to it (HTTPS_PROXY, NO_PROXY), or raise %s.\n", e.TokenURL, timeout, timeout)
+		return exchange.TimeoutAdvice(e.TokenURL)
 	case ErrTLS:
-		return "The TLS certificate of the token endpoint (or of a TLS-inspecting proxy on the way) is not\n" +
-			"trusted. Pass the CA bundle that signed it with " + option.RefSources(OptCAFile) + "; keyless never\n" +
-			"turns certificate checks off.\n"
+		return exchange.TLSAdvice("token endpoint", OptCAFile)
 	case ErrBadEndpoint:
-		if e.Redirect != nil {
-			return e.Redirect.Advice()
-		}
-		if e.Location != "" || (e.Status >= 300 && e.Status < 400) {
-			return fmt.Sprintf("The server redirected the request to %s. keyless does not follow redirects, which would\n"+
-				"carry the ID token elsewhere: pass the final token endpoint URL as %s.\n", cmp.Or(e.Location, "another URL"), tokenURL)
+		if a, ok := e.RedirectAdvice(e.Status, e.Location, "server", tokenURL); ok {
+			return a
 		}
 		return fmt.Sprintf("%s does not answer like an OAuth token endpoint (no RFC 6749 §5.2 error). Check\n"+
 			"%s: the server's discovery document (/.well-known/openid-configuration or\n"+
