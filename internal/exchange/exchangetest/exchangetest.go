@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -323,4 +324,15 @@ func TrustIssuer(issuer, audience string) func(string) error {
 		defer cancel()
 		return idtoken.Verifier{Issuer: issuer, Audience: audience, Client: http.DefaultClient}.Verify(ctx, tok)
 	}
+}
+
+// Sample returns testdata/name.json of a fake's embedded samples (the
+// vendor's bodies, each with its source), trimmed; it panics on a name
+// that is not there.
+func Sample(samples fs.FS, name string) string {
+	b, err := fs.ReadFile(samples, "testdata/"+name+".json")
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.com/keyless-ci/keyless/internal/exchange/exchangetest"
 	"gitlab.com/keyless-ci/keyless/internal/idtoken"
 	"gitlab.com/keyless-ci/keyless/internal/secret"
 )
@@ -27,13 +28,7 @@ import (
 var samples embed.FS
 
 // Sample returns the body of testdata/name.json.
-func Sample(name string) string {
-	b, err := samples.ReadFile("testdata/" + name + ".json")
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimSpace(string(b))
-}
+func Sample(name string) string { return exchangetest.Sample(samples, name) }
 
 // Paths, as warehouse routes them.
 const (
