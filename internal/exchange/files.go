@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -610,7 +611,8 @@ type StateFile struct {
 // and private (0700, 0600), never through a symbolic link: what they say
 // decides which files cleanup deletes and where a Vault token is sent. A
 // missing dir has none; a file that fails the check is left out and named
-// in the error.
+// in the error. The files come oldest first, the order cleanup undoes them
+// in.
 func ReadStateFiles(dir, pattern string) ([]StateFile, error) {
 	if ok, err := CheckStateDir(dir); !ok || err != nil {
 		return nil, err
@@ -629,6 +631,7 @@ func ReadStateFiles(dir, pattern string) ([]StateFile, error) {
 		}
 		out = append(out, sf)
 	}
+	slices.SortStableFunc(out, func(a, b StateFile) int { return a.ModTime.Compare(b.ModTime) })
 	return out, errors.Join(errs...)
 }
 

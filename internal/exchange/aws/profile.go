@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -261,7 +260,6 @@ type SavedProfile struct {
 // (exchange.ReadStateFiles). A missing dir has none.
 func LoadProfiles(dir string) ([]SavedProfile, error) {
 	files, err := exchange.ReadStateFiles(dir, ProfilePattern)
-	sort.SliceStable(files, func(i, j int) bool { return files[i].ModTime.Before(files[j].ModTime) })
 	errs := []error{err}
 	var out []SavedProfile
 	for _, f := range files {

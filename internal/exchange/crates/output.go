@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -96,7 +95,6 @@ type SavedState struct {
 // has none.
 func LoadStates(dir string) ([]SavedState, error) {
 	files, err := exchange.ReadStateFiles(dir, StatePattern)
-	sort.SliceStable(files, func(i, j int) bool { return files[i].ModTime.Before(files[j].ModTime) })
 	errs := []error{err}
 	var out []SavedState
 	for _, sf := range files {

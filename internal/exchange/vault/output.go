@@ -147,7 +147,6 @@ type SavedState struct {
 // (exchange.ReadStateFiles).
 func LoadStates(dir string) ([]SavedState, error) {
 	files, err := exchange.ReadStateFiles(dir, StatePattern)
-	sort.SliceStable(files, func(i, j int) bool { return files[i].ModTime.Before(files[j].ModTime) })
 	errs := []error{err}
 	var out []SavedState
 	for _, sf := range files {

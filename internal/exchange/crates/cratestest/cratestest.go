@@ -471,7 +471,9 @@ func IndexFile(name string) string {
 	return n[:2] + "/" + n[2:4] + "/" + n
 }
 
-// workflowFilepath is extract_workflow_filepath (gitlab/workflows.rs).
+// workflowFilepath is extract_workflow_filepath (gitlab/workflows.rs),
+// ported here apart from crates.WorkflowFilepath: a fake that called
+// keyless's own would agree with it by construction.
 func workflowFilepath(ref string) string {
 	i := strings.Index(ref, "//")
 	if i < 0 {
