@@ -79,7 +79,7 @@ func (o Options) Validate() error {
 	if err := exchange.CheckEndpoint(OptRegistryURL, b, "the ID token", o.InsecureHTTP); err != nil {
 		return err
 	}
-	if u, _ := url.Parse(b); u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(b, "?#") || strings.Contains(u.Path, "/api/") {
+	if u, _ := url.Parse(b); strings.ContainsAny(b, "?#") || strings.Contains(u.Path, "/api/") {
 		return option.Errorf("%s %q: give the registry's base URL, e.g. %s, without a path, query or fragment", option.Ref(OptRegistryURL), exchange.DisplayURL(b), DefaultRegistry)
 	}
 	return nil

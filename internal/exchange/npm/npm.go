@@ -104,7 +104,7 @@ func (o Options) Validate() error {
 	if err := exchange.CheckEndpoint(OptRegistry, r, "the ID token", o.InsecureHTTP); err != nil {
 		return err
 	}
-	if u, _ := url.Parse(r); u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(r, "?#") {
+	if strings.ContainsAny(r, "?#") {
 		return option.Errorf("%s %q: give the registry URL as npm's registry setting takes it, e.g. %s", option.Ref(OptRegistry), exchange.DisplayURL(r), DefaultRegistry)
 	}
 	return nil

@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,7 +66,7 @@ func (o Options) Validate() error {
 	if err := exchange.CheckEndpoint(OptIndexURL, idx, "the ID token", o.InsecureHTTP); err != nil {
 		return err
 	}
-	if u, _ := url.Parse(idx); u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(idx, "?#") {
+	if strings.ContainsAny(idx, "?#") {
 		return option.Errorf("%s %q: give the index's base URL, e.g. %s or %s, without a query or fragment", option.Ref(OptIndexURL), exchange.DisplayURL(idx), DefaultIndex, TestIndex)
 	}
 	if strings.HasSuffix(idx, "/legacy") || strings.HasSuffix(idx, "/simple") {
